@@ -1,0 +1,1 @@
+"""Trainyard's database: tables, sessions, migrations and repositories."""

@@ -1,0 +1,418 @@
+"""Repositories: every read and write of the database, giving back plain dicts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, inspect, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from db.models import (
+    Artifact,
+    Dataset,
+    Metric,
+    MetricSummary,
+    Run,
+    RunEvent,
+    Worker,
+    utcnow,
+)
+from db.session import get_engine, session_scope
+
+FINISHED = ("completed", "failed", "cancelled")
+
+
+def _as_dict(row) -> dict[str, Any]:
+    return {column.key: getattr(row, column.key) for column in inspect(row).mapper.column_attrs}
+
+
+# ---------------------------------------------------------------- data sets
+
+
+def create_dataset(**fields: Any) -> dict[str, Any]:
+    """Insert a data set row and give it back."""
+    with session_scope(write=True) as session:
+        dataset = Dataset(**fields)
+        session.add(dataset)
+        session.flush()
+        return _as_dict(dataset)
+
+
+def list_datasets() -> list[dict[str, Any]]:
+    with session_scope() as session:
+        rows = session.scalars(select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id.desc()))
+        return [_as_dict(row) for row in rows]
+
+
+def get_dataset(name_or_id: int | str) -> dict[str, Any] | None:
+    """Give back the data set with this id or name, or None."""
+    with session_scope() as session:
+        dataset = None
+        if isinstance(name_or_id, int) or str(name_or_id).isdigit():
+            dataset = session.get(Dataset, int(name_or_id))
+        if dataset is None:
+            dataset = session.scalar(select(Dataset).where(Dataset.name == str(name_or_id)))
+        return _as_dict(dataset) if dataset else None
+
+
+def dataset_name_taken(name: str) -> bool:
+    with session_scope() as session:
+        return session.scalar(select(func.count()).where(Dataset.name == name)) > 0
+
+
+# ---------------------------------------------------------------- workers
+
+
+def register_worker(host: str, pid: int, slots: int, devices: list[str]) -> int:
+    with session_scope(write=True) as session:
+        worker = Worker(host=host, pid=pid, slots=slots, devices=devices)
+        session.add(worker)
+        session.flush()
+        return worker.id
+
+
+def heartbeat_worker(worker_id: int, run_ids: Sequence[int]) -> None:
+    """Mark the worker and the runs it is training as alive."""
+    now = utcnow()
+    with session_scope(write=True) as session:
+        session.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
+        if run_ids:
+            session.execute(
+                update(Run)
+                .where(Run.id.in_(run_ids), Run.status == "running")
+                .values(heartbeat_at=now)
+            )
+
+
+def stop_worker(worker_id: int) -> None:
+    with session_scope(write=True) as session:
+        session.execute(update(Worker).where(Worker.id == worker_id).values(stopped_at=utcnow()))
+
+
+def alive_workers(max_age_seconds: float = 15.0) -> list[dict[str, Any]]:
+    """Give back the workers whose heartbeat is newer than max_age_seconds."""
+    since = utcnow() - timedelta(seconds=max_age_seconds)
+    with session_scope() as session:
+        rows = session.scalars(
+            select(Worker).where(Worker.heartbeat_at >= since, Worker.stopped_at.is_(None))
+        )
+        return [_as_dict(row) for row in rows]
+
+
+# ---------------------------------------------------------------- runs
+
+
+def create_run(dataset_id: int, model: str, config: dict[str, Any], name: str | None = None,
+               parent_run_id: int | None = None, tags: list[str] | None = None) -> dict[str, Any]:
+    """Queue a new run and give it back."""
+    with session_scope(write=True) as session:
+        run = Run(
+            dataset_id=dataset_id, model=model, config=config, name=name, status="queued",
+            parent_run_id=parent_run_id, tags=tags or [], environment={},
+        )
+        session.add(run)
+        session.flush()
+        session.add(RunEvent(run_id=run.id, kind="status", message="Queued"))
+        return _as_dict(run)
+
+
+def get_run(run_id: int) -> dict[str, Any] | None:
+    with session_scope() as session:
+        row = session.execute(
+            select(Run, Dataset.name).join(Dataset, Dataset.id == Run.dataset_id).where(Run.id == run_id)
+        ).first()
+        if row is None:
+            return None
+        run = _as_dict(row[0])
+        run["dataset"] = row[1]
+        return run
+
+
+def list_runs(limit: int = 500, statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Give back runs, newest first, each with its data set name and metric summaries."""
+    with session_scope() as session:
+        query = (
+            select(Run, Dataset.name)
+            .join(Dataset, Dataset.id == Run.dataset_id)
+            .order_by(Run.created_at.desc(), Run.id.desc())
+            .limit(limit)
+        )
+        if statuses:
+            query = query.where(Run.status.in_(list(statuses)))
+        runs = []
+        for run, dataset_name in session.execute(query):
+            item = _as_dict(run)
+            item["dataset"] = dataset_name
+            runs.append(item)
+        if runs:
+            summaries = _summaries(session, [run["id"] for run in runs])
+            for run in runs:
+                run["metrics"] = summaries.get(run["id"], {})
+        return runs
+
+
+def claim_next_run(worker_id: int, host: str) -> dict[str, Any] | None:
+    """Atomically take the oldest queued run for this worker, or give back None."""
+    with session_scope(write=True) as session:
+        run = session.scalar(
+            select(Run)
+            .where(Run.status == "queued")
+            .order_by(Run.created_at, Run.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if run is None:
+            return None
+        now = utcnow()
+        claimed = session.execute(
+            update(Run)
+            .where(Run.id == run.id, Run.status == "queued")
+            .values(status="running", worker_id=worker_id, worker_host=host, started_at=now,
+                    heartbeat_at=now, attempts=Run.attempts + 1, error=None, finished_at=None)
+        ).rowcount
+        if not claimed:
+            return None
+        session.add(RunEvent(run_id=run.id, kind="status", message=f"Started on {host}"))
+        session.flush()
+        session.refresh(run)
+        return _as_dict(run)
+
+
+def set_run_process(run_id: int, pid: int) -> None:
+    with session_scope(write=True) as session:
+        session.execute(update(Run).where(Run.id == run_id).values(pid=pid))
+
+
+def set_run_environment(run_id: int, device: str, environment: dict[str, Any]) -> None:
+    with session_scope(write=True) as session:
+        session.execute(update(Run).where(Run.id == run_id).values(device=device, environment=environment))
+
+
+def update_progress(run_id: int, progress: float, eta_seconds: float | None) -> None:
+    progress = min(max(float(progress), 0.0), 1.0)
+    with session_scope(write=True) as session:
+        session.execute(update(Run).where(Run.id == run_id).values(progress=progress, eta_seconds=eta_seconds))
+
+
+def finish_run(run_id: int, status: str, error: str | None = None) -> bool:
+    """Move a running run to a final (or interrupted) status; give back False if it had already ended."""
+    with session_scope(write=True) as session:
+        values: dict[str, Any] = {"status": status, "error": error, "eta_seconds": None}
+        if status in FINISHED:
+            values["finished_at"] = utcnow()
+        if status == "completed":
+            values["progress"] = 1.0
+        changed = session.execute(
+            update(Run).where(Run.id == run_id, Run.status.in_(("running", "queued"))).values(**values)
+        ).rowcount
+        if changed:
+            message = {"completed": "Completed", "failed": "Failed", "cancelled": "Cancelled",
+                       "interrupted": "Interrupted"}.get(status, status)
+            session.add(RunEvent(run_id=run_id, kind="status", level="error" if status == "failed" else "info",
+                                 message=f"{message}: {error}" if error else message))
+        return bool(changed)
+
+
+def request_cancel(run_id: int) -> str:
+    """Cancel a queued run at once, or ask the worker to stop a running one.
+
+    Gives back 'cancelled', 'requested' or the status the run already had.
+    """
+    with session_scope(write=True) as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise KeyError(run_id)
+        if run.status in ("queued", "interrupted"):
+            run.status = "cancelled"
+            run.finished_at = utcnow()
+            session.add(RunEvent(run_id=run_id, kind="status", message="Cancelled before it ran"))
+            return "cancelled"
+        if run.status == "running":
+            run.cancel_requested = True
+            session.add(RunEvent(run_id=run_id, kind="status", message="Cancel requested"))
+            return "requested"
+        return run.status
+
+
+def cancel_requested(run_ids: Sequence[int]) -> list[int]:
+    if not run_ids:
+        return []
+    with session_scope() as session:
+        return list(session.scalars(select(Run.id).where(Run.id.in_(run_ids), Run.cancel_requested)))
+
+
+def requeue_run(run_id: int) -> bool:
+    """Queue an interrupted run again so a worker resumes it from its last checkpoint."""
+    with session_scope(write=True) as session:
+        changed = session.execute(
+            update(Run).where(Run.id == run_id, Run.status == "interrupted")
+            .values(status="queued", cancel_requested=False, pid=None, worker_id=None)
+        ).rowcount
+        if changed:
+            session.add(RunEvent(run_id=run_id, kind="status", message="Queued again to resume"))
+        return bool(changed)
+
+
+def mark_stale_runs_interrupted(max_age_seconds: float, dead_worker_ids: Sequence[int] = ()) -> list[int]:
+    """Mark running runs whose heartbeat is too old, or whose worker is gone, as interrupted."""
+    since = utcnow() - timedelta(seconds=max_age_seconds)
+    with session_scope(write=True) as session:
+        condition = or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < since)
+        if dead_worker_ids:
+            condition = or_(condition, Run.worker_id.in_(list(dead_worker_ids)))
+        stale = list(session.scalars(select(Run.id).where(Run.status == "running", condition)))
+        if stale:
+            session.execute(
+                update(Run).where(Run.id.in_(stale), Run.status == "running")
+                .values(status="interrupted", eta_seconds=None,
+                        error="The worker training this run stopped answering.")
+            )
+            for run_id in stale:
+                session.add(RunEvent(run_id=run_id, kind="status", level="warning",
+                                     message="Interrupted: the worker training this run stopped answering"))
+        return stale
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def _insert_for_dialect():
+    return postgresql.insert if get_engine().dialect.name == "postgresql" else sqlite.insert
+
+
+def log_metrics(run_id: int, points: Sequence[tuple[str, int, float, float | None, float]]) -> int:
+    """Store (key, step, value, epoch, wall_time) points and their per-key summary in one transaction.
+
+    Non-finite values are skipped. Gives back how many points were stored.
+    """
+    rows = [
+        {"run_id": run_id, "key": key, "step": int(step), "value": float(value),
+         "epoch": None if epoch is None else float(epoch), "wall_time": float(wall_time)}
+        for key, step, value, epoch, wall_time in points
+        if value is not None and math.isfinite(value)
+    ]
+    if not rows:
+        return 0
+    insert = _insert_for_dialect()
+    with session_scope(write=True) as session:
+        statement = insert(Metric)
+        statement = statement.on_conflict_do_update(
+            index_elements=["run_id", "key", "step"],
+            set_={"value": statement.excluded.value, "epoch": statement.excluded.epoch,
+                  "wall_time": statement.excluded.wall_time},
+        )
+        session.execute(statement, rows)
+        keys = {row["key"] for row in rows}
+        existing = {
+            s.key: s for s in session.scalars(
+                select(MetricSummary).where(MetricSummary.run_id == run_id, MetricSummary.key.in_(keys))
+            )
+        }
+        for row in rows:
+            summary = existing.get(row["key"])
+            if summary is None:
+                summary = MetricSummary(
+                    run_id=run_id, key=row["key"], last_value=row["value"], last_step=row["step"],
+                    min_value=row["value"], min_step=row["step"], max_value=row["value"],
+                    max_step=row["step"], count=0,
+                )
+                session.add(summary)
+                existing[row["key"]] = summary
+            if row["step"] >= summary.last_step:
+                summary.last_value, summary.last_step = row["value"], row["step"]
+            if row["value"] < summary.min_value:
+                summary.min_value, summary.min_step = row["value"], row["step"]
+            if row["value"] > summary.max_value:
+                summary.max_value, summary.max_step = row["value"], row["step"]
+            summary.count += 1
+    return len(rows)
+
+
+def delete_metrics_after(run_id: int, step: int) -> None:
+    """Drop points logged after step, so a resumed run continues without duplicates, and rebuild summaries."""
+    with session_scope(write=True) as session:
+        session.execute(delete(Metric).where(Metric.run_id == run_id, Metric.step > step))
+        session.execute(delete(MetricSummary).where(MetricSummary.run_id == run_id))
+        keys = session.scalars(select(Metric.key).where(Metric.run_id == run_id).distinct()).all()
+        for key in keys:
+            points = session.execute(
+                select(Metric.step, Metric.value).where(Metric.run_id == run_id, Metric.key == key)
+                .order_by(Metric.step)
+            ).all()
+            low = min(points, key=lambda p: p.value)
+            high = max(points, key=lambda p: p.value)
+            session.add(MetricSummary(
+                run_id=run_id, key=key, last_value=points[-1].value, last_step=points[-1].step,
+                min_value=low.value, min_step=low.step, max_value=high.value, max_step=high.step,
+                count=len(points),
+            ))
+
+
+def _summaries(session, run_ids: Sequence[int]) -> dict[int, dict[str, dict[str, float]]]:
+    result: dict[int, dict[str, dict[str, float]]] = {}
+    rows = session.scalars(select(MetricSummary).where(MetricSummary.run_id.in_(list(run_ids))))
+    for s in rows:
+        result.setdefault(s.run_id, {})[s.key] = {
+            "last": s.last_value, "last_step": s.last_step, "min": s.min_value, "min_step": s.min_step,
+            "max": s.max_value, "max_step": s.max_step, "count": s.count,
+        }
+    return result
+
+
+def metric_summaries(run_id: int) -> dict[str, dict[str, float]]:
+    """Give back {key: {last, min, max, ...}} for one run, without reading its history."""
+    with session_scope() as session:
+        return _summaries(session, [run_id]).get(run_id, {})
+
+
+def metric_history(run_id: int, key: str | None = None) -> list[dict[str, Any]]:
+    """Give back every stored point of a run (optionally of one key), ordered by key and step."""
+    with session_scope() as session:
+        query = select(Metric).where(Metric.run_id == run_id)
+        if key:
+            query = query.where(Metric.key == key)
+        rows = session.scalars(query.order_by(Metric.key, Metric.step))
+        return [
+            {"key": m.key, "step": m.step, "epoch": m.epoch, "value": m.value, "time": m.wall_time}
+            for m in rows
+        ]
+
+
+def run_summary(run_id: int) -> dict[str, float]:
+    """Give back the flat final metrics of a run: the last value of each logged key."""
+    return {key: s["last"] for key, s in metric_summaries(run_id).items()}
+
+
+# ---------------------------------------------------------------- events and artifacts
+
+
+def add_event(run_id: int, message: str, kind: str = "log", level: str = "info") -> None:
+    with session_scope(write=True) as session:
+        session.add(RunEvent(run_id=run_id, kind=kind, level=level, message=message))
+
+
+def list_events(run_id: int, limit: int = 200) -> list[dict[str, Any]]:
+    with session_scope() as session:
+        rows = session.scalars(
+            select(RunEvent).where(RunEvent.run_id == run_id).order_by(RunEvent.id.desc()).limit(limit)
+        )
+        return [_as_dict(row) for row in rows][::-1]
+
+
+def add_artifact(run_id: int, kind: str, path: str, size: int, sha256: str) -> None:
+    with session_scope(write=True) as session:
+        session.execute(delete(Artifact).where(Artifact.run_id == run_id, Artifact.kind == kind))
+        session.add(Artifact(run_id=run_id, kind=kind, path=path, bytes=size, sha256=sha256))
+
+
+def list_artifacts(run_id: int) -> list[dict[str, Any]]:
+    with session_scope() as session:
+        rows = session.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id))
+        return [_as_dict(row) for row in rows]
+
+
+def datetime_iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") + "Z" if value else None

@@ -1,0 +1,322 @@
+"""Trainyard's command line: `python -m engine COMMAND`. With --json a command prints one JSON document."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.errors import UserError
+
+SUMMARY_KEYS = ("test_accuracy", "test_f1_macro", "test_precision_macro", "test_recall_macro", "test_rmse",
+                "test_mae", "test_r2", "val_loss", "val_accuracy", "train_loss", "epochs_completed",
+                "samples_per_second")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds") + "Z"
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def emit(args, document: Any, text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(_plain(document), indent=2, default=str))
+    else:
+        print(text)
+
+
+def _table(rows: list[list[Any]], header: list[str]) -> str:
+    cells = [header] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+
+
+def _ready() -> None:
+    from db.session import ensure_ready
+
+    ensure_ready()
+
+
+# ------------------------------------------------------------------ commands
+
+
+def cmd_init(args) -> None:
+    from db.session import database_url, migrate, trainyard_home
+
+    revision = migrate()
+    emit(args, {"database": database_url(), "home": str(trainyard_home()), "revision": revision},
+         f"Database ready at revision {revision}; files live in {trainyard_home()}.")
+
+
+def dataset_document(dataset: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "name", "kind", "task", "target", "n_rows", "n_columns", "n_classes", "source_name",
+            "sha256", "parent_id", "created_at")
+    return {k: dataset[k] for k in keys}
+
+
+def cmd_datasets_add(args) -> None:
+    from engine.data.ingest import add_dataset
+
+    _ready()
+    path = Path(args.path)
+    if not path.exists():
+        raise UserError(f"There is no file at '{path}'.")
+    dataset = add_dataset(path, name=args.name, kind=args.kind, target=args.target)
+    emit(args, dataset_document(dataset),
+         f"Added data set {dataset['id']} '{dataset['name']}': {dataset['n_rows']} rows, "
+         f"predicting '{dataset['target']}' ({dataset['task']}).")
+
+
+def cmd_datasets_list(args) -> None:
+    from db import repo
+
+    _ready()
+    datasets = repo.list_datasets()
+    emit(args, [dataset_document(d) for d in datasets],
+         _table([[d["id"], d["name"], d["kind"], d["task"], d["target"], d["n_rows"]] for d in datasets],
+                ["ID", "NAME", "KIND", "TASK", "TARGET", "ROWS"]) if datasets else "No data sets yet.")
+
+
+def cmd_datasets_show(args) -> None:
+    from db import repo
+
+    _ready()
+    dataset = repo.get_dataset(args.dataset)
+    if dataset is None:
+        raise UserError(f"There is no data set '{args.dataset}'. `python -m engine datasets list` shows them.")
+    document = dataset_document(dataset) | {"schema": dataset["schema"], "quality_report": dataset["quality_report"]}
+    problems = dataset["quality_report"].get("problems", [])
+    text = json.dumps(_plain(dataset_document(dataset)), indent=2) + "\n" + (
+        "\n".join(f"- {p['title']}: {p['effect']} Fix: {p['fix']}" for p in problems) or "No problems found.")
+    emit(args, document, text)
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def build_config(dataset: dict[str, Any], args) -> dict[str, Any]:
+    from engine.config import set_dotted, validate_run_config
+    from engine.models.registry import MODELS, default_model, models_for_kind
+
+    model = args.model or default_model(dataset["kind"])
+    if model not in MODELS:
+        raise UserError(f"Unknown model '{model}'. Choose one of: {', '.join(MODELS)}.")
+    if dataset["kind"] not in MODELS[model].kinds:
+        fitting = ", ".join(entry.name for entry in models_for_kind(dataset["kind"]))
+        raise UserError(f"The model '{model}' does not fit {dataset['kind']} data. Choose one of: {fitting}.")
+    raw: dict[str, Any] = {"model": {"name": model}, "training": {}, "split": {}}
+    for flag, key in (("epochs", "training.epochs"), ("batch_size", "training.batch_size"),
+                      ("lr", "training.learning_rate"), ("optimizer", "training.optimizer")):
+        if getattr(args, flag) is not None:
+            set_dotted(raw, key, getattr(args, flag))
+    for item in args.set or []:
+        if "=" not in item:
+            raise UserError(f"'--set {item}' needs the form KEY=VALUE, for example --set model.dropout=0.2.")
+        key, value = item.split("=", 1)
+        set_dotted(raw, key.strip(), _parse_value(value.strip()))
+    return validate_run_config(raw).model_dump()
+
+
+def run_document(run: dict[str, Any]) -> dict[str, Any]:
+    from db import repo
+
+    summary = repo.run_summary(run["id"])
+    keys = ("id", "name", "status", "dataset", "dataset_id", "model", "config", "error", "progress",
+            "eta_seconds", "device", "worker_host", "pid", "created_at", "started_at", "finished_at",
+            "parent_run_id", "tags", "notes", "environment")
+    document = {k: run.get(k) for k in keys}
+    document["summary"] = {k: summary[k] for k in SUMMARY_KEYS if k in summary} | {
+        k: v for k, v in summary.items() if k not in SUMMARY_KEYS}
+    return document
+
+
+def _wait_for(run_id: int) -> dict[str, Any]:
+    from db import repo
+    from engine.jobs.worker import STALE_SECONDS, start_background_worker
+
+    started = None
+    if not repo.alive_workers(STALE_SECONDS):
+        started = start_background_worker()
+    try:
+        while True:
+            run = repo.get_run(run_id)
+            if run["status"] in ("completed", "failed", "cancelled"):
+                return run
+            time.sleep(0.5)
+    finally:
+        if started is not None:
+            started.terminate()
+            started.wait(timeout=30)
+
+
+def cmd_train(args) -> None:
+    from db import repo
+
+    _ready()
+    dataset = repo.get_dataset(args.dataset)
+    if dataset is None:
+        raise UserError(f"There is no data set '{args.dataset}'. `python -m engine datasets list` shows them.")
+    config = build_config(dataset, args)
+    run = repo.create_run(dataset["id"], config["model"]["name"], config, name=args.name)
+    if args.wait:
+        run = _wait_for(run["id"])
+    run = repo.get_run(run["id"])
+    document = run_document(run)
+    text = f"Run {run['id']} {run['status']}."
+    if run["status"] == "failed":
+        text += f" {run['error']}"
+    elif document["summary"]:
+        text += " " + ", ".join(f"{k}={v:.4g}" for k, v in document["summary"].items() if k in SUMMARY_KEYS)
+    emit(args, document, text)
+    if args.wait and run["status"] != "completed":
+        raise SystemExit(1)
+
+
+def cmd_runs_list(args) -> None:
+    from db import repo
+
+    _ready()
+    runs = repo.list_runs(limit=args.limit)
+    documents = [
+        {k: r[k] for k in ("id", "name", "status", "dataset", "model", "progress", "created_at", "finished_at")}
+        | {"summary": {k: m["last"] for k, m in r.get("metrics", {}).items()}}
+        for r in runs
+    ]
+
+    def best(run):
+        metrics = run.get("metrics", {})
+        for key in ("test_accuracy", "test_rmse", "val_accuracy", "val_loss"):
+            if key in metrics:
+                return f"{key}={metrics[key]['last']:.4g}"
+        return ""
+
+    emit(args, documents, _table(
+        [[r["id"], r["status"], r["dataset"], r["model"], f"{r['progress']:.0%}", best(r)] for r in runs],
+        ["ID", "STATUS", "DATA SET", "MODEL", "PROGRESS", "RESULT"]) if runs else "No runs yet.")
+
+
+def _get_run(run_id: int) -> dict[str, Any]:
+    from db import repo
+
+    _ready()
+    run = repo.get_run(run_id)
+    if run is None:
+        raise UserError(f"There is no run {run_id}. `python -m engine runs list` shows them.")
+    return run
+
+
+def cmd_runs_show(args) -> None:
+    run = _get_run(args.run_id)
+    document = run_document(run)
+    emit(args, document, json.dumps(_plain(document), indent=2, default=str))
+
+
+def cmd_runs_metrics(args) -> None:
+    from db import repo
+
+    _get_run(args.run_id)
+    points = repo.metric_history(args.run_id, args.key)
+    emit(args, points, _table([[p["key"], p["step"], p["epoch"], f"{p['value']:.6g}"] for p in points],
+                              ["KEY", "STEP", "EPOCH", "VALUE"]) if points else "No metrics recorded yet.")
+
+
+def cmd_runs_cancel(args) -> None:
+    from db import repo
+
+    _get_run(args.run_id)
+    outcome = repo.request_cancel(args.run_id)
+    text = {"cancelled": f"Run {args.run_id} cancelled.",
+            "requested": f"Run {args.run_id} is stopping; its worker ends it within seconds."}.get(
+        outcome, f"Run {args.run_id} had already ended ({outcome}).")
+    emit(args, {"id": args.run_id, "outcome": outcome}, text)
+
+
+def cmd_worker(args) -> None:
+    from engine.jobs.worker import Worker
+
+    _ready()
+    Worker(slots=args.slots, once=args.once, auto_resume=not args.no_resume).run()
+
+
+# ------------------------------------------------------------------ parser
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m engine", description="Trainyard: train models from the command line.")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    def command(subparsers, name, handler, help_text):
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        sub.add_argument("--json", action="store_true", help="print one JSON document and nothing else")
+        return sub
+
+    command(commands, "init", cmd_init, "create or update the database")
+
+    datasets = commands.add_parser("datasets", help="add and inspect data sets").add_subparsers(dest="sub", required=True)
+    add = command(datasets, "add", cmd_datasets_add, "add a data set from a file")
+    add.add_argument("path")
+    add.add_argument("--name")
+    add.add_argument("--kind", default="auto", choices=["auto", "tabular", "image", "text", "ratings"])
+    add.add_argument("--target", help="the column to predict (detected when left out)")
+    command(datasets, "list", cmd_datasets_list, "list data sets")
+    show = command(datasets, "show", cmd_datasets_show, "show a data set and its quality report")
+    show.add_argument("dataset", metavar="NAME_OR_ID")
+
+    train = command(commands, "train", cmd_train, "queue a training run")
+    train.add_argument("--dataset", required=True, metavar="NAME_OR_ID")
+    train.add_argument("--model")
+    train.add_argument("--name")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int, dest="batch_size")
+    train.add_argument("--lr", type=float)
+    train.add_argument("--optimizer")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="any setting, e.g. model.dropout=0.2")
+    train.add_argument("--wait", action="store_true", help="wait until the run ends")
+
+    runs = commands.add_parser("runs", help="inspect runs").add_subparsers(dest="sub", required=True)
+    runs_list = command(runs, "list", cmd_runs_list, "list runs, newest first")
+    runs_list.add_argument("--limit", type=int, default=100)
+    for name, handler, help_text in (("show", cmd_runs_show, "show one run with its final metrics"),
+                                     ("metrics", cmd_runs_metrics, "print a run's full metric history"),
+                                     ("cancel", cmd_runs_cancel, "cancel a queued or running run")):
+        sub = command(runs, name, handler, help_text)
+        sub.add_argument("run_id", type=int, metavar="RUN_ID")
+        if name == "metrics":
+            sub.add_argument("--key")
+
+    worker = command(commands, "worker", cmd_worker, "train queued runs on this machine")
+    worker.add_argument("--once", action="store_true", help="exit when the queue is empty")
+    worker.add_argument("--slots", type=int, help="runs at once (default: one per GPU, or 1 on the CPU)")
+    worker.add_argument("--no-resume", action="store_true", help="do not resume interrupted runs automatically")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except UserError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # the database not ready, a broken file…: say it plainly
+        from db.session import DatabaseNotReady
+
+        if isinstance(error, DatabaseNotReady):
+            print(f"Error: {error}", file=sys.stderr)
+            return 2
+        raise
+    return 0

@@ -1,0 +1,160 @@
+"""The child process that trains one run: `python -m engine.jobs.runner RUN_ID`.
+
+It reads everything it needs from the database, writes metrics in batches and its final status.
+A crash stays inside this process; the worker that started it keeps serving.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import signal
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import engine
+from db import repo
+from db.session import trainyard_home
+from engine.config import RunConfig
+from engine.data.ingest import load_table
+from engine.data.prepare import prepare_table
+from engine.errors import UserError
+from engine.models.registry import build_model
+from engine.training.callbacks import Checkpointer, MetricLogger, ProgressReporter, StopCheck, StopTraining
+from engine.training.checkpoint import load_checkpoint, save_checkpoint
+from engine.training.device import describe_device, pick_device
+from engine.training.loop import train
+
+
+def run_dir(run_id: int) -> Path:
+    folder = trainyard_home() / "runs" / str(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class StopSignals:
+    """Turns SIGTERM into a stop reason: 'cancelled' from a live worker, 'interrupted' when it is gone."""
+
+    def __init__(self):
+        self.parent = os.getppid()
+        self.reason: str | None = None
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, self._on_interrupt)
+        if sys.platform.startswith("linux"):
+            # Ask the kernel for SIGTERM when the worker dies, so no run trains on unsupervised.
+            try:
+                ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+            except OSError:
+                pass
+
+    def _on_term(self, _signum, _frame) -> None:
+        self.reason = "interrupted" if os.getppid() != self.parent else "cancelled"
+
+    def _on_interrupt(self, _signum, _frame) -> None:
+        self.reason = "interrupted"
+
+    def __call__(self) -> str | None:
+        if self.reason is None and os.getppid() != self.parent:
+            self.reason = "interrupted"
+        return self.reason
+
+
+def code_version() -> str:
+    try:
+        root = Path(engine.__file__).resolve().parent.parent
+        return subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=5).stdout.strip() or engine.__version__
+    except (OSError, subprocess.SubprocessError):
+        return engine.__version__
+
+
+def execute(run_id: int, stop: StopSignals) -> None:
+    run = repo.get_run(run_id)
+    dataset = repo.get_dataset(run["dataset_id"])
+    config = RunConfig.model_validate(run["config"])
+    folder = run_dir(run_id)
+    threads = int(os.environ.get("TRAINYARD_THREADS", "0"))
+    if threads > 0:
+        torch.set_num_threads(threads)
+    device = pick_device(config.training.device)
+    repo.set_run_environment(run_id, describe_device(device), {
+        "seed": config.training.seed, "dataset_sha256": dataset["sha256"], "code_version": code_version(),
+        "torch": torch.__version__, "python": platform.python_version(), "host": platform.node(),
+        "threads": torch.get_num_threads(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    })
+    print(f"Run {run_id}: preparing data set '{dataset['name']}' on {device}", flush=True)
+
+    frame = load_table(dataset)
+    data = prepare_table(frame, dataset["target"], dataset["task"], dataset["schema"]["columns"],
+                         config.split.validation_fraction, config.split.test_fraction, config.split.seed)
+    model = build_model(config.model, data.spec)
+    checkpoint_path = folder / "checkpoint.pt"
+    resume = None
+    if checkpoint_path.exists():
+        resume = load_checkpoint(checkpoint_path)
+        repo.delete_metrics_after(run_id, resume["state"]["step"])
+        repo.add_event(run_id, f"Resumed from the checkpoint after epoch {resume['state']['epoch']}")
+        print(f"Run {run_id}: resuming after epoch {resume['state']['epoch']}", flush=True)
+
+    def save(checkpoint: dict[str, Any]) -> None:
+        checkpoint.update(config=config.model_dump(), preprocessing=data.preprocessing, spec=data.spec)
+        save_checkpoint(checkpoint_path, checkpoint)
+
+    callbacks = [
+        MetricLogger(lambda points: repo.log_metrics(run_id, points)),
+        ProgressReporter(lambda progress, eta: repo.update_progress(run_id, progress, eta)),
+        StopCheck(stop),
+        Checkpointer(save),
+    ]
+    try:
+        state, final = train(config, data, model, device, callbacks, resume=resume)
+    except torch.OutOfMemoryError:
+        smaller = max(1, config.training.batch_size // 2)
+        raise UserError(f"The device ran out of memory with batches of {config.training.batch_size}. "
+                        f"Try a batch size of {smaller} or a smaller model.") from None
+    model_path = folder / "model.pt"
+    save_checkpoint(model_path, {
+        "model": model.to("cpu").state_dict(), "config": config.model_dump(),
+        "preprocessing": data.preprocessing, "spec": data.spec,
+        "dataset": {"id": dataset["id"], "name": dataset["name"], "sha256": dataset["sha256"]},
+    })
+    from engine.data.ingest import file_sha256
+
+    repo.add_artifact(run_id, "model", str(model_path), model_path.stat().st_size, file_sha256(model_path))
+    summary = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
+    print(f"Run {run_id}: finished after {state.epoch} epochs: {summary}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    run_id = int((argv or sys.argv[1:])[0])
+    stop = StopSignals()
+    try:
+        execute(run_id, stop)
+    except StopTraining as stopped:
+        if stopped.reason == "cancelled":
+            repo.finish_run(run_id, "cancelled")
+        else:
+            repo.finish_run(run_id, "interrupted", "The worker training this run stopped; it resumes from "
+                                                   "its last checkpoint when a worker picks it up again.")
+        return 0
+    except UserError as error:
+        print(f"Run {run_id} failed: {error}", file=sys.stderr, flush=True)
+        repo.finish_run(run_id, "failed", str(error))
+        return 1
+    except Exception as error:
+        traceback.print_exc()
+        repo.finish_run(run_id, "failed", f"Training stopped because of an unexpected problem "
+                                          f"({type(error).__name__}: {error}). The run's log has the details.")
+        return 1
+    repo.finish_run(run_id, "completed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

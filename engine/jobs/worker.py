@@ -1,0 +1,216 @@
+"""The worker: claims queued runs from the database and trains each in its own child process.
+
+`python -m engine worker [--once] [--slots N]`. One per machine; several machines share one database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from db import repo
+from db.session import trainyard_home
+
+HEARTBEAT_SECONDS = 2.0
+STALE_SECONDS = 15.0  # a run whose heartbeat is older than this has lost its worker
+CANCEL_GRACE_SECONDS = 10.0
+MAX_ATTEMPTS = 3
+
+
+def detect_gpus() -> list[str]:
+    """Give back the GPU ids this worker may hand out, without importing torch."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [gpu for gpu in visible.split(",") if gpu.strip() and gpu.strip() != "-1"]
+    if shutil.which("nvidia-smi"):
+        try:
+            listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+            return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
+        except (OSError, subprocess.SubprocessError):
+            return []
+    return []
+
+
+@dataclass
+class Child:
+    run_id: int
+    process: subprocess.Popen
+    gpu: str | None
+    log: object
+    cancel_sent_at: float | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class Worker:
+    def __init__(self, slots: int | None = None, once: bool = False, poll_seconds: float = 0.5,
+                 auto_resume: bool = True):
+        self.gpus = detect_gpus()
+        self.slots = slots or max(1, len(self.gpus))
+        self.once = once
+        self.poll_seconds = poll_seconds
+        self.auto_resume = auto_resume
+        self.host = socket.gethostname()
+        self.children: dict[int, Child] = {}
+        self.stopping = False
+        self.worker_id: int | None = None
+
+    # ------------------------------------------------------------ main loop
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._request_stop)
+        signal.signal(signal.SIGINT, self._request_stop)
+        devices = [f"cuda:{gpu}" for gpu in self.gpus] or ["cpu"]
+        self.worker_id = repo.register_worker(self.host, os.getpid(), self.slots, devices)
+        self._say(f"worker {self.worker_id} on {self.host} started with {self.slots} slot(s) on {', '.join(devices)}")
+        last_heartbeat = last_recovery = 0.0
+        try:
+            while True:
+                now = time.monotonic()
+                self._reap()
+                self._handle_cancels()
+                if now - last_heartbeat >= HEARTBEAT_SECONDS:
+                    repo.heartbeat_worker(self.worker_id, list(self.children))
+                    last_heartbeat = now
+                if now - last_recovery >= 5 * HEARTBEAT_SECONDS:
+                    self._recover()
+                    last_recovery = now
+                claimed = False
+                while not self.stopping and len(self.children) < self.slots:
+                    run = repo.claim_next_run(self.worker_id, self.host)
+                    if run is None:
+                        break
+                    self._start(run)
+                    claimed = True
+                if self.stopping and not self.children:
+                    break
+                if self.once and not self.children and not claimed:
+                    break
+                time.sleep(self.poll_seconds)
+        finally:
+            self._shutdown()
+
+    def _request_stop(self, _signum, _frame) -> None:
+        self.stopping = True
+        for child in self.children.values():
+            # SIGINT tells the child it is being interrupted, not cancelled: it resumes later.
+            _signal(child.process, signal.SIGINT)
+
+    def _shutdown(self) -> None:
+        deadline = time.monotonic() + CANCEL_GRACE_SECONDS
+        while self.children and time.monotonic() < deadline:
+            self._reap()
+            time.sleep(0.2)
+        for child in list(self.children.values()):
+            _signal(child.process, signal.SIGKILL)
+            child.process.wait()
+            repo.finish_run(child.run_id, "interrupted", "The worker was stopped; the run resumes from its "
+                                                         "last checkpoint when a worker starts again.")
+            child.log.close()
+        self.children.clear()
+        if self.worker_id is not None:
+            repo.stop_worker(self.worker_id)
+        self._say(f"worker {self.worker_id} stopped")
+
+    # ------------------------------------------------------------ runs
+
+    def _start(self, run: dict) -> None:
+        folder = trainyard_home() / "runs" / str(run["id"])
+        folder.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        busy = {child.gpu for child in self.children.values()}
+        gpu = next((g for g in self.gpus if g not in busy), None)
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+        cpu_slots = self.slots if not self.gpus else 1
+        env["TRAINYARD_THREADS"] = str(max(1, (os.cpu_count() or 1) // cpu_slots))
+        env["PYTHONUNBUFFERED"] = "1"
+        log = open(folder / "output.log", "ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "engine.jobs.runner", str(run["id"])],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            cwd=str(Path(__file__).resolve().parents[2]),
+        )
+        repo.set_run_process(run["id"], process.pid)
+        self.children[run["id"]] = Child(run["id"], process, gpu, log)
+        self._say(f"run {run['id']} started (pid {process.pid}{', GPU ' + gpu if gpu else ''})")
+
+    def _reap(self) -> None:
+        for run_id, child in list(self.children.items()):
+            code = child.process.poll()
+            if code is None:
+                continue
+            child.log.close()
+            del self.children[run_id]
+            if child.cancel_sent_at is not None:
+                repo.finish_run(run_id, "cancelled")
+            elif code != 0:
+                reason = (f"it was stopped by signal {signal.Signals(-code).name}" if code < 0
+                          else f"it exited with code {code}")
+                repo.finish_run(run_id, "failed", f"The training process ended unexpectedly ({reason}). "
+                                                  "The run's log has the details.")
+            else:
+                # A child that exits cleanly has written its own final status; this only catches a gap.
+                repo.finish_run(run_id, "failed", "The training process ended without reporting a result.")
+            self._say(f"run {run_id} ended (exit code {code})")
+
+    def _handle_cancels(self) -> None:
+        for run_id in repo.cancel_requested(list(self.children)):
+            child = self.children[run_id]
+            if child.cancel_sent_at is None:
+                child.cancel_sent_at = time.monotonic()
+                _signal(child.process, signal.SIGTERM)
+            elif time.monotonic() - child.cancel_sent_at > CANCEL_GRACE_SECONDS:
+                _signal(child.process, signal.SIGKILL)
+
+    def _recover(self) -> None:
+        """Mark runs whose worker stopped answering as interrupted, and queue them again to resume."""
+        for run_id in repo.mark_stale_runs_interrupted(STALE_SECONDS):
+            self._say(f"run {run_id} lost its worker: marked interrupted")
+        if self.auto_resume:
+            for run in repo.list_runs(statuses=["interrupted"]):
+                if run["attempts"] < MAX_ATTEMPTS and repo.requeue_run(run["id"]):
+                    self._say(f"run {run['id']} queued again to resume")
+
+    def _say(self, message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _signal(process: subprocess.Popen, signum: int) -> None:
+    try:
+        process.send_signal(signum)
+    except ProcessLookupError:
+        pass
+
+
+def start_background_worker(log_path: Path | None = None) -> subprocess.Popen:
+    """Start `python -m engine worker` detached from the caller, so it outlives the dashboard."""
+    log_path = log_path or trainyard_home() / "worker.log"
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "engine", "worker"], stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(Path(__file__).resolve().parents[2]),
+        )
+
+
+def ensure_worker() -> bool:
+    """Start a local worker unless one is alive; give back True when one was started."""
+    import fcntl
+
+    if repo.alive_workers(STALE_SECONDS):
+        return False
+    with open(trainyard_home() / ".worker-start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if repo.alive_workers(STALE_SECONDS):
+            return False
+        start_background_worker()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not repo.alive_workers(STALE_SECONDS):
+            time.sleep(0.2)
+        return True
