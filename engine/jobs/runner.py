@@ -22,8 +22,7 @@ import engine
 from db import repo
 from db.session import trainyard_home
 from engine.config import RunConfig
-from engine.data.ingest import load_table
-from engine.data.prepare import prepare_table
+from engine.data.prepare import prepare_dataset
 from engine.errors import UserError
 from engine.models.registry import build_model
 from engine.training.callbacks import Checkpointer, MetricLogger, ProgressReporter, StopCheck, StopTraining
@@ -90,9 +89,8 @@ def execute(run_id: int, stop: StopSignals) -> None:
     })
     print(f"Run {run_id}: preparing data set '{dataset['name']}' on {device}", flush=True)
 
-    frame = load_table(dataset)
-    data = prepare_table(frame, dataset["target"], dataset["task"], dataset["schema"]["columns"],
-                         config.split.validation_fraction, config.split.test_fraction, config.split.seed)
+    data = prepare_dataset(dataset, config.split.validation_fraction, config.split.test_fraction,
+                           config.split.seed)
     model = build_model(config.model, data.spec)
     checkpoint_path = folder / "checkpoint.pt"
     resume = None

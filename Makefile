@@ -1,0 +1,39 @@
+# Trainyard: `make run` starts the dashboard, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+export TRAINYARD_HOME ?= $(CURDIR)/data
+
+.PHONY: install install-test run worker test test-fast clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+run: install
+	$(PY) -m engine init
+	$(PY) -m streamlit run dashboard/app.py --server.port $(PORT)
+
+worker: install
+	$(PY) -m engine init
+	$(PY) -m engine worker
+
+test: install-test
+	$(PY) -m pytest
+
+test-fast: install-test
+	$(PY) -m pytest -m "not browser"
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,39 @@
+"""Trainyard's dashboard: `streamlit run dashboard/app.py` (or `make run`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from db.session import DatabaseNotReady, ensure_ready  # noqa: E402
+from dashboard.components.state import ensure_local_worker  # noqa: E402
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+st.set_page_config(page_title="Trainyard", page_icon="🚂", layout="wide")
+
+try:
+    ensure_ready()
+except DatabaseNotReady as error:
+    st.error(str(error))
+    st.stop()
+
+if os.environ.get("TRAINYARD_AUTO_WORKER", "1") != "0" and not st.session_state.get("worker_checked"):
+    ensure_local_worker()
+    st.session_state["worker_checked"] = True
+
+home = st.Page(PAGES / "home.py", title="Start here", icon=":material/home:", default=True, url_path="home")
+datasets = st.Page(PAGES / "datasets.py", title="Data sets", icon=":material/table_chart:", url_path="datasets")
+new_run = st.Page(PAGES / "new_run.py", title="New run", icon=":material/play_circle:", url_path="new-run")
+runs = st.Page(PAGES / "runs.py", title="Runs", icon=":material/list:", url_path="runs")
+run = st.Page(PAGES / "run.py", title="Run details", icon=":material/monitoring:", url_path="run")
+
+st.session_state["pages"] = {"home": home, "datasets": datasets, "new_run": new_run, "runs": runs, "run": run}
+st.navigation({"Trainyard": [home], "Data": [datasets], "Training": [new_run, runs, run]}).run()

@@ -1,0 +1,63 @@
+"""Settings forms rendered from a config class's JSON schema: a new setting needs no page change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+from pydantic import BaseModel
+
+
+def _bounds(spec: dict[str, Any]) -> tuple[Any, Any]:
+    low = spec.get("minimum", spec.get("exclusiveMinimum"))
+    high = spec.get("maximum", spec.get("exclusiveMaximum"))
+    return low, high
+
+
+def field_widget(name: str, spec: dict[str, Any], value: Any, key: str) -> Any:
+    """Draw one widget for a schema property and give back what the user chose."""
+    label = spec.get("title", name.replace("_", " ").capitalize())
+    help_text = spec.get("description")
+    options = spec.get("enum")
+    if options:
+        index = options.index(value) if value in options else 0
+        return st.selectbox(label, options, index=index, help=help_text, key=key,
+                            format_func=lambda option: str(option).replace("_", " "))
+    kind = spec.get("type")
+    if kind == "boolean":
+        return st.checkbox(label, value=bool(value), help=help_text, key=key)
+    if kind == "integer":
+        low, high = _bounds(spec)
+        return int(st.number_input(label, min_value=low, max_value=high, value=int(value), step=1,
+                                   help=help_text, key=key))
+    if kind == "number":
+        low, high = _bounds(spec)
+        if "exclusiveMinimum" in spec:
+            low = None  # the form cannot express "greater than"; validation says it in words
+        step = 10 ** -4 if float(value) < 0.01 else 0.01
+        return float(st.number_input(label, min_value=None if low is None else float(low),
+                                     max_value=None if high is None else float(high), value=float(value),
+                                     step=step, format="%g", help=help_text, key=key))
+    if kind == "array":
+        text = st.text_input(label, value=", ".join(str(v) for v in value), help=help_text, key=key)
+        try:
+            return [int(part) for part in text.replace(";", ",").split(",") if part.strip()]
+        except ValueError:
+            st.error(f"{label}: write whole numbers separated by commas, for example 128, 64.")
+            return value
+    return st.text_input(label, value="" if value is None else str(value), help=help_text, key=key)
+
+
+def settings_form(config_class: type[BaseModel], key_prefix: str, values: dict[str, Any] | None = None,
+                  only: list[str] | None = None, skip: tuple[str, ...] = ("name",), columns: int = 2) -> dict[str, Any]:
+    """Draw widgets for config_class's fields (all, or `only` these) and give back the chosen values."""
+    schema = config_class.model_json_schema()
+    defaults = config_class().model_dump()
+    values = {**defaults, **(values or {})}
+    names = [n for n in (only or schema["properties"]) if n not in skip and n in schema["properties"]]
+    chosen: dict[str, Any] = {}
+    grid = st.columns(columns) if columns > 1 else [st.container()]
+    for i, name in enumerate(names):
+        with grid[i % len(grid)]:
+            chosen[name] = field_widget(name, schema["properties"][name], values.get(name), f"{key_prefix}.{name}")
+    return chosen

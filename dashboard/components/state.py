@@ -1,0 +1,71 @@
+"""The dashboard's link to the database: a cached engine, short cached queries, and the local worker."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from db import repo
+from db.session import get_engine
+
+STATUS_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "failed": "red",
+                 "cancelled": "orange", "interrupted": "violet"}
+STATUS_WORDS = {"queued": "Waiting", "running": "Training", "completed": "Finished", "failed": "Failed",
+                "cancelled": "Cancelled", "interrupted": "Interrupted"}
+
+
+@st.cache_resource
+def engine():
+    return get_engine()
+
+
+@st.cache_data(ttl=2, show_spinner=False)
+def datasets() -> list[dict]:
+    return repo.list_datasets()
+
+
+@st.cache_data(ttl=1, show_spinner=False)
+def runs(limit: int = 500) -> list[dict]:
+    return repo.list_runs(limit=limit)
+
+
+def clear_caches() -> None:
+    datasets.clear()
+    runs.clear()
+
+
+def status_badge(status: str) -> None:
+    st.badge(STATUS_WORDS.get(status, status), color=STATUS_COLORS.get(status, "gray"))
+
+
+def ensure_local_worker() -> None:
+    """Start a background worker on this machine unless one is alive; training never runs in the page."""
+    from engine.jobs.worker import ensure_worker
+
+    try:
+        if ensure_worker():
+            st.toast("Started a background worker to train your runs.")
+    except OSError as error:
+        st.warning(f"Could not start a background worker ({error}). Start one with `python -m engine worker`.")
+
+
+def query_int(name: str) -> int | None:
+    value = st.query_params.get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def short_time(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

@@ -1,0 +1,65 @@
+"""Shared fixtures: every test gets its own TRAINYARD_HOME with a migrated SQLite file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh, migrated Trainyard home for one test."""
+    monkeypatch.setenv("TRAINYARD_HOME", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("TRAINYARD_AUTO_WORKER", "0")
+    from db.session import migrate
+
+    migrate()
+    return tmp_path
+
+
+def make_table(rows: int = 120, seed: int = 0, classes: int = 2) -> pd.DataFrame:
+    """A small learnable table: the label depends on the inputs."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=rows)
+    x2 = rng.normal(size=rows)
+    colour = rng.choice(["red", "green", "blue"], size=rows)
+    score = x1 + 0.5 * x2 + (colour == "red")
+    cuts = np.quantile(score, np.linspace(0, 1, classes + 1)[1:-1])
+    label = np.array([f"class_{i}" for i in np.searchsorted(cuts, score)])
+    return pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "label": label})
+
+
+@pytest.fixture
+def table_csv(tmp_path) -> Path:
+    path = tmp_path / "table.csv"
+    make_table().to_csv(path, index=False)
+    return path
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `python -m engine ARGS` in a real process and give back the finished process."""
+    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def wait_until(predicate, timeout: float = 60, every: float = 0.2):
+    """Give back predicate()'s first truthy value, or fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout} s")
