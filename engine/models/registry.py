@@ -1,20 +1,22 @@
-"""The model zoo: a name maps to its config class, its builder, and the kinds of data it fits."""
+"""The model zoo: a name maps to its config class, its builder, its size, and the kinds of data it fits."""
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
-from engine.models.configs import MLPConfig, ModelConfigBase
+from engine.models import configs as c
+from engine.models import estimate as e
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
     title: str
-    config: type[ModelConfigBase]
+    config: type[c.ModelConfigBase]
     builder: str  # "module:function", imported only when a model is built (keeps torch out of the dashboard)
+    size: Callable[[Any, dict[str, Any]], e.ModelSize]  # parameters and activations, without torch
     kinds: tuple[str, ...]
     description: str
 
@@ -22,12 +24,42 @@ class ModelEntry:
 MODELS: dict[str, ModelEntry] = {
     entry.name: entry
     for entry in [
-        ModelEntry("mlp", "Multi-layer network (MLP)", MLPConfig, "engine.models.tabular:build_mlp",
-                   ("tabular",), "Layers of neurons over the table's columns; the standard choice for tables."),
+        ModelEntry("mlp", "Multi-layer network (MLP)", c.MLPConfig, "engine.models.tabular:build_mlp",
+                   e.mlp_size, ("tabular",),
+                   "Layers of neurons over the table's columns; the standard choice for tables."),
+        ModelEntry("seed_cnn", "Seed CNN (the brief's network)", c.SeedCNNConfig, "engine.models.image:build_seed_cnn",
+                   e.seed_cnn_size, ("image",),
+                   "Three convolutions and two dense layers, as in the brief; needs images of at least 18×18 pixels."),
+        ModelEntry("resnet_small", "Small residual network", c.ResNetSmallConfig,
+                   "engine.models.image:build_resnet_small", e.resnet_small_size, ("image",),
+                   "Convolutions with shortcuts and batch normalisation; more accurate than the Seed CNN at "
+                   "about the same size, and works on images of any size."),
+        ModelEntry("bag_of_embeddings", "Bag of word vectors (fastText)", c.BagOfEmbeddingsConfig,
+                   "engine.models.text:build_bag_of_embeddings", e.bag_of_embeddings_size, ("text",),
+                   "Averages a vector per word and per word pair; very fast and a strong first choice."),
+        ModelEntry("lstm", "LSTM (recurrent network)", c.LSTMConfig, "engine.models.text:build_lstm",
+                   e.recurrent_size(4), ("text",),
+                   "Reads the text word by word with a gated memory; good when word order matters."),
+        ModelEntry("gru", "GRU (recurrent network)", c.GRUConfig, "engine.models.text:build_gru",
+                   e.recurrent_size(3), ("text",),
+                   "Like the LSTM with a simpler memory; a little faster."),
+        ModelEntry("transformer", "Transformer encoder", c.TransformerConfig, "engine.models.text:build_transformer",
+                   e.transformer_size, ("text",),
+                   "Attention between all words at once; strongest with plenty of text, slower on a CPU."),
+        ModelEntry("matrix_factorization", "Matrix factorisation", c.MatrixFactorizationConfig,
+                   "engine.models.ratings:build_matrix_factorization", e.matrix_factorization_size, ("ratings",),
+                   "Learns a taste vector per user and per item, plus how generous each user is and how liked "
+                   "each item is."),
+        ModelEntry("ncf", "Neural collaborative filtering", c.NCFConfig, "engine.models.ratings:build_ncf",
+                   e.ncf_size, ("ratings",),
+                   "Matrix factorisation and a small network side by side; can learn tastes that do not simply add up."),
     ]
 }
 
-DEFAULT_MODEL = {"tabular": "mlp"}
+# resnet_small for images: about the Seed CNN's size and speed, clearly more accurate, and it also fits images
+# smaller than 18×18 (such as the 8×8 digits) where the Seed CNN cannot run.
+DEFAULT_MODEL = {"tabular": "mlp", "image": "resnet_small", "text": "bag_of_embeddings",
+                 "ratings": "matrix_factorization"}
 
 
 def models_for_kind(kind: str) -> list[ModelEntry]:
@@ -38,8 +70,22 @@ def default_model(kind: str) -> str:
     return DEFAULT_MODEL[kind]
 
 
-def build_model(config: ModelConfigBase, spec: dict[str, Any]):
-    """Give back the nn.Module named by config.name, built for data described by spec."""
+def model_size(config: c.ModelConfigBase, spec: dict[str, Any]) -> e.ModelSize:
+    """Give back the parameter count and activation estimate of the model config describes, for data spec."""
+    return MODELS[config.name].size(config, spec)
+
+
+def build_model(config: c.ModelConfigBase, spec: dict[str, Any], seed: int | None = None):
+    """Give back the nn.Module named by config.name, built for data described by spec.
+
+    With a seed, the starting weights are drawn from it, so the same seed always gives the same model.
+    """
     module_name, function_name = MODELS[config.name].builder.split(":")
     builder = getattr(importlib.import_module(module_name), function_name)
-    return builder(config, spec)
+    if seed is None:
+        return builder(config, spec)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return builder(config, spec)

@@ -1,0 +1,198 @@
+"""Model size and training memory, computed by arithmetic so the dashboard can show them without torch.
+
+Each `*_size` function counts exactly the parameters its model's nn.Module has (a test checks every one) and
+roughly the numbers per example that training keeps for the backward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.models.configs import (BagOfEmbeddingsConfig, MatrixFactorizationConfig, MLPConfig, NCFConfig,
+                                   ResNetSmallConfig, RNNConfig, SeedCNNConfig, TransformerConfig)
+
+FLOAT_BYTES = 4
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    parameters: int
+    activations_per_example: int  # numbers kept per example for the backward pass; a rough count
+
+
+def linear(n_in: int, n_out: int, bias: bool = True) -> int:
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def conv3x3(n_in: int, n_out: int, bias: bool = True) -> int:
+    return n_in * n_out * 9 + (n_out if bias else 0)
+
+
+def stacked_linear(widths: list[int], n_in: int, batch_norm: bool = False) -> tuple[int, int, int]:
+    """Give back (parameters, activations, last width) of Linear(+BatchNorm) layers of the given widths."""
+    parameters = activations = 0
+    for width in widths:
+        parameters += linear(n_in, width) + (2 * width if batch_norm else 0)
+        activations += width * (4 if batch_norm else 3)  # linear, (norm,) activation, dropout mask
+        n_in = width
+    return parameters, activations, n_in
+
+
+def mlp_size(config: MLPConfig, spec: dict[str, Any]) -> ModelSize:
+    parameters, activations, width = stacked_linear(config.hidden_sizes, spec["n_features"], config.batch_norm)
+    return ModelSize(parameters + linear(width, spec["n_outputs"]), spec["n_features"] + activations)
+
+
+SEED_CNN_MIN_SIDE = 18  # three unpadded 3×3 convolutions and two halvings leave 1 pixel from 18
+
+
+def seed_cnn_feature_side(side: int) -> int:
+    """Give back the side of the Seed CNN's last feature map for an input side (no padding, floor pooling)."""
+    return ((side - 2) // 2 - 2) // 2 - 2
+
+
+def seed_cnn_size(config: SeedCNNConfig, spec: dict[str, Any]) -> ModelSize:
+    h, w = spec["height"], spec["width"]
+    maps = [(32, h - 2, w - 2), (64, (h - 2) // 2 - 2, (w - 2) // 2 - 2)]
+    side_h, side_w = seed_cnn_feature_side(h), seed_cnn_feature_side(w)
+    parameters = (conv3x3(spec["channels"], 32) + conv3x3(32, 64) + conv3x3(64, 64)
+                  + linear(64 * side_h * side_w, 64) + linear(64, spec["n_outputs"]))
+    activations = sum(2.5 * c * y * x for c, y, x in maps) + 2 * 64 * side_h * side_w + 128
+    return ModelSize(parameters, int(activations))
+
+
+def resnet_small_size(config: ResNetSmallConfig, spec: dict[str, Any]) -> ModelSize:
+    widths = [config.base_width * 2**i for i in range(3)]
+    conv_bn = lambda n_in, n_out: conv3x3(n_in, n_out, bias=False) + 2 * n_out  # noqa: E731
+    parameters = conv_bn(spec["channels"], widths[0])
+    pixels = spec["height"] * spec["width"]
+    activations = 3 * widths[0] * pixels
+    side = min(spec["height"], spec["width"])
+    for stage, width in enumerate(widths):
+        if stage > 0:
+            parameters += conv_bn(widths[stage - 1], width)
+            activations += 3 * width * pixels
+        if side >= 2:
+            side, pixels = side // 2, pixels // 4
+        parameters += config.blocks_per_stage * 2 * conv_bn(width, width)
+        activations += config.blocks_per_stage * 7 * width * pixels  # two conv-norm-activations and the sum
+    return ModelSize(parameters + linear(widths[-1], spec["n_outputs"]), activations)
+
+
+def bag_of_embeddings_size(config: BagOfEmbeddingsConfig, spec: dict[str, Any]) -> ModelSize:
+    dim, length = config.embedding_dim, spec["max_length"]
+    parameters = spec["vocab_size"] * dim + (config.bigram_buckets * dim if config.bigrams else 0)
+    head, head_activations, width = stacked_linear([config.hidden_size] if config.hidden_size else [], dim)
+    vectors = (2 * length - 1 if config.bigrams else length) * dim
+    return ModelSize(parameters + head + linear(width, spec["n_outputs"]), 2 * vectors + head_activations)
+
+
+def recurrent_size(gates: int):
+    """Give back the size function of an LSTM (4 gates) or GRU (3 gates) classifier."""
+
+    def size(config: RNNConfig, spec: dict[str, Any]) -> ModelSize:
+        directions = 2 if config.bidirectional else 1
+        hidden, n_in = config.hidden_size, config.embedding_dim
+        parameters = spec["vocab_size"] * config.embedding_dim
+        for _ in range(config.num_layers):
+            # per direction: input and recurrent weights of every gate, and two bias vectors
+            parameters += directions * gates * (n_in * hidden + hidden * hidden + 2 * hidden)
+            n_in = hidden * directions
+        parameters += linear(n_in, spec["n_outputs"])
+        per_step = config.embedding_dim + config.num_layers * directions * hidden * (gates + 2)
+        return ModelSize(parameters, spec["max_length"] * per_step)
+
+    return size
+
+
+def transformer_size(config: TransformerConfig, spec: dict[str, Any]) -> ModelSize:
+    d, ff, length = config.d_model, config.ff_size, spec["max_length"]
+    layer = linear(d, 3 * d) + linear(d, d) + linear(d, ff) + linear(ff, d) + 2 * (2 * d)  # attention, ff, 2 norms
+    parameters = spec["vocab_size"] * d + config.n_layers * layer + 2 * d + linear(d, spec["n_outputs"])
+    if config.positional_encoding == "learned":
+        parameters += length * d
+    per_layer = length * (10 * d + 2 * ff) + config.n_heads * length * length
+    return ModelSize(parameters, config.n_layers * per_layer + length * d)
+
+
+def matrix_factorization_size(config: MatrixFactorizationConfig, spec: dict[str, Any]) -> ModelSize:
+    rows = spec["n_users"] + 1 + spec["n_items"] + 1
+    return ModelSize(rows * (config.factors + 1) + 1, 3 * config.factors + 4)
+
+
+def ncf_size(config: NCFConfig, spec: dict[str, Any]) -> ModelSize:
+    rows = spec["n_users"] + 1 + spec["n_items"] + 1
+    mlp, mlp_activations, width = stacked_linear(config.hidden_sizes, 2 * config.factors)
+    parameters = 2 * rows * config.factors + mlp + linear(config.factors + width, 1)
+    return ModelSize(parameters, 6 * config.factors + mlp_activations + 1)
+
+
+# --- training memory
+
+# Extra copies of the weights each optimiser keeps (Adam: two running averages; SGD: one momentum buffer).
+OPTIMIZER_COPIES = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 1, "adagrad": 1}
+
+# Bytes one example's inputs take once they are tensors.
+INPUT_BYTES = {
+    "tabular": lambda spec: FLOAT_BYTES * spec["n_features"],
+    "image": lambda spec: FLOAT_BYTES * spec["channels"] * spec["height"] * spec["width"],
+    "text": lambda spec: 8 * spec["max_length"],
+    "ratings": lambda spec: 16,
+}
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    weights: int  # bytes of the parameters
+    gradients: int
+    optimizer: int
+    activations: int  # for one training batch
+    data: int  # the whole data set, kept on the device
+    total: int
+
+
+def memory_estimate(size: ModelSize, spec: dict[str, Any], batch_size: int, optimizer: str, n_rows: int,
+                    momentum: float = 0.9) -> MemoryEstimate:
+    """Give back a rough estimate, in bytes, of the memory training needs on its device."""
+    weights = FLOAT_BYTES * size.parameters
+    copies = OPTIMIZER_COPIES[optimizer] if optimizer != "sgd" or momentum > 0 else 0
+    activations = FLOAT_BYTES * size.activations_per_example * batch_size
+    data = INPUT_BYTES[spec["kind"]](spec) * n_rows
+    parts = dict(weights=weights, gradients=weights, optimizer=copies * weights, activations=activations, data=data)
+    return MemoryEstimate(**parts, total=sum(parts.values()))
+
+
+# --- describing a stored data set before it is prepared
+
+TYPICAL_SPECS = {
+    "tabular": {"n_features": 10},
+    "image": {"channels": 3, "height": 32, "width": 32},
+    "text": {"vocab_size": 20000, "max_length": 200},
+    "ratings": {"n_users": 1000, "n_items": 1000},
+}
+CATEGORY_COLUMNS_AS = 11  # a category column becomes one number per value seen (up to 50) plus 'other'; dates none
+
+
+def dataset_spec(dataset: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Give back (spec, exact) for a stored data set: the spec it recorded, or a close guess from its schema."""
+    schema = dataset.get("schema") or {}
+    if schema.get("spec"):
+        return dict(schema["spec"]), True
+    kind, task = dataset["kind"], dataset["task"]
+    classes = (dataset.get("quality_report") or {}).get("class_counts") or {}
+    n_outputs = max(2, len(classes)) if task == "classification" else 1
+    spec = {"kind": kind, "task": task, "n_outputs": n_outputs, **TYPICAL_SPECS[kind]}
+    spec.update({key: schema[key] for key in TYPICAL_SPECS[kind] if isinstance(schema.get(key), int)})
+    if kind == "tabular" and schema.get("columns"):
+        types = [type_ for column, type_ in schema["columns"].items() if column != dataset.get("target")]
+        spec["n_features"] = types.count("number") + CATEGORY_COLUMNS_AS * (types.count("category") + types.count("text"))
+    return spec, False
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
+        count /= 1024
+    return f"{count:,.1f} GB"
