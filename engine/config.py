@@ -2,40 +2,125 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import UserError
-from engine.models.configs import MLPConfig
+from engine.models.configs import (BagOfEmbeddingsConfig, GRUConfig, LSTMConfig, MatrixFactorizationConfig,
+                                   MLPConfig, NCFConfig, ResNetSmallConfig, SeedCNNConfig, TransformerConfig)
 from engine.models.registry import MODELS
 
-ModelConfig = Annotated[Union[MLPConfig], Field(discriminator="name")]
+ModelConfig = Annotated[
+    Union[MLPConfig, SeedCNNConfig, ResNetSmallConfig, BagOfEmbeddingsConfig, LSTMConfig, GRUConfig,
+          TransformerConfig, MatrixFactorizationConfig, NCFConfig],
+    Field(discriminator="name"),
+]
+
+
+def setting(default: Any, title: str, description: str, group: str, shown_when: dict[str, list] | None = None,
+            option_labels: dict[str, str] | None = None, **bounds: Any) -> Any:
+    """A training setting: its form group, when the form shows it, and plain labels for its choices."""
+    extra: dict[str, Any] = {"group": group}
+    if shown_when:
+        extra["shown_when"] = shown_when
+    if option_labels:
+        extra["option_labels"] = option_labels
+    return Field(default, title=title, description=description, json_schema_extra=extra, **bounds)
+
+
+OPTIMIZER_LABELS = {"adam": "Adam", "adamw": "AdamW (Adam with decoupled weight decay)",
+                    "sgd": "SGD (stochastic gradient descent)", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
+SCHEDULE_LABELS = {"constant": "Constant", "step": "Step down every few epochs", "cosine": "Cosine (smooth decay)",
+                   "one_cycle": "One cycle (rise, then decay)"}
+PRECISION_LABELS = {"auto": "Automatic (on with a GPU)", "off": "Off (full 32-bit precision)",
+                    "bf16": "bfloat16", "fp16": "float16 with loss scaling"}
+EARLY_STOP_LABELS = {"val_loss": "Validation loss", "val_score": "Validation accuracy, or error for numbers"}
 
 
 class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    epochs: int = Field(20, ge=1, le=1000, title="Epochs",
-                        description="How many times training goes through the whole training split.")
-    batch_size: int = Field(64, ge=1, le=65536, title="Batch size",
-                            description="Examples per training step; larger is faster but needs more memory.")
-    learning_rate: float = Field(1e-3, gt=0, le=10, title="Learning rate",
-                                 description="Step size of each weight update; lower it if the loss jumps or becomes NaN.")
-    optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", title="Optimizer",
-                                                       description="The rule that updates the weights after each step.")
-    momentum: float = Field(0.9, ge=0, lt=1, title="Momentum (SGD)",
-                            description="Share of the previous update carried into the next one; used by SGD only.")
-    weight_decay: float = Field(0.0, ge=0, le=1, title="Weight decay",
-                                description="Pull of the weights towards zero per step, against over-fitting.")
-    grad_clip: float = Field(0.0, ge=0, le=1000, title="Gradient clipping",
-                             description="Largest allowed gradient norm; 0 turns clipping off.")
-    seed: int = Field(0, ge=0, le=2**31 - 1, title="Seed",
-                      description="Makes the run repeatable: the same seed gives the same result.")
-    device: str = Field("auto", title="Device",
-                        description="'auto' picks a GPU when there is one, else the CPU; or 'cpu', 'cuda', 'cuda:1'.")
-    log_every: int = Field(10, ge=1, le=100000, title="Log every (steps)",
-                           description="How often, in training steps, the training loss is recorded.")
+    # --- basics
+    epochs: int = setting(20, "Epochs", "How many times training goes through the whole training split.",
+                          "basics", ge=1, le=1000)
+    batch_size: int = setting(64, "Batch size", "Examples per training step; larger is faster but needs more memory.",
+                              "basics", ge=1, le=65536)
+    learning_rate: float = setting(1e-3, "Learning rate",
+                                   "Step size of each weight update; lower it if the loss jumps or becomes NaN.",
+                                   "basics", gt=0, le=10)
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "adagrad"] = setting(
+        "adam", "Optimizer", "The rule that updates the weights after each step.", "basics",
+        option_labels=OPTIMIZER_LABELS)
+
+    # --- optimiser
+    momentum: float = setting(0.9, "Momentum", "Share of the previous update carried into the next one (SGD).",
+                              "optimizer", {"optimizer": ["sgd"]}, ge=0, lt=1)
+    nesterov: bool = setting(False, "Nesterov momentum",
+                             "Look ahead along the momentum before measuring the slope; often a little better.",
+                             "optimizer", {"optimizer": ["sgd"]})
+    weight_decay: float = setting(0.0, "Weight decay", "Pull of the weights towards zero per step, against over-fitting.",
+                                  "optimizer", ge=0, le=1)
+    grad_clip: float = setting(0.0, "Gradient clipping", "Largest allowed gradient norm; 0 turns clipping off.",
+                               "optimizer", ge=0, le=1000)
+
+    # --- learning-rate schedule
+    lr_schedule: Literal["constant", "step", "cosine", "one_cycle"] = setting(
+        "constant", "Learning-rate schedule", "How the learning rate changes during training.", "schedule",
+        option_labels=SCHEDULE_LABELS)
+    warmup_epochs: float = setting(0.0, "Warm-up (epochs)",
+                                   "Epochs over which the learning rate rises from near zero to its full value.",
+                                   "schedule", {"lr_schedule": ["constant", "step", "cosine"]}, ge=0, le=100)
+    step_every_epochs: int = setting(10, "Step every (epochs)", "Epochs between two drops of the learning rate.",
+                                     "schedule", {"lr_schedule": ["step"]}, ge=1, le=1000)
+    step_factor: float = setting(0.1, "Step factor", "What each drop multiplies the learning rate by.",
+                                 "schedule", {"lr_schedule": ["step"]}, gt=0, lt=1)
+
+    # --- regularisation
+    label_smoothing: float = setting(0.0, "Label smoothing",
+                                     "Share of confidence moved from the right class to the others, against "
+                                     "over-confident models.", "regularisation", {"task": ["classification"]},
+                                     ge=0, le=0.5)
+    early_stopping_patience: int = setting(0, "Early stopping patience (epochs)",
+                                           "Stop when the watched score has not improved for this many epochs; "
+                                           "0 turns early stopping off.", "regularisation", ge=0, le=1000)
+    early_stopping_metric: Literal["val_loss", "val_score"] = setting(
+        "val_loss", "Early stopping watches", "The validation figure that must keep improving.", "regularisation",
+        option_labels=EARLY_STOP_LABELS)
+    augment_flip: bool = setting(False, "Random flips", "Mirror half of the training images left to right.",
+                                 "regularisation", {"kind": ["image"]})
+    augment_crop: int = setting(0, "Random shifts (pixels)",
+                                "Move training images by up to this many pixels in each direction; 0 is off.",
+                                "regularisation", {"kind": ["image"]}, ge=0, le=16)
+
+    # --- hardware and repeatability
+    device: str = setting("auto", "Device",
+                          "'auto' picks a GPU when there is one, else the CPU; or 'cpu', 'cuda', 'cuda:1'.",
+                          "hardware")
+    mixed_precision: Literal["auto", "off", "bf16", "fp16"] = setting(
+        "auto", "Mixed precision", "Compute in 16-bit numbers where safe: faster and lighter on a GPU.", "hardware",
+        option_labels=PRECISION_LABELS)
+    compile: bool = setting(False, "Compile the model",
+                            "Turn the model into faster code first; the first steps take longer. Helps most on a GPU.",
+                            "hardware")
+    seed: int = setting(0, "Seed", "Makes the run repeatable: the same seed gives the same result.", "hardware",
+                        ge=0, le=2**31 - 1)
+    log_every: int = setting(10, "Log every (steps)", "How often, in training steps, the training loss is recorded.",
+                             "hardware", ge=1, le=100000)
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
+            raise ValueError("use 'auto', 'cpu', 'cuda', or 'cuda:N' where N is the number of the GPU")
+        return value
+
+    @model_validator(mode="after")
+    def _nesterov_needs_sgd_momentum(self):
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise ValueError("Nesterov momentum works only with the SGD optimizer and a momentum above 0")
+        return self
 
 
 class SplitConfig(BaseModel):

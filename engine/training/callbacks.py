@@ -117,25 +117,27 @@ class ProgressReporter(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stops training when the monitored validation metric has not improved for `patience` epochs."""
+    """Stops training when the monitored validation metric has not improved for `patience` epochs.
+
+    It keeps the best value and the epochs waited in the TrainState, so a resumed run remembers them.
+    """
 
     def __init__(self, monitor: str, mode: str, patience: int):
         self.monitor, self.mode, self.patience = monitor, mode, patience
-        self.best: float | None = None
-        self.waited = 0
 
     def on_epoch_end(self, state, logs):
         value = logs.get(self.monitor)
         if value is None:
             return
-        better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
-        if better:
-            self.best, self.waited = value, 0
-        else:
-            self.waited += 1
-            if self.waited >= self.patience:
-                state.stop = True
-                state.extra["stopped_early"] = True
+        best = state.best_metric
+        if best is None or (value < best if self.mode == "min" else value > best):
+            state.best_metric = value
+            state.extra["epochs_without_improvement"] = 0
+            return
+        state.extra["epochs_without_improvement"] = state.extra.get("epochs_without_improvement", 0) + 1
+        if state.extra["epochs_without_improvement"] >= self.patience:
+            state.stop = True
+            state.extra["stopped_early"] = True
 
 
 class StopCheck(Callback):

@@ -8,31 +8,45 @@ import numpy as np
 import torch
 from sklearn import metrics as skm
 from torch import nn
+from torch.nn import functional as F
 
 
 @torch.no_grad()
-def predict_batches(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """Give back the model's raw outputs for x, computed in batches in evaluation mode."""
+def predict_batches(model: nn.Module, x: torch.Tensor, batch_size: int = 4096,
+                    device: torch.device | None = None) -> torch.Tensor:
+    """Give back the model's raw float32 outputs for x, computed in batches in evaluation mode.
+
+    With a device, each batch is moved there first (for data kept in CPU memory while the model is on a GPU).
+    """
     was_training = model.training
     model.eval()
-    outputs = [model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    outputs = [model(x[i:i + batch_size].to(device or x.device, non_blocking=True)).float()
+               for i in range(0, len(x), batch_size)]
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.empty(0)
 
 
-def loss_function(task: str) -> nn.Module:
-    return nn.CrossEntropyLoss() if task == "classification" else nn.MSELoss()
+def _regression_loss(outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    return F.mse_loss(outputs.squeeze(-1).float(), targets)
 
 
-def task_loss(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    if task == "classification":
-        return nn.functional.cross_entropy(outputs, targets)
-    return nn.functional.mse_loss(outputs.squeeze(-1), targets)
+def _classification_loss(outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    return F.cross_entropy(outputs.float(), targets, label_smoothing=label_smoothing)
+
+
+# Regression and rating targets are standardised, so mean squared error is on the same scale for every column.
+LOSSES = {"classification": _classification_loss, "regression": _regression_loss, "rating": _regression_loss}
+
+
+def task_loss(task: str, outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Give back the training loss of outputs (the model's logits or numbers) against targets."""
+    return LOSSES[task](outputs, targets, label_smoothing)
 
 
 def score(task: str, outputs: torch.Tensor, targets: torch.Tensor, prefix: str,
           target_std: float = 1.0) -> dict[str, float]:
     """Give back {prefix_loss, prefix_accuracy, ...} for outputs against targets."""
+    targets = targets.to(outputs.device)
     loss = float(task_loss(task, outputs, targets))
     result = {f"{prefix}_loss": loss}
     y_true = targets.cpu().numpy()
@@ -56,5 +70,5 @@ def score(task: str, outputs: torch.Tensor, targets: torch.Tensor, prefix: str,
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, prefix: str,
-             target_std: float = 1.0) -> dict[str, Any]:
-    return score(task, predict_batches(model, x), y, prefix, target_std)
+             target_std: float = 1.0, batch_size: int = 4096, device: torch.device | None = None) -> dict[str, Any]:
+    return score(task, predict_batches(model, x, batch_size, device), y, prefix, target_std)

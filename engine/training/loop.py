@@ -1,38 +1,123 @@
-"""The training loop: one function to read top to bottom."""
+"""The training loop: one function to read top to bottom, and the pieces it is set up from."""
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from engine.config import RunConfig
+from engine.config import RunConfig, TrainingConfig
 from engine.data.prepare import PreparedData
 from engine.errors import TrainingError
-from engine.training.callbacks import Callback, TrainState
+from engine.training.callbacks import Callback, EarlyStopping, TrainState
+from engine.training.checkpoint import capture_rng, restore_rng
+from engine.training.device import autocast_dtype, data_device, memory_mb, set_up_device
 from engine.training.evaluate import evaluate, task_loss
 
 NAN_ADVICE = ("The training loss became {value} at step {step}, so the model stopped learning. "
               "Lower the learning rate (try {lr:.2g}) or turn on gradient clipping, then run it again.")
+MIN_EVAL_BATCH = 1024  # evaluation keeps no gradients, so it can take bigger batches than training
+
+OPTIMIZERS: dict[str, Callable[[Any, TrainingConfig], torch.optim.Optimizer]] = {
+    "sgd": lambda params, t: torch.optim.SGD(params, lr=t.learning_rate, momentum=t.momentum, nesterov=t.nesterov,
+                                             weight_decay=t.weight_decay),
+    "adam": lambda params, t: torch.optim.Adam(params, lr=t.learning_rate, weight_decay=t.weight_decay),
+    "adamw": lambda params, t: torch.optim.AdamW(params, lr=t.learning_rate, weight_decay=t.weight_decay),
+    "rmsprop": lambda params, t: torch.optim.RMSprop(params, lr=t.learning_rate, weight_decay=t.weight_decay),
+    "adagrad": lambda params, t: torch.optim.Adagrad(params, lr=t.learning_rate, weight_decay=t.weight_decay),
+}
+
+
+def one_cycle(progress: float) -> float:
+    """Rise from 1/25 of the learning rate to all of it over the first 30% of steps, then fall to zero (cosine)."""
+    if progress < 0.3:
+        return 1 / 25 + (1 - 1 / 25) * progress / 0.3
+    return 0.5 * (1 + math.cos(math.pi * (progress - 0.3) / 0.7))
+
+
+# Each schedule gives the share of the full learning rate from (progress through training 0–1, epochs done).
+SCHEDULES: dict[str, Callable[[float, float, TrainingConfig], float]] = {
+    "constant": lambda progress, epoch, t: 1.0,
+    "step": lambda progress, epoch, t: t.step_factor ** int(epoch // t.step_every_epochs),
+    "cosine": lambda progress, epoch, t: 0.5 * (1 + math.cos(math.pi * progress)),
+    "one_cycle": lambda progress, epoch, t: one_cycle(progress),
+}
+
+# The validation figure behind "Validation accuracy, or error for numbers", and whether higher is better.
+TASK_SCORES = {"classification": ("val_accuracy", "max"), "regression": ("val_rmse", "min"),
+               "rating": ("val_rmse", "min")}
 
 
 def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # also seeds every GPU
     np.random.seed(seed % 2**32)
 
 
-def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
-    t = config.training
-    if t.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=t.learning_rate, momentum=t.momentum,
-                               weight_decay=t.weight_decay)
-    if t.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
+def make_optimizer(model: nn.Module, t: TrainingConfig) -> torch.optim.Optimizer:
+    return OPTIMIZERS[t.optimizer](model.parameters(), t)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, t: TrainingConfig,
+                   steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Give back a scheduler stepped after every optimiser step: the chosen schedule times the warm-up ramp."""
+    total_steps = t.epochs * steps_per_epoch
+    warmup_steps = t.warmup_epochs * steps_per_epoch
+
+    def share(step: int) -> float:
+        ramp = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+        return ramp * SCHEDULES[t.lr_schedule](step / total_steps, step / steps_per_epoch, t)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, share)
+
+
+def random_flip(images: torch.Tensor) -> torch.Tensor:
+    """Give back images with a random half mirrored left to right."""
+    flip = torch.rand(len(images), 1, 1, 1, device=images.device) < 0.5
+    return torch.where(flip, images.flip(3), images)
+
+
+def random_shift(images: torch.Tensor, pixels: int) -> torch.Tensor:
+    """Give back images each moved by up to pixels in each direction; the gap is zero, the average colour."""
+    n, _, height, width = images.shape
+    padded = F.pad(images, (pixels,) * 4)
+    top = torch.randint(0, 2 * pixels + 1, (n, 1), device=images.device)
+    left = torch.randint(0, 2 * pixels + 1, (n, 1), device=images.device)
+    rows = (top + torch.arange(height, device=images.device))[:, :, None]  # (n, height, 1)
+    cols = (left + torch.arange(width, device=images.device))[:, None, :]  # (n, 1, width)
+    batch = torch.arange(n, device=images.device)[:, None, None]
+    return padded[batch, :, rows, cols].permute(0, 3, 1, 2)  # indexing gives (n, height, width, channels)
+
+
+def batch_transform(kind: str, t: TrainingConfig, channels_last: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Give back what is done to every training batch on the device: image augmentation and memory layout."""
+    steps: list[Callable[[torch.Tensor], torch.Tensor]] = []
+    if kind == "image" and t.augment_flip:
+        steps.append(random_flip)
+    if kind == "image" and t.augment_crop:
+        steps.append(functools.partial(random_shift, pixels=t.augment_crop))
+    if channels_last:
+        steps.append(lambda images: images.contiguous(memory_format=torch.channels_last))
+
+    def transform(batch: torch.Tensor) -> torch.Tensor:
+        for step in steps:
+            batch = step(batch)
+        return batch
+
+    return transform
+
+
+def training_callbacks(t: TrainingConfig, task: str) -> list[Callback]:
+    """Give back the callbacks the run's own settings ask for (early stopping)."""
+    if not t.early_stopping_patience:
+        return []
+    monitor, mode = ("val_loss", "min") if t.early_stopping_metric == "val_loss" else TASK_SCORES[task]
+    return [EarlyStopping(monitor, mode, t.early_stopping_patience)]
 
 
 def _sync(device: torch.device) -> None:
@@ -43,52 +128,76 @@ def _sync(device: torch.device) -> None:
 def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch.device,
           callbacks: list[Callback], resume: dict[str, Any] | None = None) -> tuple[TrainState, dict[str, float]]:
     """Train model on data; give back the final state and the final metrics (test scores included)."""
-    # --- set up
+    # --- set up: data as tensors on the device, batches as slices of them
     t = config.training
-    task = data.preprocessing["task"]
+    kind, task = data.preprocessing["kind"], data.preprocessing["task"]
     target_std = data.preprocessing.get("target_std", 1.0)
     seed_everything(t.seed)
-    x_train, y_train = (torch.from_numpy(a).to(device) for a in data.arrays["train"])
-    x_val, y_val = (torch.from_numpy(a).to(device) for a in data.arrays["validation"])
+    set_up_device(device)
+    nbytes = sum(a.nbytes for split in data.arrays.values() for a in split)
+    store = data_device(device, nbytes)
+    x_train, y_train = (torch.from_numpy(a).to(store) for a in data.arrays["train"])
+    x_val, y_val = (torch.from_numpy(a).to(store) for a in data.arrays["validation"])
     n = len(x_train)
     batch_size = min(t.batch_size, n)
-    steps_per_epoch = math.ceil(n / batch_size)
-    model.to(device)
-    optimizer = make_optimizer(model, config)
+    # A lone last example would break batch normalisation; it waits for another epoch's shuffle instead.
+    usable = n - 1 if n % batch_size == 1 and n > 1 else n
+    steps_per_epoch = math.ceil(usable / batch_size)
+    channels_last = device.type == "cuda" and x_train.dim() == 4  # convolutions run fastest this way on GPUs
+    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    forward = torch.compile(model) if t.compile else model
+    transform = batch_transform(kind, t, channels_last)
+    optimizer = make_optimizer(model, t)
+    scheduler = make_scheduler(optimizer, t, steps_per_epoch)
+    half = autocast_dtype(t.mixed_precision, device)
+    autocast = functools.partial(torch.autocast, device.type, dtype=half, enabled=half is not None)
+    scaler = torch.amp.GradScaler(device.type, enabled=half == torch.float16)  # bf16 needs no loss scaling
+    callbacks = [*callbacks, *training_callbacks(t, task)]
     shuffle = torch.Generator().manual_seed(t.seed)
     state = TrainState(epochs=t.epochs, steps_per_epoch=steps_per_epoch)
     if resume:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
-        shuffle.set_state(resume["rng"]["shuffle"])
-        torch.set_rng_state(resume["rng"]["torch"])
-        for key in ("epoch", "step", "samples_seen", "train_seconds", "best_metric"):
-            setattr(state, key, resume["state"][key])
+        scheduler.load_state_dict(resume["scheduler"])
+        scaler.load_state_dict(resume["scaler"])
+        restore_rng(resume["rng"], shuffle)
+        for key, value in resume["state"].items():
+            setattr(state, key, value)
+    eval_batch = max(MIN_EVAL_BATCH, batch_size)
 
     def hook(name: str, *args) -> None:
         for callback in callbacks:
             getattr(callback, name)(state, *args)
+
+    def check_finite(value: float) -> None:
+        if not math.isfinite(value):
+            raise TrainingError(NAN_ADVICE.format(value=value, step=state.step, lr=t.learning_rate / 10))
 
     hook("on_train_start")
     try:
         while state.epoch < t.epochs and not state.stop:
             model.train()
             epoch_start = time.perf_counter()
-            order = torch.randperm(n, generator=shuffle).to(device)
+            order = torch.randperm(n, generator=shuffle).to(store)
             window_loss = torch.zeros((), device=device)
             window_correct = torch.zeros((), device=device, dtype=torch.long)
             window_count = 0
-            for first in range(0, n, batch_size):
-                # --- forward, loss, backward, clip, step
+            for first in range(0, usable, batch_size):
+                # --- forward, loss, backward, clip, step, schedule
                 rows = order[first:first + batch_size]
-                xb, yb = x_train[rows], y_train[rows]
-                outputs = model(xb)
-                loss = task_loss(task, outputs, yb)
+                xb = transform(x_train[rows].to(device, non_blocking=True))
+                yb = y_train[rows].to(device, non_blocking=True)
+                with autocast():
+                    outputs = forward(xb)
+                    loss = task_loss(task, outputs, yb, t.label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
                 if t.grad_clip:
+                    scaler.unscale_(optimizer)
                     nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-                optimizer.step()
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
                 state.step += 1
                 state.samples_seen += len(rows)
                 window_loss += loss.detach() * len(rows)
@@ -96,13 +205,11 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
                 if task == "classification":
                     window_correct += (outputs.detach().argmax(-1) == yb).sum()
                 logs = None
-                if state.step % t.log_every == 0 or first + batch_size >= n:
+                if state.step % t.log_every == 0 or first + batch_size >= usable:
                     # One device sync per log window, not per step.
-                    mean_loss = window_loss.item() / window_count
-                    if not math.isfinite(mean_loss):
-                        raise TrainingError(NAN_ADVICE.format(value=mean_loss, step=state.step,
-                                                              lr=t.learning_rate / 10))
-                    logs = {"train_loss": mean_loss}
+                    logs = {"train_loss": window_loss.item() / window_count,
+                            "learning_rate": scheduler.get_last_lr()[0]}
+                    check_finite(logs["train_loss"])
                     if task == "classification":
                         logs["train_accuracy"] = window_correct.item() / window_count
                     window_loss.zero_()
@@ -114,30 +221,33 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
             state.train_seconds += epoch_seconds
             state.epoch += 1
             # --- evaluate
-            logs = evaluate(model, x_val, y_val, task, "val", target_std)
-            if not math.isfinite(logs["val_loss"]):
-                raise TrainingError(NAN_ADVICE.format(value=logs["val_loss"], step=state.step,
-                                                      lr=t.learning_rate / 10))
+            with autocast():
+                logs = evaluate(forward, x_val, y_val, task, "val", target_std, eval_batch, device)
+            check_finite(logs["val_loss"])
             logs.update({
-                "learning_rate": optimizer.param_groups[0]["lr"],
                 "epoch_seconds": epoch_seconds,
-                "samples_per_second": n / epoch_seconds if epoch_seconds > 0 else 0.0,
+                "samples_per_second": usable / epoch_seconds if epoch_seconds > 0 else 0.0,
+                "memory_mb": memory_mb(device),
             })
             hook("on_epoch_end", logs)
             # --- checkpoint
             hook("on_checkpoint", {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
-                "rng": {"shuffle": shuffle.get_state(), "torch": torch.get_rng_state()},
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": capture_rng(shuffle),
                 "state": {"epoch": state.epoch, "step": state.step, "samples_seen": state.samples_seen,
-                          "train_seconds": state.train_seconds, "best_metric": state.best_metric},
+                          "train_seconds": state.train_seconds, "best_metric": state.best_metric,
+                          "extra": dict(state.extra)},
             })
     except BaseException as error:
         hook("on_exception", error)
         raise
 
-    x_test, y_test = (torch.from_numpy(a).to(device) for a in data.arrays["test"])
-    final = evaluate(model, x_test, y_test, task, "test", target_std)
+    x_test, y_test = (torch.from_numpy(a).to(store) for a in data.arrays["test"])
+    with autocast():
+        final = evaluate(forward, x_test, y_test, task, "test", target_std, eval_batch, device)
     final["epochs_completed"] = float(state.epoch)
     final["samples_per_second"] = state.samples_seen / state.train_seconds if state.train_seconds else 0.0
     hook("on_train_end", final)
