@@ -17,8 +17,9 @@ TEMPLATE = go.layout.Template(layout=go.Layout(
     plot_bgcolor="rgba(0,0,0,0)",
     xaxis={"gridcolor": "rgba(148,163,184,0.25)", "zeroline": False},
     yaxis={"gridcolor": "rgba(148,163,184,0.25)", "zeroline": False},
-    margin={"l": 10, "r": 10, "t": 40, "b": 10},
-    legend={"orientation": "h", "y": -0.2},
+    margin={"l": 60, "r": 20, "t": 60, "b": 50},
+    legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
+    title={"x": 0, "xanchor": "left", "font": {"size": 15}},
     hovermode="x unified",
 ))
 
@@ -45,7 +46,7 @@ def curves_figure(history: dict[str, Sequence[dict[str, Any]]], title: str, x: s
             x=[p[x] for p in points], y=[p["value"] for p in points], name=metric_label(key),
             mode="lines+markers" if len(points) < 60 else "lines",
         ))
-    figure.update_layout(template=TEMPLATE, title=title, height=320,
+    figure.update_layout(template=TEMPLATE, title={"text": title}, height=340,
                          xaxis_title={"step": "Training step", "epoch": "Epoch", "time": "Seconds"}.get(x, x),
                          yaxis_title=y_title)
     if percent:
@@ -57,6 +58,6 @@ def bar_figure(counts: dict[str, int], title: str, x_title: str = "", y_title: s
     """Give back a bar chart of counts, largest first."""
     items = sorted(counts.items(), key=lambda item: -item[1])
     figure = go.Figure(go.Bar(x=[str(k) for k, _ in items], y=[v for _, v in items], marker_color=PALETTE[0]))
-    figure.update_layout(template=TEMPLATE, title=title, height=280, xaxis_title=x_title, yaxis_title=y_title,
+    figure.update_layout(template=TEMPLATE, title={"text": title}, height=300, xaxis_title=x_title, yaxis_title=y_title,
                          hovermode="closest")
     return figure

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from db import repo
-from db.session import get_engine
+from db.session import database_url, get_engine
 
 STATUS_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "failed": "red",
                  "cancelled": "orange", "interrupted": "violet"}
@@ -18,19 +18,28 @@ def engine():
     return get_engine()
 
 
+# The database URL is part of each cache key, so two databases never share cached answers.
 @st.cache_data(ttl=2, show_spinner=False)
-def datasets() -> list[dict]:
+def _datasets(url: str) -> list[dict]:
     return repo.list_datasets()
 
 
 @st.cache_data(ttl=1, show_spinner=False)
-def runs(limit: int = 500) -> list[dict]:
+def _runs(url: str, limit: int) -> list[dict]:
     return repo.list_runs(limit=limit)
 
 
+def datasets() -> list[dict]:
+    return _datasets(database_url())
+
+
+def runs(limit: int = 500) -> list[dict]:
+    return _runs(database_url(), limit)
+
+
 def clear_caches() -> None:
-    datasets.clear()
-    runs.clear()
+    _datasets.clear()
+    _runs.clear()
 
 
 def status_badge(status: str) -> None:

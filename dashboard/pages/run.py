@@ -36,7 +36,7 @@ title = f"Run {run_id}" + (f" — {run['name']}" if run["name"] else "")
 st.title(title)
 st.caption(f"{run['model']} on '{run['dataset']}' · queued {state.short_time(run['created_at'])}")
 
-controls = st.columns([1, 1, 4], vertical_alignment="center")
+controls = st.columns([1.4, 1.4, 4], vertical_alignment="center")
 live = controls[0].toggle("Live updates", value=True, key="live",
                           help="Turn off to zoom into the charts without them redrawing.")
 if run["status"] in ("queued", "running"):

@@ -1,0 +1,71 @@
+"""The command line contract: --json prints exactly one JSON document; errors are plain and non-zero."""
+
+import json
+
+from tests.conftest import cli, make_table
+
+
+def test_init_add_train_show(home, table_csv):
+    assert cli("init", "--json").returncode == 0
+    added = cli("datasets", "add", str(table_csv), "--name", "toy", "--json")
+    assert added.returncode == 0, added.stderr
+    dataset = json.loads(added.stdout)
+    assert dataset["name"] == "toy" and dataset["target"] == "label" and dataset["task"] == "classification"
+
+    listed = json.loads(cli("datasets", "list", "--json").stdout)
+    assert [d["name"] for d in listed] == ["toy"]
+    shown = json.loads(cli("datasets", "show", "toy", "--json").stdout)
+    assert shown["quality_report"]["rows"] == 120
+
+    trained = cli("train", "--dataset", "toy", "--epochs", "3", "--batch-size", "32", "--lr", "0.01",
+                  "--optimizer", "sgd", "--set", "model.hidden_sizes=[16]", "--wait", "--json")
+    assert trained.returncode == 0, trained.stderr
+    run = json.loads(trained.stdout)
+    assert run["status"] == "completed", run["error"]
+    assert run["config"]["training"]["optimizer"] == "sgd"
+    assert run["config"]["model"]["hidden_sizes"] == [16]
+    for key in ("test_accuracy", "test_f1_macro", "test_precision_macro", "test_recall_macro", "val_loss",
+                "train_loss", "epochs_completed", "samples_per_second"):
+        assert key in run["summary"], key
+    assert run["summary"]["epochs_completed"] == 3
+    assert 0 <= run["summary"]["test_accuracy"] <= 1
+
+    shown = json.loads(cli("runs", "show", str(run["id"]), "--json").stdout)
+    assert shown["summary"] == run["summary"]
+    assert {"id", "status", "dataset", "model", "config", "error", "summary"} <= set(shown)
+
+    history = json.loads(cli("runs", "metrics", str(run["id"]), "--key", "val_loss", "--json").stdout)
+    assert [p["epoch"] for p in history] == [1.0, 2.0, 3.0]
+    assert {"key", "step", "epoch", "value", "time"} <= set(history[0])
+
+    runs = json.loads(cli("runs", "list", "--json").stdout)
+    assert runs[0]["id"] == run["id"] and runs[0]["status"] == "completed"
+
+
+def test_errors_are_plain_and_nonzero(home, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    result = cli("datasets", "add", str(empty))
+    assert result.returncode != 0 and "empty" in result.stderr and "Traceback" not in result.stderr
+
+    result = cli("train", "--dataset", "nope")
+    assert result.returncode != 0 and "no data set" in result.stderr.lower()
+
+    path = tmp_path / "t.csv"
+    make_table().to_csv(path, index=False)
+    cli("datasets", "add", str(path), "--name", "t")
+    result = cli("train", "--dataset", "t", "--set", "training.epochs=0")
+    assert result.returncode != 0 and "epochs" in result.stderr and "Traceback" not in result.stderr
+    result = cli("train", "--dataset", "t", "--set", "training.bogus=1")
+    assert result.returncode != 0 and "not a setting" in result.stderr
+    result = cli("runs", "show", "999")
+    assert result.returncode != 0 and "no run 999" in result.stderr.lower()
+
+
+def test_cancel_queued_run(home, table_csv):
+    cli("datasets", "add", str(table_csv), "--name", "toy")
+    run = json.loads(cli("train", "--dataset", "toy", "--json").stdout)
+    assert run["status"] == "queued"
+    cancelled = json.loads(cli("runs", "cancel", str(run["id"]), "--json").stdout)
+    assert cancelled["outcome"] == "cancelled"
+    assert json.loads(cli("runs", "show", str(run["id"]), "--json").stdout)["status"] == "cancelled"

@@ -1,0 +1,127 @@
+"""Each dashboard page, run by Streamlit's AppTest on a seeded SQLite database."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from db import repo
+from engine.config import RunConfig
+from engine.data.ingest import add_dataset
+from tests.conftest import ROOT, make_table
+
+APP = str(ROOT / "dashboard" / "app.py")
+
+
+@pytest.fixture
+def seeded(home, tmp_path):
+    path = tmp_path / "customers.csv"
+    make_table().to_csv(path, index=False)
+    dataset = add_dataset(path, name="customers")
+    config = RunConfig().model_dump()
+    done = repo.create_run(dataset["id"], "mlp", config, name="first try")
+    worker = repo.register_worker("test", 1, 1, ["cpu"])
+    repo.claim_next_run(worker, "test")
+    repo.log_metrics(done["id"], [("train_loss", s, 1.0 / s, s / 10, float(s)) for s in range(1, 21)]
+                     + [("val_loss", 10, 0.4, 1.0, 10.0), ("val_loss", 20, 0.3, 2.0, 20.0),
+                        ("val_accuracy", 10, 0.7, 1.0, 10.0), ("val_accuracy", 20, 0.8, 2.0, 20.0),
+                        ("test_accuracy", 20, 0.85, 2.0, 21.0), ("epochs_completed", 20, 2, 2.0, 21.0)])
+    repo.finish_run(done["id"], "completed")
+    waiting = repo.create_run(dataset["id"], "mlp", config)
+    return {"dataset": dataset, "done": done, "waiting": waiting}
+
+
+def open_page(page: str, **query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    for key, value in query.items():
+        at.query_params[key] = str(value)
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [i.value for i in at.info]
+    parts += [s.value for s in at.success] + [w.value for w in at.warning] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_home_shows_the_steps(seeded):
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception
+    assert "1. Upload" in texts(at) and "4. Results" in texts(at)
+
+
+def test_home_on_an_empty_database_says_what_to_do(home):
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert "Next: **Upload**" in texts(at)
+
+
+def test_datasets_page_lists_and_reports(seeded):
+    at = open_page("datasets", dataset=seeded["dataset"]["id"])
+    assert any(m.value == "120" for m in at.metric)  # rows
+    assert "customers" in at.selectbox[-1].format_func(at.selectbox[-1].value)
+
+
+def test_datasets_page_upload_adds_a_data_set(home):
+    at = open_page("datasets")
+    csv = make_table(rows=60).to_csv(index=False).encode()
+    at.file_uploader[0].set_value(("shop.csv", csv, "text/csv")).run()
+    assert not at.exception
+    at.button(key="add-dataset").click().run()
+    assert not at.exception, at.exception
+    assert [d["name"] for d in repo.list_datasets()] == ["shop"]
+    assert "Added 'shop'" in texts(at)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("empty.csv", b"", "is empty"),
+    ("garbage.csv", bytes(range(256)) * 40, "does not look like a CSV"),
+    ("one_class.csv", b"a,label\n" + b"".join(b"%d,yes\n" % i for i in range(30)), "only one class"),
+])
+def test_datasets_page_bad_files_get_a_plain_message(home, name, content, message):
+    at = open_page("datasets")
+    at.file_uploader[0].set_value((name, content, "text/csv")).run()
+    if not at.error:  # problems found only when storing show after pressing the button
+        at.button(key="add-dataset").click().run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert repo.list_datasets() == []
+
+
+def test_new_run_page_queues_a_run(seeded):
+    at = open_page("new_run", dataset=seeded["dataset"]["id"])
+    before = len(repo.list_runs())
+    at.button(key="train").click().run()
+    assert not at.exception, at.exception
+    runs = repo.list_runs()
+    assert len(runs) == before + 1 and runs[0]["status"] == "queued"
+    assert runs[0]["config"]["model"]["name"] == "mlp"
+
+
+def test_new_run_page_without_data_sets_explains(home):
+    at = open_page("new_run")
+    assert "First add a data set" in texts(at)
+
+
+def test_runs_page_lists_runs(seeded):
+    at = open_page("runs")
+    frame = at.dataframe[0].value
+    assert list(frame["Run"]) == [seeded["waiting"]["id"], seeded["done"]["id"]]
+    assert list(frame["Status"]) == ["Waiting", "Finished"]
+    assert frame.loc[frame["Run"] == seeded["done"]["id"], "Test accuracy"].item() == pytest.approx(0.85)
+
+
+def test_run_page_shows_results_and_curves(seeded):
+    at = open_page("run", run=seeded["done"]["id"])
+    assert "Run 1 — first try" in at.title[0].value
+    assert any(m.label == "Test accuracy" and m.value == "85.0%" for m in at.metric)
+    charts = [e for e in at.main if getattr(e, "type", "") == "plotly_chart"] or at.get("plotly_chart")
+    assert len(charts) == 2
+
+
+def test_run_page_cancels_a_queued_run(seeded):
+    at = open_page("run", run=seeded["waiting"]["id"])
+    assert "Waiting for a worker" in texts(at)
+    at.button(key="cancel").click().run()
+    assert not at.exception
+    assert repo.get_run(seeded["waiting"]["id"])["status"] == "cancelled"

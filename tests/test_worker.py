@@ -1,0 +1,146 @@
+"""The worker in real processes: it trains, cancels, survives crashes and resumes interrupted runs."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from db import repo
+from engine.config import RunConfig
+from engine.data.ingest import add_dataset
+from tests.conftest import ROOT, make_table, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def start_worker(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "engine", "worker", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ))
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def dataset(home, tmp_path):
+    path = tmp_path / "big.csv"
+    make_table(rows=1500).to_csv(path, index=False)
+    return add_dataset(path, name="big")
+
+
+def queue(dataset, epochs: int, batch_size: int = 16) -> dict:
+    config = RunConfig.model_validate({"training": {"epochs": epochs, "batch_size": batch_size, "log_every": 5}})
+    return repo.create_run(dataset["id"], "mlp", config.model_dump())
+
+
+def status(run_id: int) -> str:
+    return repo.get_run(run_id)["status"]
+
+
+def epochs_logged(run_id: int) -> int:
+    return len(repo.metric_history(run_id, "val_loss"))
+
+
+def test_worker_trains_a_run_to_completion(dataset, home):
+    run = queue(dataset, epochs=3)
+    worker = start_worker("--once")
+    try:
+        assert worker.wait(timeout=180) == 0
+    finally:
+        stop(worker)
+    done = repo.get_run(run["id"])
+    assert done["status"] == "completed", done["error"]
+    assert done["pid"] and done["worker_host"] and done["device"] == "cpu"
+    assert done["environment"]["dataset_sha256"] == dataset["sha256"]
+    assert done["progress"] == 1.0
+    summary = repo.run_summary(run["id"])
+    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    assert summary["epochs_completed"] == 3
+    train_points = repo.metric_history(run["id"], "train_loss")
+    assert len(train_points) >= 3 * 1500 * 0.7 / 16 / 5 - 3  # logged every 5 steps
+    import torch
+
+    checkpoint = torch.load(home / "runs" / str(run["id"]) / "model.pt", weights_only=True)
+    assert checkpoint["preprocessing"]["classes"] == ["class_0", "class_1"]
+    assert [a["kind"] for a in repo.list_artifacts(run["id"])] == ["model"]
+
+
+def test_cancel_running_and_queued_runs(dataset):
+    long_run = queue(dataset, epochs=500)
+    waiting = queue(dataset, epochs=2)
+    worker = start_worker()
+    try:
+        wait_until(lambda: epochs_logged(long_run["id"]) >= 1, timeout=120)
+        assert repo.request_cancel(waiting["id"]) == "cancelled"
+        assert repo.request_cancel(long_run["id"]) == "requested"
+        wait_until(lambda: status(long_run["id"]) == "cancelled", timeout=30)
+        assert status(waiting["id"]) == "cancelled"
+        # The worker keeps serving after a cancel.
+        after = queue(dataset, epochs=1)
+        wait_until(lambda: status(after["id"]) == "completed", timeout=120)
+    finally:
+        stop(worker)
+
+
+def test_killed_child_fails_the_run_and_the_worker_goes_on(dataset):
+    run = queue(dataset, epochs=500)
+    worker = start_worker()
+    try:
+        wait_until(lambda: epochs_logged(run["id"]) >= 1, timeout=120)
+        os.kill(repo.get_run(run["id"])["pid"], signal.SIGKILL)
+        wait_until(lambda: status(run["id"]) == "failed", timeout=30)
+        assert "SIGKILL" in repo.get_run(run["id"])["error"]
+        after = queue(dataset, epochs=1)
+        wait_until(lambda: status(after["id"]) == "completed", timeout=120)
+    finally:
+        stop(worker)
+
+
+def test_killed_worker_interrupts_the_run_and_a_new_worker_resumes_it(dataset):
+    run = queue(dataset, epochs=12)
+    first = start_worker()
+    try:
+        wait_until(lambda: epochs_logged(run["id"]) >= 2, timeout=120)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        killed_at = time.monotonic()
+        wait_until(lambda: status(run["id"]) == "interrupted", timeout=30)
+        interrupted_after = time.monotonic() - killed_at
+    finally:
+        stop(first)
+    second = start_worker()
+    try:
+        wait_until(lambda: status(run["id"]) in ("completed", "failed"), timeout=240)
+    finally:
+        stop(second)
+    done = repo.get_run(run["id"])
+    assert done["status"] == "completed", done["error"]
+    assert done["attempts"] == 2
+    assert interrupted_after < 15
+    # Curves continue: one point per epoch, no gaps, no duplicates.
+    epochs = [p["epoch"] for p in repo.metric_history(run["id"], "val_loss")]
+    assert epochs == [float(e) for e in range(1, 13)]
+    steps = [p["step"] for p in repo.metric_history(run["id"], "train_loss")]
+    assert steps == sorted(set(steps))
+    messages = [e["message"] for e in repo.list_events(run["id"])]
+    assert any(m.startswith("Interrupted") for m in messages)
+    assert any(m.startswith("Resumed from the checkpoint") for m in messages)
+
+
+def test_stale_runs_are_marked_interrupted(dataset):
+    run = queue(dataset, epochs=1)
+    worker_id = repo.register_worker("elsewhere", 1, 1, ["cpu"])
+    assert repo.claim_next_run(worker_id, "elsewhere")["id"] == run["id"]
+    assert repo.claim_next_run(worker_id, "elsewhere") is None  # claims are exclusive
+    time.sleep(1.2)
+    assert repo.mark_stale_runs_interrupted(max_age_seconds=1) == [run["id"]]
+    assert status(run["id"]) == "interrupted"
