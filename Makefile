@@ -23,14 +23,18 @@ install-test: $(VENV)/.installed-test
 
 run: install
 	$(PY) -m engine init
+	$(PY) -m engine worker --ensure
 	$(PY) -m streamlit run dashboard/app.py --server.port $(PORT)
 
 worker: install
 	$(PY) -m engine init
 	$(PY) -m engine worker
 
+# pytest's exit code 5 means no test ran: that is a failure too.
 test: install-test
-	$(PY) -m pytest
+	@./scripts/setup_browser.sh
+	$(PY) -m pytest; code=$$?; \
+	if [ $$code -eq 5 ]; then echo "No tests were collected." >&2; exit 1; fi; exit $$code
 
 test-fast: install-test
 	$(PY) -m pytest -m "not browser"

@@ -248,6 +248,12 @@ def cmd_worker(args) -> None:
     from engine.jobs.worker import Worker
 
     _ready()
+    if args.ensure:
+        from engine.jobs.worker import ensure_worker
+
+        started = ensure_worker()
+        emit(args, {"started": started}, "Started a background worker." if started else "A worker is already running.")
+        return
     Worker(slots=args.slots, once=args.once, auto_resume=not args.no_resume).run()
 
 
@@ -302,6 +308,8 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--once", action="store_true", help="exit when the queue is empty")
     worker.add_argument("--slots", type=int, help="runs at once (default: one per GPU, or 1 on the CPU)")
     worker.add_argument("--no-resume", action="store_true", help="do not resume interrupted runs automatically")
+    worker.add_argument("--ensure", action="store_true",
+                        help="start a worker in the background unless one is alive, then return")
     return root
 
 

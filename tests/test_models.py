@@ -1,0 +1,200 @@
+"""The model zoo: shapes, exact parameter counts without torch, initialisation, and the brief's Seed CNN."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from engine.config import RunConfig, TrainingConfig
+from engine.errors import DataError
+from engine.models.configs import ModelConfigBase
+from engine.models.estimate import dataset_spec, human_bytes, memory_estimate
+from engine.models.registry import DEFAULT_MODEL, MODELS, build_model, model_size
+from tests.conftest import ROOT
+
+SPECS = {
+    "tabular": {"kind": "tabular", "task": "classification", "n_features": 7, "n_outputs": 3},
+    "image": {"kind": "image", "task": "classification", "channels": 3, "height": 32, "width": 32, "n_outputs": 10},
+    "text": {"kind": "text", "task": "classification", "vocab_size": 60, "max_length": 16, "n_outputs": 4},
+    "ratings": {"kind": "ratings", "task": "rating", "n_users": 12, "n_items": 9, "n_outputs": 1},
+}
+
+
+def inputs(spec: dict, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Give back n synthetic examples shaped and typed as the data contract says for spec's kind."""
+    kind = spec["kind"]
+    if kind == "tabular":
+        return rng.normal(size=(n, spec["n_features"])).astype(np.float32)
+    if kind == "image":
+        return rng.normal(size=(n, spec["channels"], spec["height"], spec["width"])).astype(np.float32)
+    if kind == "text":
+        tokens = rng.integers(1, spec["vocab_size"], size=(n, spec["max_length"]))
+        lengths = rng.integers(1, spec["max_length"] + 1, size=n)
+        tokens[np.arange(spec["max_length"]) >= lengths[:, None]] = 0  # padding after each text
+        return tokens.astype(np.int64)
+    users = rng.integers(0, spec["n_users"] + 1, size=n)
+    items = rng.integers(0, spec["n_items"] + 1, size=n)
+    return np.stack([users, items], 1).astype(np.int64)
+
+
+def synthetic_data(spec: dict, n: int = 48, seed: int = 0) -> SimpleNamespace:
+    """Give back what the data side prepares (arrays, preprocessing, spec): random splits shaped for spec."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split in ("train", "validation", "test"):
+        x = inputs(spec, n, rng)
+        if spec["task"] == "classification":
+            y = rng.integers(0, spec["n_outputs"], size=n).astype(np.int64)
+        else:
+            y = rng.normal(size=n).astype(np.float32)
+        arrays[split] = (x, y)
+    preprocessing = {"kind": spec["kind"], "task": spec["task"], "target_mean": 3.5, "target_std": 1.2}
+    return SimpleNamespace(arrays=arrays, preprocessing=preprocessing, spec=spec)
+
+
+def model_config(name: str, **settings) -> ModelConfigBase:
+    return RunConfig.model_validate({"model": {"name": name, **settings}}).model
+
+
+# A few settings per model that change its shape, so the arithmetic is checked beyond the defaults.
+VARIANTS = [
+    ("mlp", {}), ("mlp", {"hidden_sizes": [5, 9, 3], "batch_norm": True}),
+    ("seed_cnn", {}), ("resnet_small", {}), ("resnet_small", {"base_width": 8, "blocks_per_stage": 2}),
+    ("bag_of_embeddings", {}), ("bag_of_embeddings", {"bigrams": False, "hidden_size": 20}),
+    ("lstm", {}), ("lstm", {"num_layers": 2, "bidirectional": False, "hidden_size": 10}),
+    ("gru", {}), ("gru", {"num_layers": 3, "embedding_dim": 6}),
+    ("transformer", {}), ("transformer", {"positional_encoding": "sinusoidal", "d_model": 24, "n_heads": 3}),
+    ("matrix_factorization", {}), ("matrix_factorization", {"factors": 3}),
+    ("ncf", {}), ("ncf", {"hidden_sizes": [7], "factors": 5}),
+]
+
+
+def spec_for(name: str) -> dict:
+    return SPECS[MODELS[name].kinds[0]]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_output_shape(name):
+    spec = spec_for(name)
+    model = build_model(model_config(name), spec, seed=0)
+    x = torch.from_numpy(inputs(spec, 5, np.random.default_rng(0)))
+    assert model(x).shape == (5, spec["n_outputs"])
+
+
+@pytest.mark.parametrize(("name", "settings"), VARIANTS)
+def test_arithmetic_parameter_count_equals_the_real_model(name, settings):
+    config, spec = model_config(name, **settings), spec_for(name)
+    model = build_model(config, spec)
+    assert model_size(config, spec).parameters == sum(p.numel() for p in model.parameters())
+
+
+def test_every_kind_has_a_default_model_that_fits_it():
+    assert set(DEFAULT_MODEL) == set(SPECS)
+    for kind, name in DEFAULT_MODEL.items():
+        assert kind in MODELS[name].kinds
+
+
+def test_every_setting_has_a_title_and_a_description():
+    for entry in MODELS.values():
+        assert entry.title and entry.description and entry.config.__doc__
+        for field_name, field in entry.config.model_fields.items():
+            if field_name != "name":
+                assert field.title and field.description, (entry.name, field_name)
+    for field_name, field in TrainingConfig.model_fields.items():
+        assert field.title and field.description, field_name
+
+
+def test_the_seed_cnn_is_the_briefs_network_and_ends_in_logits():
+    model = build_model(model_config("seed_cnn"), SPECS["image"], seed=0)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size, c.padding) for c in convs] == [
+        (32, (3, 3), (0, 0)), (64, (3, 3), (0, 0)), (64, (3, 3), (0, 0))]
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.modules()) == 2
+    dense = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(d.in_features, d.out_features) for d in dense] == [(64 * 4 * 4, 64), (64, 10)]
+    assert isinstance(list(model.modules())[-1], torch.nn.Linear)  # no softmax: the loss takes logits
+    assert model_size(model_config("seed_cnn"), SPECS["image"]).parameters == 122_570
+
+
+def test_the_seed_cnn_refuses_small_images_in_plain_words():
+    with pytest.raises(DataError, match="at least 18×18 pixels.*residual network"):
+        build_model(model_config("seed_cnn"), {**SPECS["image"], "height": 8, "width": 8})
+
+
+def test_the_small_resnet_fits_tiny_and_odd_images():
+    for height, width in [(8, 8), (1, 1), (28, 20)]:
+        spec = {**SPECS["image"], "channels": 1, "height": height, "width": width}
+        model = build_model(model_config("resnet_small"), spec)
+        assert model(torch.zeros(2, 1, height, width)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("init", ["xavier", "kaiming"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_initialisation_redraws_weights_and_keeps_padding_zero(name, init):
+    spec = spec_for(name)
+    default = build_model(model_config(name), spec, seed=0)
+    redrawn = build_model(model_config(name, init=init), spec, seed=0)
+    changed = [not torch.equal(a, b) for a, b in zip(default.parameters(), redrawn.parameters())]
+    assert any(changed)
+    for module in redrawn.modules():
+        if isinstance(module, torch.nn.Embedding) and module.padding_idx is not None:
+            assert not module.weight[module.padding_idx].any()
+
+
+def test_same_seed_builds_the_same_model():
+    first, second = (build_model(model_config("transformer"), SPECS["text"], seed=3) for _ in range(2))
+    assert all(torch.equal(a, b) for a, b in zip(first.parameters(), second.parameters()))
+
+
+# A bidirectional LSTM reads backwards starting in the padding, so only one-way reading ignores it.
+@pytest.mark.parametrize(("name", "settings"), [("bag_of_embeddings", {}), ("transformer", {}),
+                                                ("lstm", {"bidirectional": False})])
+def test_text_models_ignore_padding_after_the_text(name, settings):
+    model = build_model(model_config(name, dropout=0.0, **settings), spec_for(name), seed=0).eval()
+    short = torch.tensor([[5, 9, 3, 7]])
+    padded = torch.tensor([[5, 9, 3, 7, 0, 0, 0]])
+    torch.testing.assert_close(model(short), model(padded), atol=1e-5, rtol=1e-5)
+
+
+def test_bigram_slots_skip_padding():
+    model = build_model(model_config("bag_of_embeddings"), SPECS["text"], seed=0)
+    slots = model.pair_ids(torch.tensor([[4, 5, 0, 0]]))
+    assert slots[0, 0] > 0 and slots[0, 1:].tolist() == [0, 0]
+
+
+def test_memory_estimate_adds_up_and_reads_plainly():
+    config, spec = model_config("seed_cnn"), SPECS["image"]
+    size = model_size(config, spec)
+    adam = memory_estimate(size, spec, batch_size=64, optimizer="adam", n_rows=10_000)
+    sgd = memory_estimate(size, spec, batch_size=64, optimizer="sgd", n_rows=10_000, momentum=0.0)
+    assert adam.weights == adam.gradients == 4 * 122_570 and adam.optimizer == 2 * adam.weights
+    assert sgd.optimizer == 0 and adam.data == 10_000 * 3 * 32 * 32 * 4
+    assert adam.total == adam.weights + adam.gradients + adam.optimizer + adam.activations + adam.data
+    assert human_bytes(adam.total).endswith("MB") and human_bytes(512) == "512 bytes"
+
+
+def test_dataset_spec_uses_the_recorded_spec_or_guesses_from_the_schema():
+    exact = {"kind": "image", "task": "classification", "schema": {"spec": SPECS["image"]}}
+    assert dataset_spec(exact) == (SPECS["image"], True)
+    table = {"kind": "tabular", "task": "classification", "target": "y",
+             "schema": {"columns": {"a": "number", "b": "number", "c": "category", "y": "category"}},
+             "quality_report": {"class_counts": {"x": 3, "z": 4, "w": 1}}}
+    spec, exact_flag = dataset_spec(table)
+    assert not exact_flag and spec["n_features"] == 2 + 11 and spec["n_outputs"] == 3
+    for kind in SPECS:
+        spec, _ = dataset_spec({"kind": kind, "task": SPECS[kind]["task"], "schema": {}})
+        name = DEFAULT_MODEL[kind]
+        assert model_size(model_config(name), spec).parameters > 0
+
+
+def test_forms_and_estimates_never_import_torch():
+    code = ("import sys; import engine.config, engine.models.registry, engine.models.estimate; "
+            "from engine.models.registry import MODELS, model_size; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
