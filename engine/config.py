@@ -39,6 +39,11 @@ PRECISION_LABELS = {"auto": "Automatic (on with a GPU)", "off": "Off (full 32-bi
 EARLY_STOP_LABELS = {"val_loss": "Validation loss", "val_score": "Validation accuracy, or error for numbers"}
 
 
+# The folded sections of the New run form, in order; each training setting names its group.
+TRAINING_GROUPS = {"optimizer": "Optimizer", "schedule": "Learning-rate schedule",
+                   "regularisation": "Against over-fitting", "hardware": "Device, speed and repeatability"}
+
+
 class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

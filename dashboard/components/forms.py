@@ -21,8 +21,9 @@ def field_widget(name: str, spec: dict[str, Any], value: Any, key: str) -> Any:
     options = spec.get("enum")
     if options:
         index = options.index(value) if value in options else 0
+        labels = spec.get("option_labels", {})
         return st.selectbox(label, options, index=index, help=help_text, key=key,
-                            format_func=lambda option: str(option).replace("_", " "))
+                            format_func=lambda option: labels.get(option, str(option).replace("_", " ")))
     kind = spec.get("type")
     if kind == "boolean":
         return st.checkbox(label, value=bool(value), help=help_text, key=key)
@@ -48,16 +49,33 @@ def field_widget(name: str, spec: dict[str, Any], value: Any, key: str) -> Any:
     return st.text_input(label, value="" if value is None else str(value), help=help_text, key=key)
 
 
+def is_shown(spec: dict[str, Any], known: dict[str, Any]) -> bool:
+    """Whether a setting applies, given what is known so far (its `shown_when` names the values it needs)."""
+    return all(known.get(name) in allowed for name, allowed in spec.get("shown_when", {}).items())
+
+
 def settings_form(config_class: type[BaseModel], key_prefix: str, values: dict[str, Any] | None = None,
-                  only: list[str] | None = None, skip: tuple[str, ...] = ("name",), columns: int = 2) -> dict[str, Any]:
-    """Draw widgets for config_class's fields (all, or `only` these) and give back the chosen values."""
+                  only: list[str] | None = None, skip: tuple[str, ...] = ("name",), columns: int = 2,
+                  group: str | None = None, context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Draw widgets for config_class's fields and give back the chosen values.
+
+    `only` names the fields, or `group` picks those whose schema says that group. A field whose `shown_when`
+    does not hold for the context (the data set's kind, settings chosen elsewhere) or the values chosen
+    above it is left out, so it keeps its default.
+    """
     schema = config_class.model_json_schema()
     defaults = config_class().model_dump()
     values = {**defaults, **(values or {})}
-    names = [n for n in (only or schema["properties"]) if n not in skip and n in schema["properties"]]
+    names = [n for n in (only or schema["properties"]) if n not in skip and n in schema["properties"]
+             and (group is None or schema["properties"][n].get("group") == group)]
     chosen: dict[str, Any] = {}
     grid = st.columns(columns) if columns > 1 else [st.container()]
-    for i, name in enumerate(names):
-        with grid[i % len(grid)]:
-            chosen[name] = field_widget(name, schema["properties"][name], values.get(name), f"{key_prefix}.{name}")
+    shown = 0
+    for name in names:
+        spec = schema["properties"][name]
+        if not is_shown(spec, {**values, **(context or {}), **chosen}):
+            continue
+        with grid[shown % len(grid)]:
+            chosen[name] = field_widget(name, spec, values.get(name), f"{key_prefix}.{name}")
+        shown += 1
     return chosen

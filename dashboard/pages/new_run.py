@@ -6,9 +6,10 @@ from db import repo
 from dashboard.components import state
 from dashboard.components.forms import settings_form
 from dashboard.components.nav import go
-from engine.config import SplitConfig, TrainingConfig, validate_run_config
+from engine.config import TRAINING_GROUPS, SplitConfig, TrainingConfig, validate_run_config
 from engine.errors import UserError
-from engine.models.registry import MODELS, default_model, models_for_kind
+from engine.models.estimate import dataset_spec, human_bytes, memory_estimate
+from engine.models.registry import MODELS, default_model, model_size, models_for_kind
 
 st.title("New run")
 
@@ -36,24 +37,46 @@ model_name = st.selectbox("Model", names, index=names.index(default_model(datase
 st.caption(MODELS[model_name].description)
 
 st.subheader("Training")
-basics = settings_form(TrainingConfig, "training", only=["epochs", "batch_size", "learning_rate", "optimizer"],
-                       columns=4)
+context = {"kind": dataset["kind"], "task": dataset["task"]}  # decides which settings apply
+basics = settings_form(TrainingConfig, "training", group="basics", columns=4, context=context)
 with st.expander("Model settings"):
     model_settings = settings_form(MODELS[model_name].config, f"model.{model_name}")
-with st.expander("Advanced training settings"):
-    advanced = settings_form(TrainingConfig, "training.advanced",
-                             only=["momentum", "weight_decay", "grad_clip", "seed", "device", "log_every"])
+advanced: dict = {}
+for group, title in TRAINING_GROUPS.items():
+    with st.expander(title):
+        advanced |= settings_form(TrainingConfig, f"training.{group}", group=group,
+                                  context={**context, **basics, **advanced})
+with st.expander("Data split"):
     split = settings_form(SplitConfig, "split")
 run_name = st.text_input("Run name (optional)", max_chars=180, placeholder="for example: first try")
 
+raw = {"model": {"name": model_name, **model_settings}, "training": {**basics, **advanced}, "split": split}
+try:
+    config = validate_run_config(raw)
+    spec, exact = dataset_spec(dataset)
+    size = model_size(config.model, spec)
+except UserError as error:
+    config, problem = None, str(error)
+else:
+    problem, t = None, config.training
+    memory = memory_estimate(size, spec, t.batch_size, t.optimizer, dataset["n_rows"], t.momentum)
+    about = "" if exact else "about "
+    left, right = st.columns(2)
+    left.metric("Parameters", f"{about}{size.parameters:,}", help="Numbers the model learns.")
+    right.metric("Memory for training", f"about {human_bytes(memory.total)}",
+                 help="A rough estimate of what training needs on its device (GPU or CPU).")
+    st.caption(f"Weights {human_bytes(memory.weights)}, gradients {human_bytes(memory.gradients)}, "
+               f"optimizer {human_bytes(memory.optimizer)}, one batch in flight {human_bytes(memory.activations)}, "
+               f"data set {human_bytes(memory.data)}."
+               + ("" if exact else " Exact figures appear once the data set has been prepared for training."))
+
 if st.button("Train", type="primary", icon=":material/rocket_launch:", key="train"):
-    raw = {"model": {"name": model_name, **model_settings}, "training": {**basics, **advanced}, "split": split}
-    try:
-        config = validate_run_config(raw)
-    except UserError as error:
-        st.error(str(error))
+    if config is None:
+        st.error(problem)
         st.stop()
     run = repo.create_run(dataset_id, model_name, config.model_dump(), name=run_name.strip() or None)
     state.clear_caches()
     state.ensure_local_worker()
     go("run", run=run["id"])
+elif problem:
+    st.warning(problem)

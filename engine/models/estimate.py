@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from engine.errors import DataError
 from engine.models.configs import (BagOfEmbeddingsConfig, MatrixFactorizationConfig, MLPConfig, NCFConfig,
                                    ResNetSmallConfig, RNNConfig, SeedCNNConfig, TransformerConfig)
 
@@ -52,7 +53,15 @@ def seed_cnn_feature_side(side: int) -> int:
     return ((side - 2) // 2 - 2) // 2 - 2
 
 
+def check_seed_cnn_fits(spec: dict[str, Any]) -> None:
+    """Raise DataError, in plain words, when the images are too small for the Seed CNN."""
+    if min(spec["height"], spec["width"]) < SEED_CNN_MIN_SIDE:
+        raise DataError(f"The Seed CNN needs images of at least {SEED_CNN_MIN_SIDE}×{SEED_CNN_MIN_SIDE} pixels; "
+                        f"these are {spec['height']}×{spec['width']}. Choose the small residual network instead.")
+
+
 def seed_cnn_size(config: SeedCNNConfig, spec: dict[str, Any]) -> ModelSize:
+    check_seed_cnn_fits(spec)
     h, w = spec["height"], spec["width"]
     maps = [(32, h - 2, w - 2), (64, (h - 2) // 2 - 2, (w - 2) // 2 - 2)]
     side_h, side_w = seed_cnn_feature_side(h), seed_cnn_feature_side(w)

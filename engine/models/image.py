@@ -7,9 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.errors import DataError
 from engine.models.configs import ResNetSmallConfig, SeedCNNConfig
-from engine.models.estimate import SEED_CNN_MIN_SIDE, seed_cnn_feature_side
+from engine.models.estimate import check_seed_cnn_fits, seed_cnn_feature_side
 from engine.models.layers import activation, initialise
 
 
@@ -75,9 +74,7 @@ class ResNetSmall(nn.Module):
 
 
 def build_seed_cnn(config: SeedCNNConfig, spec: dict[str, Any]) -> nn.Module:
-    if min(spec["height"], spec["width"]) < SEED_CNN_MIN_SIDE:
-        raise DataError(f"The Seed CNN needs images of at least {SEED_CNN_MIN_SIDE}×{SEED_CNN_MIN_SIDE} pixels; "
-                        f"these are {spec['height']}×{spec['width']}. Choose the small residual network instead.")
+    check_seed_cnn_fits(spec)
     model = SeedCNN(config, spec["channels"], spec["height"], spec["width"], spec["n_outputs"])
     return initialise(model, config.init, config.activation)
 
