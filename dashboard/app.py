@@ -33,7 +33,8 @@ home = st.Page(PAGES / "home.py", title="Start here", icon=":material/home:", de
 datasets = st.Page(PAGES / "datasets.py", title="Data sets", icon=":material/table_chart:", url_path="datasets")
 new_run = st.Page(PAGES / "new_run.py", title="New run", icon=":material/play_circle:", url_path="new-run")
 runs = st.Page(PAGES / "runs.py", title="Runs", icon=":material/list:", url_path="runs")
+queue = st.Page(PAGES / "queue.py", title="Queue", icon=":material/queue:", url_path="queue")
 run = st.Page(PAGES / "run.py", title="Run details", icon=":material/monitoring:", url_path="run")
 
-st.session_state["pages"] = {"home": home, "datasets": datasets, "new_run": new_run, "runs": runs, "run": run}
-st.navigation({"Trainyard": [home], "Data": [datasets], "Training": [new_run, runs, run]}).run()
+st.session_state["pages"] = {"home": home, "datasets": datasets, "new_run": new_run, "runs": runs, "run": run, "queue": queue}
+st.navigation({"Trainyard": [home], "Data": [datasets], "Training": [new_run, queue, runs, run]}).run()

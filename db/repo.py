@@ -154,16 +154,20 @@ def list_runs(limit: int = 500, statuses: Iterable[str] | None = None) -> list[d
         return runs
 
 
-def claim_next_run(worker_id: int, host: str) -> dict[str, Any] | None:
-    """Atomically take the oldest queued run for this worker, or give back None."""
+def claim_next_run(worker_id: int, host: str, accept=None) -> dict[str, Any] | None:
+    """Atomically take the oldest queued run this worker can train, or give back None.
+
+    accept(run) -> bool lets a worker pass over runs it cannot serve (one asking for a GPU it lacks).
+    """
     with session_scope(write=True) as session:
-        run = session.scalar(
+        candidates = session.scalars(
             select(Run)
             .where(Run.status == "queued")
             .order_by(Run.created_at, Run.id)
-            .limit(1)
+            .limit(50)
             .with_for_update(skip_locked=True)
-        )
+        ).all()
+        run = next((c for c in candidates if accept is None or accept(_as_dict(c))), None)
         if run is None:
             return None
         now = utcnow()
@@ -179,6 +183,13 @@ def claim_next_run(worker_id: int, host: str) -> dict[str, Any] | None:
         session.flush()
         session.refresh(run)
         return _as_dict(run)
+
+
+def queue_positions() -> dict[int, int]:
+    """Give back {run_id: place in the queue, 1 = next} for every queued run."""
+    with session_scope() as session:
+        ids = session.scalars(select(Run.id).where(Run.status == "queued").order_by(Run.created_at, Run.id))
+        return {run_id: place for place, run_id in enumerate(ids, start=1)}
 
 
 def set_run_process(run_id: int, pid: int) -> None:
@@ -244,16 +255,34 @@ def cancel_requested(run_ids: Sequence[int]) -> list[int]:
         return list(session.scalars(select(Run.id).where(Run.id.in_(run_ids), Run.cancel_requested)))
 
 
-def requeue_run(run_id: int) -> bool:
-    """Queue an interrupted run again so a worker resumes it from its last checkpoint."""
+def requeue_run(run_id: int, fresh: bool = False) -> bool:
+    """Queue an ended run again; give back False when it is still queued or running.
+
+    An interrupted run resumes from its last checkpoint. With fresh=True (or for a failed or cancelled
+    run) it starts over: its metrics are cleared and the caller removes its checkpoint.
+    """
     with session_scope(write=True) as session:
-        changed = session.execute(
-            update(Run).where(Run.id == run_id, Run.status == "interrupted")
-            .values(status="queued", cancel_requested=False, pid=None, worker_id=None)
-        ).rowcount
-        if changed:
-            session.add(RunEvent(run_id=run_id, kind="status", message="Queued again to resume"))
-        return bool(changed)
+        run = session.get(Run, run_id)
+        if run is None or run.status in ("queued", "running"):
+            return False
+        starts_over = fresh or run.status != "interrupted"
+        if starts_over:
+            session.execute(delete(Metric).where(Metric.run_id == run_id))
+            session.execute(delete(MetricSummary).where(MetricSummary.run_id == run_id))
+            session.execute(delete(Artifact).where(Artifact.run_id == run_id))
+        run.status = "queued"
+        run.cancel_requested = False
+        run.pid = None
+        run.worker_id = None
+        run.error = None
+        run.finished_at = None
+        run.eta_seconds = None
+        if starts_over:
+            run.progress = 0.0
+            run.attempts = 0
+        session.add(RunEvent(run_id=run_id, kind="status",
+                             message="Queued again to start over" if starts_over else "Queued again to resume"))
+        return True
 
 
 def mark_stale_runs_interrupted(max_age_seconds: float, dead_worker_ids: Sequence[int] = ()) -> list[int]:

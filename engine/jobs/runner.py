@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from db.session import trainyard_home
 from engine.config import RunConfig
 from engine.data.prepare import prepare_dataset
 from engine.errors import UserError
+from engine.jobs.resources import ResourceMonitor
 from engine.models.registry import build_model
 from engine.training.callbacks import Checkpointer, MetricLogger, ProgressReporter, StopCheck, StopTraining
 from engine.training.checkpoint import load_checkpoint, save_checkpoint
@@ -81,7 +83,10 @@ def execute(run_id: int, stop: StopSignals) -> None:
     threads = int(os.environ.get("TRAINYARD_THREADS", "0"))
     if threads > 0:
         torch.set_num_threads(threads)
-    device = pick_device(config.training.device)
+    preference = config.training.device
+    if os.environ.get("TRAINYARD_GPU") is not None and preference.startswith("cuda"):
+        preference = "cuda"  # the worker handed this run its GPU; inside the process it is cuda:0
+    device = pick_device(preference)
     repo.set_run_environment(run_id, describe_device(device), {
         "seed": config.training.seed, "dataset_sha256": dataset["sha256"], "code_version": code_version(),
         "torch": torch.__version__, "python": platform.python_version(), "host": platform.node(),
@@ -109,6 +114,7 @@ def execute(run_id: int, stop: StopSignals) -> None:
         ProgressReporter(lambda progress, eta: repo.update_progress(run_id, progress, eta)),
         StopCheck(stop),
         Checkpointer(save),
+        ResourceMonitor(lambda points: repo.log_metrics(run_id, points)),
     ]
     try:
         state, final = train(config, data, model, device, callbacks, resume=resume)
@@ -129,9 +135,23 @@ def execute(run_id: int, stop: StopSignals) -> None:
     print(f"Run {run_id}: finished after {state.epoch} epochs: {summary}", flush=True)
 
 
+def record_warnings(run_id: int) -> None:
+    """Show each Python warning in the run's log and its history, once per place it comes from."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = f"{category.__name__}: {message}"
+        print(f"Warning: {text} ({Path(filename).name}:{lineno})", flush=True)
+        try:
+            repo.add_event(run_id, text, kind="warning", level="warning")
+        except Exception:
+            pass
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     run_id = int((argv or sys.argv[1:])[0])
     stop = StopSignals()
+    record_warnings(run_id)
     try:
         execute(run_id, stop)
     except StopTraining as stopped:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from db import repo
 from db.session import trainyard_home
+from engine.jobs.resources import disk_status
 
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 15.0  # a run whose heartbeat is older than this has lost its worker
@@ -60,6 +61,7 @@ class Worker:
         self.children: dict[int, Child] = {}
         self.stopping = False
         self.worker_id: int | None = None
+        self.disk_warning: str | None = None
 
     # ------------------------------------------------------------ main loop
 
@@ -83,7 +85,7 @@ class Worker:
                     last_recovery = now
                 claimed = False
                 while not self.stopping and len(self.children) < self.slots:
-                    run = repo.claim_next_run(self.worker_id, self.host)
+                    run = repo.claim_next_run(self.worker_id, self.host, accept=self._can_train)
                     if run is None:
                         break
                     self._start(run)
@@ -120,15 +122,36 @@ class Worker:
 
     # ------------------------------------------------------------ runs
 
+    def _free_gpu(self, preference: str) -> str | None:
+        """Give back the GPU id a run with this device preference would get now, or None."""
+        busy = {child.gpu for child in self.children.values()}
+        free = [gpu for gpu in self.gpus if gpu not in busy]
+        if preference.startswith("cuda:"):
+            wanted = preference.split(":", 1)[1]
+            return wanted if wanted in free else None
+        if preference in ("cuda", "auto"):
+            return free[0] if free else None
+        return None
+
+    def _can_train(self, run: dict) -> bool:
+        """A run asking for a GPU waits for one; 'auto' and 'cpu' runs can always start."""
+        preference = run["config"].get("training", {}).get("device", "auto")
+        if preference == "cuda" or preference.startswith("cuda:"):
+            return self._free_gpu(preference) is not None
+        return True
+
     def _start(self, run: dict) -> None:
         folder = trainyard_home() / "runs" / str(run["id"])
         folder.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
-        busy = {child.gpu for child in self.children.values()}
-        gpu = next((g for g in self.gpus if g not in busy), None)
+        gpu = self._free_gpu(run["config"].get("training", {}).get("device", "auto"))
+        # The run sees only its own GPU (as cuda:0); a CPU run sees none, so it never takes one by accident.
+        env["CUDA_VISIBLE_DEVICES"] = gpu if gpu is not None else ""
+        env.pop("TRAINYARD_GPU", None)
         if gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = gpu
-        cpu_slots = self.slots if not self.gpus else 1
+            env["TRAINYARD_GPU"] = gpu
+        cpu_runs = sum(1 for child in self.children.values() if child.gpu is None) + (gpu is None)
+        cpu_slots = max(cpu_runs, self.slots - len(self.gpus), 1)
         env["TRAINYARD_THREADS"] = str(max(1, (os.cpu_count() or 1) // cpu_slots))
         env["PYTHONUNBUFFERED"] = "1"
         log = open(folder / "output.log", "ab")
@@ -171,6 +194,12 @@ class Worker:
 
     def _recover(self) -> None:
         """Mark runs whose worker stopped answering as interrupted, and queue them again to resume."""
+        warning = disk_status(trainyard_home())["warning"]
+        if warning and warning != self.disk_warning:
+            self._say(warning)
+            for run_id in self.children:
+                repo.add_event(run_id, warning, kind="warning", level="warning")
+        self.disk_warning = warning
         for run_id in repo.mark_stale_runs_interrupted(STALE_SECONDS):
             self._say(f"run {run_id} lost its worker: marked interrupted")
         if self.auto_resume:
