@@ -1,0 +1,31 @@
+"""The dashboard process never imports torch: pages talk to the database and queue work for workers."""
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+SCRIPT = """
+import sys
+from pathlib import Path
+from streamlit.testing.v1 import AppTest
+from db.session import migrate
+migrate()
+pages = sorted(p.name for p in Path("dashboard").glob("*/*.py") if p.parent.name in ("pages", "views"))
+for name in pages:
+    folder = "views" if Path("dashboard/views", name).exists() else "pages"
+    at = AppTest.from_file("dashboard/app.py", default_timeout=60).run()
+    at.switch_page(f"{folder}/{name}").run()
+    assert not at.exception, (name, at.exception)
+heavy = sorted(m for m in ("torch", "onnxscript") if m in sys.modules)
+print("PAGES", len(pages), "HEAVY", heavy)
+"""
+
+
+def test_pages_do_not_import_torch(home):
+    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ})
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("PAGES") and int(last.split()[1]) >= 5
+    assert last.endswith("HEAVY []"), last
