@@ -1,0 +1,346 @@
+"""One-click fixes. Each makes a new version of a data set, linked to its source, which is kept.
+
+A step is a plain dict, {"step": name, ...settings}, as the quality report's problems offer them in
+"actions"; clean_dataset applies one and gives back the new data set's row. The new version's report
+carries "before" (the source's figures) and "cleaning" (what the step changed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.data.images import check_size, decode_archive, image_quality_report
+from engine.data.ingest import (
+    ARCHIVE_FILE,
+    INDEX_FILE,
+    TABLE_FILE,
+    commit_dataset,
+    describe_table,
+    inspect_table,
+    load_index,
+    load_pixels,
+    load_table,
+    pixels_file,
+    staging_folder,
+    unique_name,
+    write_table,
+)
+from engine.data.profile import (
+    MIN_CLASS_EXAMPLES,
+    label_spellings,
+    outlier_bounds,
+    report_summary,
+    row_hashes,
+)
+from engine.data.ratings import MIN_USER_RATINGS, id_strings
+from engine.data.text import word_counts
+from engine.errors import DataError
+
+FILL_METHODS = ("median", "mode", "constant")
+
+# What each step does, in the words a new version's name and the page use.
+STEP_WORDS = {
+    "drop_duplicates": "duplicates dropped",
+    "drop_missing": "rows with missing values dropped",
+    "fill_missing": "missing values filled",
+    "merge_labels": "label spellings merged",
+    "drop_rare_classes": "rare classes dropped",
+    "drop_column": "column removed",
+    "clip_outliers": "extreme values clipped",
+    "drop_empty_texts": "empty texts dropped",
+    "keep_last_rating": "one rating per pair kept",
+    "drop_rare_users": "users with few ratings dropped",
+    "drop_unreadable": "unreadable images dropped",
+    "resize": "resized",
+    "set_target": "new column to predict",
+}
+TABLE_STEPS = {"drop_duplicates", "drop_missing", "fill_missing", "merge_labels", "drop_rare_classes",
+               "drop_column", "clip_outliers", "drop_empty_texts", "keep_last_rating", "drop_rare_users",
+               "set_target"}
+IMAGE_STEPS = {"drop_duplicates", "merge_labels", "drop_rare_classes", "drop_unreadable", "resize"}
+
+
+def _column(frame: pd.DataFrame, step: dict[str, Any]) -> str:
+    column = step.get("column")
+    if column not in frame.columns:
+        raise DataError(f"Choose a column for this fix; '{column}' is not one of: {', '.join(frame.columns)}.")
+    return column
+
+
+def _dropped(before: int, after: int, what: str = "rows") -> str:
+    if after == before:
+        raise DataError(f"Nothing to change: no {what} match this fix.")
+    return f"{before - after:,} {what} dropped"
+
+
+def merge_mapping(labels: pd.Series) -> dict[str, str]:
+    """Give back {spelling: the group's most common spelling} for labels differing by case, space or punctuation."""
+    counts = labels.dropna().astype(str).value_counts().to_dict()
+    return {label: group[0] for group in label_spellings(counts) for label in group[1:]}
+
+
+# ---------------------------------------------------------------- table steps
+
+
+def clean_table(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, Any]) -> tuple[pd.DataFrame, str]:
+    """Give back (the cleaned table, what changed in words) for one step on a table data set."""
+    name = step["step"]
+    rows = len(frame)
+    target = dataset["target"]
+    if name == "drop_duplicates":
+        keep = ~pd.Series(row_hashes(frame)).duplicated().to_numpy()
+        return frame[keep], _dropped(rows, int(keep.sum()), "duplicate rows")
+    if name == "drop_missing":
+        column = step.get("column")
+        result = frame.dropna(subset=[_column(frame, step)] if column else None)
+        return result, _dropped(rows, len(result), "rows with missing values")
+    if name == "fill_missing":
+        column = _column(frame, step)
+        method = step.get("method", "median")
+        missing = int(frame[column].isna().sum())
+        if not missing:
+            raise DataError(f"Nothing to change: '{column}' has no missing values.")
+        if column == target:
+            raise DataError(f"'{column}' is the column to predict; its missing answers cannot be made up. "
+                            "Drop those rows instead.")
+        values = frame[column]
+        numeric = pd.api.types.is_numeric_dtype(values)
+        if method == "median":
+            if not numeric:
+                raise DataError(f"'{column}' holds words, which have no median. Fill with the most common value.")
+            fill = values.median()
+        elif method == "mode":
+            fill = values.mode(dropna=True).iloc[0]
+        elif method == "constant":
+            raw = step.get("value")
+            if raw is None or str(raw).strip() == "":
+                raise DataError("Write the value to fill the missing cells with.")
+            fill = raw
+            if numeric:
+                try:
+                    fill = float(raw)
+                except ValueError:
+                    raise DataError(f"'{column}' holds numbers; write a number to fill it with.") from None
+            else:
+                fill = str(raw)
+        else:
+            raise DataError(f"'{method}' is not a way to fill; choose one of: {', '.join(FILL_METHODS)}.")
+        frame = frame.copy()
+        frame[column] = values.fillna(fill)
+        shown = f"{fill:.4g}" if isinstance(fill, float) else str(fill)
+        return frame, f"{missing:,} missing values in '{column}' filled with {shown} ({method})"
+    if name == "merge_labels":
+        column = step.get("column") or target
+        mapping = merge_mapping(frame[_column(frame, {"column": column})])
+        if not mapping:
+            raise DataError("Nothing to change: no labels differ only by case, spaces or punctuation.")
+        frame = frame.copy()
+        changed = int(frame[column].astype("string").isin(list(mapping)).sum())
+        frame[column] = frame[column].map(lambda v: mapping.get(str(v), v) if not pd.isna(v) else v)
+        merged = ", ".join(f"'{a}' → '{b}'" for a, b in list(mapping.items())[:6])
+        return frame, f"{changed:,} labels merged ({merged})"
+    if name == "drop_rare_classes":
+        column = step.get("column") or target
+        minimum = int(step.get("min_count", MIN_CLASS_EXAMPLES))
+        counts = frame[column].astype("string").value_counts()
+        keep = frame[column].astype("string").isin(counts[counts >= minimum].index).to_numpy()
+        dropped = len(counts[counts < minimum])
+        return frame[keep], f"{dropped} classes with fewer than {minimum} examples dropped ({_dropped(rows, int(keep.sum()))})"
+    if name == "drop_column":
+        column = _column(frame, step)
+        if column == target or column in dataset["schema"].get("roles", {}).values() \
+                or column == dataset["schema"].get("text_column"):
+            raise DataError(f"'{column}' is used by the data set ({'the column to predict' if column == target else 'an input it needs'}); "
+                            "it cannot be removed.")
+        return frame.drop(columns=[column]), f"column '{column}' removed"
+    if name == "clip_outliers":
+        column = _column(frame, step)
+        bounds = outlier_bounds(frame[column])
+        if bounds is None:
+            raise DataError(f"Nothing to change: '{column}' has no values far outside its usual range.")
+        values = frame[column]
+        far = int(((values < bounds[0]) | (values > bounds[1])).sum())
+        if not far:
+            raise DataError(f"Nothing to change: '{column}' has no values far outside its usual range.")
+        frame = frame.copy()
+        frame[column] = values.clip(*bounds)
+        return frame, f"{far:,} values in '{column}' clipped to {bounds[0]:.4g} to {bounds[1]:.4g}"
+    if name == "drop_empty_texts":
+        column = step.get("column") or dataset["schema"].get("text_column")
+        keep = word_counts(frame[_column(frame, {"column": column})]) > 0
+        return frame[keep], _dropped(rows, int(keep.sum()), "rows without text")
+    if name in ("keep_last_rating", "drop_rare_users"):
+        roles = dataset["schema"].get("roles")
+        if not roles:
+            raise DataError("This fix is for ratings data sets.")
+        if name == "keep_last_rating":
+            ordered = frame.sort_values(roles["timestamp"], kind="stable") if roles.get("timestamp") else frame
+            result = ordered[~ordered.duplicated([roles["user"], roles["item"]], keep="last")].sort_index()
+            return result, _dropped(rows, len(result), "repeated ratings")
+        minimum = int(step.get("min_count", MIN_USER_RATINGS))
+        users = id_strings(frame[roles["user"]])
+        counts = users.value_counts()
+        keep = users.isin(counts[counts >= minimum].index).to_numpy()
+        return frame[keep], f"{int((counts < minimum).sum()):,} users with fewer than {minimum} ratings dropped " \
+                            f"({_dropped(rows, int(keep.sum()))})"
+    raise DataError(f"'{name}' is not a fix for {dataset['kind']} data sets.")
+
+
+# ---------------------------------------------------------------- image steps
+
+
+def clean_images(index: pd.DataFrame, step: dict[str, Any]) -> tuple[pd.DataFrame, str]:
+    """Give back (the cleaned image index, what changed in words) for one step on an image data set."""
+    name = step["step"]
+    files = len(index)
+    readable = index["readable"]
+    if name == "drop_unreadable":
+        return index[readable], _dropped(files, int(readable.sum()), "unreadable images")
+    if name == "drop_duplicates":
+        keep = ~(readable & index[["digest", "label"]].duplicated())
+        return index[keep], _dropped(files, int(keep.sum()), "duplicate images")
+    if name == "merge_labels":
+        mapping = merge_mapping(index.loc[readable, "label"])
+        if not mapping:
+            raise DataError("Nothing to change: no labels differ only by case, spaces or punctuation.")
+        index = index.copy()
+        changed = int(index["label"].isin(list(mapping)).sum())
+        index["label"] = index["label"].map(lambda v: mapping.get(v, v))
+        return index, f"{changed:,} labels merged ({', '.join(f'{a!r} → {b!r}' for a, b in mapping.items())})"
+    if name == "drop_rare_classes":
+        minimum = int(step.get("min_count", MIN_CLASS_EXAMPLES))
+        counts = index.loc[readable, "label"].value_counts()
+        keep = index["label"].isin(counts[counts >= minimum].index).to_numpy()
+        return index[keep], f"{int((counts < minimum).sum())} classes with fewer than {minimum} images dropped " \
+                            f"({_dropped(files, int(keep.sum()), 'images')})"
+    if name == "resize":
+        return index, "images resized"
+    raise DataError(f"'{name}' is not a fix for image data sets.")
+
+
+# ---------------------------------------------------------------- versions
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _files_sha256(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def step_words(step: dict[str, Any]) -> str:
+    words = STEP_WORDS.get(step.get("step"), str(step.get("step")))
+    if step.get("step") == "resize":
+        words = f"resized to {step.get('width')} × {step.get('height')}"
+    elif step.get("step") == "set_target":
+        words = f"predicts '{step.get('target')}'"
+    return words
+
+
+def clean_dataset(dataset: dict[str, Any], step: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    """Apply one cleaning step to dataset and store the result as a new version; give back its row.
+
+    Raises DataError when the step does not apply or would leave data that cannot be trained on.
+    """
+    step = {k: v for k, v in step.items() if k != "label"}
+    if step.get("step") not in STEP_WORDS:
+        raise DataError(f"'{step.get('step')}' is not a cleaning step. Choose one of: {', '.join(STEP_WORDS)}.")
+    allowed = IMAGE_STEPS if dataset["kind"] == "image" else TABLE_STEPS
+    if step["step"] not in allowed:
+        raise DataError(f"'{STEP_WORDS[step['step']]}' does not apply to {dataset['kind']} data sets.")
+    words = step_words(step)
+    history = dataset["schema"].get("history", []) + [words]
+    base = dataset["schema"].get("base_name", dataset["name"])
+    title = unique_name(name or f"{base} – v{len(history) + 1}, {words}")
+    before = report_summary(dataset["quality_report"])
+    if dataset["kind"] == "image":
+        return _clean_image_dataset(dataset, step, title, history, before, base)
+    frame = load_table(dataset)
+    detected = dict(dataset["quality_report"].get("detected") or {})
+    if step["step"] == "set_target":
+        detected = inspect_table(frame, step.get("target"), step.get("task"), dataset["kind"],
+                                 dataset["schema"].get("text_column"), dataset["schema"].get("roles"))
+        changed = f"now predicts '{detected['target']}' ({detected['task']})"
+    else:
+        detected.update(kind=dataset["kind"], target=dataset["target"], task=dataset["task"])
+        if dataset["kind"] == "text":
+            detected["text_column"] = dataset["schema"]["text_column"]
+        if dataset["kind"] == "ratings":
+            detected["roles"] = dataset["schema"]["roles"]
+        frame, changed = clean_table(frame, step, dataset)
+        frame = frame.reset_index(drop=True)
+    if frame.empty:
+        raise DataError("This fix would leave no rows at all, so nothing was changed.")
+    report, fields = describe_table(frame, detected)
+    report.update(before=before, cleaning={"step": step, "words": words, "changed": changed})
+    fields["schema"].update(history=history, base_name=base)
+    with staging_folder() as staging:
+        write_table(frame, staging / TABLE_FILE)
+        return commit_dataset(staging, name=title, quality_report=report, parent_id=dataset["id"],
+                              source_name=dataset["source_name"], sha256=_files_sha256([staging / TABLE_FILE]),
+                              **fields)
+
+
+def _clean_image_dataset(dataset: dict[str, Any], step: dict[str, Any], title: str, history: list[str],
+                         before: dict[str, Any], base: str) -> dict[str, Any]:
+    from engine.data.profile import check_classes
+
+    schema = dict(dataset["schema"])
+    source = Path(dataset["files_path"])
+    index = load_index(dataset)
+    cleaned, changed = clean_images(index, step)
+    readable = cleaned[cleaned["readable"]]
+    if readable.empty:
+        raise DataError("This fix would leave no images at all, so nothing was changed.")
+    check_classes(readable["label"].value_counts(), "The cleaned data set")
+    height, width = schema["height"], schema["width"]
+    rows = readable["pixel_row"].to_numpy()
+    if step["step"] == "resize":
+        height, width = check_size(step.get("height", height), step.get("width", width))
+        if (height, width) == (schema["height"], schema["width"]):
+            raise DataError(f"Nothing to change: the images are already {width} × {height} pixels.")
+        changed = f"every image resized to {width} × {height} pixels"
+        with zipfile.ZipFile(source / ARCHIVE_FILE) as archive:
+            pixels = decode_archive(archive, readable["file"].tolist(), height, width, schema["channels"])
+    else:
+        pixels = load_pixels(dataset)[rows]
+    cleaned = cleaned.copy()
+    cleaned["pixel_row"] = -1
+    cleaned.loc[cleaned["readable"], "pixel_row"] = np.arange(len(readable))
+    cleaned = cleaned.reset_index(drop=True)
+    layout = {key: dataset["quality_report"].get(key, []) for key in ("skipped", "other_files", "missing_files")}
+    report = image_quality_report(cleaned, height, width, schema["channels"], layout)
+    report["detected"] = dataset["quality_report"].get("detected", {})
+    report.update(before=before, cleaning={"step": step, "words": step_words(step), "changed": changed})
+    schema.update(height=height, width=width, history=history, base_name=base)
+    with staging_folder() as staging:
+        _link_or_copy(source / ARCHIVE_FILE, staging / ARCHIVE_FILE)
+        write_table(cleaned, staging / INDEX_FILE)
+        np.save(staging / pixels_file(height, width), pixels)
+        sha = _files_sha256([staging / INDEX_FILE, staging / pixels_file(height, width)])
+        return commit_dataset(staging, name=title, kind="image", task="classification", target="label",
+                              n_rows=report["images"], n_columns=2, n_classes=len(report["class_counts"]),
+                              schema=schema, quality_report=report, parent_id=dataset["id"],
+                              source_name=dataset["source_name"], sha256=sha)
+
+
+def available_steps(dataset: dict[str, Any]) -> set[str]:
+    return IMAGE_STEPS if dataset["kind"] == "image" else TABLE_STEPS
+

@@ -1,0 +1,318 @@
+"""Adding a data set: validate first, write to a temporary folder, then store it in one step.
+
+A data set's folder holds its table (table.arrow) or, for images, the archive as sent (images.zip), one
+index row per image (index.arrow) and the decoded pixels at the chosen size (pixels-HxW.npy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.feather as feather
+
+from db import repo
+from db.session import trainyard_home
+from engine.data.archive import open_zip
+from engine.data.images import image_quality_report, inspect_image_zip, read_image_zip
+from engine.data.profile import check_target, column_types, guess_target, guess_task, quality_report
+from engine.data.ratings import check_ratings, find_rating_columns, ratings_kind_reason, ratings_quality_report
+from engine.data.tables import TABLE_SUFFIXES, read_table
+from engine.data.text import check_text, text_kind_reason, text_quality_report
+from engine.errors import DataError
+
+KINDS = ("tabular", "image", "text", "ratings")
+KIND_WORDS = {"tabular": "a table", "image": "images", "text": "texts", "ratings": "ratings"}
+TABLE_FILE = "table.arrow"
+LEGACY_TABLE_FILE = "table.parquet"
+INDEX_FILE = "index.arrow"
+ARCHIVE_FILE = "images.zip"
+DEFAULT_MAX_FILE_MB = 4096
+
+
+def datasets_dir() -> Path:
+    folder = trainyard_home() / "datasets"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def pixels_file(height: int, width: int) -> str:
+    return f"pixels-{height}x{width}.npy"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def in_background(function, *args) -> Future:
+    """Give back a Future of function(*args) running on a thread (hashing and writing release the GIL)."""
+    executor = ThreadPoolExecutor(max_workers=1)
+    future = executor.submit(function, *args)
+    executor.shutdown(wait=False)
+    return future
+
+
+def unique_name(wanted: str) -> str:
+    """Give back wanted, or wanted with ' (2)', ' (3)'… when a data set already has that name."""
+    wanted = re.sub(r"\s+", " ", wanted).strip()[:180] or "data set"
+    name, number = wanted, 2
+    while repo.dataset_name_taken(name):
+        name, number = f"{wanted} ({number})", number + 1
+    return name
+
+
+def max_file_bytes() -> int:
+    """Give back the largest file add_dataset takes: $TRAINYARD_MAX_FILE_MB megabytes (default 4096)."""
+    return int(float(os.environ.get("TRAINYARD_MAX_FILE_MB", DEFAULT_MAX_FILE_MB)) * (1 << 20))
+
+
+def check_file_size(size: int, name: str, max_bytes: int | None = None) -> None:
+    """Raise DataError when a file of size bytes is over the limit, saying the limit."""
+    limit = max_file_bytes() if max_bytes is None else max_bytes
+    if size > limit:
+        raise DataError(f"'{name}' is {size / (1 << 20):,.1f} MB, more than the limit of {limit / (1 << 20):,.0f} MB. "
+                        "Use a smaller file (for example fewer rows or smaller images), or add it from the "
+                        "command line: python -m engine datasets add PATH.")
+
+
+# ---------------------------------------------------------------- staging
+
+
+@contextlib.contextmanager
+def staging_folder() -> Iterator[Path]:
+    """Give a fresh hidden folder for a new data set's files; it is removed if anything fails."""
+    staging = datasets_dir() / f".incoming-{uuid.uuid4().hex}"
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def commit_dataset(staging: Path, **fields: Any) -> dict[str, Any]:
+    """Move the staged files into place and insert the data set's row; give back the row."""
+    final = datasets_dir() / uuid.uuid4().hex
+    staging.rename(final)
+    try:
+        return repo.create_dataset(files_path=str(final), **fields)
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)
+        raise
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Store a table as an uncompressed Arrow file: written and read back at memory speed."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    feather.write_feather(table, path, compression="uncompressed")
+
+
+def load_table(dataset: dict[str, Any]) -> pd.DataFrame:
+    """Give back the stored table of a data set."""
+    folder = Path(dataset["files_path"])
+    if (folder / TABLE_FILE).exists():
+        return feather.read_feather(folder / TABLE_FILE)
+    if (folder / LEGACY_TABLE_FILE).exists():
+        return pd.read_parquet(folder / LEGACY_TABLE_FILE)
+    raise DataError(f"The files of data set '{dataset['name']}' are missing from {folder}.")
+
+
+def load_index(dataset: dict[str, Any]) -> pd.DataFrame:
+    """Give back the index of an image data set: one row per file, readable or not."""
+    return feather.read_feather(Path(dataset["files_path"]) / INDEX_FILE)
+
+
+def load_pixels(dataset: dict[str, Any]) -> np.ndarray:
+    """Give back the stored uint8 pixels (N, height, width, channels) of an image data set."""
+    schema = dataset["schema"]
+    return np.load(Path(dataset["files_path"]) / pixels_file(schema["height"], schema["width"]))
+
+
+# ---------------------------------------------------------------- detection
+
+
+def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | None = None, kind: str = "auto",
+                  text_column: str | None = None, roles: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """Give back the detected kind, target and task of a table, each with the reason, storing nothing.
+
+    Whatever is passed in is kept ("you chose it"); the rest is detected.
+    """
+    if kind not in ("auto", "tabular", "text", "ratings"):
+        raise DataError(f"A table cannot be a data set of {KIND_WORDS.get(kind, kind)}. Choose tabular, text or "
+                        "ratings, or send images as a ZIP archive.")
+    found_roles, ratings_reason = ratings_kind_reason(frame)
+    found_text, text_reason = text_kind_reason(frame)
+    if kind != "auto":
+        kind_reason = "you chose it"
+    elif found_roles:
+        kind, kind_reason = "ratings", ratings_reason
+    elif found_text:
+        kind, kind_reason = "text", text_reason
+    else:
+        kind, kind_reason = "tabular", "its columns are measurements and categories, with one to predict"
+    detected: dict[str, Any] = {"kind": kind, "kind_reason": kind_reason}
+    if kind == "ratings":
+        chosen = {k: v for k, v in (roles or {}).items() if v}
+        roles = {**(found_roles or find_rating_columns(frame)), **chosen}
+        if target:
+            roles["rating"] = target
+        detected.update(roles=roles, target=roles.get("rating"), task="rating",
+                        target_reason="you chose it" if target or "rating" in chosen else
+                        (f"'{roles['rating']}' is named like a rating" if roles.get("rating") else "none found"),
+                        task_reason="ratings are predicted as numbers for each user and item")
+        return detected
+    if kind == "text":
+        if text_column:
+            text_reason = "you chose it"
+        else:
+            text_column, text_reason = found_text, text_reason
+            if text_column is None:
+                from engine.data.text import find_text_column
+
+                text_column, text_reason = find_text_column(frame)
+            if text_column is None:
+                raise DataError("No column holds sentences to learn from. Choose the text column yourself.")
+        detected.update(text_column=text_column, text_reason=text_reason)
+    exclude = (text_column,) if kind == "text" and text_column else ()
+    if target is None:
+        target, target_reason = guess_target(frame, exclude=exclude)
+    else:
+        target_reason = "you chose it"
+    if target not in frame.columns:
+        raise DataError(f"There is no column named '{target}'. Choose one of: {', '.join(frame.columns)}.")
+    if kind == "text":
+        task, task_reason = "classification", "text data sets are classified"
+    elif task is None:
+        task, task_reason = guess_task(frame[target])
+    else:
+        task_reason = "you chose it"
+    detected.update(target=target, target_reason=target_reason, task=task, task_reason=task_reason)
+    return detected
+
+
+def describe_table(frame: pd.DataFrame, detected: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Check a table of the detected kind; give back (quality report, the data set row's fields)."""
+    kind, target, task = detected["kind"], detected.get("target"), detected.get("task")
+    if task not in ("classification", "regression", "rating"):
+        raise DataError(f"'{task}' is not a task Trainyard knows. Choose classification or regression.")
+    schema: dict[str, Any] = {}
+    if kind == "ratings":
+        roles = detected["roles"]
+        check_ratings(frame, roles)
+        report = ratings_quality_report(frame, roles)
+        schema["roles"] = roles
+        n_classes = None
+    elif kind == "text":
+        check_text(frame, detected["text_column"], target)
+        check_target(frame, target, "classification")
+        report = text_quality_report(frame, detected["text_column"], target)
+        schema.update(text_column=detected["text_column"], label_column=target)
+        n_classes = len(report["class_counts"])
+    else:
+        if task == "rating":
+            raise DataError("The task 'rating' is for ratings data sets (user, item, rating).")
+        check_target(frame, target, task)
+        report = quality_report(frame, target, task)
+        n_classes = len(report["class_counts"]) if task == "classification" else None
+    schema["columns"] = report["types"]
+    report["detected"] = detected
+    fields = {"kind": kind, "task": task, "target": target, "n_rows": int(len(frame)),
+              "n_columns": int(frame.shape[1]), "n_classes": n_classes, "schema": schema}
+    return report, fields
+
+
+# ---------------------------------------------------------------- adding
+
+
+def add_dataset(path: str | Path, name: str | None = None, kind: str = "auto", target: str | None = None,
+                task: str | None = None, original_name: str | None = None, *, text_column: str | None = None,
+                roles: dict[str, str | None] | None = None, image_size: tuple[int, int] | None = None,
+                max_bytes: int | None = None) -> dict[str, Any]:
+    """Validate the file at path and store it as a new data set; give back its row.
+
+    kind is auto, tabular, image, text or ratings; target is the column to predict (the label of a text
+    set, the rating of a ratings set); roles may name the ratings' user, item, rating and timestamp columns;
+    image_size is (height, width). Raises DataError with a plain message; on any failure nothing is left.
+    """
+    path = Path(path)
+    original_name = original_name or path.name
+    if path.is_dir():
+        raise DataError(f"'{original_name}' is a folder. Choose a file: a table (CSV, Excel, Parquet) or a ZIP "
+                        "of images.")
+    if not path.exists():
+        raise DataError(f"There is no file at '{path}'.")
+    if kind not in ("auto", *KINDS):
+        raise DataError(f"'{kind}' is not a kind of data set. Choose one of: auto, {', '.join(KINDS)}.")
+    check_file_size(path.stat().st_size, original_name, max_bytes)
+    suffix = Path(original_name).suffix.lower()
+    digest = in_background(file_sha256, path)
+    title = unique_name(name or Path(original_name).stem)
+    if suffix == ".zip":
+        if kind not in ("auto", "image"):
+            raise DataError(f"A ZIP archive is read as images, not as {KIND_WORDS[kind]}. Choose the kind "
+                            "'image', or unpack the table and add it directly.")
+        return _add_images(path, original_name, title, image_size, digest)
+    if kind == "image":
+        raise DataError(f"Images come as a ZIP archive (one folder per class); '{original_name}' is not one.")
+    if suffix and suffix not in TABLE_SUFFIXES:
+        raise DataError(f"'{original_name}' is not a file Trainyard can read. Use a table (CSV, TSV, Excel "
+                        ".xlsx or Parquet) or a ZIP archive of images.")
+    frame = read_table(path, original_name)
+    detected = inspect_table(frame, target, task, kind, text_column, roles)
+    with staging_folder() as staging:
+        writing = in_background(write_table, frame, staging / TABLE_FILE)
+        try:
+            report, fields = describe_table(frame, detected)
+        finally:
+            writing.exception()  # wait for the file before the folder may be removed
+        writing.result()
+        return commit_dataset(staging, name=title, quality_report=report, source_name=original_name,
+                              sha256=digest.result(), **fields)
+
+
+def _add_images(path: Path, original_name: str, title: str, image_size: tuple[int, int] | None,
+                digest: Future) -> dict[str, Any]:
+    with open_zip(path, original_name) as archive:
+        images = read_image_zip(archive, original_name, image_size)
+    height, width, channels = images.pixels.shape[1], images.pixels.shape[2], images.pixels.shape[3]
+    layout = {"how": images.layout.how, "reason": images.layout.reason, "label_file": images.layout.label_file,
+              "skipped": images.layout.skipped, "other_files": images.layout.other_files,
+              "missing_files": images.layout.missing_files}
+    report = image_quality_report(images.index, height, width, channels, layout)
+    report["detected"] = {"kind": "image", "kind_reason": "it is a ZIP archive of images",
+                          "target": "label", "target_reason": images.layout.reason,
+                          "task": "classification", "task_reason": "each image gets one class",
+                          "size_reason": images.size_reason}
+    schema = {"height": height, "width": width, "channels": channels, "how": images.layout.how,
+              "label_file": images.layout.label_file,
+              "columns": {"file": "text", "label": "category"}}
+    with staging_folder() as staging:
+        shutil.copyfile(path, staging / ARCHIVE_FILE)
+        write_table(images.index, staging / INDEX_FILE)
+        np.save(staging / pixels_file(height, width), images.pixels)
+        return commit_dataset(staging, name=title, kind="image", task="classification", target="label",
+                              n_rows=report["images"], n_columns=2, n_classes=len(report["class_counts"]),
+                              schema=schema, quality_report=report, source_name=original_name,
+                              sha256=digest.result())
+
+
+def inspect_zip(path: str | Path, original_name: str | None = None) -> dict[str, Any]:
+    """Give back what an image ZIP holds and the suggested size, without storing anything."""
+    name = original_name or Path(path).name
+    with open_zip(path, name) as archive:
+        return inspect_image_zip(archive, name)

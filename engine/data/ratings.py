@@ -1,0 +1,195 @@
+"""Ratings for recommendations: which columns hold the user, the item, the rating and the time.
+
+Users and items become indices from 1 on, in the order of the training split; index 0 is an unknown
+user or item (one that the training split never saw).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.data.profile import MIN_ROWS, action, duplicate_counts, missing_problems, problem, table_basics
+from engine.errors import DataError
+
+ROLE_NAMES = {
+    "user": ("user", "userid", "users", "customer", "customerid", "client", "reader", "member", "person",
+             "viewer", "listener", "buyer", "rater", "reviewer"),
+    "item": ("item", "itemid", "items", "movie", "movieid", "film", "product", "productid", "book", "bookid",
+             "isbn", "song", "track", "artist", "recipe", "restaurant", "business", "game", "anime", "article"),
+    "rating": ("rating", "ratings", "score", "stars", "star", "grade", "rate", "vote", "preference"),
+    "timestamp": ("timestamp", "time", "date", "datetime", "ts", "ratedat", "createdat", "when"),
+}
+MIN_USER_RATINGS = 3
+
+
+def _plain_name(column: str) -> str:
+    return re.sub(r"[^a-z]", "", column.lower())
+
+
+def _find_role(frame: pd.DataFrame, role: str, taken: set[str]) -> str | None:
+    names = ROLE_NAMES[role]
+    columns = [c for c in frame.columns if c not in taken]
+    for column in columns:
+        if _plain_name(column) in names:
+            return column
+    for column in columns:  # 'user_name', 'movie_title', 'star_rating'…
+        plain = _plain_name(column)
+        if any(plain.startswith(name) or plain.endswith(name) for name in names if len(name) > 3):
+            return column
+    return None
+
+
+def find_rating_columns(frame: pd.DataFrame) -> dict[str, str | None]:
+    """Give back {"user", "item", "rating", "timestamp"} column names found by name (None where not)."""
+    roles: dict[str, str | None] = {}
+    taken: set[str] = set()
+    for role in ("rating", "user", "item", "timestamp"):
+        roles[role] = _find_role(frame, role, taken)
+        if roles[role]:
+            taken.add(roles[role])
+    if roles["rating"] and not pd.api.types.is_numeric_dtype(frame[roles["rating"]]):
+        roles["rating"] = None
+    return roles
+
+
+def ratings_kind_reason(frame: pd.DataFrame) -> tuple[dict[str, str | None] | None, str]:
+    """Give back (roles, reason) when the table holds ratings of items by users, else (None, reason)."""
+    roles = find_rating_columns(frame)
+    if roles["user"] and roles["item"] and roles["rating"]:
+        return roles, (f"it has a user column ('{roles['user']}'), an item column ('{roles['item']}') and a "
+                       f"rating column ('{roles['rating']}')")
+    return None, "no user, item and rating columns were found"
+
+
+def id_strings(series: pd.Series) -> pd.Series:
+    """Give back ids as text, with whole numbers written without '.0', so '7', 7 and 7.0 match."""
+    if pd.api.types.is_float_dtype(series):
+        values = series.to_numpy()
+        whole = np.isfinite(values) & (np.mod(values, 1) == 0)
+        if whole[~np.isnan(values)].all():
+            return series.map(lambda v: v if pd.isna(v) else str(int(v))).astype("string")
+    return series.astype("string")
+
+
+def check_ratings(frame: pd.DataFrame, roles: dict[str, str | None]) -> None:
+    for role in ("user", "item", "rating"):
+        column = roles.get(role)
+        if not column:
+            raise DataError(f"Choose the column that holds the {role} for each rating.")
+        if column not in frame.columns:
+            raise DataError(f"There is no column named '{column}'. Choose one of: {', '.join(frame.columns)}.")
+    if len({roles["user"], roles["item"], roles["rating"]}) < 3:
+        raise DataError("The user, item and rating must be three different columns.")
+    rating = frame[roles["rating"]]
+    if not pd.api.types.is_numeric_dtype(rating):
+        numbers = pd.to_numeric(rating, errors="coerce")
+        if numbers.notna().sum() < 0.9 * rating.notna().sum():
+            raise DataError(f"The rating column '{roles['rating']}' must hold numbers such as 1 to 5 stars.")
+    usable = frame[[roles["user"], roles["item"], roles["rating"]]].dropna()
+    if len(usable) < MIN_ROWS:
+        raise DataError(f"Only {len(usable)} complete ratings (user, item and rating); at least {MIN_ROWS} are needed.")
+    if pd.to_numeric(usable[roles["rating"]], errors="coerce").nunique() < 2:
+        raise DataError(f"Every rating in '{roles['rating']}' is the same, so there is nothing to learn. "
+                        "Recommendations need ratings that differ.")
+
+
+def ratings_quality_report(frame: pd.DataFrame, roles: dict[str, str | None]) -> dict[str, Any]:
+    """Give back a JSON-able report of a ratings table: users, items, sparsity, rating distribution, problems."""
+    user, item, rating = roles["user"], roles["item"], roles["rating"]
+    report = table_basics(frame)
+    complete = frame[[user, item, rating]].dropna()
+    values = pd.to_numeric(complete[rating], errors="coerce")
+    users, items = id_strings(complete[user]), id_strings(complete[item])
+    n_users, n_items = int(users.nunique()), int(items.nunique())
+    per_user = users.value_counts()
+    per_item = items.value_counts()
+    duplicates, conflicting = duplicate_counts(frame, rating, [user, item])
+    distinct = np.sort(values.dropna().unique())
+    if len(distinct) <= 20:
+        distribution = {f"{v:g}": int(n) for v, n in values.value_counts().sort_index().items()}
+    else:
+        counts, edges = np.histogram(values.dropna(), bins=10)
+        distribution = {f"{edges[i]:.3g} to {edges[i + 1]:.3g}": int(c) for i, c in enumerate(counts)}
+    report.update({
+        "roles": dict(roles),
+        "ratings": int(len(complete)),
+        "users": n_users,
+        "items": n_items,
+        "density": float(len(complete) / max(n_users * n_items, 1)),
+        "rating_stats": {"min": float(values.min()), "max": float(values.max()), "mean": float(values.mean()),
+                         "std": float(values.std())},
+        "rating_distribution": distribution,
+        "ratings_per_user": {"min": int(per_user.min()), "median": float(per_user.median()),
+                             "max": int(per_user.max())},
+        "ratings_per_item": {"min": int(per_item.min()), "median": float(per_item.median()),
+                             "max": int(per_item.max())},
+        "users_with_few_ratings": int((per_user < MIN_USER_RATINGS).sum()),
+        "items_with_one_rating": int((per_item == 1).sum()),
+        "duplicate_rows": duplicates,
+        "conflicting_duplicates": conflicting,
+    })
+    report["sparsity"] = 1.0 - report["density"]
+    problems = [p for p in missing_problems(report, rating) if p["code"] == "missing_target"
+                or any(c in p["title"] for c in (f"'{user}'", f"'{item}'"))]
+    for p in problems:  # a rating without its user or item cannot be filled in sensibly
+        p["actions"] = [a for a in p["actions"] if a["step"] == "drop_missing"]
+        p["effect"] = "Ratings without a user, an item or a value cannot be used; they are left out."
+    if duplicates:
+        problems.append(problem(
+            "duplicates", "warning", f"{duplicates:,} ratings appear twice",
+            "Copies can land in both the training and the test split, making the error look smaller than it is.",
+            "Drop the duplicate rows.", [action("Drop duplicate rows", "drop_duplicates")]))
+    if conflicting:
+        problems.append(problem(
+            "conflicting_ratings", "warning", f"{conflicting:,} user–item pairs are rated more than once, "
+            "with different ratings",
+            "The model is asked to predict two values for one pair; it learns their average.",
+            "Keep one rating per user and item (for example the latest).",
+            [action("Keep the last rating of each pair", "keep_last_rating")]))
+    if report["users_with_few_ratings"]:
+        share = report["users_with_few_ratings"] / max(n_users, 1)
+        problems.append(problem(
+            "cold_users", "warning" if share > 0.3 else "info",
+            f"{report['users_with_few_ratings']:,} users have fewer than {MIN_USER_RATINGS} ratings",
+            "With so few ratings the model knows little of their taste; their predictions fall back to the "
+            "average, and some of them appear only in the test split (unknown users).",
+            f"Collect more ratings, or drop users with fewer than {MIN_USER_RATINGS}.",
+            [action(f"Drop users with fewer than {MIN_USER_RATINGS} ratings", "drop_rare_users",
+                    min_count=MIN_USER_RATINGS)]))
+    if report["density"] < 0.001:
+        problems.append(problem(
+            "sparse", "info", f"Only {report['density']:.3%} of all user–item pairs are rated",
+            "Very sparse ratings are hard to learn from: most items are seen by few users.",
+            "Collect more ratings, or keep the users and items with the most ratings."))
+    if len(distinct) > 50:
+        problems.append(problem(
+            "continuous_ratings", "info", f"The ratings take {len(distinct):,} different values",
+            "They are predicted as numbers; that works, but check that the column really holds ratings.",
+            "Nothing to do."))
+    report["problems"] = problems
+    return report
+
+
+def fit_ratings(train: pd.DataFrame, roles: dict[str, str | None]) -> dict[str, Any]:
+    """Learn the user and item lists and the rating scale from the training ratings; give back a JSON-able dict."""
+    values = pd.to_numeric(train[roles["rating"]], errors="coerce").astype(float)
+    return {
+        "kind": "ratings", "task": "rating",
+        "user_column": roles["user"], "item_column": roles["item"], "rating_column": roles["rating"],
+        "timestamp_column": roles.get("timestamp"),
+        "users": sorted(id_strings(train[roles["user"]]).unique().tolist()),
+        "items": sorted(id_strings(train[roles["item"]]).unique().tolist()),
+        "target_mean": float(values.mean()), "target_std": float(values.std(ddof=0)) or 1.0,
+        "rating_min": float(values.min()), "rating_max": float(values.max()),
+    }
+
+
+def encode_pairs(users: pd.Series, items: pd.Series, prep: dict[str, Any]) -> np.ndarray:
+    """Give back int64 (N, 2) [user index, item index]; 0 for an id the training split never saw."""
+    user_codes = pd.Categorical(id_strings(pd.Series(users).reset_index(drop=True)), categories=prep["users"]).codes
+    item_codes = pd.Categorical(id_strings(pd.Series(items).reset_index(drop=True)), categories=prep["items"]).codes
+    return np.stack([user_codes.astype(np.int64) + 1, item_codes.astype(np.int64) + 1], axis=1)

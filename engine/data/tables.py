@@ -1,0 +1,152 @@
+"""Reading a table a user brought: CSV/TSV in any common delimiter and encoding, Excel, Parquet."""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from engine.errors import DataError
+
+TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xls", ".parquet", ".pq"}
+ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
+DELIMITERS = ",;\t|"
+HEAD_BYTES = 1 << 16
+
+
+def _looks_binary(head: bytes) -> bool:
+    if not head:
+        return False
+    if b"\x00" in head:
+        return True
+    controls = sum(1 for byte in head if byte < 9 or 13 < byte < 32)
+    return controls / len(head) > 0.05
+
+
+def _decode(raw: bytes) -> tuple[str, str]:
+    """Give back (text, encoding) for the first encoding that decodes raw."""
+    for encoding in ENCODINGS:
+        try:
+            return raw.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise DataError("The file's text encoding could not be recognised. Save it as UTF-8 and upload it again.")
+
+
+def _head_text(head: bytes) -> tuple[str, str]:
+    # A multi-byte character may be cut at the end of the sample: drop the last, partial line.
+    if len(head) == HEAD_BYTES and b"\n" in head:
+        head = head[: head.rindex(b"\n")]
+    return _decode(head)
+
+
+def _delimiter(sample: str) -> str:
+    """Give back the separator used in sample: Sniffer first, then the most regular candidate."""
+    lines = [line for line in sample.splitlines()[:50] if line.strip()]
+    try:
+        found = csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+        if found in DELIMITERS:
+            return found
+    except csv.Error:
+        pass
+    # The same count on every line is the best sign of a separator.
+    best, best_score = ",", 0
+    for candidate in DELIMITERS:
+        counts = [line.count(candidate) for line in lines]
+        if counts and min(counts) > 0:
+            score = min(counts) * (2 if len(set(counts)) == 1 else 1)
+            if score > best_score:
+                best, best_score = candidate, score
+    return best
+
+
+def read_table(path: str | Path, original_name: str | None = None) -> pd.DataFrame:
+    """Give back the table in the file at path, or raise DataError saying in plain words what is wrong."""
+    path = Path(path)
+    name = original_name or path.name
+    suffix = Path(name).suffix.lower()
+    if not path.exists() or path.stat().st_size == 0:
+        raise DataError(f"'{name}' is empty. Choose a file that contains a table with a header row.")
+    if suffix in (".parquet", ".pq"):
+        try:
+            frame = pd.read_parquet(path)
+        except Exception:
+            raise DataError(f"'{name}' is not a readable Parquet file. Export it again, or save it as CSV.") from None
+    elif suffix in (".xlsx", ".xls"):
+        try:
+            frame = pd.read_excel(path)
+        except Exception:
+            raise DataError(f"'{name}' is not a readable Excel workbook. Open it in Excel and save it again as "
+                            ".xlsx, or save it as CSV.") from None
+    else:
+        frame = _read_text_table(path, name, suffix)
+    frame.columns = [str(column).strip() for column in frame.columns]
+    if frame.empty or len(frame.columns) == 0:
+        raise DataError(f"'{name}' has a header but no rows. Add data rows below the header.")
+    if len(set(frame.columns)) != len(frame.columns):
+        raise DataError(f"'{name}' has two columns with the same name. Give every column its own name.")
+    return _tidy(frame)
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Make columns that mix numbers and words hold text only, so every column has one type."""
+    for column in frame.columns:
+        series = frame[column]
+        if series.dtype == object:
+            kinds = series.dropna().map(type).unique()
+            if len(kinds) > 1 or (len(kinds) == 1 and kinds[0] is not str):
+                frame[column] = series.map(lambda v: v if pd.isna(v) else str(v)).astype("string")
+    return frame
+
+
+def _read_text_table(path: Path, name: str, suffix: str) -> pd.DataFrame:
+    with open(path, "rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    if _looks_binary(head):
+        raise DataError(
+            f"'{name}' does not look like a CSV table (it contains binary data). "
+            "Export your table as CSV, Excel or Parquet and upload that."
+        )
+    text_head, encoding = _head_text(head)
+    if not text_head.strip():
+        raise DataError(f"'{name}' is empty. Choose a file that contains a table with a header row.")
+    delimiter = "\t" if suffix == ".tsv" else _delimiter(text_head)
+    try:
+        try:
+            frame = _read_csv(path, delimiter, encoding)
+        except UnicodeDecodeError:
+            # The sample was clean but a later line is not: a legacy Windows file, most likely.
+            frame = _read_csv(path, delimiter, "cp1252" if encoding == "utf-8-sig" else "latin-1")
+    except UnicodeDecodeError:
+        frame = _read_csv(path, delimiter, "latin-1")
+    except pd.errors.ParserError as error:
+        detail = str(error).strip().split("\n")[-1].removeprefix("Error tokenizing data. C error: ")
+        raise DataError(
+            f"'{name}' has rows with a different number of cells than its header ({detail}). "
+            "Fix those rows, or check that every row uses the same separator."
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"'{name}' is empty. Choose a file that contains a table with a header row.") from None
+    if frame.shape[1] == 1 and frame.shape[0] > 0:
+        raise DataError(
+            f"'{name}' has only one column. A training table needs input columns and a column to predict; "
+            "check that its cells are separated by commas, semicolons or tabs."
+        )
+    return frame
+
+
+def _read_csv(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed columns are made text in _tidy
+        return pd.read_csv(path, sep=delimiter, encoding=encoding, engine="c", skipinitialspace=False)
+
+
+def frame_from_bytes(data: bytes, name: str) -> pd.DataFrame:
+    """Read a table from bytes in memory (used for label files inside archives and for tests)."""
+    with tempfile.NamedTemporaryFile(suffix=Path(name).suffix) as handle:
+        handle.write(data)
+        handle.flush()
+        return read_table(handle.name, original_name=name)
