@@ -1,0 +1,108 @@
+"""Teams run Trainyard on PostgreSQL: migrations, exclusive claims and a whole run on a real server.
+
+The server is a throwaway cluster listening on a Unix socket only. Skipped, with the reason, where
+PostgreSQL's server programs are not installed (`apt-get install -y postgresql`; CI installs them).
+"""
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+from tests.conftest import ROOT, cli, make_table
+
+
+def _server_programs():
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    bin_dir = _server_programs()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed here: run `apt-get install -y postgresql` to test it.")
+    as_postgres = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
+    if as_postgres and shutil.which("runuser") is None:
+        pytest.skip("Needs `runuser` to start PostgreSQL as its own user.")
+    folder = tempfile.mkdtemp(prefix="trainyard-pg-")
+    if as_postgres:
+        shutil.chown(folder, "postgres", "postgres")
+    data = os.path.join(folder, "data")
+    subprocess.run(as_postgres + [f"{bin_dir}/initdb", "-D", data, "-A", "trust", "-U", "trainyard"],
+                   check=True, capture_output=True)
+    port = "54329"
+    subprocess.run(as_postgres + [f"{bin_dir}/pg_ctl", "-D", data, "-w", "-l", f"{folder}/log", "-o",
+                                  f"-p {port} -k {folder} -c listen_addresses=''", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://trainyard@/postgres?host={folder}&port={port}"
+    finally:
+        subprocess.run(as_postgres + [f"{bin_dir}/pg_ctl", "-D", data, "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_home(postgres_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINYARD_HOME", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    monkeypatch.setenv("TRAINYARD_AUTO_WORKER", "0")
+    from sqlalchemy import text
+
+    from db.session import get_engine, migrate
+
+    with get_engine().begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    migrate()
+    return tmp_path
+
+
+def _claim_all(worker_name: str) -> list[int]:
+    from db import repo
+
+    worker_id = repo.register_worker(worker_name, os.getpid(), 1, ["cpu"])
+    claimed = []
+    while (run := repo.claim_next_run(worker_id, worker_name)) is not None:
+        claimed.append(run["id"])
+    return claimed
+
+
+def test_migrations_match_models_on_postgres(pg_home):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from db.models import Base
+    from db.session import get_engine
+
+    with get_engine().connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata) == []
+
+
+def test_workers_on_several_machines_never_claim_the_same_run(pg_home):
+    from db import repo
+
+    dataset = repo.create_dataset(name="d", kind="tabular", task="classification", target="y", n_rows=1,
+                                  n_columns=2, schema={}, quality_report={}, files_path="/", sha256="0" * 64)
+    queued = [repo.create_run(dataset["id"], "mlp", {})["id"] for _ in range(60)]
+    with ProcessPoolExecutor(4) as pool:
+        claims = list(pool.map(_claim_all, [f"machine-{i}" for i in range(4)]))
+    everything = [run_id for claim in claims for run_id in claim]
+    assert sorted(everything) == queued  # each run claimed exactly once
+    repo.log_metrics(queued[0], [("loss", 1, 0.5, 0, 0), ("loss", 1, 0.4, 0, 0)])  # upserts work too
+    assert repo.metric_history(queued[0]) [0]["value"] == 0.4
+
+
+def test_a_whole_run_on_postgres(pg_home, tmp_path):
+    path = tmp_path / "t.csv"
+    make_table().to_csv(path, index=False)
+    assert cli("datasets", "add", str(path), "--name", "t").returncode == 0
+    result = cli("train", "--dataset", "t", "--epochs", "2", "--wait", "--json")
+    assert result.returncode == 0, result.stderr
+    assert '"status": "completed"' in result.stdout
