@@ -13,6 +13,7 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from db.session import DatabaseNotReady, ensure_ready  # noqa: E402
+from dashboard.components.errors import guarded  # noqa: E402
 from dashboard.components.state import ensure_local_worker  # noqa: E402
 
 PAGES = Path(__file__).resolve().parent / "pages"
@@ -37,4 +38,6 @@ queue = st.Page(PAGES / "queue.py", title="Queue", icon=":material/queue:", url_
 run = st.Page(PAGES / "run.py", title="Run details", icon=":material/monitoring:", url_path="run")
 
 st.session_state["pages"] = {"home": home, "datasets": datasets, "new_run": new_run, "runs": runs, "run": run, "queue": queue}
-st.navigation({"Trainyard": [home], "Data": [datasets], "Training": [new_run, queue, runs, run]}).run()
+page = st.navigation({"Trainyard": [home], "Data": [datasets], "Training": [new_run, queue, runs, run]})
+with guarded():
+    page.run()
