@@ -1,23 +1,70 @@
-"""Data sets: add a table or a sample, preview it, and read its quality report."""
+"""Data sets: add one (upload or sample), read its quality report, fix its problems, compare versions."""
 
+import re
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from db.session import trainyard_home
 from dashboard.components import state
 from dashboard.components.figures import bar_figure
 from dashboard.components.nav import go
-from engine.data.ingest import add_dataset, inspect_table, load_table
+from db.session import trainyard_home
+from engine.data.cleaning import FILL_METHODS, available_steps, clean_dataset, merge_mapping
+from engine.data.images import MAX_SIDE, MIN_SIDE, open_image, to_pixels
+from engine.data.ingest import (
+    ARCHIVE_FILE,
+    add_dataset,
+    check_file_size,
+    inspect_table,
+    inspect_zip,
+    load_index,
+    load_table,
+)
+from engine.data.profile import MIN_CLASS_EXAMPLES, report_summary
+from engine.data.ratings import MIN_USER_RATINGS
 from engine.data.samples import SAMPLES, add_sample
 from engine.data.tables import read_table
 from engine.errors import DataError
 
-UPLOAD_TYPES = ["csv", "tsv", "txt", "xlsx", "xls", "parquet"]
+UPLOAD_TYPES = ["csv", "tsv", "txt", "xlsx", "xls", "parquet", "zip"]
 LIMIT_MB = st.get_option("server.maxUploadSize")
+KIND_WORDS = {"tabular": "Table", "image": "Images", "text": "Text", "ratings": "Ratings"}
+KIND_CHOICES = {"tabular": "A table: predict one column from the others",
+                "text": "Texts to sort into classes",
+                "ratings": "Ratings of items by users, for recommendations"}
+TASK_WORDS = {"classification": "Category", "regression": "Number", "rating": "Rating"}
+SEVERITY = {"serious": st.error, "warning": st.warning}
+MARKDOWN_SIGNS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def plain(text) -> str:
+    """Give back text with every Markdown sign escaped, so a user's words show exactly as written."""
+    return MARKDOWN_SIGNS.sub(r"\\\1", str(text))
+
+
+def select(dataset: dict, message: str) -> None:
+    state.clear_caches()
+    st.query_params["dataset"] = str(dataset["id"])
+    st.session_state["flash"] = message
+    st.rerun()
+
+
+def fix(dataset: dict, step: dict) -> None:
+    """Apply one cleaning step and open the new version, or say why it cannot be done."""
+    try:
+        with st.spinner("Making a cleaned version…"):
+            cleaned = clean_dataset(dataset, step)
+    except DataError as error:
+        st.session_state["flash_error"] = str(error)
+        st.rerun()
+    else:
+        select(cleaned, f"Made '{cleaned['name']}': {cleaned['quality_report']['cleaning']['changed']}. "
+                        f"The source, '{dataset['name']}', is kept.")
+
 
 st.title("Data sets")
 
@@ -45,116 +92,459 @@ def _forget_upload() -> None:
     st.session_state["uploader_key"] = st.session_state.get("uploader_key", 0) + 1
 
 
+def _add(path: Path, original_name: str, **options) -> None:
+    try:
+        with st.spinner("Checking and storing the data set…"):
+            dataset = add_dataset(path, original_name=original_name, max_bytes=LIMIT_MB << 20, **options)
+    except DataError as error:
+        st.error(str(error))
+    else:
+        _forget_upload()
+        select(dataset, f"Added '{dataset['name']}'.")
+
+
+def _choose(container, label: str, options: list, default, help_text: str, key: str, **kwargs):
+    index = options.index(default) if default in options else 0
+    return container.selectbox(label, options, index=index, help=help_text, key=key, **kwargs)
+
+
+def _table_form(path: Path, name: str) -> None:
+    try:
+        frame = read_table(path, name)
+        detected = inspect_table(frame)
+    except DataError as error:
+        st.error(str(error))
+        return
+    st.write(f"**{plain(name)}**: {len(frame):,} rows, {frame.shape[1]} columns. First rows:")
+    st.dataframe(frame.head(20), hide_index=True)
+    kinds = list(KIND_CHOICES)
+    kind = st.radio("What is in this table?", kinds, index=kinds.index(detected["kind"]),
+                    format_func=KIND_CHOICES.get, key="upload-kind")
+    st.caption(f"Suggested because {plain(detected['kind_reason'])}.")
+    if kind != detected["kind"]:
+        try:
+            detected = inspect_table(frame, kind=kind)
+        except DataError as error:
+            st.error(str(error))
+            return
+    columns = list(frame.columns)
+    options: dict = {"kind": kind}
+    left, right = st.columns(2)
+    if kind == "ratings":
+        roles = detected["roles"]
+        chosen = {}
+        for role, column, words in (("user", left, "Who rated (user)"), ("item", right, "What was rated (item)"),
+                                    ("rating", left, "The rating (a number)")):
+            chosen[role] = _choose(column, words, columns, roles.get(role), "Each row is one rating of an item by a user.",
+                                   f"upload-{role}")
+        stamps = ["(none)"] + columns
+        stamp = _choose(right, "When (optional)", stamps, roles.get("timestamp") or "(none)",
+                        "A date or time of each rating; used to keep the latest when a pair is rated twice.",
+                        "upload-timestamp")
+        chosen["timestamp"] = None if stamp == "(none)" else stamp
+        options.update(roles=chosen, target=chosen["rating"])
+        st.caption(f"Suggested because {plain(detected['kind_reason'])}.")
+    elif kind == "text":
+        text_column = _choose(left, "Column with the texts", columns, detected["text_column"],
+                              "The words the model reads.", "upload-text")
+        left.caption(f"Suggested because {plain(detected['text_reason'])}.")
+        guess = inspect_table(frame, kind="text", text_column=text_column)
+        target = _choose(right, "Column with the labels", [c for c in columns if c != text_column], guess["target"],
+                         "The class the model learns to give each text.", f"upload-label-{text_column}")
+        right.caption(f"Suggested because {plain(guess['target_reason'])}.")
+        options.update(text_column=text_column, target=target)
+    else:
+        target = _choose(left, "Column to predict", columns, detected["target"],
+                         "The answer the model learns to give from the other columns.", "upload-target")
+        left.caption(f"Suggested because {plain(detected['target_reason'])}.")
+        guess = inspect_table(frame, target, kind="tabular")
+        tasks = ["classification", "regression"]
+        task = right.radio(
+            "What to predict", tasks, index=tasks.index(guess["task"]), horizontal=True,
+            format_func={"classification": "A category (classification)", "regression": "A number (regression)"}.get,
+            help="A category is one of a few labels; a number is a measured quantity.", key=f"upload-task-{target}",
+        )
+        right.caption(f"Suggested because {plain(guess['task_reason'])}.")
+        options.update(target=target, task=task)
+    title = st.text_input("Name", value=Path(name).stem, max_chars=180, key="upload-name")
+    if st.button("Add data set", type="primary", key="add-dataset"):
+        _add(path, name, name=title, **options)
+
+
+def _zip_form(path: Path, name: str) -> None:
+    try:
+        found = inspect_zip(path, name)
+    except DataError as error:
+        st.error(str(error))
+        return
+    st.write(f"**{plain(name)}**: {found['images']:,} images in {found['classes']} classes — "
+             f"{plain(found['label_reason'])}.")
+    if found["skipped"]:
+        st.caption(f"{found['skipped']:,} images have no label and will be left out.")
+    st.caption(f"Each image is resized to one size: {plain(found['size_reason'])}. Smaller trains faster; "
+               "larger keeps more detail.")
+    left, right = st.columns(2)
+    width = left.number_input("Width (pixels)", MIN_SIDE, MAX_SIDE, int(found["width"]), key="upload-width")
+    height = right.number_input("Height (pixels)", MIN_SIDE, MAX_SIDE, int(found["height"]), key="upload-height")
+    title = st.text_input("Name", value=Path(name).stem, max_chars=180, key="upload-name")
+    if st.button("Add data set", type="primary", key="add-dataset"):
+        _add(path, name, name=title, image_size=(int(height), int(width)))
+
+
 with st.expander("Add a data set", expanded=not state.datasets()):
     upload_tab, sample_tab = st.tabs(["Upload a file", "Try a sample"])
     with upload_tab:
         uploaded = st.file_uploader(
-            f"A table with a header row: CSV, TSV, Excel or Parquet (up to {LIMIT_MB} MB)",
+            f"A table with a header row (CSV, TSV, Excel or Parquet), or a ZIP of images with one folder per "
+            f"class — up to {LIMIT_MB} MB",
             type=UPLOAD_TYPES, key=f"uploader-{st.session_state.get('uploader_key', 0)}",
+            help="For texts, use a table with a text column and a label column; for recommendations, a table "
+                 "with user, item and rating columns. Larger files: python -m engine datasets add PATH.",
         )
         if uploaded is not None:
-            path = _store_upload(uploaded)
             try:
-                frame = read_table(path, uploaded.name)
-                detected = inspect_table(frame)
+                check_file_size(uploaded.size, uploaded.name, LIMIT_MB << 20)
             except DataError as error:
                 st.error(str(error))
-                frame = None
-            if frame is not None:
-                st.write(f"**{uploaded.name}**: {len(frame):,} rows, {frame.shape[1]} columns. First rows:")
-                st.dataframe(frame.head(20), hide_index=True)
-                columns = list(frame.columns)
-                left, right = st.columns(2)
-                target = left.selectbox(
-                    "Column to predict", columns, index=columns.index(detected["target"]),
-                    help="The answer the model learns to give from the other columns.",
-                )
-                left.caption(f"Suggested because {detected['target_reason']}.")
-                guess = inspect_table(frame, target)
-                tasks = ["classification", "regression"]
-                task = right.radio(
-                    "What to predict", tasks, index=tasks.index(guess["task"]), horizontal=True,
-                    format_func={"classification": "A category (classification)",
-                                 "regression": "A number (regression)"}.get,
-                    help="A category is one of a few labels; a number is a measured quantity.",
-                )
-                right.caption(f"Suggested because {guess['task_reason']}.")
-                name = st.text_input("Name", value=Path(uploaded.name).stem, max_chars=180)
-                if st.button("Add data set", type="primary", key="add-dataset"):
-                    try:
-                        with st.spinner("Checking and storing the data set…"):
-                            dataset = add_dataset(path, name=name, target=target, task=task,
-                                                  original_name=uploaded.name)
-                    except DataError as error:
-                        st.error(str(error))
-                    else:
-                        _forget_upload()
-                        state.clear_caches()
-                        st.query_params["dataset"] = str(dataset["id"])
-                        st.session_state["flash"] = f"Added '{dataset['name']}'."
-                        st.rerun()
+            else:
+                stored = _store_upload(uploaded)
+                if uploaded.name.lower().endswith(".zip"):
+                    _zip_form(stored, uploaded.name)
+                else:
+                    _table_form(stored, uploaded.name)
     with sample_tab:
-        sample = st.selectbox("Sample", list(SAMPLES), format_func=lambda key: SAMPLES[key][0])
-        st.caption(SAMPLES[sample][1])
+        keys = list(SAMPLES)
+        sample = st.selectbox("Sample", keys, key="sample",
+                              format_func=lambda k: f"{KIND_WORDS[SAMPLES[k].kind]}: {SAMPLES[k].title}")
+        st.caption(SAMPLES[sample].description)
         if st.button("Add this sample", key="add-sample"):
-            dataset = add_sample(sample)
-            state.clear_caches()
-            st.query_params["dataset"] = str(dataset["id"])
-            st.session_state["flash"] = f"Added the sample '{dataset['name']}'."
-            st.rerun()
+            with st.spinner("Making the sample…"):
+                dataset = add_sample(sample)
+            select(dataset, f"Added the sample '{dataset['name']}'.")
 
 if message := st.session_state.pop("flash", None):
     st.success(message)
+if message := st.session_state.pop("flash_error", None):
+    st.error(message)
 
 # ------------------------------------------------------------------ browse
 
 datasets = state.datasets()
 if not datasets:
-    st.info("No data sets yet. Upload a table above, or add a sample to try Trainyard right away.")
+    st.info("No data sets yet. Upload a file above, or add a sample to try Trainyard right away.")
     st.stop()
 
 by_id = {d["id"]: d for d in datasets}
 chosen = state.query_int("dataset")
 ids = list(by_id)
-selected = st.selectbox(
-    "Data set", ids, index=ids.index(chosen) if chosen in by_id else 0,
-    format_func=lambda i: f"{by_id[i]['name']} — {by_id[i]['n_rows']:,} rows, predicts '{by_id[i]['target']}'",
-)
+
+
+def _describe(i: int) -> str:
+    d = by_id[i]
+    what = {"image": "images", "ratings": "ratings"}.get(d["kind"], "rows")
+    return f"{d['name']} — {KIND_WORDS[d['kind']].lower()}, {d['n_rows']:,} {what}"
+
+
+selected = st.selectbox("Data set", ids, index=ids.index(chosen) if chosen in by_id else 0, format_func=_describe)
 st.query_params["dataset"] = str(selected)
 dataset = by_id[selected]
 report = dataset["quality_report"]
+schema = dataset["schema"]
+kind = dataset["kind"]
+detected = report.get("detected", {})
+problems = report.get("problems", [])
 
 cols = st.columns(5)
-cols[0].metric("Rows", f"{dataset['n_rows']:,}")
-cols[1].metric("Columns", dataset["n_columns"])
-cols[2].metric("Predicts", dataset["target"])
-cols[3].metric("Task", "Category" if dataset["task"] == "classification" else "Number")
-cols[4].metric("Problems found", len(report.get("problems", [])))
+cols[0].metric({"image": "Images", "ratings": "Ratings"}.get(kind, "Rows"), f"{dataset['n_rows']:,}")
+if kind == "image":
+    cols[1].metric("Image size", f"{schema['width']} × {schema['height']}")
+elif kind == "ratings":
+    cols[1].metric("Users × items", f"{report['users']:,} × {report['items']:,}")
+else:
+    cols[1].metric("Columns", dataset["n_columns"])
+cols[2].metric("Predicts", dataset["target"] if kind != "image" else "the class of each image")
+cols[3].metric("Task", TASK_WORDS[dataset["task"]])
+cols[4].metric("Problems found", sum(p["severity"] != "info" for p in problems),
+               help="Serious problems and warnings; notes are counted apart.")
+
+if dataset["parent_id"] and report.get("cleaning"):
+    parent = by_id.get(dataset["parent_id"])
+    source = f"'{plain(parent['name'])}'" if parent else "a data set that was since removed"
+    st.info(f"A cleaned version of {source}: {plain(report['cleaning']['changed'])}.")
 
 if st.button("Train a model on this data set", type="primary", icon=":material/play_arrow:"):
     go("new_run", dataset=selected)
 
-overview, quality, preview = st.tabs(["Columns", "Quality report", "Preview"])
-with overview:
-    missing = report.get("missing", {})
-    types = report.get("types", {})
-    st.dataframe(pd.DataFrame({
-        "Column": list(types), "Type": list(types.values()),
-        "Missing cells": [missing.get(c, 0) for c in types],
-        "Role": ["to predict" if c == dataset["target"] else "input" for c in types],
-    }), hide_index=True)
-with quality:
-    problems = report.get("problems", [])
+quality_tab, fixes_tab, details_tab, preview_tab, versions_tab = st.tabs(
+    ["Quality report", "Fix problems", "Details", "Preview", "Versions"])
+
+# ------------------------------------------------------------------ quality report
+
+with quality_tab:
+    reasons = [f"**Kind:** {KIND_WORDS[kind].lower()}, because {plain(detected.get('kind_reason', 'you chose it'))}."]
+    if kind == "text":
+        reasons.append(f"**Texts:** '{plain(schema['text_column'])}', because "
+                       f"{plain(detected.get('text_reason', 'you chose it'))}.")
+    if kind == "image":
+        reasons.append(f"**Labels:** {plain(detected.get('target_reason', ''))}.")
+        reasons.append(f"**Size:** {schema['width']} × {schema['height']} pixels, "
+                       f"{'grey' if schema['channels'] == 1 else 'colour'}; {plain(detected.get('size_reason', ''))}.")
+    else:
+        reasons.append(f"**Predicts:** '{plain(dataset['target'])}' as a {TASK_WORDS[dataset['task']].lower()}, "
+                       f"because {plain(detected.get('target_reason', 'you chose it'))}; "
+                       f"{plain(detected.get('task_reason', ''))}.")
+    st.markdown("  \n".join(reasons))
+    st.caption("To change any of these, use 'Change what to predict' under Fix problems, or add the file again.")
+
     if not problems:
-        st.success("No problems found: no missing cells, duplicates or unbalanced classes.")
-    for problem in problems:
-        show = {"serious": st.error, "warning": st.warning}.get(problem["severity"], st.info)
-        show(f"**{problem['title']}.** {problem['effect']} *Fix:* {problem['fix']}")
+        st.success("No problems found.")
+    for i, item in enumerate(problems):
+        if item["severity"] == "info":
+            continue
+        with st.container(border=True):
+            SEVERITY[item["severity"]](f"**{plain(item['title'])}.**")
+            st.markdown(f"*What it does to training:* {plain(item['effect'])}  \n*Fix:* {plain(item['fix'])}")
+            buttons = st.columns(max(len(item["actions"]), 1) + 2)
+            for j, step in enumerate(item["actions"]):
+                if buttons[j].button(step["label"], key=f"fix-{selected}-{i}-{j}"):
+                    fix(dataset, step)
+    notes = [(i, p) for i, p in enumerate(problems) if p["severity"] == "info"]
+    if notes:
+        with st.expander(f"Notes ({len(notes)})"):
+            for i, item in notes:
+                st.markdown(f"**{plain(item['title'])}.** {plain(item['effect'])} *Fix:* {plain(item['fix'])}")
+                for j, step in enumerate(item["actions"]):
+                    if st.button(step["label"], key=f"fix-{selected}-{i}-{j}"):
+                        fix(dataset, step)
+
+    left, right = st.columns(2)
     if report.get("class_counts"):
-        st.plotly_chart(bar_figure(report["class_counts"], "Examples per class", "Class"), theme=None)
-    elif report.get("target_stats"):
+        left.plotly_chart(bar_figure(report["class_counts"], "Examples per class", "Class", "Examples"), theme=None)
+    missing = {k: v for k, v in report.get("missing", {}).items() if v}
+    if missing:
+        right.plotly_chart(bar_figure(missing, "Missing cells per column", "Column", "Missing cells"), theme=None)
+    if kind == "tabular" and report.get("target_stats"):
         stats = report["target_stats"]
-        st.write(f"'{dataset['target']}' ranges from {stats['min']:.4g} to {stats['max']:.4g} "
-                 f"(mean {stats['mean']:.4g}).")
-with preview:
-    st.dataframe(load_table(dataset).head(100), hide_index=True)
+        left.write(f"'{plain(dataset['target'])}' ranges from {stats['min']:.4g} to {stats['max']:.4g} "
+                   f"(mean {stats['mean']:.4g}, median {stats['median']:.4g}).")
+    if kind == "text":
+        words = report["words"]
+        right.markdown(f"**Words per text:** {words['min']} to {words['max']}, median {words['median']:.0f}; "
+                       f"{report['empty_texts']:,} empty. Texts are cut at {report['max_length']} words.")
+        edges, counts = report["length_histogram"]["edges"], report["length_histogram"]["counts"]
+        lengths = pd.DataFrame({"Words": [f"{edges[k]:.0f}–{edges[k + 1]:.0f}" for k in range(len(counts))],
+                                "Texts": counts})
+        right.bar_chart(lengths, x="Words", y="Texts", sort=False, height=260)
+    if kind == "ratings":
+        dist = pd.DataFrame({"Rating": list(report["rating_distribution"]),
+                             "Ratings": list(report["rating_distribution"].values())})
+        left.markdown("**How often each rating is given**")
+        left.bar_chart(dist, x="Rating", y="Ratings", sort=False, height=260)
+        per_user, per_item = report["ratings_per_user"], report["ratings_per_item"]
+        right.markdown(
+            f"**{report['users']:,} users** rated {per_user['min']} to {per_user['max']} items each "
+            f"(median {per_user['median']:.0f}).  \n**{report['items']:,} items** got {per_item['min']} to "
+            f"{per_item['max']} ratings each (median {per_item['median']:.0f}).  \n"
+            f"**{report['density']:.2%}** of all user–item pairs are rated ({report['sparsity']:.2%} empty).")
+    if kind == "image":
+        right.plotly_chart(bar_figure(report["sizes"], "Image sizes (width × height)", "Size", "Images"), theme=None)
+        st.write("Picture types: " + ", ".join(f"{plain(k)} {v:,}" for k, v in report["formats"].items())
+                 + ". Colour modes: " + ", ".join(f"{plain(k)} {v:,}" for k, v in report["modes"].items()) + ".")
+        if report["unreadable"]:
+            st.write("Files that could not be read:")
+            st.dataframe(pd.DataFrame(report["unreadable"]).rename(columns={"file": "File", "why": "Why"}),
+                         hide_index=True)
+
+# ------------------------------------------------------------------ fixes
+
+with fixes_tab:
+    st.caption("Each fix makes a new version of the data set; this one stays as it is.")
+    steps = available_steps(dataset)
+    counts = report.get("class_counts") or {}
+
+    with st.container(border=True):
+        what = "images" if kind == "image" else "rows"
+        st.markdown(f"**Drop duplicate {what}** — {report.get('duplicate_rows', report.get('duplicate_images', 0)):,} "
+                    "found; one of each is kept.")
+        if st.button(f"Drop duplicate {what}", key=f"clean-dups-{selected}"):
+            fix(dataset, {"step": "drop_duplicates"})
+
+    if kind != "image":
+        frame_columns = list(report.get("types", {}))
+        gaps = [c for c in frame_columns if report["missing"].get(c)]
+        with st.container(border=True):
+            st.markdown("**Missing values**")
+            if not gaps:
+                st.write("No column has missing values.")
+            else:
+                column = st.radio("Column", gaps, horizontal=True, key=f"clean-gap-column-{selected}",
+                                  format_func=lambda c: f"{c} ({report['missing'][c]:,} missing)")
+                ways = ["drop", *FILL_METHODS]
+                way = st.radio("What to do", ways, horizontal=True, key=f"clean-gap-way-{selected}",
+                               format_func={"drop": "Drop those rows", "median": "Fill with the median",
+                                            "mode": "Fill with the most common value",
+                                            "constant": "Fill with a value"}.get)
+                value = st.text_input("Value to fill with", key=f"clean-gap-value-{selected}",
+                                      disabled=way != "constant")
+                if st.button("Apply", key=f"clean-gap-apply-{selected}"):
+                    step = ({"step": "drop_missing", "column": column} if way == "drop" else
+                            {"step": "fill_missing", "column": column, "method": way, "value": value})
+                    fix(dataset, step)
+
+    if counts:
+        labels = pd.Series(list(counts)).repeat(list(counts.values()))
+        mapping = merge_mapping(labels)
+        with st.container(border=True):
+            st.markdown("**Merge label spellings** that differ only by case, spaces or punctuation")
+            if mapping:
+                st.write(", ".join(f"'{plain(a)}' → '{plain(b)}'" for a, b in mapping.items()))
+            else:
+                st.write("Every label is spelled one way.")
+            if st.button("Merge the spellings", key=f"clean-merge-{selected}", disabled=not mapping):
+                fix(dataset, {"step": "merge_labels", "column": dataset["target"]})
+        with st.container(border=True):
+            st.markdown("**Drop classes with too few examples**")
+            minimum = st.number_input("Fewest examples a class needs", 2, 10_000, MIN_CLASS_EXAMPLES,
+                                      key=f"clean-rare-min-{selected}")
+            rare = [k for k, v in counts.items() if v < minimum]
+            st.write(f"{len(rare)} classes have fewer: " + ", ".join(f"'{plain(k)}'" for k in rare[:20])
+                     if rare else "Every class has at least that many.")
+            if st.button("Drop them", key=f"clean-rare-{selected}", disabled=not rare):
+                fix(dataset, {"step": "drop_rare_classes", "column": dataset["target"], "min_count": int(minimum)})
+
+    if kind == "image":
+        with st.container(border=True):
+            st.markdown(f"**Drop unreadable images** — {len(report['unreadable']):,} found. They are already left "
+                        "out of training; this removes them from the data set.")
+            if st.button("Drop unreadable images", key=f"clean-unreadable-{selected}",
+                         disabled=not report["unreadable"]):
+                fix(dataset, {"step": "drop_unreadable"})
+        with st.container(border=True):
+            st.markdown("**Change the image size** every image is resized to")
+            left, right = st.columns(2)
+            width = left.number_input("Width (pixels)", MIN_SIDE, MAX_SIDE, int(schema["width"]),
+                                      key=f"clean-width-{selected}")
+            height = right.number_input("Height (pixels)", MIN_SIDE, MAX_SIDE, int(schema["height"]),
+                                        key=f"clean-height-{selected}")
+            if st.button("Resize", key=f"clean-resize-{selected}"):
+                fix(dataset, {"step": "resize", "height": int(height), "width": int(width)})
+
+    if kind == "text":
+        with st.container(border=True):
+            st.markdown(f"**Drop rows without text** — {report['empty_texts']:,} found.")
+            if st.button("Drop rows without text", key=f"clean-empty-{selected}", disabled=not report["empty_texts"]):
+                fix(dataset, {"step": "drop_empty_texts", "column": schema["text_column"]})
+
+    if kind == "ratings":
+        with st.container(border=True):
+            st.markdown(f"**Keep one rating per user and item** — {report['conflicting_duplicates']:,} pairs are "
+                        "rated more than once with different ratings; the latest is kept.")
+            if st.button("Keep the last rating", key=f"clean-last-{selected}"):
+                fix(dataset, {"step": "keep_last_rating"})
+        with st.container(border=True):
+            st.markdown("**Drop users with few ratings**")
+            minimum = st.number_input("Fewest ratings a user needs", 2, 1000, MIN_USER_RATINGS,
+                                      key=f"clean-users-min-{selected}")
+            if st.button("Drop those users", key=f"clean-users-{selected}"):
+                fix(dataset, {"step": "drop_rare_users", "min_count": int(minimum)})
+
+    if kind in ("tabular", "text") and "set_target" in steps:
+        with st.container(border=True):
+            st.markdown("**Change what to predict**")
+            columns = [c for c in report.get("types", {}) if c != schema.get("text_column")]
+            target = st.radio("Column to predict", columns, horizontal=True, key=f"clean-target-{selected}",
+                              index=columns.index(dataset["target"]) if dataset["target"] in columns else 0)
+            task = dataset["task"]
+            if kind == "tabular":
+                tasks = ["classification", "regression"]
+                task = st.radio("As", tasks, horizontal=True, index=tasks.index(dataset["task"]),
+                                key=f"clean-task-{selected}",
+                                format_func={"classification": "A category", "regression": "A number"}.get)
+            if st.button("Use this", key=f"clean-set-target-{selected}",
+                         disabled=(target, task) == (dataset["target"], dataset["task"])):
+                fix(dataset, {"step": "set_target", "target": target, "task": task})
+
+        removable = [c for c in report.get("types", {}) if c not in (dataset["target"], schema.get("text_column"))]
+        if removable:
+            with st.container(border=True):
+                st.markdown("**Remove a column** the model should not use")
+                column = st.radio("Column", removable, horizontal=True, key=f"clean-drop-column-{selected}")
+                if st.button("Remove it", key=f"clean-drop-column-apply-{selected}"):
+                    fix(dataset, {"step": "drop_column", "column": column})
+
+# ------------------------------------------------------------------ details
+
+with details_tab:
+    if kind == "image":
+        st.write(f"{report['files']:,} image files; {report['images']:,} readable; {len(report['skipped']):,} without "
+                 f"a label; {len(report.get('other_files', [])):,} other files ignored. Smallest "
+                 f"{report['smallest']['width']} × {report['smallest']['height']}, largest "
+                 f"{report['largest']['width']} × {report['largest']['height']}.")
+        st.dataframe(pd.DataFrame({"Class": list(counts), "Images": list(counts.values())}), hide_index=True)
+    else:
+        types = report.get("types", {})
+        roles = {dataset["target"]: "to predict"}
+        roles |= {schema.get("text_column"): "text"} if kind == "text" else {}
+        roles |= {v: k for k, v in schema.get("roles", {}).items() if v} if kind == "ratings" else {}
+        st.dataframe(pd.DataFrame({
+            "Column": list(types), "Type": list(types.values()),
+            "Missing cells": [report.get("missing", {}).get(c, 0) for c in types],
+            "Role": [roles.get(c, "input" if kind == "tabular" else "not used") for c in types],
+        }), hide_index=True)
+    st.caption(f"Source file: {plain(dataset['source_name'])}. Fingerprint (SHA-256): {dataset['sha256'][:16]}…")
+
+# ------------------------------------------------------------------ preview
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def thumbnails(files_path: str, files: tuple[str, ...], channels: int) -> list:
+    pictures = []
+    with zipfile.ZipFile(Path(files_path) / ARCHIVE_FILE) as archive:
+        for name in files:
+            with open_image(archive.read(name)) as image:
+                pixels = to_pixels(image, 64, 64, channels)
+            pictures.append(pixels[..., 0] if channels == 1 else pixels)
+    return pictures
+
+
+with preview_tab:
+    try:
+        if kind == "image":
+            index = load_index(dataset)
+            shown = index[index["readable"]].groupby("label").head(3).head(30)
+            pictures = thumbnails(dataset["files_path"], tuple(shown["file"]), schema["channels"])
+            st.image(pictures, caption=[str(label) for label in shown["label"]], width=64)
+            st.caption("Up to three images per class, as the model sees them after resizing.")
+        else:
+            st.dataframe(load_table(dataset).head(100), hide_index=True)
+    except (DataError, OSError, KeyError) as error:
+        st.error(f"The preview could not be shown: {error}")
+
+# ------------------------------------------------------------------ versions
+
+with versions_tab:
+    root = dataset
+    while root["parent_id"] and root["parent_id"] in by_id:
+        root = by_id[root["parent_id"]]
+    family, frontier = [root], [root["id"]]
+    while frontier:
+        children = [d for d in datasets if d["parent_id"] in frontier]
+        family += sorted(children, key=lambda d: d["id"])
+        frontier = [d["id"] for d in children]
+    rows = []
+    for member in family:
+        summary = report_summary(member["quality_report"])
+        rows.append({"Version": member["name"] + ("  ← this one" if member["id"] == selected else ""),
+                     "Made by": (member["quality_report"].get("cleaning") or {}).get("changed", "the original upload"),
+                     "Rows": summary["rows"], "Problems": summary["problems"]})
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    if report.get("before"):
+        before, after = report["before"], report_summary(report)
+        figures = [("Rows", "rows"), ("Missing cells", "missing_cells"), ("Duplicates", "duplicates"),
+                   ("Classes", "classes"), ("Unreadable images", "unreadable_images"), ("Problems", "problems")]
+        st.markdown("**Before and after this version's fix**")
+        st.dataframe(pd.DataFrame([{"": label, "Before": before.get(key), "After": after.get(key)}
+                                   for label, key in figures if before.get(key) is not None]), hide_index=True)
+        gone = [t for t in before["problem_titles"] if t not in after["problem_titles"]]
+        if gone:
+            st.markdown("Solved: " + "; ".join(plain(t) for t in gone) + ".")

@@ -23,6 +23,7 @@ from engine.data.profile import (
     action,
     check_classes,
     class_problems,
+    counted,
     duplicate_problems,
     guess_target,
     problem,
@@ -402,7 +403,7 @@ def image_quality_report(index: pd.DataFrame, height: int, width: int, channels:
     if unreadable:
         shown = ", ".join(f"'{item['file']}'" for item in unreadable[:5])
         problems.append(problem(
-            "unreadable", "warning", f"{len(unreadable):,} files could not be read as images ({shown})",
+            "unreadable", "warning", f"{counted(len(unreadable), 'file')} could not be read as images ({shown})",
             "They are skipped: training uses the other images only.",
             "Replace them with good copies, or drop them from the data set.",
             [action("Drop the unreadable images", "drop_unreadable")]))
@@ -421,7 +422,7 @@ def image_quality_report(index: pd.DataFrame, height: int, width: int, channels:
     small = int(((readable["width"] < width / 2) | (readable["height"] < height / 2)).sum())
     if small:
         problems.append(problem(
-            "small_images", "info", f"{small:,} images are much smaller than {width} × {height}",
+            "small_images", "info", f"{counted(small, 'image')} much smaller than {width} × {height}",
             "They are enlarged, which blurs them: the model sees less detail than in the others.",
             "Use a smaller image size, or better copies of those images."))
     if report["animated"]:

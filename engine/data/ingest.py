@@ -167,12 +167,12 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
         kind, kind_reason = "tabular", "its columns are measurements and categories, with one to predict"
     detected: dict[str, Any] = {"kind": kind, "kind_reason": kind_reason}
     if kind == "ratings":
-        chosen = {k: v for k, v in (roles or {}).items() if v}
+        chosen = dict(roles or {})  # a role given as None means "none", e.g. no timestamp column
         roles = {**(found_roles or find_rating_columns(frame)), **chosen}
         if target:
             roles["rating"] = target
         detected.update(roles=roles, target=roles.get("rating"), task="rating",
-                        target_reason="you chose it" if target or "rating" in chosen else
+                        target_reason="you chose it" if target or chosen.get("rating") else
                         (f"'{roles['rating']}' is named like a rating" if roles.get("rating") else "none found"),
                         task_reason="ratings are predicted as numbers for each user and item")
         return detected

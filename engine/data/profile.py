@@ -32,6 +32,11 @@ def problem(code: str, severity: str, title: str, effect: str, fix: str,
             "actions": actions or []}
 
 
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """Give back '1 row' or '2,000 rows': a number with its noun in the right form."""
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
+
+
 def action(label: str, step: str, **params: Any) -> dict[str, Any]:
     """Give back a one-click fix: a cleaning step with its settings and a button label."""
     return {"label": label, "step": step, **params}
@@ -186,7 +191,9 @@ def outlier_bounds(values: pd.Series, reach: float = 3.0) -> tuple[float, float]
     values = _sample(values.dropna()).to_numpy(dtype=float)
     if len(values) < 20 or len(np.unique(values)) <= 10:
         return None
-    logarithmic = values.min() > 0 and pd.Series(values).skew() > 1
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    # Quartile skewness, unmoved by the very values being looked for.
+    logarithmic = values.min() > 0 and q3 > q1 and (q3 + q1 - 2 * median) / (q3 - q1) > 0.15
     if logarithmic:
         values = np.log(values)
     q1, q3 = np.percentile(values, [25, 75])
@@ -218,7 +225,7 @@ def missing_problems(report: dict[str, Any], target: str | None, roles: str = "i
         if not count:
             continue
         share = count / rows
-        title = f"{count:,} missing cells in '{column}' ({share:.0%})"
+        title = f"{counted(count, 'missing cell')} in '{column}' ({share:.0%})"
         if column == target:
             problems.append(problem(
                 "missing_target", "warning", title,
@@ -261,7 +268,7 @@ def class_problems(counts: dict[str, int], target: str) -> list[dict[str, Any]]:
     if rare and len(merged) - len(rare) >= 2:
         shown = ", ".join(f"'{label}' ({n})" for label, n in list(rare.items())[:8])
         problems.append(problem(
-            "rare_classes", "warning", f"{len(rare)} classes have fewer than {MIN_CLASS_EXAMPLES} examples: {shown}",
+            "rare_classes", "warning", f"{counted(len(rare), 'class', 'classes')} with fewer than {MIN_CLASS_EXAMPLES} examples: {shown}",
             "Too few examples to learn these classes, and the split cannot put one of each in training, "
             "validation and test, so their scores are unreliable.",
             "Add more examples of these classes, or drop them.",
@@ -282,14 +289,14 @@ def duplicate_problems(duplicates: int, conflicting: int, what: str = "rows",
     problems = []
     if duplicates:
         problems.append(problem(
-            "duplicates", "warning", f"{duplicates:,} duplicate {what}",
+            "duplicates", "warning", f"{counted(duplicates, 'duplicate ' + what.rstrip('s'))}",
             "Copies can land in both the training and the test split, making the test score look better than "
             "it is, and they weigh their examples more than the others.",
             f"Drop the duplicate {what}, keeping one of each.",
             [action(f"Drop duplicate {what}", "drop_duplicates")]))
     if conflicting:
         problems.append(problem(
-            "conflicting_labels", "serious", f"{conflicting:,} {inputs} appear with different answers",
+            "conflicting_labels", "serious", f"{counted(conflicting, inputs.rstrip('s'), inputs)} {'appears' if conflicting == 1 else 'appear'} with different answers",
             "The same input labelled two ways teaches the model a contradiction; no model can get both right.",
             "Check those rows' answers and correct them at the source."))
     return problems
@@ -334,7 +341,7 @@ def quality_report(frame: pd.DataFrame, target: str, task: str) -> dict[str, Any
             report["outliers"][column] = {"count": far, "low": bounds[0], "high": bounds[1], "extreme": wild}
             problems.append(problem(
                 "outliers", "warning" if wild else "info",
-                f"{far:,} values in '{column}' lie far outside its usual range ({bounds[0]:.4g} to {bounds[1]:.4g})",
+                f"{counted(far, 'value')} in '{column}' {'lies' if far == 1 else 'lie'} far outside its usual range ({bounds[0]:.4g} to {bounds[1]:.4g})",
                 "Extreme values stretch the scaling of the column and pull the model towards them; if they are "
                 "typing or unit errors the model learns from wrong numbers.",
                 "Check them at the source; if they are errors, clip them to the usual range.",

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.data.profile import MIN_ROWS, action, duplicate_counts, missing_problems, problem, table_basics
+from engine.data.profile import MIN_ROWS, action, counted, duplicate_counts, missing_problems, problem, table_basics
 from engine.errors import DataError
 
 ROLE_NAMES = {
@@ -140,7 +140,7 @@ def ratings_quality_report(frame: pd.DataFrame, roles: dict[str, str | None]) ->
         p["effect"] = "Ratings without a user, an item or a value cannot be used; they are left out."
     if duplicates:
         problems.append(problem(
-            "duplicates", "warning", f"{duplicates:,} ratings appear twice",
+            "duplicates", "warning", f"{counted(duplicates, 'rating')} given twice",
             "Copies can land in both the training and the test split, making the error look smaller than it is.",
             "Drop the duplicate rows.", [action("Drop duplicate rows", "drop_duplicates")]))
     if conflicting:

@@ -140,7 +140,7 @@ def film_ratings(users: int = 400, films: int = 240, seed: int = 0) -> pd.DataFr
     rows = []
     start = pd.Timestamp("2024-01-01").value // 10**9
     for user in range(users):
-        count = int(rng.integers(8, 60))
+        count = int(rng.integers(8, min(60, films)))
         seen = rng.choice(films, count, replace=False, p=popularity / popularity.sum())
         for film in seen:
             score = 3.2 + 0.9 * taste[user, genre[film]] + quality[film] + generosity[user] + rng.normal(0, 0.5)

@@ -16,6 +16,7 @@ from engine.data.profile import (
     MIN_ROWS,
     action,
     class_problems,
+    counted,
     duplicate_counts,
     duplicate_problems,
     looks_like_id,
@@ -152,7 +153,7 @@ def text_quality_report(frame: pd.DataFrame, text_column: str, label_column: str
     problems = [p for p in problems if p["code"] != "missing" or text_column not in p["title"]]
     if empty:
         problems.append(problem(
-            "empty_texts", "warning", f"{empty:,} rows have an empty text",
+            "empty_texts", "warning", f"{counted(empty, 'row')} with an empty text",
             "The model sees nothing but padding for them, yet is asked to give their label: noise in training.",
             "Drop the rows without text.", [action("Drop rows without text", "drop_empty_texts",
                                                    column=text_column)]))

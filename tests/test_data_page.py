@@ -1,0 +1,188 @@
+"""The Data sets page in AppTest: every kind, the report, one-click fixes, versions and bad uploads."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from PIL import Image
+from streamlit import config as streamlit_config
+from streamlit.testing.v1 import AppTest
+
+from db import repo
+from engine.data.samples import add_sample, film_ratings, product_reviews
+from tests.conftest import ROOT, make_table
+
+APP = str(ROOT / "dashboard" / "app.py")
+
+
+def open_page(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    for key, value in query.items():
+        at.query_params[key] = str(value)
+    at.switch_page("pages/datasets.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [i.value for i in at.info]
+    parts += [s.value for s in at.success] + [w.value for w in at.warning] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+def zip_of_pictures() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for label, colour in (("red", (220, 20, 20)), ("blue", (20, 20, 220))):
+            for i in range(8):
+                picture = io.BytesIO()
+                Image.new("RGB", (20 + i, 16), colour).save(picture, "PNG")
+                archive.writestr(f"shapes/{label}/{i}.png", picture.getvalue())
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("sample", ["messy_iris", "digits", "reviews", "films"])
+def test_each_kind_shows_its_report_without_errors(home, sample):
+    dataset = add_sample(sample)
+    at = open_page(dataset=dataset["id"])
+    assert not at.exception
+    shown = texts(at)
+    assert "**Kind:**" in shown and "because" in shown
+    labels = {m.label for m in at.metric}
+    assert {"Task", "Problems found"} <= labels
+    if sample == "digits":
+        assert any(m.label == "Image size" and m.value == "32 × 32" for m in at.metric)
+        assert at.get("imgs") or at.get("image")
+    if sample == "films":
+        assert any(m.label == "Users × items" for m in at.metric)
+
+
+def test_upload_a_text_table_detects_text(home):
+    at = open_page()
+    data = product_reviews(200).to_csv(index=False).encode()
+    at.file_uploader[0].set_value(("reviews.csv", data, "text/csv")).run()
+    assert not at.exception, at.exception
+    assert at.radio(key="upload-kind").value == "text"
+    assert "holds sentences" in texts(at)
+    at.button(key="add-dataset").click().run()
+    assert not at.exception, at.exception
+    (dataset,) = repo.list_datasets()
+    assert (dataset["kind"], dataset["target"], dataset["schema"]["text_column"]) == ("text", "sentiment", "review")
+
+
+def test_upload_ratings_and_choose_the_columns(home):
+    at = open_page()
+    data = film_ratings(60, 40).to_csv(index=False).encode()
+    at.file_uploader[0].set_value(("films.csv", data, "text/csv")).run()
+    assert at.radio(key="upload-kind").value == "ratings"
+    assert at.selectbox(key="upload-user").value == "user_id"
+    assert at.selectbox(key="upload-item").value == "film"
+    at.selectbox(key="upload-timestamp").set_value("(none)")
+    at.button(key="add-dataset").click().run()
+    assert not at.exception, at.exception
+    (dataset,) = repo.list_datasets()
+    assert dataset["kind"] == "ratings" and dataset["task"] == "rating"
+    assert dataset["schema"]["roles"]["timestamp"] is None
+
+
+def test_the_user_can_turn_a_detected_kind_into_another(home):
+    at = open_page()
+    frame = make_table(80)
+    at.file_uploader[0].set_value(("t.csv", frame.to_csv(index=False).encode(), "text/csv")).run()
+    assert at.radio(key="upload-kind").value == "tabular"
+    at.selectbox(key="upload-target").set_value("x1").run()
+    assert at.radio(key="upload-task-x1").value == "regression"
+    at.button(key="add-dataset").click().run()
+    (dataset,) = repo.list_datasets()
+    assert (dataset["target"], dataset["task"]) == ("x1", "regression")
+
+
+def test_upload_a_zip_of_images_at_a_chosen_size(home):
+    at = open_page()
+    at.file_uploader[0].set_value(("shapes.zip", zip_of_pictures(), "application/zip")).run()
+    assert not at.exception, at.exception
+    assert "16 images in 2 classes" in texts(at)
+    at.number_input(key="upload-width").set_value(12)
+    at.number_input(key="upload-height").set_value(10)
+    at.button(key="add-dataset").click().run()
+    assert not at.exception, at.exception
+    (dataset,) = repo.list_datasets()
+    assert (dataset["kind"], dataset["schema"]["width"], dataset["schema"]["height"]) == ("image", 12, 10)
+
+
+def test_a_bad_zip_gets_a_plain_message_and_stores_nothing(home):
+    at = open_page()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("../outside.png", b"x")
+    at.file_uploader[0].set_value(("evil.zip", buffer.getvalue(), "application/zip")).run()
+    assert not at.exception
+    assert any("leaves its folder" in e.value for e in at.error)
+    assert repo.list_datasets() == []
+
+
+def test_a_file_over_the_upload_limit_states_the_limit(home):
+    before = streamlit_config.get_option("server.maxUploadSize")
+    streamlit_config.set_option("server.maxUploadSize", 1)
+    try:
+        at = open_page()
+        data = make_table(30_000).to_csv(index=False).encode()
+        assert len(data) > 1 << 20
+        at.file_uploader[0].set_value(("big.csv", data, "text/csv")).run()
+        assert not at.exception
+        assert any("more than the limit of 1 MB" in e.value for e in at.error), [e.value for e in at.error]
+        assert repo.list_datasets() == []
+    finally:
+        streamlit_config.set_option("server.maxUploadSize", before)
+
+
+def test_try_a_sample(home):
+    at = open_page()
+    at.selectbox(key="sample").set_value("reviews")
+    at.button(key="add-sample").click().run()
+    assert not at.exception, at.exception
+    assert "Added the sample 'Product reviews'" in texts(at)
+    assert repo.list_datasets()[0]["kind"] == "text"
+
+
+def test_one_click_fix_makes_a_linked_version_with_before_and_after(home):
+    source = add_sample("messy_iris")
+    at = open_page(dataset=source["id"])
+    merge = next(b for b in at.button if b.label == "Merge the spellings" and b.key.startswith("fix-"))
+    merge.click().run()
+    assert not at.exception, at.exception
+    datasets = repo.list_datasets()
+    assert len(datasets) == 2
+    cleaned = next(d for d in datasets if d["parent_id"] == source["id"])
+    assert "label spellings merged" in cleaned["name"]
+    assert "The source, 'Iris flowers, messy', is kept" in texts(at)
+    assert at.query_params["dataset"] == [str(cleaned["id"])] or at.query_params["dataset"] == str(cleaned["id"])
+    assert "Before and after" in texts(at)
+    table = at.dataframe[-1].value
+    rows = dict(zip(table[""], zip(table["Before"], table["After"])))
+    assert rows["Classes"] == (5, 3)
+
+
+def test_fill_missing_values_with_a_value_of_your_choice(home):
+    source = add_sample("messy_iris")
+    at = open_page(dataset=source["id"])
+    at.radio(key=f"clean-gap-column-{source['id']}").set_value("petal length (cm)")
+    at.radio(key=f"clean-gap-way-{source['id']}").set_value("constant").run()
+    at.text_input(key=f"clean-gap-value-{source['id']}").set_value("1.5")
+    at.button(key=f"clean-gap-apply-{source['id']}").click().run()
+    assert not at.exception, at.exception
+    cleaned = next(d for d in repo.list_datasets() if d["parent_id"] == source["id"])
+    assert cleaned["quality_report"]["missing"]["petal length (cm)"] == 0
+    assert "filled with 1.5" in cleaned["quality_report"]["cleaning"]["changed"]
+
+
+def test_a_fix_that_does_not_apply_says_so(home):
+    dataset = add_sample("wine")
+    at = open_page(dataset=dataset["id"])
+    at.button(key=f"clean-dups-{dataset['id']}").click().run()
+    assert not at.exception
+    assert any("Nothing to change" in e.value for e in at.error)
+    assert len(repo.list_datasets()) == 1

@@ -1,0 +1,140 @@
+"""Tables: every delimiter, encoding and format; detection of kind, target and task with reasons; the report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from db import repo
+from engine.data.ingest import add_dataset, inspect_table, load_table
+from engine.data.profile import quality_report
+from engine.data.samples import sample_frame
+from engine.data.tables import read_table
+from tests.conftest import cli, make_table
+
+WORDS = pd.DataFrame({
+    "city": ["Zürich", "São Paulo", "Kraków", "Montréal", "Malmö"] * 4,
+    "price": [1.5, 2.25, 3.0, 4.75, 5.5] * 4,
+    "label": ["ja", "não", "tak", "oui", "nej"] * 4,
+})
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t", "|"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252", "latin-1"])
+def test_csv_in_any_common_separator_and_encoding(tmp_path, separator, encoding):
+    path = tmp_path / "prices.csv"
+    if encoding in ("cp1252", "latin-1"):
+        frame = WORDS.assign(city=WORDS["city"].str.replace("ó", "o").str.replace("ã", "a"))  # both code pages
+    else:
+        frame = WORDS
+    frame.to_csv(path, sep=separator, index=False, encoding=encoding)
+    read = read_table(path)
+    assert list(read.columns) == ["city", "price", "label"]
+    assert read["city"].tolist() == frame["city"].tolist()
+    assert read["price"].dtype.kind == "f"
+
+
+def test_a_windows_character_far_down_the_file_is_read(tmp_path):
+    path = tmp_path / "late.csv"
+    lines = ["name,value,label"] + [f"row{i},{i},a" for i in range(20000)] + ["Café – €5,1,b"]
+    path.write_bytes("\n".join(lines).encode("cp1252"))
+    frame = read_table(path)
+    assert frame["name"].iloc[-1] == "Café – €5"
+
+
+def test_tsv_excel_and_parquet(tmp_path):
+    frame = make_table(30)
+    frame.to_csv(tmp_path / "t.tsv", sep="\t", index=False)
+    frame.to_excel(tmp_path / "t.xlsx", index=False)
+    frame.to_parquet(tmp_path / "t.parquet", index=False)
+    for name in ("t.tsv", "t.xlsx", "t.parquet"):
+        read = read_table(tmp_path / name)
+        assert read.shape == frame.shape, name
+        assert np.allclose(read["x1"], frame["x1"])
+
+
+def test_quoted_newlines_and_mixed_columns(tmp_path):
+    path = tmp_path / "notes.csv"
+    path.write_text('id,note,code,label\n1,"two\nlines",7,a\n2,plain,X9,b\n3,"a, comma",8,a\n')
+    frame = read_table(path)
+    assert frame["note"].tolist() == ["two\nlines", "plain", "a, comma"]
+    assert frame["code"].tolist() == ["7", "X9", "8"]  # numbers and words together become text
+
+
+def test_detection_gives_reasons_and_respects_choices():
+    frame = sample_frame("wine")
+    found = inspect_table(frame)
+    assert (found["kind"], found["target"], found["task"]) == ("tabular", "label", "classification")
+    assert "usual name for the column to predict" in found["target_reason"]
+    assert "different labels" in found["task_reason"]
+    chosen = inspect_table(frame, target="alcohol")
+    assert (chosen["target"], chosen["task"], chosen["target_reason"]) == ("alcohol", "regression", "you chose it")
+    forced = inspect_table(frame, target="alcohol", task="classification")
+    assert forced["task_reason"] == "you chose it"
+    diabetes = inspect_table(sample_frame("diabetes"))
+    assert (diabetes["target"], diabetes["task"]) == ("progression", "regression")
+    assert "last column" in diabetes["target_reason"]
+
+
+def test_report_finds_each_kind_of_problem():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "customer_id": [f"C{i:04d}" for i in range(200)],
+        "age": rng.normal(40, 10, 200).round(),
+        "income": rng.normal(50_000, 8_000, 200),
+        "country": rng.choice(["FR", "DE", "NL"], 200),
+        "source": "web",
+        "label": rng.choice(["Yes", "No"], 200),
+    })
+    frame.loc[:9, "age"] = np.nan
+    frame.loc[5, "income"] = 5_000_000  # a slipped zero or three
+    frame.loc[20:23, "label"] = ["yes", "yes ", "YES.", "no"]
+    frame = pd.concat([frame, frame.iloc[[50, 51]]], ignore_index=True)
+    conflict = frame.iloc[[60]].copy()
+    conflict["label"] = "No" if frame.loc[60, "label"] == "Yes" else "Yes"
+    frame = pd.concat([frame, conflict], ignore_index=True)
+    report = quality_report(frame, "label", "classification")
+    codes = {p["code"]: p for p in report["problems"]}
+    assert report["missing"]["age"] == 10
+    assert codes["missing"]["actions"][0] == {"label": "Fill with the median", "step": "fill_missing",
+                                              "column": "age", "method": "median"}
+    assert report["duplicate_rows"] == 2 and "2 duplicate rows" in codes["duplicates"]["title"]
+    assert report["conflicting_duplicates"] == 1
+    assert report["constant_columns"] == ["source"]
+    spellings = [p["title"] for p in report["problems"] if p["code"] == "label_spellings"]
+    assert any("'Yes'" in t and "'yes '" in t and "'YES.'" in t for t in spellings)
+    assert any("'No'" in t and "'no'" in t for t in spellings)
+    assert report["outliers"]["income"]["count"] == 1 and codes["outliers"]["severity"] == "warning"
+    assert "identifier" in codes["id_column"]["title"]
+    for problem in report["problems"]:
+        assert problem["effect"] and problem["fix"]
+    json.dumps(report)
+
+
+def test_add_a_table_and_read_it_back(home, table_csv):
+    dataset = add_dataset(table_csv, name="customers")
+    assert (dataset["kind"], dataset["target"], dataset["task"], dataset["n_rows"]) == \
+        ("tabular", "label", "classification", 120)
+    assert dataset["schema"]["columns"] == {"x1": "number", "x2": "number", "colour": "category",
+                                            "label": "category"}
+    assert load_table(dataset).equals(pd.read_csv(table_csv))
+    assert len(dataset["sha256"]) == 64
+    again = add_dataset(table_csv, name="customers")
+    assert again["name"] == "customers (2)"
+
+
+def test_command_line_add_and_show(home, table_csv):
+    added = cli("datasets", "add", str(table_csv), "--name", "shop", "--target", "x1", "--json")
+    assert added.returncode == 0, added.stderr
+    document = json.loads(added.stdout)
+    assert (document["kind"], document["target"], document["task"]) == ("tabular", "x1", "regression")
+    shown = cli("datasets", "show", "shop", "--json")
+    report = json.loads(shown.stdout)["quality_report"]
+    assert report["detected"]["target_reason"] == "you chose it"
+    assert "problems" in report and "rows" in report
+    text = cli("datasets", "add", str(table_csv), "--kind", "ratings", "--json")
+    assert text.returncode == 2 and "Choose the column that holds the user" in text.stderr
+    assert [d["name"] for d in repo.list_datasets()] == ["shop"]
