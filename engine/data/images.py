@@ -74,7 +74,13 @@ def find_layout(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], name: 
                         "Put the pictures in the ZIP, one folder per class.")
     others = [info.filename for info in members if info not in images and info not in tables]
     if tables:
-        layout = _layout_from_label_file(archive, images, tables, name)
+        try:
+            layout = _layout_from_label_file(archive, images, tables, name)
+        except DataError as label_error:
+            try:  # a notes file beside class folders is not a label file
+                layout = _layout_from_folders(images, name)
+            except DataError:
+                raise label_error from None
     else:
         layout = _layout_from_folders(images, name)
     layout.other_files = others + [info.filename for info in tables if info.filename != layout.label_file]

@@ -160,7 +160,7 @@ def transform_features(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
             raise DataError(f"The input column '{column['name']}' is missing.")
         categories = column["categories"]
         values = frame[column["name"]].astype("string").fillna("(missing)")
-        codes = pd.Categorical(values, categories=categories).codes.astype(np.int64)
+        codes = pd.Index(categories).get_indexer(values).astype(np.int64)
         codes[codes < 0] = len(categories)  # the last slot: a value not seen in training
         out[np.arange(len(frame)), at + codes] = 1.0
         at += len(categories) + 1
@@ -170,7 +170,7 @@ def transform_features(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
 def transform_target(series: pd.Series, prep: dict[str, Any]) -> np.ndarray:
     """Give back class indices (int64) or standardised numbers (float32) for a target column."""
     if prep["task"] == "classification":
-        codes = pd.Categorical(series.astype(str), categories=prep["classes"]).codes
+        codes = pd.Index(prep["classes"]).get_indexer(series.astype(str))
         if (codes < 0).any():
             raise DataError("A label that the model does not know was found.")
         return codes.astype(np.int64)

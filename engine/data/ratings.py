@@ -190,6 +190,6 @@ def fit_ratings(train: pd.DataFrame, roles: dict[str, str | None]) -> dict[str, 
 
 def encode_pairs(users: pd.Series, items: pd.Series, prep: dict[str, Any]) -> np.ndarray:
     """Give back int64 (N, 2) [user index, item index]; 0 for an id the training split never saw."""
-    user_codes = pd.Categorical(id_strings(pd.Series(users).reset_index(drop=True)), categories=prep["users"]).codes
-    item_codes = pd.Categorical(id_strings(pd.Series(items).reset_index(drop=True)), categories=prep["items"]).codes
+    user_codes = pd.Index(prep["users"]).get_indexer(id_strings(pd.Series(users).reset_index(drop=True)))
+    item_codes = pd.Index(prep["items"]).get_indexer(id_strings(pd.Series(items).reset_index(drop=True)))
     return np.stack([user_codes.astype(np.int64) + 1, item_codes.astype(np.int64) + 1], axis=1)

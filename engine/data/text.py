@@ -97,7 +97,7 @@ def choose_max_length(lengths: np.ndarray) -> int:
     """Give back a maximum length that covers 95% of the texts, in steps of 8, within limits."""
     if len(lengths) == 0:
         return MIN_LENGTH
-    covered = int(np.ceil(np.percentile(lengths, 95) / 8.0) * 8)
+    covered = int(np.ceil(np.percentile(lengths, 95, method="nearest") / 8.0) * 8)
     return int(min(max(covered, MIN_LENGTH), MAX_LENGTH))
 
 

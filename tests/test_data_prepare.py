@@ -1,0 +1,126 @@
+"""Preparation: seeded, stratified splits and k folds; preprocessing fitted on train; the tensor cache."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from engine.data import ingest
+from engine.data.ingest import add_dataset
+from engine.data.prepare import fold_splits, prepare_dataset, split_indices
+from engine.data.samples import add_sample
+from engine.data.transform import decode_numbers, transform_inputs
+from engine.errors import DataError
+from tests.conftest import make_table
+
+
+def labels(counts: dict[str, int]) -> pd.Series:
+    return pd.Series([label for label, n in counts.items() for _ in range(n)]).sample(frac=1, random_state=0)
+
+
+def test_splits_are_seeded_stratified_and_disjoint():
+    y = labels({"a": 500, "b": 100, "c": 20})
+    first = split_indices(y, len(y), 0.2, 0.2, seed=4)
+    assert all(np.array_equal(first[k], split_indices(y, len(y), 0.2, 0.2, seed=4)[k]) for k in first)
+    other = split_indices(y, len(y), 0.2, 0.2, seed=5)
+    assert not np.array_equal(first["test"], other["test"])
+    joined = np.concatenate(list(first.values()))
+    assert sorted(joined) == list(range(len(y)))
+    for split, share in (("train", 0.6), ("validation", 0.2), ("test", 0.2)):
+        counts = y.iloc[first[split]].value_counts()
+        assert counts["c"] == pytest.approx(20 * share, abs=1), split  # each split keeps the class balance
+        assert counts["a"] == pytest.approx(500 * share, abs=1), split
+
+
+def test_a_class_with_one_example_does_not_break_the_split():
+    y = labels({"a": 40, "b": 40, "lonely": 1, "pair": 2})
+    splits = split_indices(y, len(y), 0.15, 0.15, seed=0)
+    assert sum(len(v) for v in splits.values()) == len(y)
+
+
+def test_k_folds_share_one_test_split_and_cover_the_rest_once():
+    y = labels({"a": 90, "b": 60})
+    folds = fold_splits(y, len(y), 5, 0.2, seed=1)
+    tests = {tuple(f["test"]) for f in folds}
+    assert len(tests) == 1
+    validation = np.concatenate([f["validation"] for f in folds])
+    assert sorted(validation) == sorted(set(range(len(y))) - set(folds[0]["test"]))
+    for fold in folds:
+        assert not set(fold["train"]) & set(fold["validation"])
+        assert y.iloc[fold["validation"]].value_counts()["b"] == pytest.approx(24 / 5 * 2, abs=2)
+    with pytest.raises(DataError, match="between 2 and 20 folds"):
+        split_indices(y, len(y), 0.2, 0.2, 0, folds=1)
+
+
+def test_table_preprocessing_is_fitted_on_train_and_saved_for_prediction(home, tmp_path):
+    path = tmp_path / "t.csv"
+    make_table(300).to_csv(path, index=False)
+    dataset = add_dataset(path)
+    data = prepare_dataset(dataset, 0.2, 0.2, seed=0)
+    prep = data.preprocessing
+    x, y = data.arrays["train"]
+    assert data.spec == {"kind": "tabular", "task": "classification", "n_features": 6, "n_outputs": 2}
+    assert x.dtype == np.float32 and y.dtype == np.int64
+    assert np.allclose(x[:, :2].mean(axis=0), 0, atol=1e-5)  # scaled with the training rows' figures
+    assert sorted(prep["categorical"][0]["categories"]) == ["blue", "green", "red"]
+    buffer = io.BytesIO()
+    torch.save({"preprocessing": prep, "spec": data.spec}, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=True)
+    assert loaded["preprocessing"] == prep
+    rows = pd.DataFrame({"x1": [0.5, None], "x2": [1.0, 2.0], "colour": ["red", "purple"]})
+    features = transform_inputs(loaded["preprocessing"], rows)
+    assert features.shape == (2, 6)
+    assert features[1, -1] == 1.0  # an unseen colour lands in the 'other' slot
+    assert features[1, 0] == pytest.approx((prep["numeric"][0]["median"] - prep["numeric"][0]["mean"])
+                                           / prep["numeric"][0]["std"])
+
+
+def test_regression_targets_are_standardised(home):
+    dataset = add_sample("diabetes")
+    data = prepare_dataset(dataset, 0.15, 0.15, seed=0)
+    y = data.arrays["train"][1]
+    assert y.dtype == np.float32 and abs(float(y.mean())) < 1e-5
+    train_rows = split_indices(None, 442, 0.15, 0.15, 0)["train"]
+    original = ingest.load_table(dataset)["progression"].to_numpy()[train_rows]
+    assert decode_numbers(data.preprocessing, y) == pytest.approx(original, rel=1e-5)
+
+
+def test_the_tensor_cache_is_written_once_and_reused(home, table_csv, monkeypatch):
+    dataset = add_dataset(table_csv)
+    first = prepare_dataset(dataset, 0.2, 0.2, seed=0)
+    caches = list((Path(dataset["files_path"]) / "cache").iterdir())
+    assert len(caches) == 1 and (caches[0] / "train_x.npy").exists()
+    json.loads((caches[0] / "preprocessing.json").read_text())
+
+    def no_reading(_dataset):
+        raise AssertionError("the table was read again")
+
+    monkeypatch.setattr(ingest, "load_table", no_reading)
+    second = prepare_dataset(dataset, 0.2, 0.2, seed=0)
+    assert second.preprocessing == first.preprocessing
+    for split in ("train", "validation", "test"):
+        assert np.array_equal(first.arrays[split][0], second.arrays[split][0])
+    monkeypatch.undo()
+    prepare_dataset(dataset, 0.2, 0.2, seed=1)
+    prepare_dataset(dataset, 0.2, 0.2, seed=0, folds=4, fold=2)
+    assert len(list((Path(dataset["files_path"]) / "cache").iterdir())) == 3
+
+
+def test_every_sample_kind_prepares_to_the_contract(home):
+    for key, kind in (("digits", "image"), ("reviews", "text"), ("films", "ratings"), ("iris", "tabular")):
+        dataset = add_sample(key)
+        assert dataset["kind"] == kind, key  # found by detection, as a user's file would be
+        data = prepare_dataset(dataset, 0.15, 0.15, seed=0, folds=3, fold=1)
+        assert data.preprocessing["kind"] == kind and data.preprocessing["split"]["folds"] == 3
+        json.dumps(data.preprocessing)
+        for split in ("train", "validation", "test"):
+            x, y = data.arrays[split]
+            assert len(x) == len(y) > 0
+            assert y.dtype == (np.float32 if kind == "ratings" else np.int64)

@@ -1,0 +1,120 @@
+"""Text classification and ratings tables: detection, reports, preparation and prediction inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.data.cleaning import clean_dataset
+from engine.data.ingest import add_dataset, inspect_table
+from engine.data.prepare import prepare_dataset
+from engine.data.samples import film_ratings, product_reviews
+from engine.data.text import choose_max_length, encode_texts, fit_vocabulary, tokens
+from engine.data.transform import candidate_pairs, decode_ratings, known_user, transform_inputs
+from engine.errors import DataError
+
+
+def test_words_vocabulary_and_token_ids():
+    assert tokens("Don't STOP — it's 42°C, ok?") == ["don't", "stop", "it's", "42", "c", "ok"]
+    vocabulary = fit_vocabulary(["the cat sat", "the dog sat", "a bird"])
+    assert vocabulary[:2] == ["sat", "the"]  # most frequent first, then alphabetical
+    ids = encode_texts(["the cat", "a zebra sat on the mat", None], vocabulary, 4)
+    lookup = {w: i + 2 for i, w in enumerate(vocabulary)}
+    assert ids.dtype == np.int64 and ids.shape == (3, 4)
+    assert ids[0].tolist() == [lookup["the"], lookup["cat"], 0, 0]
+    assert ids[1].tolist() == [lookup["a"], 1, lookup["sat"], 1]  # unknown words are 1, cut at 4
+    assert ids[2].tolist() == [0, 0, 0, 0]
+    assert choose_max_length(np.array([3] * 95 + [900] * 5)) == 8
+    assert choose_max_length(np.array([1000] * 10)) == 256
+
+
+def test_a_text_table_is_detected_with_its_columns(tmp_path):
+    frame = product_reviews(300).assign(id=range(300))
+    found = inspect_table(frame)
+    assert (found["kind"], found["text_column"], found["target"]) == ("text", "review", "sentiment")
+    assert "holds sentences" in found["kind_reason"]
+    assert inspect_table(frame, kind="tabular")["kind"] == "tabular"
+
+
+def test_text_report_and_preparation(home, tmp_path):
+    frame = product_reviews(400)
+    frame.loc[:4, "review"] = ["", None, "   ", "!!!", "ok"]
+    frame.loc[10, "sentiment"] = "Positive"
+    path = tmp_path / "reviews.csv"
+    frame.to_csv(path, index=False)
+    dataset = add_dataset(path)
+    report = dataset["quality_report"]
+    assert dataset["kind"] == "text" and dataset["schema"]["text_column"] == "review"
+    assert report["empty_texts"] == 4
+    assert {"empty_texts", "label_spellings"} <= {p["code"] for p in report["problems"]}
+    assert report["words"]["max"] >= report["words"]["median"] > 5
+    cleaned = clean_dataset(clean_dataset(dataset, {"step": "drop_empty_texts"}), {"step": "merge_labels"})
+    assert cleaned["n_rows"] == 396 and cleaned["n_classes"] == 2
+    data = prepare_dataset(cleaned, 0.15, 0.15, seed=0)
+    prep = data.preprocessing
+    assert data.spec == {"kind": "text", "task": "classification", "vocab_size": len(prep["vocabulary"]) + 2,
+                         "max_length": prep["max_length"], "n_outputs": 2}
+    x, y = data.arrays["train"]
+    assert x.dtype == np.int64 and x.shape[1] == prep["max_length"] and y.dtype == np.int64
+    assert x.max() < data.spec["vocab_size"] and x.min() >= 0
+    raw = pd.DataFrame({"review": ["The kettle works perfectly. I love it.", "Zyzzyva qwerty"]})
+    ids = transform_inputs(prep, raw)
+    assert ids.shape == (2, prep["max_length"]) and (ids[0] > 1).sum() >= 5
+    assert ids[1][:2].tolist() == [1, 1]
+    assert np.array_equal(transform_inputs(prep, ["The kettle works perfectly. I love it."]), ids[:1])
+
+
+def test_a_ratings_table_is_detected_and_reported(home, tmp_path):
+    frame = film_ratings(120, 60)
+    frame = pd.concat([frame, frame.iloc[:3].assign(rating=lambda f: 6 - f["rating"])], ignore_index=True)
+    path = tmp_path / "films.csv"
+    frame.to_csv(path, index=False)
+    dataset = add_dataset(path)
+    report = dataset["quality_report"]
+    assert (dataset["kind"], dataset["task"], dataset["target"]) == ("ratings", "rating", "rating")
+    assert dataset["schema"]["roles"] == {"user": "user_id", "item": "film", "rating": "rating",
+                                          "timestamp": "timestamp"}
+    assert report["users"] == 120 and report["items"] <= 60
+    assert 0 < report["density"] < 1 and report["sparsity"] == pytest.approx(1 - report["density"])
+    assert set(report["rating_distribution"]) <= {"1", "2", "3", "4", "5"}
+    assert report["conflicting_duplicates"] >= 1
+    last = clean_dataset(dataset, {"step": "keep_last_rating"})
+    assert last["quality_report"]["conflicting_duplicates"] == 0
+    assert last["n_rows"] == dataset["n_rows"] - 3
+
+
+def test_ratings_preparation_and_prediction_inputs(home, tmp_path):
+    path = tmp_path / "films.csv"
+    film_ratings(150, 80).to_csv(path, index=False)
+    dataset = add_dataset(path, kind="ratings")
+    data = prepare_dataset(dataset, 0.1, 0.1, seed=3)
+    prep = data.preprocessing
+    assert data.spec == {"kind": "ratings", "task": "rating", "n_users": len(prep["users"]),
+                         "n_items": len(prep["items"]), "n_outputs": 1}
+    x, y = data.arrays["train"]
+    assert x.dtype == np.int64 and x.shape[1] == 2 and x.min() >= 1  # every training id is known
+    assert y.dtype == np.float32 and abs(float(y.mean())) < 1e-5 and abs(float(y.std()) - 1) < 1e-3
+    assert x[:, 0].max() == len(prep["users"]) and x[:, 1].max() <= len(prep["items"])
+    pairs = transform_inputs(prep, pd.DataFrame({"user_id": ["u0001", "nobody"], "film": [prep["items"][0], "?"]}))
+    assert pairs.tolist() == [[prep["users"].index("u0001") + 1, 1], [0, 0]]
+    everything, items = candidate_pairs(prep, "u0001")
+    assert everything.shape == (len(prep["items"]), 2) and items == prep["items"]
+    assert known_user(prep, "u0001") and not known_user(prep, "nobody")
+    assert decode_ratings(prep, np.array([0.0, 100.0])).tolist() == [pytest.approx(prep["target_mean"]),
+                                                                    prep["rating_max"]]
+
+
+def test_ratings_columns_can_be_chosen_and_bad_ones_refused(home, tmp_path):
+    frame = pd.DataFrame({"who": [f"p{i % 7}" for i in range(50)], "what": [f"b{i % 11}" for i in range(50)],
+                          "stars": [1 + i % 5 for i in range(50)]})
+    path = tmp_path / "books.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match="Choose the column that holds the user"):
+        add_dataset(path, kind="ratings")
+    dataset = add_dataset(path, kind="ratings", roles={"user": "who", "item": "what", "rating": "stars"})
+    assert dataset["schema"]["roles"]["user"] == "who"
+    flat = frame.assign(stars=4)
+    flat.to_csv(path, index=False)
+    with pytest.raises(DataError, match="Every rating in 'stars' is the same"):
+        add_dataset(path, kind="ratings", roles={"user": "who", "item": "what", "rating": "stars"})
