@@ -49,6 +49,7 @@ def test_home_shows_the_steps(seeded):
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert not at.exception
     assert "1. Upload" in texts(at) and "4. Results" in texts(at)
+    assert "Latest run" in texts(at)
 
 
 def test_home_on_an_empty_database_says_what_to_do(home):
@@ -125,3 +126,13 @@ def test_run_page_cancels_a_queued_run(seeded):
     at.button(key="cancel").click().run()
     assert not at.exception
     assert repo.get_run(seeded["waiting"]["id"])["status"] == "cancelled"
+
+
+def test_home_sample_button_adds_the_sample_and_opens_it(home):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.button(key="sample-iris").click().run()
+    assert not at.exception, at.exception
+    assert [d["name"] for d in repo.list_datasets()] == ["Iris flowers"]
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.button(key="sample-iris").click().run()
+    assert len(repo.list_datasets()) == 1  # a second click reuses the sample
