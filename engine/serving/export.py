@@ -1,0 +1,397 @@
+"""Exporting a trained run: ONNX and TorchScript files, each checked against PyTorch, and a ZIP bundle with
+the fitted preprocessing, the label names and a README whose example runs as written.
+
+Exports are made once per run, in runs/<id>/export/, and reused while the model file is unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import shutil
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from engine.errors import UserError
+from engine.serving.inputs import inputs_for
+from engine.serving.predict import TorchModel, TrainedModel, load_trained
+from engine.serving.runtime import (CHECKS_FILE, ONNX_FILE, PREPROCESSING_FILE, TORCHSCRIPT_FILE, OnnxModel,
+                                    export_folder)
+
+TOLERANCE = 1e-4  # largest difference allowed between an export's outputs and PyTorch's
+CHECK_BATCHES = (1, 7)  # batch sizes other than the one exported with: the batch dimension must stay free
+FORMATS = ("onnx", "torchscript", "bundle")
+
+
+# ---------------------------------------------------------------- example inputs
+
+
+def _table_examples(spec: dict[str, Any], n: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.normal(size=(n, spec["n_features"])).astype(np.float32)
+
+
+def _image_examples(spec: dict[str, Any], n: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.normal(size=(n, spec["channels"], spec["height"], spec["width"])).astype(np.float32)
+
+
+def _text_examples(spec: dict[str, Any], n: int, rng: np.random.Generator) -> np.ndarray:
+    length = spec["max_length"]
+    tokens = rng.integers(1, spec["vocab_size"], size=(n, length))
+    words = rng.integers(1, length + 1, size=n)
+    tokens[np.arange(length) >= words[:, None]] = 0  # padding after each text, as the data side encodes it
+    return tokens.astype(np.int64)
+
+
+def _rating_examples(spec: dict[str, Any], n: int, rng: np.random.Generator) -> np.ndarray:
+    users = rng.integers(0, spec["n_users"] + 1, size=n)
+    items = rng.integers(0, spec["n_items"] + 1, size=n)
+    return np.stack([users, items], axis=1).astype(np.int64)
+
+
+EXAMPLES: dict[str, Callable[[dict[str, Any], int, np.random.Generator], np.ndarray]] = {
+    "tabular": _table_examples, "image": _image_examples, "text": _text_examples, "ratings": _rating_examples}
+
+
+def example_inputs(spec: dict[str, Any], n: int, seed: int = 0) -> np.ndarray:
+    """Give back n model inputs shaped and typed as the data contract says for spec's kind."""
+    return EXAMPLES[spec["kind"]](spec, n, np.random.default_rng(seed))
+
+
+def compare(exported: Callable[[np.ndarray], np.ndarray], trained: TrainedModel) -> dict[str, Any]:
+    """Give back how far the exported model's outputs are from PyTorch's on batches of several sizes.
+
+    Raises UserError when they differ by more than TOLERANCE.
+    """
+    reference = TorchModel(trained.model)
+    worst, checked = 0.0, 0
+    for seed, size in enumerate(CHECK_BATCHES, start=1):
+        x = example_inputs(trained.spec, size, seed)
+        worst = max(worst, float(np.abs(exported(x) - reference(x)).max()))
+        checked += size
+    if not worst <= TOLERANCE:
+        raise UserError(f"The exported model's answers differ from the trained model's by {worst:.2g} "
+                        f"(at most {TOLERANCE:g} is allowed), so it was not kept.")
+    return {"max_abs_difference": worst, "tolerance": TOLERANCE, "examples_checked": checked}
+
+
+# ---------------------------------------------------------------- formats
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Keep the exporters' progress lines and warnings out of the command's own output."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def export_onnx(trained: TrainedModel, path: Path) -> dict[str, Any]:
+    """Write the model as ONNX (batch size free) to path and give back its check against PyTorch."""
+    x = torch.from_numpy(example_inputs(trained.spec, 4))  # not 1: an example of 1 would fix the batch size
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with _quiet():
+            torch.onnx.export(trained.model, (x,), str(partial), dynamo=True, external_data=False,
+                              input_names=["input"], output_names=["output"],
+                              dynamic_shapes=({0: torch.export.Dim("batch")},))
+        check = compare(OnnxModel(partial, threads=1), trained)
+    except UserError:
+        partial.unlink(missing_ok=True)
+        raise
+    except Exception as error:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"This model could not be turned into ONNX ({type(error).__name__}: "
+                        f"{str(error).splitlines()[0][:300] if str(error) else ''}).") from None
+    os.replace(partial, path)
+    return check
+
+
+def export_torchscript(trained: TrainedModel, path: Path) -> dict[str, Any]:
+    """Write the model as TorchScript to path and give back its check against PyTorch.
+
+    Scripting keeps every branch of forward; models that cannot be scripted are traced on an example batch,
+    which is sound here because their inputs always have the same shape apart from the batch size.
+    """
+    partial = path.with_name(path.name + ".partial")
+    with _quiet():
+        try:
+            program, how = torch.jit.script(trained.model), "scripted"
+        except Exception:
+            x = torch.from_numpy(example_inputs(trained.spec, 4))
+            try:
+                program, how = torch.jit.trace(trained.model, (x,), check_trace=False), "traced"
+            except Exception as error:
+                raise UserError(f"This model could not be turned into TorchScript ({type(error).__name__}).") from None
+        torch.jit.save(program, str(partial))
+        loaded = torch.jit.load(str(partial))
+    try:
+        check = compare(TorchModel(loaded), trained)
+    except UserError:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, path)
+    return check | {"how": how}
+
+
+# ---------------------------------------------------------------- the bundle
+
+
+def labels_document(prep: dict[str, Any]) -> dict[str, Any]:
+    """Give back what the model's outputs mean: label names, or how to turn a number back into the target's units."""
+    document: dict[str, Any] = {"task": prep["task"], "target": prep.get("target")}
+    if prep["task"] == "classification":
+        document["labels"] = list(prep["classes"])
+    else:
+        document["mean"] = prep.get("target_mean", 0.0)
+        document["std"] = prep.get("target_std", 1.0)
+    if prep["kind"] == "ratings":
+        document["users"] = [str(u) for u in prep.get("users", [])]
+        document["items"] = [str(i) for i in prep.get("items", [])]
+    return document
+
+
+def example_document(trained: TrainedModel) -> dict[str, Any]:
+    """Give back a few ready model inputs with PyTorch's outputs for them, and for tables the raw rows too."""
+    prep = trained.preprocessing
+    document: dict[str, Any] = {}
+    if prep["kind"] == "tabular":
+        raw = inputs_for(prep).example(prep)
+        x = inputs_for(prep).encode(prep, raw)
+        document["rows"] = raw.to_dict(orient="records")
+    else:
+        x = example_inputs(trained.spec, 2)
+    document.update({"inputs": x.tolist(), "dtype": str(x.dtype), "shape": ["batch", *x.shape[1:]],
+                     "outputs": TorchModel(trained.model)(x).tolist()})
+    return document
+
+
+INPUT_WORDS = {
+    "tabular": "one row of numbers per example, shape (batch, {n_features}), float32: numeric columns scaled and "
+               "categories one-hot encoded as `preprocessing.json` says (`encode` below does it).",
+    "image": "images, shape (batch, {channels}, {height}, {width}), float32, resized and scaled as "
+             "`preprocessing.json` says.",
+    "text": "token ids, shape (batch, {max_length}), int64: each text's words looked up in the vocabulary in "
+            "`preprocessing.json`, 0 pads the end.",
+    "ratings": "pairs [user index, item index], shape (batch, 2), int64: the position of the user and of the item "
+               "in `labels.json` plus one (0 is an unknown user or item).",
+}
+
+OUTPUT_WORDS = {
+    "classification": "one score (logit) per label; a softmax turns them into probabilities, in the order of "
+                      "`labels.json`.",
+    "regression": "one number per example on a standardised scale: multiply by `std` and add `mean` from "
+                  "`labels.json` to get it in the target's units.",
+    "rating": "one predicted rating per pair on a standardised scale: multiply by `std` and add `mean` from "
+              "`labels.json`.",
+}
+
+READ_OUTPUTS = {
+    "classification": """labels = json.load(open("labels.json"))["labels"]
+probabilities = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+probabilities /= probabilities.sum(axis=1, keepdims=True)
+print([labels[i] for i in probabilities.argmax(axis=1)], probabilities.max(axis=1))""",
+    "regression": """target = json.load(open("labels.json"))
+print(outputs[:, 0] * target["std"] + target["mean"])""",
+    "rating": """target = json.load(open("labels.json"))
+print(outputs[:, 0] * target["std"] + target["mean"])  # predicted ratings of the pairs""",
+}
+
+TABLE_ENCODER = '''
+For tables, `encode` turns rows given as `{column: value}` into the model's input exactly as Trainyard does:
+
+```python
+prep = json.load(open("preprocessing.json"))
+
+
+def number(value, default):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return default  # missing or not a number: the training median
+    return default if np.isnan(value) else value
+
+
+def encode(rows):
+    parts = []
+    for column in prep["numeric"]:
+        values = np.array([number(row.get(column["name"]), column["median"]) for row in rows])
+        parts.append(((values - column["mean"]) / column["std"])[:, None])
+    for column in prep["categorical"]:
+        lookup = {category: i for i, category in enumerate(column["categories"])}
+        values = ["(missing)" if row.get(column["name"]) is None else str(row[column["name"]]) for row in rows]
+        codes = [lookup.get(value, len(lookup)) for value in values]  # last slot: a category never seen in training
+        parts.append(np.eye(len(lookup) + 1)[codes])
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+x = encode(example["rows"])
+print(session.run(None, {"input": x})[0])
+```
+'''
+
+KIND_EXTRAS = {"tabular": TABLE_ENCODER}
+
+README = """# {title}
+
+A model trained with Trainyard (run {run_id}: `{model}` on the data set '{dataset}'), to {task_words}.
+
+| File | What it is |
+|---|---|
+| `model.onnx` | the model for ONNX Runtime (any language; `pip install onnxruntime numpy`) |
+| `model.torchscript.pt` | the same model as TorchScript (`pip install torch`; no Trainyard code needed) |
+| `preprocessing.json` | how raw inputs were turned into numbers, fitted on the training rows only |
+| `labels.json` | what the outputs mean |
+| `example_input.json` | a few ready inputs and the outputs PyTorch gave for them |
+
+**Input** (`input`): {input_words}
+**Output** (`output`): {output_words}
+
+Both files were checked against the trained PyTorch model when they were made: their outputs differ by at
+most {onnx_difference:.1g} (ONNX Runtime) and {torchscript_difference:.1g} (TorchScript).
+
+## Loading it
+
+Run this in the folder of these files:
+
+```python
+import json
+
+import numpy as np
+import onnxruntime as ort
+
+session = ort.InferenceSession("model.onnx")
+example = json.load(open("example_input.json"))
+x = np.array(example["inputs"], dtype=example["dtype"])
+outputs = session.run(None, {{"input": x}})[0]
+assert np.allclose(outputs, example["outputs"], atol=1e-4)
+{read_outputs}
+```
+
+With PyTorch instead:
+
+```python
+import torch
+
+model = torch.jit.load("model.torchscript.pt").eval()
+with torch.no_grad():
+    print(model(torch.from_numpy(x)))
+```
+{extra}
+Trainyard can also serve it over HTTP: `python -m engine serve {run_id} --port 8000`, then open
+http://127.0.0.1:8000/docs.
+"""
+
+TASK_WORDS = {"classification": "tell which label an input has", "regression": "predict the number '{target}'",
+              "rating": "predict how a user would rate an item"}
+
+
+def readme(trained: TrainedModel, checks: dict[str, Any]) -> str:
+    prep, spec = trained.preprocessing, trained.spec
+    return README.format(
+        title=f"Trainyard run {trained.run_id}", run_id=trained.run_id, model=trained.config["model"]["name"],
+        dataset=trained.dataset.get("name", "?"),
+        task_words=TASK_WORDS[prep["task"]].format(target=prep.get("target", "target")),
+        input_words=INPUT_WORDS[prep["kind"]].format(**spec),
+        output_words=OUTPUT_WORDS[prep["task"]],
+        onnx_difference=checks["onnx"]["max_abs_difference"],
+        torchscript_difference=checks["torchscript"]["max_abs_difference"],
+        read_outputs=READ_OUTPUTS[prep["task"]],
+        extra=KIND_EXTRAS.get(prep["kind"], ""),
+    )
+
+
+def write_bundle(trained: TrainedModel, folder: Path, checks: dict[str, Any], path: Path) -> None:
+    """Write the ZIP bundle of the run's exports to path."""
+    root = f"trainyard-run-{trained.run_id}"
+    partial = path.with_name(path.name + ".partial")
+    documents = {"preprocessing.json": trained.preprocessing, "labels.json": labels_document(trained.preprocessing),
+                 "example_input.json": example_document(trained)}
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{root}/README.md", readme(trained, checks))
+        for name, document in documents.items():
+            archive.writestr(f"{root}/{name}", json.dumps(document, indent=1))
+        archive.write(folder / ONNX_FILE, f"{root}/{ONNX_FILE}")
+        archive.write(folder / TORCHSCRIPT_FILE, f"{root}/{TORCHSCRIPT_FILE}")
+    os.replace(partial, path)
+
+
+# ---------------------------------------------------------------- a run's exports
+
+
+def bundle_name(run_id: int) -> str:
+    return f"trainyard-run-{run_id}.zip"
+
+
+def _read_checks(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / CHECKS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_json(path: Path, document: Any) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(document, indent=1))
+    os.replace(partial, path)
+
+
+def export_run(run_id: int, fmt: str, out: Path | None = None) -> dict[str, Any]:
+    """Make (or reuse) the run's export in fmt, copy it to out when given, and describe it.
+
+    Gives back {"run", "format", "path", "bytes", "check"}; raises UserError in plain words.
+    """
+    from db import repo
+    from engine.data.ingest import file_sha256
+    from engine.serving.predict import model_path
+
+    if fmt not in FORMATS:
+        raise UserError(f"Unknown export format '{fmt}'. Choose one of: {', '.join(FORMATS)}.")
+    trained = load_trained(run_id)
+    folder = export_folder(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    checks = _read_checks(folder)
+    files = {"onnx": folder / ONNX_FILE, "torchscript": folder / TORCHSCRIPT_FILE, "bundle": folder / bundle_name(run_id)}
+    model_time = model_path(run_id).stat().st_mtime
+
+    def fresh(name: str) -> bool:
+        return name in checks and files[name].exists() and files[name].stat().st_mtime >= model_time
+
+    def make(name: str, build: Callable[[], dict[str, Any]]) -> None:
+        checks[name] = build()
+        _write_json(folder / CHECKS_FILE, checks)
+        repo.add_artifact(run_id, name, str(files[name]), files[name].stat().st_size, file_sha256(files[name]))
+
+    _write_json(folder / PREPROCESSING_FILE, trained.preprocessing)  # the playground reads it next to the ONNX file
+    needed = {"onnx": ["onnx"], "torchscript": ["torchscript"], "bundle": ["onnx", "torchscript", "bundle"]}[fmt]
+    def bundle() -> dict[str, Any]:
+        write_bundle(trained, folder, checks, files["bundle"])
+        return {"onnx": checks["onnx"], "torchscript": checks["torchscript"]}
+
+    builders = {"onnx": lambda: export_onnx(trained, files["onnx"]),
+                "torchscript": lambda: export_torchscript(trained, files["torchscript"]), "bundle": bundle}
+    for name in needed:
+        if not fresh(name):
+            make(name, builders[name])
+    target = files[fmt]
+    if out is not None:
+        out = Path(out)
+        if out.is_dir():
+            out = out / (bundle_name(run_id) if fmt == "bundle" else target.name)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(target, out)
+        target = out
+    return {"run": run_id, "format": fmt, "path": str(target), "bytes": target.stat().st_size, "check": checks[fmt]}

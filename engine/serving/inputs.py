@@ -1,0 +1,186 @@
+"""From what a person gives (rows, texts, images, user ids) to the model's input array, and from its outputs
+back to answers in the person's words. One adapter per kind of data, looked up by the preprocessing's "kind".
+
+Nothing here imports torch: the dashboard's playground runs the exported model with ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.data.transform import decode_numbers, decode_ratings, known_user, transform_inputs, transform_pairs
+from engine.errors import DataError
+from engine.serving import DEFAULT_TOP, MAX_TOP
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def class_answers(prep: dict[str, Any], outputs: np.ndarray) -> list[dict[str, Any]]:
+    """Give back, per row of logits, the most likely label, its probability and every label's probability."""
+    probabilities = softmax(outputs.astype(np.float64))
+    classes = prep["classes"]
+    answers = []
+    for row in probabilities:
+        best = int(row.argmax())
+        answers.append({"prediction": classes[best], "confidence": float(row[best]),
+                        "probabilities": {label: float(p) for label, p in zip(classes, row)}})
+    return answers
+
+
+def number_answers(prep: dict[str, Any], outputs: np.ndarray) -> list[dict[str, Any]]:
+    """Give back, per output, the number in the target column's own units (training standardised it)."""
+    return [{"prediction": float(v)} for v in decode_numbers(prep, outputs.reshape(len(outputs), -1)[:, 0])]
+
+
+ANSWERS = {"classification": class_answers, "regression": number_answers}
+
+
+class Inputs:
+    """How one kind of data reads raw inputs, encodes them for the model and reads the model's outputs."""
+
+    kind = ""
+    noun = "input"  # how one input is called in messages: "row", "text", "image", "user"
+
+    def read_files(self, prep: dict[str, Any], arguments: list[str]) -> tuple[Any, list[str]]:
+        """Give back (raw inputs, a name for each) from the command line's INPUT arguments."""
+        raise NotImplementedError
+
+    def count(self, raw: Any) -> int:
+        return len(raw)
+
+    def encode(self, prep: dict[str, Any], raw: Any) -> np.ndarray:
+        return transform_inputs(prep, raw)
+
+    def answer(self, prep: dict[str, Any], outputs: np.ndarray, raw: Any, **options: Any) -> list[dict[str, Any]]:
+        return ANSWERS[prep["task"]](prep, outputs)
+
+    def example(self, prep: dict[str, Any]) -> Any:
+        """Give back one typical raw input, for documentation and checks."""
+        raise NotImplementedError
+
+
+def _read_table_files(arguments: list[str]) -> pd.DataFrame:
+    from engine.data.tables import read_table
+
+    frames = []
+    for argument in arguments:
+        path = Path(argument)
+        if not path.is_file():
+            raise DataError(f"There is no file at '{argument}'. Give a CSV, Excel or Parquet file of rows.")
+        frames.append(read_table(path))
+    return pd.concat(frames, ignore_index=True)
+
+
+class TableInputs(Inputs):
+    kind, noun = "tabular", "row"
+
+    def columns(self, prep: dict[str, Any]) -> list[str]:
+        return [c["name"] for c in prep["numeric"]] + [c["name"] for c in prep["categorical"]]
+
+    def read_files(self, prep, arguments):
+        frame = _read_table_files(arguments)
+        return frame, [f"row {i + 1}" for i in range(len(frame))]
+
+    def encode(self, prep, raw: pd.DataFrame) -> np.ndarray:
+        missing = [name for name in self.columns(prep) if name not in raw.columns]
+        if missing:
+            raise DataError(f"These input columns are missing: {', '.join(missing)}. Every row needs the columns "
+                            f"the model was trained on: {', '.join(self.columns(prep))}.")
+        return transform_inputs(prep, raw)
+
+    def example(self, prep):
+        row = {c["name"]: c["median"] for c in prep["numeric"]}
+        row |= {c["name"]: (c["categories"][0] if c["categories"] else "") for c in prep["categorical"]}
+        return pd.DataFrame([row])
+
+
+class TextInputs(Inputs):
+    kind, noun = "text", "text"
+
+    def text_column(self, prep: dict[str, Any]) -> str:
+        return prep.get("text_column", "text")
+
+    def frame(self, prep: dict[str, Any], texts: list[str]) -> pd.DataFrame:
+        return pd.DataFrame({self.text_column(prep): [str(t) for t in texts]})
+
+    def read_files(self, prep, arguments):
+        frame = _read_table_files(arguments)
+        column = self.text_column(prep)
+        if column not in frame.columns:
+            raise DataError(f"The file needs a column named '{column}' holding the texts.")
+        return frame, [f"row {i + 1}" for i in range(len(frame))]
+
+    def example(self, prep):
+        return self.frame(prep, ["an example text"])
+
+
+class ImageInputs(Inputs):
+    kind, noun = "image", "image"
+
+    def read_files(self, prep, arguments):
+        images = []
+        for argument in arguments:
+            path = Path(argument)
+            if not path.is_file():
+                raise DataError(f"There is no image file at '{argument}'.")
+            images.append(path.read_bytes())
+        return images, [Path(a).name for a in arguments]
+
+    def example(self, prep):
+        import io
+
+        from PIL import Image
+
+        height, width = prep.get("height", 32), prep.get("width", 32)
+        buffer = io.BytesIO()
+        Image.new("RGB", (width, height), (128, 128, 128)).save(buffer, format="PNG")
+        return [buffer.getvalue()]
+
+
+class RatingInputs(Inputs):
+    """Ratings: each input is a user; the model scores every known item for them and the best come back."""
+
+    kind, noun = "ratings", "user"
+
+    def read_files(self, prep, arguments):
+        return list(arguments), [str(a) for a in arguments]
+
+    def encode(self, prep, raw):
+        # Every item for every user: (users × items, 2) pairs of [user index, item index].
+        items = prep["items"]
+        users = [user for user in raw for _ in items]
+        return transform_pairs(prep, users, list(items) * len(raw))
+
+    def answer(self, prep, outputs, raw, top: int = DEFAULT_TOP, **options):
+        items = [str(i) for i in prep["items"]]
+        ratings = decode_ratings(prep, outputs.reshape(len(raw), len(items)))
+        top = max(1, min(int(top), MAX_TOP, len(items)))
+        answers = []
+        for user, row in zip(raw, ratings):
+            best = np.argsort(-row, kind="stable")[:top]
+            answers.append({"user": str(user), "known_user": known_user(prep, user),
+                            "top_items": [{"item": items[i], "predicted_rating": float(row[i])} for i in best]})
+        return answers
+
+    def example(self, prep):
+        return [str(prep["users"][0])] if prep.get("users") else ["1"]
+
+
+INPUTS: dict[str, Inputs] = {adapter.kind: adapter for adapter in
+                             (TableInputs(), TextInputs(), ImageInputs(), RatingInputs())}
+
+
+def inputs_for(prep: dict[str, Any]) -> Inputs:
+    """Give back the adapter for the kind of data the model was trained on."""
+    try:
+        return INPUTS[prep["kind"]]
+    except KeyError:
+        raise DataError(f"Trainyard cannot make predictions for {prep.get('kind')} data.") from None
