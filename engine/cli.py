@@ -304,6 +304,10 @@ def parser() -> argparse.ArgumentParser:
         if name == "metrics":
             sub.add_argument("--key")
 
+    from engine.serving.commands import register as register_serving
+
+    register_serving(commands, command)
+
     worker = command(commands, "worker", cmd_worker, "train queued runs on this machine")
     worker.add_argument("--once", action="store_true", help="exit when the queue is empty")
     worker.add_argument("--slots", type=int, help="runs at once (default: one per GPU, or 1 on the CPU)")

@@ -31,6 +31,7 @@ from engine.training.callbacks import Checkpointer, MetricLogger, ProgressReport
 from engine.training.checkpoint import load_checkpoint, save_checkpoint
 from engine.training.device import describe_device, pick_device
 from engine.training.loop import train
+from engine.training.report import write_evaluation
 
 
 def run_dir(run_id: int) -> Path:
@@ -131,6 +132,7 @@ def execute(run_id: int, stop: StopSignals) -> None:
     from engine.data.ingest import file_sha256
 
     repo.add_artifact(run_id, "model", str(model_path), model_path.stat().st_size, file_sha256(model_path))
+    write_evaluation(run_id, model, data, device)
     summary = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
     print(f"Run {run_id}: finished after {state.epoch} epochs: {summary}", flush=True)
 

@@ -1,0 +1,214 @@
+"""The evaluation report: its figures against scikit-learn and by hand on known predictions, its sentences,
+the report every run gets, and k-fold cross-validation."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from db import repo
+from engine.config import RunConfig
+from engine.training.report import (classification_report, evaluation_report, ranking_quality, rating_report,
+                                    regression_report)
+from tests.trained import table_dataset, train_run
+
+DIGITS = [str(d) for d in range(10)]
+
+
+def logits_for(predicted: list[int], n_classes: int, confidence: float = 3.0, seed: int = 0) -> np.ndarray:
+    """Logits whose largest entry is at predicted, with some noise elsewhere so curves are not trivial."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(scale=0.5, size=(len(predicted), n_classes))
+    logits[np.arange(len(predicted)), predicted] += confidence
+    return logits
+
+
+def test_classification_figures_match_scikit_learn_and_a_hand_count():
+    true = [3, 3, 3, 3, 3, 8, 8, 8, 8, 1, 1, 1, 5, 5, 5, 5, 0, 0, 0, 0]
+    pred = [3, 3, 8, 8, 3, 8, 8, 8, 3, 1, 1, 5, 5, 5, 5, 5, 0, 0, 8, 0]
+    logits = logits_for(pred, 10)
+    report = classification_report(np.array(true), logits, DIGITS)
+
+    metrics = report["metrics"]
+    assert metrics["accuracy"] == pytest.approx(15 / 20)  # counted by hand
+    assert metrics["accuracy"] == pytest.approx(skm.accuracy_score(true, pred))
+    for name, function in (("precision_macro", skm.precision_score), ("recall_macro", skm.recall_score),
+                           ("f1_macro", skm.f1_score)):
+        assert metrics[name] == pytest.approx(function(true, pred, average="macro", zero_division=0)), name
+    assert metrics["f1_weighted"] == pytest.approx(skm.f1_score(true, pred, average="weighted"))
+    probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    assert metrics["log_loss"] == pytest.approx(skm.log_loss(true, probabilities, labels=list(range(10))))
+
+    per_class = {c["label"]: c for c in report["per_class"]}
+    assert per_class["3"]["recall"] == pytest.approx(3 / 5) and per_class["3"]["precision"] == pytest.approx(3 / 4)
+    assert per_class["8"]["support"] == 4 and per_class["8"]["predicted"] == 6
+    assert per_class["9"]["support"] == 0  # a class absent from the test split still has its row
+    matrix = np.array(report["confusion_matrix"]["counts"])
+    assert (matrix == skm.confusion_matrix(true, pred, labels=list(range(10)))).all()
+    assert matrix[3, 8] == 2 and matrix.sum() == 20
+    assert report["confusions"][0] == {"true": "3", "predicted": "8", "count": 2}
+
+    # One-vs-rest curves exist for the classes present; their areas are scikit-learn's.
+    for curve in report["roc"]:
+        positive = np.array(true) == int(curve["label"])
+        assert curve["auc"] == pytest.approx(skm.roc_auc_score(positive, probabilities[:, int(curve["label"])]))
+        assert curve["fpr"][0] == 0 and curve["tpr"][-1] == 1
+    assert {c["label"] for c in report["roc"]} == {"0", "1", "3", "5", "8"}
+    for curve in report["pr"]:
+        positive = np.array(true) == int(curve["label"])
+        assert curve["average_precision"] == pytest.approx(
+            skm.average_precision_score(positive, probabilities[:, int(curve["label"])]))
+
+    # The worst mistakes are the wrong answers given with the most confidence.
+    mistakes = report["worst_mistakes"]
+    assert len(mistakes) == 5 and all(m["true"] != m["predicted"] for m in mistakes)
+    assert [m["confidence"] for m in mistakes] == sorted((m["confidence"] for m in mistakes), reverse=True)
+
+    summary = " ".join(report["summary"])
+    assert "Right 15 times out of 20 on data it never saw" in summary
+    assert "most often confuses '3' with '8'" in summary
+    json.dumps(report)  # plain JSON throughout
+
+
+def test_binary_and_multiclass_areas_match_scikit_learn():
+    rng = np.random.default_rng(1)
+    true = rng.integers(0, 2, size=200)
+    scores = true + rng.normal(scale=0.8, size=200)
+    report = classification_report(true, np.stack([-scores, scores], 1), ["no", "yes"])
+    probability_yes = 1 / (1 + np.exp(-2 * scores))
+    assert len(report["roc"]) == 1 and report["roc"][0]["label"] == "yes"
+    assert report["metrics"]["roc_auc"] == pytest.approx(skm.roc_auc_score(true, probability_yes))
+    assert report["metrics"]["average_precision"] == pytest.approx(skm.average_precision_score(true, probability_yes))
+    assert len(report["roc"][0]["fpr"]) <= 200
+    assert "Right 7" in report["summary"][0] or "times in 100" in report["summary"][0]
+    assert "tells 'yes' from 'no'" in " ".join(report["summary"])
+
+    true = rng.integers(0, 3, size=300)
+    logits = np.eye(3)[true] * 1.5 + rng.normal(size=(300, 3))
+    report = classification_report(true, logits, ["a", "b", "c"])
+    probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    assert report["metrics"]["roc_auc"] == pytest.approx(skm.roc_auc_score(true, probabilities, multi_class="ovr"))
+
+
+def test_a_model_no_better_than_the_majority_says_so():
+    true = np.array([0] * 90 + [1] * 10)
+    report = classification_report(true, np.tile([2.0, 0.0], (100, 1)), ["healthy", "ill"], y_train=true)
+    assert report["baseline"] == {"label": "healthy", "accuracy": 0.9}
+    assert "Right 90 times in 100" in report["summary"][0]
+    assert "has not learned more than that" in report["summary"][1]
+
+
+def test_regression_figures_match_scikit_learn():
+    rng = np.random.default_rng(2)
+    true = rng.normal(50, 10, size=80)
+    predicted = true + rng.normal(0, 3, size=80)
+    predicted[7] += 40  # one bad miss
+    report = regression_report(true, predicted, "price", baseline_value=50.0)
+    metrics = report["metrics"]
+    assert metrics["mae"] == pytest.approx(skm.mean_absolute_error(true, predicted))
+    assert metrics["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(true, predicted)))
+    assert metrics["r2"] == pytest.approx(skm.r2_score(true, predicted))
+    assert metrics["median_absolute_error"] == pytest.approx(skm.median_absolute_error(true, predicted))
+    assert report["worst_mistakes"][0]["index"] == 7
+    assert report["baseline"]["mae"] == pytest.approx(np.abs(true - 50).mean())
+    assert sum(report["error_histogram"]["counts"]) == 80
+    summary = " ".join(report["summary"])
+    assert "predictions of 'price' are off by" in summary and "explains" in summary
+
+
+def test_precision_and_recall_at_k_by_hand():
+    # user 1: rated items 4 ★5, 2 ★2, 3 ★4 (liked: ≥ 3.5 → items 4 and 3); the model ranks 2 > 4 > 3.
+    # user 2: one item rated ★1, not liked.
+    users = np.array([1, 1, 1, 2])
+    true = np.array([5.0, 2.0, 4.0, 1.0])
+    predicted = np.array([4.0, 4.5, 3.0, 2.0])
+    assert ranking_quality(users, true, predicted, 3.5, k=1) == pytest.approx(((0 / 1 + 0 / 1) / 2, 0 / 2))
+    assert ranking_quality(users, true, predicted, 3.5, k=2) == pytest.approx(((1 / 2 + 0 / 1) / 2, 1 / 2))
+    assert ranking_quality(users, true, predicted, 3.5, k=3) == pytest.approx(((2 / 3 + 0 / 1) / 2, 2 / 2))
+
+    report = rating_report(np.stack([users, [4, 2, 3, 9]], 1), true, predicted, 3.5, baseline_value=3.0)
+    assert report["metrics"]["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(true, predicted)))
+    assert report["metrics"]["mae"] == pytest.approx(skm.mean_absolute_error(true, predicted))
+    assert report["metrics"]["precision_at_5"] == pytest.approx((2 / 3 + 0) / 2)
+    assert "off by" in report["summary"][0]
+
+
+def test_worst_mistakes_show_the_inputs_of_each_kind():
+    table = {"kind": "tabular", "task": "classification", "classes": ["no", "yes"],
+             "numeric": [{"name": "age", "median": 40.0, "mean": 40.0, "std": 10.0}],
+             "categorical": [{"name": "city", "categories": ["Paris", "Oslo"]}], "n_features": 4}
+    x = np.array([[1.5, 0, 1, 0], [-1.0, 0, 0, 1]], dtype=np.float32)
+    report = evaluation_report(table, x, np.array([0, 1]), np.array([[0.0, 2.0], [0.0, 1.0]]))
+    assert report["worst_mistakes"][0]["input"] == {"age": 55.0, "city": "Oslo"}
+
+    text = {"kind": "text", "task": "classification", "classes": ["bad", "good"], "vocabulary": ["great", "film"]}
+    report = evaluation_report(text, np.array([[2, 3, 1, 0]]), np.array([0]), np.array([[0.0, 1.0]]))
+    assert report["worst_mistakes"][0]["input"] == "great film …"
+
+    image = {"kind": "image", "task": "classification", "classes": ["a", "b"], "mean": [0.5], "std": [0.25]}
+    report = evaluation_report(image, np.zeros((1, 1, 4, 4), np.float32), np.array([0]), np.array([[0.0, 1.0]]))
+    assert report["worst_mistakes"][0]["input"].startswith("data:image/png;base64,")
+
+    ratings = {"kind": "ratings", "task": "rating", "users": ["ann"], "items": ["x", "y"], "target_mean": 3.0,
+               "target_std": 1.0, "rating_min": 1.0, "rating_max": 5.0}
+    report = evaluation_report(ratings, np.array([[1, 2], [0, 1]]), np.array([1.0, -1.0]), np.array([[5.0], [0.0]]))
+    assert report["worst_mistakes"][0]["input"] == {"user": "ann", "item": "y"}
+    assert report["worst_mistakes"][0]["predicted"] == 5.0  # clipped to the ratings' range
+
+
+@pytest.fixture
+def dataset(home, tmp_path):
+    return table_dataset(tmp_path, rows=240, classes=3)
+
+
+def test_every_finished_run_has_its_evaluation(dataset, capsys):
+    from engine.cli import main
+    from engine.serving.runtime import run_folder
+
+    run = train_run(dataset)
+    assert [a["kind"] for a in repo.list_artifacts(run["id"])] == ["model", "evaluation"]
+    saved = json.loads((run_folder(run["id"]) / "evaluation.json").read_text())
+    summary = repo.run_summary(run["id"])
+    assert saved["metrics"]["accuracy"] == pytest.approx(summary["test_accuracy"])
+    assert saved["metrics"]["f1_macro"] == pytest.approx(summary["test_f1_macro"])
+    assert saved["n_test"] == 36 and len(saved["per_class"]) == 3
+
+    assert main(["evaluate", str(run["id"]), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["run"] == run["id"] and document["summary"] == saved["summary"]
+
+    # A run trained before reports existed gets one when it is asked for.
+    (run_folder(run["id"]) / "evaluation.json").unlink()
+    assert main(["evaluate", str(run["id"])]) == 0
+    assert "on data it never saw" in capsys.readouterr().out
+
+
+def test_cross_validation_reports_each_fold_and_mean_and_std(dataset):
+    from engine.serving.runtime import run_folder
+    from engine.training.crossval import run_cross_validation
+
+    import torch
+
+    base = RunConfig.model_validate({"model": {"name": "mlp", "hidden_sizes": [8]},
+                                     "training": {"epochs": 2, "batch_size": 32}})
+    config = SimpleNamespace(model=base.model, training=base.training,
+                             split=SimpleNamespace(**base.split.model_dump(), folds=3))
+    run = repo.create_run(dataset["id"], "mlp", base.model_dump())
+    seen = []
+    result = run_cross_validation(run["id"], config, dataset, torch.device("cpu"), [], progress=seen.append)
+    assert result["folds"] == 3 and [f["fold"] for f in result["per_fold"]] == [1, 2, 3]
+    accuracies = [f["accuracy"] for f in result["per_fold"]]
+    assert result["mean"]["accuracy"] == pytest.approx(np.mean(accuracies))
+    assert result["std"]["accuracy"] == pytest.approx(np.std(accuracies))
+    assert all(0 <= a <= 1 for a in accuracies) and "test_accuracy" in result["per_fold"][0]
+    # The folds together cover every row outside the test split once.
+    assert sum(f["n_fold"] for f in result["per_fold"]) == 240 - result["per_fold"][0]["n_test"]
+    assert "Across 3 folds, the accuracy" in result["summary"][0] and "±" in result["summary"][0]
+    assert seen and seen[-1] == pytest.approx(1.0)
+    assert json.loads((run_folder(run["id"]) / "crossval.json").read_text()) == json.loads(json.dumps(result))
+    summary = repo.run_summary(run["id"])
+    assert summary["cv_accuracy_mean"] == pytest.approx(result["mean"]["accuracy"])
+    # Asked again (a resumed run), it does not train the folds twice.
+    assert run_cross_validation(run["id"], config, dataset, torch.device("cpu"), []) is None

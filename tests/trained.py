@@ -1,0 +1,32 @@
+"""A small trained run for serving and evaluation tests, trained by the real runner in its own process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from db import repo
+from engine.config import RunConfig
+from engine.data.ingest import add_dataset
+from tests.conftest import ROOT, make_table
+
+
+def train_run(dataset: dict, model: str = "mlp", **settings) -> dict:
+    """Train a run on dataset with the child-process runner (no worker needed) and give back the finished run."""
+    config = {"model": {"name": model, "hidden_sizes": [16]} if model == "mlp" else {"name": model},
+              "training": {"epochs": 4, "batch_size": 32, "learning_rate": 0.01} | settings}
+    run = repo.create_run(dataset["id"], model, RunConfig.model_validate(config).model_dump())
+    result = subprocess.run([sys.executable, "-m", "engine.jobs.runner", str(run["id"])], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TRAINYARD_THREADS": "1"})
+    finished = repo.get_run(run["id"])
+    assert finished["status"] == "completed", (finished["error"], result.stderr[-2000:])
+    return finished
+
+
+def table_dataset(folder: Path, rows: int = 300, classes: int = 2, name: str = "shop") -> dict:
+    path = folder / f"{name}.csv"
+    make_table(rows=rows, classes=classes).to_csv(path, index=False)
+    return add_dataset(path, name=name)
