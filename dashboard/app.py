@@ -36,8 +36,12 @@ new_run = st.Page(PAGES / "new_run.py", title="New run", icon=":material/play_ci
 runs = st.Page(PAGES / "runs.py", title="Runs", icon=":material/list:", url_path="runs")
 queue = st.Page(PAGES / "queue.py", title="Queue", icon=":material/queue:", url_path="queue")
 run = st.Page(PAGES / "run.py", title="Run details", icon=":material/monitoring:", url_path="run")
+evaluate = st.Page(PAGES / "evaluate.py", title="Evaluate", icon=":material/fact_check:", url_path="evaluate")
+playground = st.Page(PAGES / "playground.py", title="Playground", icon=":material/science:", url_path="playground")
 
 st.session_state["pages"] = {"home": home, "datasets": datasets, "new_run": new_run, "runs": runs, "run": run, "queue": queue}
-page = st.navigation({"Trainyard": [home], "Data": [datasets], "Training": [new_run, queue, runs, run]})
+st.session_state["pages"] |= {"evaluate": evaluate, "playground": playground}
+page = st.navigation({"Trainyard": [home], "Data": [datasets], "Training": [new_run, queue, runs, run],
+                      "Results": [evaluate, playground]})
 with guarded():
     page.run()

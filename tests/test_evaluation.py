@@ -12,6 +12,7 @@ from db import repo
 from engine.config import RunConfig
 from engine.training.report import (classification_report, evaluation_report, ranking_quality, rating_report,
                                     regression_report)
+from tests.conftest import ROOT
 from tests.trained import table_dataset, train_run
 
 DIGITS = [str(d) for d in range(10)]
@@ -158,16 +159,25 @@ def test_worst_mistakes_show_the_inputs_of_each_kind():
     assert report["worst_mistakes"][0]["predicted"] == 5.0  # clipped to the ratings' range
 
 
-@pytest.fixture
-def dataset(home, tmp_path):
-    return table_dataset(tmp_path, rows=240, classes=3)
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """One finished run on a table of three labels, shared by the tests that read its evaluation."""
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRAINYARD_HOME", str(home))
+        patch.delenv("DATABASE_URL", raising=False)
+        patch.setenv("TRAINYARD_AUTO_WORKER", "0")
+        from db.session import migrate
+
+        migrate()
+        yield train_run(table_dataset(home, rows=240, classes=3))
 
 
-def test_every_finished_run_has_its_evaluation(dataset, capsys):
+def test_every_finished_run_has_its_evaluation(evaluated, capsys):
     from engine.cli import main
     from engine.serving.runtime import run_folder
 
-    run = train_run(dataset)
+    run = evaluated
     assert [a["kind"] for a in repo.list_artifacts(run["id"])] == ["model", "evaluation"]
     saved = json.loads((run_folder(run["id"]) / "evaluation.json").read_text())
     summary = repo.run_summary(run["id"])
@@ -183,6 +193,38 @@ def test_every_finished_run_has_its_evaluation(dataset, capsys):
     (run_folder(run["id"]) / "evaluation.json").unlink()
     assert main(["evaluate", str(run["id"])]) == 0
     assert "on data it never saw" in capsys.readouterr().out
+
+
+def test_evaluate_page_shows_the_report(evaluated):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
+    at.run()
+    at.query_params["run"] = str(evaluated["id"])
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception, at.exception
+    assert "on data it never saw" in at.markdown[0].value or any("never saw" in m.value for m in at.markdown)
+    assert [m.label for m in at.metric][:2] == ["Accuracy", "F1 (macro)"]
+    charts = at.get("plotly_chart")
+    assert len(charts) == 4  # confusion matrix, per label, ROC, precision–recall
+    assert list(at.dataframe[0].value["Label"]) == ["class_0", "class_1", "class_2"]
+    at.toggle(key="matrix-share").set_value(True).run()
+    assert not at.exception
+    assert at.button(key="make-bundle").label == "Prepare the download"
+
+
+def test_evaluate_page_without_finished_runs_says_what_to_do(home):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception and "No finished runs yet" in at.info[0].value
+
+
+@pytest.fixture
+def dataset(home, tmp_path):
+    return table_dataset(tmp_path, rows=240, classes=3)
 
 
 def test_cross_validation_reports_each_fold_and_mean_and_std(dataset):

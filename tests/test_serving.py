@@ -229,6 +229,26 @@ def test_serve_command_answers_over_http(trained):
         server.wait(timeout=30)
 
 
+def test_playground_predicts_a_row_the_way_pytorch_does(trained, predictors):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
+    at.run()
+    at.query_params["run"] = str(trained["run"]["id"])
+    at.switch_page("pages/playground.py").run()
+    assert not at.exception, at.exception
+    at.number_input(key="number-0").set_value(2.5)
+    at.number_input(key="number-1").set_value(-1.0)
+    at.selectbox(key="category-2").set_value("red")
+    next(b for b in at.button if b.label == "Predict").click().run()
+    assert not at.exception, at.exception
+    shown = next(m for m in at.metric if m.label == "Prediction")
+    expected = predictors["torch"].predict(pd.DataFrame([{"x1": 2.5, "x2": -1.0, "colour": "red"}]))[0]
+    assert shown.value == expected["prediction"]
+    assert f"{expected['confidence']:.0%} sure" in [c.value for c in at.caption]
+    assert len(at.get("plotly_chart")) == 1  # the probabilities
+
+
 # ---------------------------------------------------------------- other kinds, with a stand-in model
 
 

@@ -24,7 +24,7 @@ from engine.errors import UserError
 from engine.serving.inputs import inputs_for
 from engine.serving.predict import TorchModel, TrainedModel, load_trained
 from engine.serving.runtime import (CHECKS_FILE, ONNX_FILE, PREPROCESSING_FILE, TORCHSCRIPT_FILE, OnnxModel,
-                                    export_folder)
+                                    bundle_name, export_folder)
 
 TOLERANCE = 1e-4  # largest difference allowed between an export's outputs and PyTorch's
 CHECK_BATCHES = (1, 7)  # batch sizes other than the one exported with: the batch dimension must stay free
@@ -330,10 +330,6 @@ def write_bundle(trained: TrainedModel, folder: Path, checks: dict[str, Any], pa
 
 
 # ---------------------------------------------------------------- a run's exports
-
-
-def bundle_name(run_id: int) -> str:
-    return f"trainyard-run-{run_id}.zip"
 
 
 def _read_checks(folder: Path) -> dict[str, Any]:

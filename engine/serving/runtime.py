@@ -36,6 +36,10 @@ ONNX_FILE, TORCHSCRIPT_FILE, PREPROCESSING_FILE, CHECKS_FILE = (
     "model.onnx", "model.torchscript.pt", "preprocessing.json", "checks.json")
 
 
+def bundle_name(run_id: int) -> str:
+    return f"trainyard-run-{run_id}.zip"
+
+
 class Predictor:
     """Turns raw inputs into answers: encode with the fitted preprocessing, run the model, read the outputs."""
 

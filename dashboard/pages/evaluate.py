@@ -1,0 +1,157 @@
+"""Evaluate: how good a finished run's model is on data it never saw, in plain words and figures, and its
+download. Everything here is also printed by `python -m engine evaluate RUN_ID --json`."""
+
+import base64
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.components import eval_figures as figures
+from dashboard.components.trained import choose_finished_run, escape_markdown, read_json, run_engine
+from engine.serving.runtime import bundle_name, export_folder, run_folder
+from engine.training.crossval import CROSSVAL_FILE
+from engine.training.report import EVALUATION_FILE
+
+run = choose_finished_run("Evaluate", "No finished runs yet. Train a model under **New run**; when it finishes, "
+                                      "its evaluation appears here.")
+if run is None:
+    st.stop()
+run_id = run["id"]
+
+report = read_json(run_folder(run_id) / EVALUATION_FILE)
+if report is None:
+    st.info("This run has no evaluation yet (it was trained before Trainyard made them). It takes a few seconds.")
+    if st.button("Evaluate this run", key="make-evaluation", icon=":material/fact_check:"):
+        with st.spinner("Scoring the model on its test split…"):
+            ok, answer = run_engine("evaluate", str(run_id))
+        if ok:
+            st.rerun()
+        st.error(answer)
+    st.stop()
+
+task = report["task"]
+st.subheader("In plain words")
+st.markdown("\n".join(f"- {escape_markdown(sentence)}" for sentence in report["summary"]))
+
+HEADLINES = {
+    "classification": [("accuracy", "Accuracy", "{:.1%}"), ("f1_macro", "F1 (macro)", "{:.3f}"),
+                       ("precision_macro", "Precision (macro)", "{:.3f}"), ("recall_macro", "Recall (macro)", "{:.3f}"),
+                       ("roc_auc", "ROC area", "{:.3f}")],
+    "regression": [("mae", "Mean error (MAE)", "{:.4g}"), ("rmse", "RMSE", "{:.4g}"), ("r2", "R²", "{:.3f}"),
+                   ("median_absolute_error", "Median error", "{:.4g}")],
+    "rating": [("rmse", "RMSE", "{:.3f}"), ("mae", "Mean error (MAE)", "{:.3f}"),
+               ("precision_at_10", "Precision at 10", "{:.1%}"), ("recall_at_10", "Recall at 10", "{:.1%}")],
+}
+shown = [(label, fmt.format(report["metrics"][key])) for key, label, fmt in HEADLINES[task]
+         if report["metrics"].get(key) is not None]
+for column, (label, value) in zip(st.columns(len(shown)), shown):
+    column.metric(label, value)
+st.caption(f"On {report['n_test']:,} test examples the model never saw during training.")
+
+
+def worst_mistakes_table(mistakes: list[dict]) -> pd.DataFrame:
+    rows = []
+    for mistake in mistakes:
+        row = {"True": mistake["true"], "Predicted": mistake["predicted"]}
+        if "confidence" in mistake:
+            row["Sure"] = mistake["confidence"]
+        else:
+            row["Error"] = mistake["error"]
+        given = mistake.get("input")
+        if isinstance(given, dict):
+            row |= {str(k): v for k, v in given.items()}
+        elif given is not None:
+            row["Text"] = str(given)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def show_mistakes(mistakes: list[dict]) -> None:
+    if not mistakes:
+        st.success("No mistakes on the test examples.")
+        return
+    if report["kind"] == "image":
+        st.caption("The images it got wrong while being most sure.")
+        for column, mistake in zip(st.columns(6) * 2, mistakes):
+            picture = base64.b64decode(mistake["input"].split(",", 1)[1]) if mistake.get("input") else None
+            if picture:
+                column.image(picture, width=96)
+            column.caption(f"true {escape_markdown(mistake['true'])} · said {escape_markdown(mistake['predicted'])} "
+                           f"({mistake['confidence']:.0%})")
+        return
+    st.caption("The answers furthest from the truth: " + ("wrong labels given with the most confidence."
+                                                          if task == "classification" else "the largest errors."))
+    st.dataframe(worst_mistakes_table(mistakes), hide_index=True, key="mistakes",
+                 column_config={"Sure": st.column_config.NumberColumn(format="percent")})
+
+
+crossval = read_json(run_folder(run_id) / CROSSVAL_FILE)
+if task == "classification":
+    names = ["Confusion matrix", "Per label", "ROC curves", "Precision–recall", "Worst mistakes"]
+else:
+    names = ["Predicted against true", "Errors", "Worst mistakes"]
+tabs = dict(zip(names + (["Cross-validation"] if crossval else []),
+                st.tabs(names + (["Cross-validation"] if crossval else []))))
+
+if task == "classification":
+    with tabs["Confusion matrix"]:
+        share = st.toggle("Show shares of each true label", key="matrix-share",
+                          help="Each row then adds up to 100%, so rare labels read as clearly as common ones.")
+        matrix = report["confusion_matrix"]
+        st.plotly_chart(figures.confusion_matrix_figure(matrix["counts"], matrix["labels"], share), theme=None,
+                        key="confusion-matrix")
+    with tabs["Per label"]:
+        table = pd.DataFrame(report["per_class"]).rename(columns={
+            "label": "Label", "precision": "Right when it says so", "recall": "Found", "f1": "F1",
+            "support": "Test examples", "predicted": "Times predicted"})
+        st.dataframe(table, hide_index=True, key="per-class", column_config={
+            "Right when it says so": st.column_config.NumberColumn(format="percent", help="precision"),
+            "Found": st.column_config.NumberColumn(format="percent", help="recall"),
+            "F1": st.column_config.NumberColumn(format="%.3f")})
+        st.plotly_chart(figures.per_class_figure(report["per_class"][:30]), theme=None, key="per-class-chart")
+    with tabs["ROC curves"]:
+        if report["roc"]:
+            st.caption("Each curve shows how many of a label the model catches as it flags more examples; the "
+                       "closer to the top left, the better." + (" One curve per label against all the others."
+                                                                 if len(report["classes"]) > 2 else ""))
+            st.plotly_chart(figures.roc_figure(report["roc"]), theme=None, key="roc")
+        else:
+            st.info("The test split holds a single label, so there is no curve to draw.")
+    with tabs["Precision–recall"]:
+        if report["pr"]:
+            st.plotly_chart(figures.precision_recall_figure(report["pr"]), theme=None, key="pr")
+        else:
+            st.info("The test split holds a single label, so there is no curve to draw.")
+else:
+    target = report.get("target", "rating")
+    with tabs["Predicted against true"]:
+        st.plotly_chart(figures.predicted_against_true_figure(report["scatter"], target), theme=None, key="scatter")
+    with tabs["Errors"]:
+        st.plotly_chart(figures.error_histogram_figure(report["error_histogram"]), theme=None, key="errors")
+with tabs["Worst mistakes"]:
+    show_mistakes(report["worst_mistakes"])
+
+if crossval:
+    with tabs["Cross-validation"]:
+        st.markdown("\n".join(f"- {escape_markdown(s)}" for s in crossval["summary"]))
+        folds = pd.DataFrame(crossval["per_fold"])
+        st.dataframe(folds, hide_index=True, key="folds")
+        headline = next((k for k in ("accuracy", "f1_macro", "rmse", "mae") if k in crossval["mean"]), None)
+        if headline:
+            st.plotly_chart(figures.folds_figure(crossval["per_fold"], headline, crossval["mean"][headline],
+                                                 percent=headline in ("accuracy", "f1_macro")),
+                            theme=None, key="folds-chart")
+
+st.subheader("Take the model with you")
+st.caption("A ZIP with the model as ONNX and TorchScript, its preprocessing, the label names and a README with a "
+           "working example. Both files are checked against the trained model when they are made.")
+bundle = export_folder(run_id) / bundle_name(run_id)
+if bundle.exists() and bundle.stat().st_mtime >= (run_folder(run_id) / "model.pt").stat().st_mtime:
+    st.download_button("Download the model (ZIP)", bundle.read_bytes(), file_name=bundle.name,
+                       mime="application/zip", key="download-bundle", icon=":material/download:")
+elif st.button("Prepare the download", key="make-bundle", icon=":material/package_2:"):
+    with st.spinner("Exporting and checking the model (about half a minute)…"):
+        ok, answer = run_engine("export", str(run_id), "--format", "bundle")
+    if ok:
+        st.rerun()
+    st.error(answer)

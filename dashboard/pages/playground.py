@@ -1,0 +1,172 @@
+"""Playground: try a finished run's model on your own row, text, image or user and see what it answers.
+
+The page runs the run's exported ONNX file with ONNX Runtime in this process: it answers in milliseconds, does
+not import torch, and tries the very file a user downloads. The export is made once per run, by a child
+process (`python -m engine export RUN_ID --format onnx`), the first time the run is opened here.
+"""
+
+import io
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.components.eval_figures import probabilities_figure, top_items_figure
+from dashboard.components.trained import choose_finished_run, escape_markdown, run_engine
+from engine.data.tables import read_table
+from engine.errors import UserError
+from engine.serving import DEFAULT_TOP
+from engine.serving.runtime import ONNX_FILE, Predictor, export_folder, onnx_predictor, onnx_ready
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
+MAX_LISTED_USERS = 5000
+
+run = choose_finished_run("Playground", "No finished runs yet. Train a model under **New run**; when it finishes, "
+                                        "you can try it here.")
+if run is None:
+    st.stop()
+run_id = run["id"]
+
+if not onnx_ready(run_id):
+    with st.spinner("Getting this model ready to try (once per model, usually under half a minute)…"):
+        ok, answer = run_engine("export", str(run_id), "--format", "onnx")
+    if not ok:
+        st.error(f"This model cannot be tried here: {answer}")
+        st.stop()
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def cached_predictor(run_id: int, modified: float) -> Predictor:
+    return onnx_predictor(run_id, threads=1)
+
+
+predictor = cached_predictor(run_id, (export_folder(run_id) / ONNX_FILE).stat().st_mtime)
+prep = predictor.preprocessing
+
+
+# ---------------------------------------------------------------- answers, per task
+
+
+def show_class(answer: dict) -> None:
+    left, right = st.columns([1, 2])
+    left.metric("Prediction", answer["prediction"])
+    left.caption(f"{answer['confidence']:.0%} sure")
+    right.plotly_chart(probabilities_figure(answer["probabilities"]), theme=None, key="probabilities")
+
+
+def show_number(answer: dict) -> None:
+    st.metric(f"Predicted {prep.get('target', 'value')}", f"{answer['prediction']:,.4g}")
+
+
+def show_items(answer: dict) -> None:
+    if not answer["known_user"]:
+        st.info("The model never saw this user, so these are the items most people rate highly.")
+    st.plotly_chart(top_items_figure(answer["top_items"], prep.get("rating_min"), prep.get("rating_max")),
+                    theme=None, key="top-items")
+
+
+SHOW = {"classification": show_class, "regression": show_number, "rating": show_items}
+
+
+def answer_for(raw, names: list[str] | None = None, **options) -> list[dict] | None:
+    """Give back the model's answers, or show in plain words why there are none."""
+    try:
+        return predictor.predict(raw, names, **options)
+    except UserError as error:
+        st.error(str(error))
+        return None
+
+
+# ---------------------------------------------------------------- inputs, per kind of data
+
+
+def try_a_row() -> None:
+    one, many = st.tabs(["Fill in a row", "Upload rows"])
+    with one:
+        with st.form("row-form"):
+            st.caption("Start from typical values and change what you like.")
+            values = {}
+            cells = st.columns(3)
+            for i, column in enumerate(prep["numeric"]):
+                values[column["name"]] = cells[i % 3].number_input(
+                    escape_markdown(column["name"]), value=float(column["median"]), format="%.6g", key=f"number-{i}")
+            for j, column in enumerate(prep["categorical"], start=len(prep["numeric"])):
+                values[column["name"]] = cells[j % 3].selectbox(
+                    escape_markdown(column["name"]), column["categories"], key=f"category-{j}")
+            pressed = st.form_submit_button("Predict", type="primary", icon=":material/bolt:")
+        if pressed and (answers := answer_for(pd.DataFrame([values]))):
+            SHOW[prep["task"]](answers[0])
+    with many:
+        upload = st.file_uploader("A CSV or Excel file with the same columns as the training data",
+                                  type=["csv", "tsv", "txt", "xlsx", "parquet"], key="rows-file")
+        if upload is not None:
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "rows"
+                path.write_bytes(upload.getvalue())
+                try:
+                    frame = read_table(path, original_name=upload.name)
+                except UserError as error:
+                    st.error(str(error))
+                    return
+            answers = answer_for(frame)
+            if answers:
+                result = frame.copy()
+                result["Prediction"] = [a["prediction"] for a in answers]
+                if "confidence" in answers[0]:
+                    result["Sure"] = [a["confidence"] for a in answers]
+                st.dataframe(result, hide_index=True, key="rows-result",
+                             column_config={"Sure": st.column_config.NumberColumn(format="percent")})
+                st.download_button("Download the predictions (CSV)", result.to_csv(index=False).encode(),
+                                   file_name="predictions.csv", mime="text/csv", key="rows-download")
+
+
+def try_a_text() -> None:
+    with st.form("text-form"):
+        text = st.text_area("Type or paste a text", height=150, key="text",
+                            placeholder="For example a review, a message or a headline.")
+        pressed = st.form_submit_button("Predict", type="primary", icon=":material/bolt:")
+    if pressed:
+        if not text.strip():
+            st.warning("Type a text first.")
+        elif answers := answer_for([text]):
+            SHOW[prep["task"]](answers[0])
+
+
+def try_an_image() -> None:
+    upload, camera = st.tabs(["Upload an image", "Take a photo"])
+    with upload:
+        file = st.file_uploader("An image file", type=IMAGE_TYPES, key="image-file")
+    with camera:
+        photo = st.camera_input("Take a photo with your camera", key="camera")
+    picture = photo or file
+    if picture is None:
+        st.caption(f"The model sees images as {prep['width']} × {prep['height']} pixels.")
+        return
+    data = picture.getvalue()
+    left, right = st.columns([1, 3])
+    left.image(io.BytesIO(data), width=160)
+    with right:
+        if answers := answer_for([data]):
+            SHOW[prep["task"]](answers[0])
+
+
+def try_a_user() -> None:
+    users = [str(u) for u in prep["users"]]
+    with st.form("user-form"):
+        if len(users) <= MAX_LISTED_USERS:
+            user = st.selectbox("User", users, key="user")
+        else:
+            user = st.text_input("User id", value=users[0], key="user")
+        top = st.slider("How many items", 1, min(50, len(prep["items"])), min(DEFAULT_TOP, len(prep["items"])),
+                        key="top")
+        pressed = st.form_submit_button("Recommend", type="primary", icon=":material/bolt:")
+    if pressed and (answers := answer_for([user], top=top)):
+        SHOW[prep["task"]](answers[0])
+
+
+PLAYGROUNDS = {"tabular": try_a_row, "text": try_a_text, "image": try_an_image, "ratings": try_a_user}
+
+st.caption("Answers come from the exported model file, run by ONNX Runtime — the same file as in the download "
+           "on the Evaluate page.")
+PLAYGROUNDS[prep["kind"]]()
