@@ -56,8 +56,9 @@ MODELS: dict[str, ModelEntry] = {
     ]
 }
 
-# resnet_small for images: about the Seed CNN's size and speed, clearly more accurate, and it also fits images
-# smaller than 18×18 (such as the 8×8 digits) where the Seed CNN cannot run.
+# resnet_small for images: the Seed CNN's size (121,000 against 123,000 parameters on 32×32 colour images) at
+# about 1.4× its compute per image, clearly more accurate (digits scaled to 32×32, 8 epochs, two seeds: 98.9%
+# against 95–97%), and it also fits images smaller than 18×18, such as the 8×8 digits, where the Seed CNN cannot.
 DEFAULT_MODEL = {"tabular": "mlp", "image": "resnet_small", "text": "bag_of_embeddings",
                  "ratings": "matrix_factorization"}
 
