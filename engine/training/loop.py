@@ -134,19 +134,24 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
     target_std = data.preprocessing.get("target_std", 1.0)
     seed_everything(t.seed)
     set_up_device(device)
-    nbytes = sum(a.nbytes for split in data.arrays.values() for a in split)
-    store = data_device(device, nbytes)
-    x_train, y_train = (torch.from_numpy(a).to(store) for a in data.arrays["train"])
-    x_val, y_val = (torch.from_numpy(a).to(store) for a in data.arrays["validation"])
+    store = data_device(device, sum(a.nbytes for split in data.arrays.values() for a in split))
+    # cuDNN on GPUs and oneDNN on CPUs run convolutions fastest on channels-last images (1.4× for the Seed CNN
+    # on a 2-core CPU).
+    channels_last = device.type in ("cuda", "cpu") and data.arrays["train"][0].ndim == 4
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+
+    def tensors(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = data.arrays[split]
+        return torch.from_numpy(x).to(store).contiguous(memory_format=layout), torch.from_numpy(y).to(store)
+
+    x_train, y_train = tensors("train")
+    x_val, y_val = tensors("validation")
     n = len(x_train)
     batch_size = min(t.batch_size, n)
     # A lone last example would break batch normalisation; it waits for another epoch's shuffle instead.
     usable = n - 1 if n % batch_size == 1 and n > 1 else n
     steps_per_epoch = math.ceil(usable / batch_size)
-    # cuDNN on GPUs and oneDNN on CPUs run convolutions fastest on channels-last images (1.4× for the Seed CNN
-    # on a 2-core CPU).
-    channels_last = device.type in ("cuda", "cpu") and x_train.dim() == 4
-    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    model.to(device, memory_format=layout)
     forward = torch.compile(model) if t.compile else model
     transform = batch_transform(kind, t, channels_last)
     optimizer = make_optimizer(model, t)
@@ -247,7 +252,7 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
         hook("on_exception", error)
         raise
 
-    x_test, y_test = (torch.from_numpy(a).to(store) for a in data.arrays["test"])
+    x_test, y_test = tensors("test")
     with autocast():
         final = evaluate(forward, x_test, y_test, task, "test", target_std, eval_batch, device)
     final["epochs_completed"] = float(state.epoch)
