@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.data.archive import safe_members
 from engine.data.cleaning import clean_dataset
 from engine.data.ingest import add_dataset, inspect_zip, load_index
 from engine.data.prepare import prepare_dataset
@@ -188,3 +189,19 @@ def test_a_size_out_of_bounds_is_refused(home, tmp_path, size):
 
     with pytest.raises(DataError, match="between 4 and 512 pixels"):
         add_dataset(write_zip(tmp_path / "fruit.zip", every_format()), image_size=size)
+
+
+def test_many_images_are_decoded_by_helper_processes_with_the_same_result(tmp_path, monkeypatch):
+    from engine.data import images
+
+    members = every_format() | {"fruit/limes/broken.png": b"\x89PNG broken"}
+    path = write_zip(tmp_path / "fruit.zip", members)
+    with zipfile.ZipFile(path) as archive:
+        infos = [info for info in safe_members(archive) if images.is_image_name(info.filename)]
+        alone = images.decode_members(archive, infos, 16, 16)
+        monkeypatch.setattr(images, "PARALLEL_FROM", 0)
+        monkeypatch.setattr(images.os, "cpu_count", lambda: 3)
+        shared = images.decode_files(path, archive, infos, 16, 16)
+    assert np.array_equal(alone[0], shared[0])
+    assert alone[1] == shared[1]
+    assert sum(not record["readable"] for record in shared[1]) == 1

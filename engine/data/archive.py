@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import stat
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from engine.errors import DataError
 
@@ -23,17 +23,32 @@ def _gib(size: int) -> str:
     return f"{size / (1 << 30):.1f} GB" if size >= 1 << 30 else f"{size / (1 << 20):.0f} MB"
 
 
-def member_path(name: str) -> PurePosixPath:
-    """Give back the member's path inside the archive, or raise DataError when it points outside."""
+def member_path(name: str) -> str:
+    """Give back the member's path inside the archive ('a/b.png'), or raise DataError when it points outside."""
     clean = name.replace("\\", "/")
     if clean.startswith("/") or re.match(r"^[A-Za-z]:", clean):
         raise DataError(f"The ZIP contains a file with an absolute path ('{name}'), which could write outside its "
                         "folder. Trainyard does not open such archives; pack the files again with relative paths.")
-    path = PurePosixPath(clean)
-    if ".." in path.parts:
+    parts = clean.split("/")
+    if ".." in parts:
         raise DataError(f"The ZIP contains a path that leaves its folder ('{name}'). Trainyard does not open "
                         "such archives; pack the files again from inside the folder.")
-    return path
+    return "/".join(part for part in parts if part not in ("", "."))
+
+
+def folder_of(path: str) -> str:
+    """Give back the folder part of 'a/b/c.png' ('a/b'), or '' for a file at the top."""
+    return path.replace("\\", "/").rpartition("/")[0]
+
+
+def file_name(path: str) -> str:
+    return path.replace("\\", "/").rpartition("/")[2]
+
+
+def suffix_of(path: str) -> str:
+    name = file_name(path)
+    dot = name.rfind(".")
+    return name[dot:].lower() if dot > 0 else ""
 
 
 def is_link(info: zipfile.ZipInfo) -> bool:

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from engine.data.archive import member_path, read_member, safe_members
+from engine.data.archive import file_name, folder_of, member_path, read_member, safe_members, suffix_of
 from engine.data.profile import (
     action,
     check_classes,
@@ -37,6 +42,8 @@ GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 MAX_IMAGE_PIXELS = 40_000_000  # larger pictures are reported, not decoded (a decompression bomb guard)
 TYPICAL_LIMIT = 64  # a typical size above this many pixels is scaled down to a square of it
 MIN_SIDE, MAX_SIDE = 4, 512
+PARALLEL_FROM = 4000  # images; below this, starting helper processes costs more than it saves
+MAX_HELPERS = 8
 SIZE_SAMPLE = 256
 FILE_COLUMN_NAMES = ("file", "filename", "file_name", "image", "image_name", "path", "name", "img")
 
@@ -58,7 +65,7 @@ class ImageLayout:
 
 
 def is_image_name(name: str) -> bool:
-    return PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
+    return suffix_of(name) in IMAGE_SUFFIXES
 
 
 # ---------------------------------------------------------------- layout
@@ -67,12 +74,13 @@ def is_image_name(name: str) -> bool:
 def find_layout(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], name: str) -> ImageLayout:
     """Give back the images of the archive with their labels, or raise DataError saying what is missing."""
     images = [info for info in members if is_image_name(info.filename)]
-    tables = [info for info in members if PurePosixPath(info.filename).suffix.lower() in LABEL_FILE_SUFFIXES]
+    tables = [info for info in members if suffix_of(info.filename) in LABEL_FILE_SUFFIXES]
     if not images:
         listed = ", ".join(info.filename for info in members[:5]) or "nothing"
         raise DataError(f"'{name}' holds no images (PNG, JPEG, BMP, GIF, WebP or TIFF); it holds {listed}. "
                         "Put the pictures in the ZIP, one folder per class.")
-    others = [info.filename for info in members if info not in images and info not in tables]
+    known = {info.filename for info in images} | {info.filename for info in tables}
+    others = [info.filename for info in members if info.filename not in known]
     if tables:
         try:
             layout = _layout_from_label_file(archive, images, tables, name)
@@ -88,22 +96,26 @@ def find_layout(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], name: 
 
 
 def _layout_from_folders(images: list[zipfile.ZipInfo], name: str) -> ImageLayout:
-    parents = [PurePosixPath(member_path(info.filename)).parent for info in images]
-    root = parents[0]
-    for parent in parents[1:]:
-        while root != PurePosixPath(".") and root not in (parent, *parent.parents):
-            root = root.parent
+    parents = [folder_of(member_path(info.filename)) for info in images]
+    common = None  # the folder every image sits in, at any depth: a wrapper, not a class
+    for parent in set(parents):
+        parts = parent.split("/") if parent else []
+        if common is None:
+            common = parts
+        while common != parts[: len(common)]:
+            common = common[:-1]
+    root = "/".join(common or [])
     members, labels, skipped = [], [], []
     for info, parent in zip(images, parents):
         if parent == root:
             skipped.append({"file": info.filename, "why": "not inside a class folder"})
         else:
             members.append(info)
-            labels.append(parent.name)
-    if not members and root.name:
+            labels.append(file_name(parent))
+    if not members and root:
         raise DataError(
             f"'{name}' has all its {len(images):,} images in one folder, so there is only one class "
-            f"('{root.name}'). A model needs at least two: put each class's images in its own folder "
+            f"('{file_name(root)}'). A model needs at least two: put each class's images in its own folder "
             "(for example cats/ and dogs/) and zip those folders together."
         )
     if not members:
@@ -118,12 +130,9 @@ def _layout_from_folders(images: list[zipfile.ZipInfo], name: str) -> ImageLayou
                        skipped=skipped)
 
 
-def _lookup_keys(path: str, base: PurePosixPath) -> list[str]:
+def _lookup_keys(path: str, base: str) -> list[str]:
     path = path.replace("\\", "/").strip().removeprefix("./").lower()
-    keys = [path]
-    if base != PurePosixPath("."):
-        keys.append(f"{base.as_posix().lower()}/{path}")
-    return keys
+    return [path, f"{base.lower()}/{path}"] if base else [path]
 
 
 def _layout_from_label_file(archive: zipfile.ZipFile, images: list[zipfile.ZipInfo],
@@ -132,14 +141,14 @@ def _layout_from_label_file(archive: zipfile.ZipFile, images: list[zipfile.ZipIn
                                                   "label" not in info.filename.lower(), info.filename))[0]
     table_name = table_info.filename
     try:
-        frame = frame_from_bytes(read_member(archive, table_info), PurePosixPath(table_name).name)
+        frame = frame_from_bytes(read_member(archive, table_info), file_name(table_name))
     except DataError as error:
         raise DataError(f"The label file '{table_name}' in '{name}' could not be read: {error}") from None
     by_path = {info.filename.lower(): info for info in images}
-    names = Counter(PurePosixPath(info.filename).name.lower() for info in images)
-    by_name = {PurePosixPath(info.filename).name.lower(): info for info in images
-               if names[PurePosixPath(info.filename).name.lower()] == 1}
-    base = PurePosixPath(member_path(table_name)).parent
+    names = Counter(file_name(info.filename).lower() for info in images)
+    by_name = {file_name(info.filename).lower(): info for info in images
+               if names[file_name(info.filename).lower()] == 1}
+    base = folder_of(member_path(table_name))
 
     def find(value) -> zipfile.ZipInfo | None:
         if pd.isna(value):
@@ -147,7 +156,7 @@ def _layout_from_label_file(archive: zipfile.ZipFile, images: list[zipfile.ZipIn
         for key in _lookup_keys(str(value), base):
             if key in by_path:
                 return by_path[key]
-        return by_name.get(PurePosixPath(str(value).replace("\\", "/")).name.lower())
+        return by_name.get(file_name(str(value)).lower())
 
     best, best_hits = None, 0
     for column in frame.columns:
@@ -157,7 +166,7 @@ def _layout_from_label_file(archive: zipfile.ZipFile, images: list[zipfile.ZipIn
     if best is None:
         raise DataError(f"None of the values in the label file '{table_name}' match an image's file name in "
                         f"'{name}'. Its first column should hold file names such as "
-                        f"'{PurePosixPath(images[0].filename).name}', and another column the labels.")
+                        f"'{file_name(images[0].filename)}', and another column the labels.")
     label_column, _ = guess_target(frame, exclude=(best,))
     members, labels, skipped, missing, listed = [], [], [], [], set()
     for file_value, label in zip(frame[best], frame[label_column]):
@@ -303,6 +312,57 @@ def decode_members(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], hei
     return pixels[:row], records
 
 
+def _decode_chunk(path: str, files: list[str], height: int, width: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    with zipfile.ZipFile(path) as archive:
+        return decode_members(archive, [archive.getinfo(name) for name in files], height, width)
+
+
+def decode_files(path: Path | None, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], height: int,
+                 width: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Give back what decode_members gives; with many images, helper processes decode parts of them.
+
+    Helpers are fresh interpreters started with `python -m engine.data.images` (never forks, which are
+    unsafe in the dashboard's threaded process); if one fails, this process decodes its part itself.
+    """
+    helpers = min(os.cpu_count() or 1, MAX_HELPERS) - 1
+    if path is None or helpers < 1 or len(members) < PARALLEL_FROM:
+        return decode_members(archive, members, height, width)
+    names = [info.filename for info in members]
+    step = -(-len(names) // (helpers + 1))
+    chunks = [names[start:start + step] for start in range(0, len(names), step)]
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    pixels = np.empty((len(names), height, width, 3), dtype=np.uint8)
+    records, row = [], 0
+    with tempfile.TemporaryDirectory(prefix="trainyard-decode-") as folder:
+        started = []
+        for i, chunk in enumerate(chunks[1:], start=1):
+            (Path(folder) / f"{i}.json").write_text(json.dumps(chunk))
+            started.append(subprocess.Popen(
+                [sys.executable, "-m", "engine.data.images", str(path), str(Path(folder) / str(i)), str(height),
+                 str(width)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        parts = [decode_members(archive, members[:step], height, width)]
+        for i, helper in enumerate(started, start=1):
+            try:
+                ok = helper.wait() == 0
+            except BaseException:
+                helper.kill()
+                raise
+            if ok:
+                parts.append((np.load(Path(folder) / f"{i}.npy"),
+                              json.loads((Path(folder) / f"{i}.records.json").read_text())))
+            else:
+                parts.append(decode_members(archive, members[i * step:(i + 1) * step], height, width))
+    for part, part_records in parts:
+        pixels[row:row + len(part)] = part
+        for record in part_records:
+            if record["pixel_row"] >= 0:
+                record["pixel_row"] += row
+        records += part_records
+        row += len(part)
+    return pixels[:row], records
+
+
 def channels_of(records: list[dict[str, Any]] | pd.DataFrame) -> int:
     """Give back 1 when every readable image is grey, else 3."""
     frame = pd.DataFrame(records) if isinstance(records, list) else records
@@ -346,15 +406,16 @@ def inspect_image_zip(archive: zipfile.ZipFile, name: str) -> dict[str, Any]:
             "height": height, "width": width, "size_reason": reason}
 
 
-def read_image_zip(archive: zipfile.ZipFile, name: str, size: tuple[int, int] | None = None) -> ImageSet:
-    """Give back the images of a checked archive, decoded and resized, or raise DataError."""
+def read_image_zip(archive: zipfile.ZipFile, name: str, size: tuple[int, int] | None = None,
+                   path: Path | None = None) -> ImageSet:
+    """Give back the images of the archive (stored at path), decoded and resized, or raise DataError."""
     members = safe_members(archive, name)
     layout = find_layout(archive, members, name)
     if size is None:
         size, size_reason = suggest_size(header_sizes(archive, layout.members))
     else:
         size, size_reason = check_size(*size), "you chose it"
-    pixels, records = decode_members(archive, layout.members, *size)
+    pixels, records = decode_files(path, archive, layout.members, *size)
     index = pd.DataFrame(records)
     index.insert(1, "label", layout.labels)
     readable = index[index["readable"]]
@@ -449,3 +510,11 @@ def image_quality_report(index: pd.DataFrame, height: int, width: int, channels:
             "Add the missing images to the ZIP, or remove them from the label file."))
     report["problems"] = problems
     return report
+
+
+if __name__ == "__main__":  # a helper of decode_files: ZIP, output prefix, height, width
+    archive_path, prefix, size_h, size_w = sys.argv[1:5]
+    wanted = json.loads(Path(f"{prefix}.json").read_text())
+    decoded, decoded_records = _decode_chunk(archive_path, wanted, int(size_h), int(size_w))
+    np.save(f"{prefix}.npy", decoded)
+    Path(f"{prefix}.records.json").write_text(json.dumps(decoded_records))

@@ -288,7 +288,7 @@ def add_dataset(path: str | Path, name: str | None = None, kind: str = "auto", t
 def _add_images(path: Path, original_name: str, title: str, image_size: tuple[int, int] | None,
                 digest: Future) -> dict[str, Any]:
     with open_zip(path, original_name) as archive:
-        images = read_image_zip(archive, original_name, image_size)
+        images = read_image_zip(archive, original_name, image_size, path)
     height, width, channels = images.pixels.shape[1], images.pixels.shape[2], images.pixels.shape[3]
     layout = {"how": images.layout.how, "reason": images.layout.reason, "label_file": images.layout.label_file,
               "skipped": images.layout.skipped, "other_files": images.layout.other_files,

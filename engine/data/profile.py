@@ -7,7 +7,9 @@ training ("effect") and what to do about it ("fix"), and may carry one-click "ac
 
 from __future__ import annotations
 
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,7 @@ MAX_CATEGORIES = 50
 MIN_CLASS_EXAMPLES = 5
 MIN_ROWS = 10
 SAMPLE_ROWS = 100_000
+OUTLIER_SAMPLE = 20_000
 ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$|^(id|uuid|guid|index)([_\s.-]|$)", re.I)
 
 
@@ -42,8 +45,9 @@ def action(label: str, step: str, **params: Any) -> dict[str, Any]:
     return {"label": label, "step": step, **params}
 
 
-def _sample(frame: pd.DataFrame | pd.Series, rows: int = SAMPLE_ROWS):
-    return frame if len(frame) <= rows else frame.sample(rows, random_state=0)
+def spread_sample(frame: pd.DataFrame | pd.Series, rows: int = SAMPLE_ROWS):
+    """Give back about `rows` rows spread evenly over frame (all of it when smaller): cheap and repeatable."""
+    return frame if len(frame) <= rows else frame.iloc[:: -(-len(frame) // rows)]
 
 
 # ---------------------------------------------------------------- target and task
@@ -108,12 +112,12 @@ def check_classes(counts: pd.Series, what: str) -> None:
 # ---------------------------------------------------------------- columns
 
 
-def is_constant(series: pd.Series) -> bool:
+def is_constant(series: pd.Series, missing: int | None = None) -> bool:
     """Give back True when every cell holds the same value (all missing counts as the same)."""
-    missing = series.isna()
-    if missing.all():
+    missing = int(series.isna().sum()) if missing is None else missing
+    if missing == len(series):
         return True
-    if missing.any():
+    if missing:
         return False
     return bool((series == series.iloc[0]).all())
 
@@ -130,7 +134,7 @@ def column_types(frame: pd.DataFrame) -> dict[str, str]:
         elif pd.api.types.is_datetime64_any_dtype(series):
             types[column] = "date"
         else:
-            text = _sample(series.dropna()).astype(str)
+            text = spread_sample(series.dropna()).astype(str)
             long_text = not text.empty and text.str.len().mean() > 40 and text.nunique() > 0.5 * len(text)
             types[column] = "text" if long_text else "category"
     return types
@@ -148,23 +152,60 @@ def looks_like_id(series: pd.Series, name: str) -> bool:
             and values.astype(str).str.len().mean() <= 40)
 
 
+def column_hashes(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Give back one 64-bit hash per cell, column by column, hashed on several threads."""
+    def hashed(column: str) -> np.ndarray:
+        return pd.util.hash_pandas_object(frame[column], index=False).to_numpy()
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        return dict(zip(frame.columns, pool.map(hashed, frame.columns)))
+
+
+def combine_hashes(hashes: list[np.ndarray], rows: int) -> np.ndarray:
+    """Give back one hash per row from per-column hashes; equal rows get equal hashes."""
+    combined = np.zeros(rows, dtype=np.uint64)
+    with np.errstate(over="ignore"):  # hashes wrap around by design
+        for column in hashes:
+            combined *= np.uint64(0x100000001B3)
+            combined ^= column
+    return combined
+
+
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
     """Give back one 64-bit hash per row; equal rows get equal hashes."""
-    if frame.shape[1] == 0:
-        return np.zeros(len(frame), dtype=np.uint64)
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return combine_hashes(list(column_hashes(frame).values()), len(frame))
+
+
+def repeats(hashes: np.ndarray) -> int:
+    """Give back how many entries repeat an earlier one (sorting beats hashing for 64-bit keys here)."""
+    ordered = np.sort(hashes)
+    return int(np.count_nonzero(ordered[1:] == ordered[:-1]))
+
+
+def shared_mask(hashes: np.ndarray) -> np.ndarray:
+    """Give back True for each entry whose value occurs more than once."""
+    order = np.argsort(hashes)
+    ordered = hashes[order]
+    same = ordered[1:] == ordered[:-1]
+    repeated = np.zeros(len(hashes), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    mask = np.empty(len(hashes), dtype=bool)
+    mask[order] = repeated
+    return mask
 
 
 def duplicate_counts(frame: pd.DataFrame, target: str | None, inputs: list[str] | None = None) -> tuple[int, int]:
     """Give back (duplicate rows, distinct inputs that appear with more than one answer)."""
     inputs = inputs if inputs is not None else [c for c in frame.columns if c != target]
-    input_hash = row_hashes(frame[inputs])
-    if target is None:
-        return int(pd.Series(input_hash).duplicated().sum()), 0
-    target_hash = row_hashes(frame[[target]])
-    pairs = pd.DataFrame({"inputs": input_hash, "target": target_hash})
-    duplicates = int(pairs.duplicated().sum())
-    repeated = pairs[pairs["inputs"].duplicated(keep=False) & frame[target].notna().to_numpy()]
+    hashes = column_hashes(frame[inputs + ([target] if target else [])])
+    input_hash = combine_hashes([hashes[c] for c in inputs], len(frame))
+    if target is None or not repeats(input_hash):
+        return repeats(input_hash), 0
+    target_hash = hashes[target]
+    duplicates = repeats(combine_hashes([input_hash, target_hash], len(frame)))
+    shared = shared_mask(input_hash) & frame[target].notna().to_numpy()
+    repeated = pd.DataFrame({"inputs": input_hash[shared], "target": target_hash[shared]})
     conflicting = int((repeated.groupby("inputs")["target"].nunique() > 1).sum()) if len(repeated) else 0
     return duplicates, conflicting
 
@@ -182,26 +223,34 @@ def label_spellings(counts: dict[str, int]) -> list[list[str]]:
     return [sorted(group, key=lambda label: (-counts[label], label)) for group in groups.values() if len(group) > 1]
 
 
-def outlier_bounds(values: pd.Series, reach: float = 3.0) -> tuple[float, float] | None:
-    """Give back (low, high) beyond which a value is far outside the usual range, or None.
+def outlier_fences(values: pd.Series, reaches: tuple[float, ...] = (3.0,)) -> list[tuple[float, float]] | None:
+    """Give back one (low, high) per reach beyond which a value is far outside the usual range, or None.
 
-    Far means more than `reach` interquartile ranges beyond the quartiles; for positive, right-skewed
-    measurements (sizes, amounts) the rule is applied to their logarithm, where such tails are usual.
+    Far means more than `reach` interquartile ranges beyond the quartiles (estimated on an even sample);
+    for positive, right-skewed measurements (sizes, amounts) the rule is applied to their logarithm,
+    where such tails are usual.
     """
-    values = _sample(values.dropna()).to_numpy(dtype=float)
-    if len(values) < 20 or len(np.unique(values)) <= 10:
+    values = np.sort(spread_sample(values, OUTLIER_SAMPLE).dropna().to_numpy(dtype=float))
+    if len(values) < 20 or np.count_nonzero(np.diff(values)) < 10:
         return None
     q1, median, q3 = np.percentile(values, [25, 50, 75])
     # Quartile skewness, unmoved by the very values being looked for.
-    logarithmic = values.min() > 0 and q3 > q1 and (q3 + q1 - 2 * median) / (q3 - q1) > 0.15
+    logarithmic = values[0] > 0 and q3 > q1 and (q3 + q1 - 2 * median) / (q3 - q1) > 0.15
     if logarithmic:
-        values = np.log(values)
-    q1, q3 = np.percentile(values, [25, 75])
+        q1, q3 = np.log(q1), np.log(q3)
     spread = q3 - q1
     if spread <= 0:
         return None
-    low, high = q1 - reach * spread, q3 + reach * spread
-    return (float(np.exp(low)), float(np.exp(high))) if logarithmic else (float(low), float(high))
+    fences = [(q1 - reach * spread, q3 + reach * spread) for reach in reaches]
+    if logarithmic:
+        return [(float(np.exp(low)), float(np.exp(high))) for low, high in fences]
+    return [(float(low), float(high)) for low, high in fences]
+
+
+def outlier_bounds(values: pd.Series, reach: float = 3.0) -> tuple[float, float] | None:
+    """Give back (low, high) beyond which a value is far outside the usual range, or None."""
+    fences = outlier_fences(values, (reach,))
+    return fences[0] if fences else None
 
 
 # ---------------------------------------------------------------- the report
@@ -308,7 +357,7 @@ def quality_report(frame: pd.DataFrame, target: str, task: str) -> dict[str, Any
     types = report["types"]
     inputs = [column for column in frame.columns if column != target]
     duplicates, conflicting = duplicate_counts(frame, target, inputs)
-    constant = [column for column in frame.columns if is_constant(frame[column])]
+    constant = [column for column in frame.columns if is_constant(frame[column], report["missing"][column])]
     report.update(duplicate_rows=duplicates, conflicting_duplicates=conflicting, constant_columns=constant)
     problems = missing_problems(report, target)
     problems += duplicate_problems(duplicates, conflicting, inputs="input combinations")
@@ -330,14 +379,13 @@ def quality_report(frame: pd.DataFrame, target: str, task: str) -> dict[str, Any
     for column in inputs + ([target] if task == "regression" else []):
         if types.get(column) != "number" or column in constant:
             continue
-        bounds = outlier_bounds(frame[column])
-        if bounds is None:
+        fences = outlier_fences(frame[column], (3.0, 10.0))
+        if fences is None:
             continue
-        values = frame[column]
-        far = int(((values < bounds[0]) | (values > bounds[1])).sum())
+        (bounds, extreme), values = fences, frame[column].to_numpy(dtype=float, na_value=np.nan)
+        far = int(np.count_nonzero((values < bounds[0]) | (values > bounds[1])))
         if far:
-            extreme = outlier_bounds(values, reach=10.0)
-            wild = int(((values < extreme[0]) | (values > extreme[1])).sum())
+            wild = int(np.count_nonzero((values < extreme[0]) | (values > extreme[1])))
             report["outliers"][column] = {"count": far, "low": bounds[0], "high": bounds[1], "extreme": wild}
             problems.append(problem(
                 "outliers", "warning" if wild else "info",

@@ -22,6 +22,7 @@ from engine.data.profile import (
     looks_like_id,
     missing_problems,
     problem,
+    spread_sample,
     table_basics,
 )
 from engine.errors import DataError
@@ -50,7 +51,7 @@ def _mean_words(series: pd.Series) -> float:
     values = series.dropna()
     if values.empty or pd.api.types.is_numeric_dtype(values):
         return 0.0
-    sample = values.sample(min(len(values), 2000), random_state=0)
+    sample = spread_sample(values, 2000)
     return float(word_counts(sample).mean())
 
 
