@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
@@ -157,7 +158,7 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
     optimizer = make_optimizer(model, t)
     scheduler = make_scheduler(optimizer, t, steps_per_epoch)
     half = autocast_dtype(t.mixed_precision, device)
-    autocast = functools.partial(torch.autocast, device.type, dtype=half, enabled=half is not None)
+    autocast = functools.partial(torch.autocast, device.type, dtype=half) if half else contextlib.nullcontext
     scaler = torch.amp.GradScaler(device.type, enabled=half == torch.float16)  # bf16 needs no loss scaling
     callbacks = [*callbacks, *training_callbacks(t, task)]
     shuffle = torch.Generator().manual_seed(t.seed)
@@ -207,7 +208,7 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
                 scheduler.step()
                 state.step += 1
                 state.samples_seen += len(rows)
-                window_loss += loss.detach() * len(rows)
+                window_loss.add_(loss.detach(), alpha=len(rows))  # stays on the device: no sync per step
                 window_count += len(rows)
                 if task == "classification":
                     window_correct += (outputs.detach().argmax(-1) == yb).sum()
