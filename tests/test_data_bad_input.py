@@ -233,3 +233,7 @@ def test_the_command_line_says_it_plainly(home, tmp_path):
     assert done.stdout == ""
     assert done.stderr.startswith("Error: The ZIP contains a path that leaves its folder")
     assert repo.list_datasets() == []
+
+
+def test_too_few_images(home, tmp_path):
+    assert_refused(write_zip(tmp_path / "two.zip", good_images(per_class=2)), "at least 10 are needed")

@@ -85,8 +85,8 @@ def test_the_first_frame_of_a_gif_and_white_behind_transparency(home, tmp_path):
     clear = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
     members = {"a/anim.gif": encoded(frames[0], "GIF", save_all=True, append_images=frames[1:]),
                "b/clear.png": encoded(clear, "PNG")}
-    members |= {f"a/{i}.png": encoded(frames[0], "PNG") for i in range(3)}
-    members |= {f"b/{i}.png": encoded(clear, "PNG") for i in range(3)}
+    members |= {f"a/{i}.png": encoded(frames[0], "PNG") for i in range(5)}
+    members |= {f"b/{i}.png": encoded(clear, "PNG") for i in range(5)}
     dataset = add_dataset(write_zip(tmp_path / "frames.zip", members))
     data = prepare_dataset(dataset, 0.25, 0.25, seed=0)
     prep = data.preprocessing

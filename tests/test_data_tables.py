@@ -138,3 +138,32 @@ def test_command_line_add_and_show(home, table_csv):
     text = cli("datasets", "add", str(table_csv), "--kind", "ratings", "--json")
     assert text.returncode == 2 and "Choose the column that holds the user" in text.stderr
     assert [d["name"] for d in repo.list_datasets()] == ["shop"]
+
+
+def test_files_as_they_come_from_other_tools(tmp_path):
+    """Shapes seen in real files: no header, a description line as header, columns lined up with spaces."""
+    headerless = tmp_path / "digits.csv"
+    headerless.write_text("".join(f"{i % 7},{i % 5},{i % 3}\n" for i in range(30)))
+    frame = read_table(headerless)
+    assert list(frame.columns) == ["column 1", "column 2", "column 3"] and len(frame) == 30
+    assert "first row holds numbers" in inspect_table(frame)["header_reason"]
+    spaced = tmp_path / "exercise.txt"
+    spaced.write_text("Chins Situps Jumps\n" + "".join(f"{i} {100 + i} {60 - i}\n" for i in range(20)))
+    assert list(read_table(spaced).columns) == ["Chins", "Situps", "Jumps"]
+    report = quality_report(read_table(spaced).assign(Jumps=[1, 1] * 10, Chins=0), "Jumps", "regression")
+    assert report["problems"] and all(p["severity"] != "serious" for p in report["problems"])
+
+
+def test_a_description_line_instead_of_a_header_is_explained(home, tmp_path):
+    from engine.errors import DataError
+
+    path = tmp_path / "wine_data.csv"
+    path.write_text("178,13,class_0,class_1,class_2\n" + "".join(
+        ",".join(str(v) for v in range(13)) + f",{i % 3}\n" for i in range(20)))
+    with pytest.raises(DataError, match="has 5 names in its first row but 14 cells"):
+        add_dataset(path)
+    gz = tmp_path / "table.csv.gz"
+    gz.write_bytes(b"\x1f\x8b\x08\x00")
+    with pytest.raises(DataError, match="Unpack it first"):
+        add_dataset(gz)
+    assert repo.list_datasets() == []

@@ -117,6 +117,8 @@ def _table_form(path: Path, name: str) -> None:
         return
     st.write(f"**{plain(name)}**: {len(frame):,} rows, {frame.shape[1]} columns. First rows:")
     st.dataframe(frame.head(20), hide_index=True)
+    if detected.get("header_reason"):
+        st.caption(f"No header row: {plain(detected['header_reason'])}.")
     kinds = list(KIND_CHOICES)
     kind = st.radio("What is in this table?", kinds, index=kinds.index(detected["kind"]),
                     format_func=KIND_CHOICES.get, key="upload-kind")
@@ -282,6 +284,8 @@ quality_tab, fixes_tab, details_tab, preview_tab, versions_tab = st.tabs(
 
 with quality_tab:
     reasons = [f"**Kind:** {KIND_WORDS[kind].lower()}, because {plain(detected.get('kind_reason', 'you chose it'))}."]
+    if detected.get("header_reason"):
+        reasons.append(f"**No header row:** {plain(detected['header_reason'])}.")
     if kind == "text":
         reasons.append(f"**Texts:** '{plain(schema['text_column'])}', because "
                        f"{plain(detected.get('text_reason', 'you chose it'))}.")

@@ -25,6 +25,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from engine.data.archive import file_name, folder_of, member_path, read_member, safe_members, suffix_of
 from engine.data.profile import (
+    MIN_ROWS,
     action,
     check_classes,
     class_problems,
@@ -424,6 +425,9 @@ def read_image_zip(archive: zipfile.ZipFile, name: str, size: tuple[int, int] | 
         raise DataError(f"None of the {len(index):,} images in '{name}' could be read ('{index['file'].iloc[0]}': "
                         f"{why}). Check that the files are real pictures, then pack them again.")
     check_classes(readable["label"].value_counts(), f"'{name}'")
+    if len(readable) < MIN_ROWS:
+        raise DataError(f"Only {len(readable)} images in '{name}' can be used; at least {MIN_ROWS} are needed to "
+                        "train and test. Add more images of each class.")
     channels = channels_of(index)
     pixels = np.ascontiguousarray(pixels[..., :channels])
     return ImageSet(index=index, pixels=pixels, layout=layout, size_reason=size_reason)

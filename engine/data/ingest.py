@@ -166,6 +166,9 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
     else:
         kind, kind_reason = "tabular", "its columns are measurements and categories, with one to predict"
     detected: dict[str, Any] = {"kind": kind, "kind_reason": kind_reason}
+    if frame.attrs.get("header") == "none":
+        detected["header_reason"] = ("the first row holds numbers, not names, so it is read as data and the "
+                                     f"columns are called column 1 to column {frame.shape[1]}")
     if kind == "ratings":
         chosen = dict(roles or {})  # a role given as None means "none", e.g. no timestamp column
         roles = {**(found_roles or find_rating_columns(frame)), **chosen}
@@ -270,8 +273,9 @@ def add_dataset(path: str | Path, name: str | None = None, kind: str = "auto", t
     if kind == "image":
         raise DataError(f"Images come as a ZIP archive (one folder per class); '{original_name}' is not one.")
     if suffix and suffix not in TABLE_SUFFIXES:
+        packed = " Unpack it first, then add the file inside." if suffix in (".gz", ".bz2", ".xz", ".7z", ".rar") else ""
         raise DataError(f"'{original_name}' is not a file Trainyard can read. Use a table (CSV, TSV, Excel "
-                        ".xlsx or Parquet) or a ZIP archive of images.")
+                        f".xlsx or Parquet) or a ZIP archive of images.{packed}")
     frame = read_table(path, original_name)
     detected = inspect_table(frame, target, task, kind, text_column, roles)
     with staging_folder() as staging:

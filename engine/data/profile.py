@@ -314,15 +314,16 @@ def class_problems(counts: dict[str, int], target: str) -> list[dict[str, Any]]:
         merged[key] = merged.get(key, 0) + n
     rare = {label: n for label, n in counts.items() if merged[normalised_label(label) if spellings else label]
             < MIN_CLASS_EXAMPLES}
-    if rare and len(merged) - len(rare) >= 2:
+    if rare:
         shown = ", ".join(f"'{label}' ({n})" for label, n in list(rare.items())[:8])
+        droppable = len(merged) - len(rare) >= 2  # dropping them must leave two classes
         problems.append(problem(
             "rare_classes", "warning", f"{counted(len(rare), 'class', 'classes')} with fewer than {MIN_CLASS_EXAMPLES} examples: {shown}",
             "Too few examples to learn these classes, and the split cannot put one of each in training, "
             "validation and test, so their scores are unreliable.",
-            "Add more examples of these classes, or drop them.",
+            "Add more examples of these classes" + (", or drop them." if droppable else "."),
             [action(f"Drop classes with fewer than {MIN_CLASS_EXAMPLES} examples", "drop_rare_classes",
-                    column=target, min_count=MIN_CLASS_EXAMPLES)]))
+                    column=target, min_count=MIN_CLASS_EXAMPLES)] if droppable else []))
     if merged:
         smallest, largest = min(merged.values()), max(merged.values())
         if largest >= 10 * smallest:
@@ -333,8 +334,8 @@ def class_problems(counts: dict[str, int], target: str) -> list[dict[str, Any]]:
     return problems
 
 
-def duplicate_problems(duplicates: int, conflicting: int, what: str = "rows",
-                       inputs: str = "inputs") -> list[dict[str, Any]]:
+def duplicate_problems(duplicates: int, conflicting: int, what: str = "rows", inputs: str = "inputs",
+                       task: str = "classification") -> list[dict[str, Any]]:
     problems = []
     if duplicates:
         problems.append(problem(
@@ -343,9 +344,16 @@ def duplicate_problems(duplicates: int, conflicting: int, what: str = "rows",
             "it is, and they weigh their examples more than the others.",
             f"Drop the duplicate {what}, keeping one of each.",
             [action(f"Drop duplicate {what}", "drop_duplicates")]))
-    if conflicting:
+    title = (f"{counted(conflicting, inputs.rstrip('s'), inputs)} {'appears' if conflicting == 1 else 'appear'} "
+             "with different answers")
+    if conflicting and task == "regression":
         problems.append(problem(
-            "conflicting_labels", "serious", f"{counted(conflicting, inputs.rstrip('s'), inputs)} {'appears' if conflicting == 1 else 'appear'} with different answers",
+            "conflicting_labels", "info", title,
+            "For measured numbers this is often natural variation: the model learns their average, and some "
+            "error remains whatever the model.", "Nothing to do, unless some of those numbers are mistakes."))
+    elif conflicting:
+        problems.append(problem(
+            "conflicting_labels", "serious", title,
             "The same input labelled two ways teaches the model a contradiction; no model can get both right.",
             "Check those rows' answers and correct them at the source."))
     return problems
@@ -360,7 +368,7 @@ def quality_report(frame: pd.DataFrame, target: str, task: str) -> dict[str, Any
     constant = [column for column in frame.columns if is_constant(frame[column], report["missing"][column])]
     report.update(duplicate_rows=duplicates, conflicting_duplicates=conflicting, constant_columns=constant)
     problems = missing_problems(report, target)
-    problems += duplicate_problems(duplicates, conflicting, inputs="input combinations")
+    problems += duplicate_problems(duplicates, conflicting, inputs="input combinations", task=task)
     if task == "classification":
         counts = frame[target].dropna().astype(str).value_counts()
         report["class_counts"] = {str(k): int(v) for k, v in counts.items()}
@@ -410,8 +418,23 @@ def quality_report(frame: pd.DataFrame, target: str, task: str) -> dict[str, Any
                     "many_categories", "info", f"'{column}' has {distinct:,} different values",
                     f"Only its {MAX_CATEGORIES} most common values are used; the rest count as one 'other' value.",
                     "Group rare values into broader ones at the source if they matter."))
+    numbered = [column for column in frame.columns if _is_number(column)]
+    if len(numbered) >= max(2, frame.shape[1] // 2):
+        problems.append(problem(
+            "header_like_data", "warning", f"The column names look like data: {', '.join(numbered[:6])}",
+            "The first row may be a description or a row of data rather than the columns' names: the columns "
+            "have meaningless names, and a row of data would be lost.",
+            "Check the first row of the file; give each column a name in it."))
     report["problems"] = problems
     return report
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def report_summary(report: dict[str, Any]) -> dict[str, Any]:

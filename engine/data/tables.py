@@ -60,6 +60,9 @@ def _delimiter(sample: str) -> str:
             score = min(counts) * (2 if len(set(counts)) == 1 else 1)
             if score > best_score:
                 best, best_score = candidate, score
+    fields = {len(line.split()) for line in lines}
+    if best_score == 0 and len(fields) == 1 and fields.pop() > 1:
+        return r"\s+"  # columns lined up with spaces
     return best
 
 
@@ -130,6 +133,17 @@ def _read_text_table(path: Path, name: str, suffix: str) -> pd.DataFrame:
         ) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"'{name}' is empty. Choose a file that contains a table with a header row.") from None
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas made the surplus cells an index
+        raise DataError(
+            f"'{name}' has {frame.shape[1]} names in its first row but {frame.shape[1] + frame.index.nlevels} "
+            "cells in the rows below. The first row should name every column; it may hold a description "
+            "instead. Replace it with one name per column."
+        )
+    if all(_is_number(column) for column in frame.columns):
+        # Every name is a number: the file has no header row, and its first row is data.
+        names = [f"column {i + 1}" for i in range(frame.shape[1])]
+        frame = _read_csv(path, delimiter, encoding, header=None, names=names)
+        frame.attrs["header"] = "none"
     if frame.shape[1] == 1 and frame.shape[0] > 0:
         raise DataError(
             f"'{name}' has only one column. A training table needs input columns and a column to predict; "
@@ -138,10 +152,18 @@ def _read_text_table(path: Path, name: str, suffix: str) -> pd.DataFrame:
     return frame
 
 
-def _read_csv(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
+def _read_csv(path: Path, delimiter: str, encoding: str, **options) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed columns are made text in _tidy
-        return pd.read_csv(path, sep=delimiter, encoding=encoding, engine="c", skipinitialspace=False)
+        return pd.read_csv(path, sep=delimiter, encoding=encoding, engine="c", **options)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(str(text))
+    except ValueError:
+        return False
+    return True
 
 
 def frame_from_bytes(data: bytes, name: str) -> pd.DataFrame:
