@@ -134,6 +134,8 @@ def test_precision_and_recall_at_k_by_hand():
     assert report["metrics"]["mae"] == pytest.approx(skm.mean_absolute_error(true, predicted))
     assert report["metrics"]["precision_at_5"] == pytest.approx((2 / 3 + 0) / 2)
     assert "off by" in report["summary"][0]
+    # Users have two test ratings or fewer: a top 3 would hold them all, so the sentence speaks of the first one.
+    assert report["k"] == 1 and "the one it puts first is an item the user liked" in report["summary"][1]
 
 
 def test_worst_mistakes_show_the_inputs_of_each_kind():

@@ -37,7 +37,7 @@ def confusion_matrix_figure(counts: Sequence[Sequence[int]], labels: Sequence[st
     figure.update_layout(template=TEMPLATE, title={"text": "What it answered for each true label"}, height=side,
                          xaxis_title="Predicted label", yaxis_title="True label", hovermode="closest")
     figure.update_xaxes(type="category", side="bottom", tickangle=-45 if len(names) > 8 else 0)
-    figure.update_yaxes(type="category", autorange="reversed")
+    figure.update_yaxes(type="category", autorange="reversed", automargin=True, title_standoff=12)
     return figure
 
 

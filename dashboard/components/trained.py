@@ -15,7 +15,9 @@ import streamlit as st
 from dashboard.components import state
 
 ROOT = Path(__file__).resolve().parents[2]
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+# Links and images need [ ], emphasis * _ ~, code `, maths $, tables |, HTML-like tags < >: escaping these keeps
+# user text literal while leaving ordinary punctuation (and screen readers' labels) untouched.
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~$<>|#])")
 
 
 def escape_markdown(text: Any) -> str:

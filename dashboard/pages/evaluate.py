@@ -40,7 +40,8 @@ HEADLINES = {
     "regression": [("mae", "Mean error (MAE)", "{:.4g}"), ("rmse", "RMSE", "{:.4g}"), ("r2", "R²", "{:.3f}"),
                    ("median_absolute_error", "Median error", "{:.4g}")],
     "rating": [("rmse", "RMSE", "{:.3f}"), ("mae", "Mean error (MAE)", "{:.3f}"),
-               ("precision_at_10", "Precision at 10", "{:.1%}"), ("recall_at_10", "Recall at 10", "{:.1%}")],
+               (f"precision_at_{report.get('k', 10)}", f"Precision at {report.get('k', 10)}", "{:.1%}"),
+               (f"recall_at_{report.get('k', 10)}", f"Recall at {report.get('k', 10)}", "{:.1%}")],
 }
 shown = [(label, fmt.format(report["metrics"][key])) for key, label, fmt in HEADLINES[task]
          if report["metrics"].get(key) is not None]

@@ -27,7 +27,7 @@ CURVE_POINTS = 200  # points kept per curve: enough for a smooth line, small eno
 MAX_CURVES = 20  # curves drawn for at most this many classes; the areas under them are kept for all
 WORST = 12
 SCATTER_POINTS = 1500
-TOP_K = (5, 10)
+TOP_K = (1, 3, 5, 10)
 EVALUATION_FILE = "evaluation.json"
 
 
@@ -230,8 +230,7 @@ def _auc_words(auc: float) -> str:
 def classification_summary(report: dict[str, Any]) -> list[str]:
     """Give back the report in plain sentences, the most important first."""
     n, metrics = report["n_test"], report["metrics"]
-    sentences = [f"Right {times_in(metrics['accuracy'], n)} on data it never saw ({metrics['accuracy']:.1%} of "
-                 f"the {n:,} test examples)."]
+    sentences = [f"Right {times_in(metrics['accuracy'], n)} on data it never saw ({metrics['accuracy']:.1%})."]
     baseline = report["baseline"]
     sentence = (f"Always answering the most common label, '{baseline['label']}', would be right "
                 f"{times_in(baseline['accuracy'], n)}")
@@ -243,8 +242,14 @@ def classification_summary(report: dict[str, Any]) -> list[str]:
     mistakes = n - round(metrics["accuracy"] * n)
     if report["confusions"]:
         top = report["confusions"][0]
-        sentences.append(f"It most often confuses '{top['true']}' with '{top['predicted']}': {top['count']} of its "
-                         f"{mistakes} mistakes took a '{top['true']}' for a '{top['predicted']}'.")
+        mixed = f"answering '{top['predicted']}' where the true label was '{top['true']}'"
+        if mistakes == 1:
+            sentences.append(f"Its one mistake: {mixed}.")
+        elif top["count"] == mistakes:
+            sentences.append(f"All {mistakes} of its mistakes were {mixed}.")
+        else:
+            sentences.append(f"It most often confuses '{top['true']}' with '{top['predicted']}': {top['count']} of "
+                             f"its {mistakes} mistakes were {mixed}.")
     elif n:
         sentences.append("It made no mistakes on the test examples.")
     present = [c for c in report["per_class"] if c["support"] > 0]
@@ -355,23 +360,46 @@ def rating_report(pairs: np.ndarray, true: np.ndarray, predicted: np.ndarray, th
     mistakes = [{"index": int(i), "true": float(true[i]), "predicted": float(predicted[i]),
                  "error": float(predicted[i] - true[i]), "input": inputs(int(i)) if inputs else None} for i in worst]
     report = {"task": "rating", "n_test": len(true), "n_users": int(len(np.unique(users))), "metrics": metrics,
+              "median_test_ratings_per_user": float(np.median(np.unique(users, return_counts=True)[1])),
               "liked_threshold": float(threshold),
               "baseline": {"value": float(baseline_value), "mae": float(np.abs(true - baseline_value).mean())},
               "worst_mistakes": mistakes, **_error_figures(true, predicted)}
+    report["k"] = summary_k(report)
     report["summary"] = rating_summary(report)
     return report
 
 
+def summary_k(report: dict[str, Any]) -> int:
+    """Give back the k worth saying: the largest below the typical number of test ratings per user.
+
+    With fewer test items than k, a user's top k holds all of them and recall at k says nothing.
+    """
+    typical = report["median_test_ratings_per_user"]
+    return max([k for k in TOP_K if k < typical] or [TOP_K[0]])
+
+
 def rating_summary(report: dict[str, Any]) -> list[str]:
     metrics = report["metrics"]
-    k = TOP_K[-1]
+    k = summary_k(report)
     sentences = [f"On ratings it never saw, its predicted ratings are off by {metrics['mae']:.2f} on average "
-                 f"(always guessing the average rating would be off by {report['baseline']['mae']:.2f}).",
-                 f"An item counts as liked when it is rated {report['liked_threshold']:.3g} or more."]
-    if metrics[f"precision_at_{k}"] is not None and math.isfinite(metrics[f"precision_at_{k}"]):
-        sentences.append(f"Of the {k} items it ranks highest for a user, {metrics[f'precision_at_{k}']:.0%} were "
-                         f"liked; it puts {metrics[f'recall_at_{k}']:.0%} of the items a user liked in that top {k}.")
+                 f"(always guessing the average rating would be off by {report['baseline']['mae']:.2f})."]
+    precision, recall = metrics[f"precision_at_{k}"], metrics[f"recall_at_{k}"]
+    if precision is None or not math.isfinite(precision):
+        return sentences
+    if k == 1:
+        sentences.append(f"Ranking each user's test items by its predictions, the one it puts first is an item the "
+                         f"user liked (rated {report['liked_threshold']:g} or more) for {precision:.0%} of users.")
+    else:
+        sentences.append(
+            f"Ranking each user's test items by its predictions: of the {k} it puts first, {precision:.0%} are ones "
+            f"the user liked (rated {report['liked_threshold']:g} or more), and it puts {recall:.0%} of the items a "
+            f"user liked among those {k}.")
     return sentences
+
+
+def liked_threshold(mean: float) -> float:
+    """Give back the rating from which an item counts as liked: the average rating, rounded up to a half."""
+    return math.ceil(mean * 2) / 2
 
 
 # ---------------------------------------------------------------- the whole report
@@ -394,7 +422,8 @@ def evaluation_report(prep: dict[str, Any], x_test: np.ndarray, y_test: np.ndarr
         # True ratings are restored exactly; predictions are clipped to the ratings' range, as the playground shows them.
         report = rating_report(x_test, decode_numbers(prep, y_test),
                                decode_ratings(prep, numbers),
-                               prep.get("liked_threshold", prep["target_mean"]), prep["target_mean"], inputs)
+                               prep.get("liked_threshold", liked_threshold(prep["target_mean"])), prep["target_mean"],
+                               inputs)
     report.update({"version": REPORT_VERSION, "kind": prep["kind"]})
     return clean(report)
 
