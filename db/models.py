@@ -92,6 +92,7 @@ class Run(Base):
         CheckConstraint(_in("status", RUN_STATUSES), name="status"),
         CheckConstraint("progress >= 0 AND progress <= 1", name="progress"),
         Index(None, "status", "created_at"),
+        Index(None, "archived_at", "created_at"),  # the runs list: newest first, archived ones apart
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -117,6 +118,7 @@ class Run(Base):
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     notes: Mapped[str | None] = mapped_column(Text)
     environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Metric(Base):
@@ -132,6 +134,8 @@ class Metric(Base):
 
 class MetricSummary(Base):
     __tablename__ = "metric_summary"
+    # The runs list's metric choices and their ranges, read from the index alone.
+    __table_args__ = (Index(None, "key", "max_value", "min_value"),)
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
@@ -142,6 +146,23 @@ class MetricSummary(Base):
     max_value: Mapped[float] = mapped_column(Float)
     max_step: Mapped[int] = mapped_column(BigInteger)
     count: Mapped[int] = mapped_column(Integer)
+    # Long curves keep per-block extremes in metric_extremes for steps below extremes_through.
+    # Rewriting a summary row resets both, so stale extremes are never read.
+    extremes_through: Mapped[int | None] = mapped_column(BigInteger)
+    extremes_block: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class MetricExtreme(Base):
+    """The lowest and highest point of each block of steps of a long curve, so its chart skips the rest."""
+
+    __tablename__ = "metric_extremes"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    epoch: Mapped[float | None] = mapped_column(Float)
+    wall_time: Mapped[float] = mapped_column(Float)
 
 
 class Artifact(Base):
