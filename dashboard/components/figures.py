@@ -61,3 +61,142 @@ def bar_figure(counts: dict[str, int], title: str, x_title: str = "", y_title: s
     figure.update_layout(template=TEMPLATE, title={"text": title}, height=300, xaxis_title=x_title, yaxis_title=y_title,
                          hovermode="closest")
     return figure
+
+
+X_TITLES = {"step": "Training step", "epoch": "Epoch", "time": "Minutes since the start"}
+FAINT = 0.25
+
+
+def plain(text: Any) -> str:
+    """Give back text that Plotly shows as written: it reads a few HTML tags in labels, so escape them."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def smooth(values: Sequence[float], weight: float) -> list[float]:
+    """Give back the exponential moving average of values; weight 0 keeps them, 0.99 smooths hard.
+
+    Debiased like TensorBoard's, so the first points are not pulled towards zero.
+    """
+    if weight <= 0:
+        return list(values)
+    smoothed, average, correction = [], 0.0, 1.0
+    for value in values:
+        average = weight * average + (1 - weight) * value
+        correction *= weight
+        smoothed.append(average / (1 - correction))
+    return smoothed
+
+
+def x_values(points: Sequence[dict[str, Any]], x: str, origin: float | None = None) -> list[Any]:
+    """Give back the x of each point: its step, its epoch, or for "time" the minutes since origin."""
+    if x == "time":
+        start = points[0]["time"] if origin is None else origin
+        return [(p["time"] - start) / 60 for p in points]
+    if x == "epoch":
+        return [p["step"] if p["epoch"] is None else p["epoch"] for p in points]
+    return [p["step"] for p in points]
+
+
+def smoothed_curves_figure(series: dict[str, Sequence[dict[str, Any]]], title: str, x: str = "step",
+                           smoothing: float = 0.0, percent: bool = False, y_title: str | None = None,
+                           highlight: str | None = None, shared_time: bool = True,
+                           height: int = 340) -> go.Figure:
+    """Give back a line chart with one curve per named series of points {step, epoch, value, time}.
+
+    With smoothing the raw line stays, faint, behind the smoothed one. The highlighted series is drawn
+    thicker. With shared_time the time axis starts at the earliest point of all series (curves of one
+    run), otherwise at each series' own first point (curves of several runs).
+    """
+    figure = go.Figure()
+    starts = [points[0]["time"] for points in series.values() if points]
+    origin = min(starts) if starts and shared_time else None
+    for i, (name, points) in enumerate(series.items()):
+        if not points:
+            continue
+        color = PALETTE[i % len(PALETTE)]
+        xs = x_values(points, x, origin)
+        ys = [p["value"] for p in points]
+        trace = go.Scattergl if len(points) > WEBGL_ABOVE else go.Scatter
+        mode = "lines+markers" if len(points) < 60 else "lines"
+        width = 3.5 if name == highlight else 2
+        label = plain(f"★ {name}" if name == highlight else name)
+        if smoothing > 0 and len(points) > 2:
+            figure.add_trace(trace(x=xs, y=ys, name=label, legendgroup=name, showlegend=False, mode="lines",
+                                   opacity=FAINT, line={"color": color, "width": 1}, hoverinfo="skip"))
+            ys = smooth(ys, smoothing)
+            mode = "lines"
+        figure.add_trace(trace(x=xs, y=ys, name=label, legendgroup=name, mode=mode,
+                               line={"color": color, "width": width}, marker={"size": 5}))
+    figure.update_layout(template=TEMPLATE, title={"text": title}, height=height,
+                         xaxis_title=X_TITLES.get(x, x), yaxis_title=y_title)
+    if percent:
+        figure.update_yaxes(tickformat=".0%")
+    return figure
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def parallel_figure(rows: Sequence[dict[str, Any]], settings: dict[str, str], metric: str, metric_title: str,
+                    higher_is_better: bool = True) -> go.Figure:
+    """Give back parallel coordinates: one line per run across its settings, ending at its metric.
+
+    rows: [{setting: value, ..., metric: value}]; settings: {setting: axis title}. Settings that are
+    not numbers become axes of labelled categories. Lines are coloured by the metric: the better, the darker.
+    """
+    rows = [row for row in rows if _is_number(row.get(metric))]
+    dimensions = []
+    for key, title in settings.items():
+        values = [row.get(key) for row in rows]
+        if all(_is_number(v) for v in values):
+            dimensions.append({"label": plain(title), "values": values})
+        else:
+            labels = sorted({str(v) for v in values}, key=lambda s: (len(s), s))
+            index = {label: i for i, label in enumerate(labels)}
+            dimensions.append({"label": plain(title), "values": [index[str(v)] for v in values],
+                               "tickvals": list(range(len(labels))), "ticktext": [plain(t) for t in labels]})
+    scores = [row[metric] for row in rows]
+    dimensions.append({"label": metric_title, "values": scores})
+    figure = go.Figure(go.Parcoords(
+        dimensions=dimensions,
+        line={"color": scores, "colorscale": [[0, "#cbd5e1"], [1, PALETTE[0]]],
+              "reversescale": not higher_is_better, "showscale": False},
+        labelangle=-15, labelside="top",
+    ))
+    figure.update_layout(template=TEMPLATE, title={"text": f"Settings against {metric_title.lower()}"}, height=420,
+                         margin={"l": 70, "r": 70, "t": 110, "b": 40})
+    return figure
+
+
+def settings_scatter_figure(points: Sequence[dict[str, Any]], x_title: str, y_title: str,
+                            percent: bool = False) -> go.Figure:
+    """Give back a scatter of runs, one setting (x) against one result (y); the best run is a star.
+
+    points: [{label, x, y, best}]. Settings that are not all numbers are shown as categories.
+    """
+    points = [p for p in points if _is_number(p["y"]) and p["x"] is not None]
+    categorical = not all(_is_number(p["x"]) for p in points)
+    figure = go.Figure()
+    for best in (False, True):
+        chosen = [p for p in points if bool(p.get("best")) == best]
+        if not chosen:
+            continue
+        figure.add_trace(go.Scatter(
+            x=[plain(p["x"]) if categorical else p["x"] for p in chosen], y=[p["y"] for p in chosen],
+            text=[plain(p["label"]) for p in chosen], mode="markers+text", textposition="top center",
+            name="Best run" if best else "Runs",
+            marker={"size": 18 if best else 11, "symbol": "star" if best else "circle",
+                    "color": PALETTE[1] if best else PALETTE[0], "line": {"width": 1, "color": "white"}},
+            hovertemplate="%{text}<br>" + x_title + ": %{x}<br>" + y_title + ": %{y}<extra></extra>",
+        ))
+    figure.update_layout(template=TEMPLATE, title={"text": f"{y_title} against {x_title.lower()}"}, height=380,
+                         xaxis_title=x_title, yaxis_title=y_title, hovermode="closest")
+    xs = [p["x"] for p in points]
+    if categorical:
+        figure.update_xaxes(type="category")
+    elif xs and min(xs) > 0 and max(xs) / min(xs) >= 100:  # learning rates and the like: spread them evenly
+        figure.update_xaxes(type="log")
+    if percent:
+        figure.update_yaxes(tickformat=".0%")
+    return figure
