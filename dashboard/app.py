@@ -36,12 +36,13 @@ new_run = st.Page(PAGES / "new_run.py", title="New run", icon=":material/play_ci
 runs = st.Page(PAGES / "runs.py", title="Runs", icon=":material/list:", url_path="runs")
 queue = st.Page(PAGES / "queue.py", title="Queue", icon=":material/queue:", url_path="queue")
 run = st.Page(PAGES / "run.py", title="Run details", icon=":material/monitoring:", url_path="run")
+compare = st.Page(PAGES / "compare.py", title="Compare runs", icon=":material/compare_arrows:", url_path="compare")
 evaluate = st.Page(PAGES / "evaluate.py", title="Evaluate", icon=":material/fact_check:", url_path="evaluate")
 playground = st.Page(PAGES / "playground.py", title="Playground", icon=":material/science:", url_path="playground")
 
 st.session_state["pages"] = {"home": home, "datasets": datasets, "new_run": new_run, "runs": runs, "run": run, "queue": queue}
 st.session_state["pages"] |= {"evaluate": evaluate, "playground": playground}
-page = st.navigation({"Trainyard": [home], "Data": [datasets], "Training": [new_run, queue, runs, run],
+page = st.navigation({"Trainyard": [home], "Data": [datasets], "Training": [new_run, queue, runs, run, compare],
                       "Results": [evaluate, playground]})
 with guarded():
     page.run()

@@ -1,56 +1,79 @@
-"""Run details: live curves, progress and result of one run, its settings, and a cancel button."""
+"""Run details: live curves of every metric, results, settings, history, notes and tags, files and export.
+
+The sections under the charts are tabs listed in SECTIONS; a new section is one function and one entry.
+"""
 
 import json
 
+import pandas as pd
 import streamlit as st
 
-from db import repo
+from dashboard.components import explorer as ex
 from dashboard.components import state
-from dashboard.components.figures import curves_figure
+from dashboard.components.figures import metric_label
 from dashboard.components.nav import go
+from db import explorer, repo
 from db.session import trainyard_home
 
-LOSS_KEYS = ["train_loss", "val_loss"]
-SCORE_KEYS = {"classification": ["train_accuracy", "val_accuracy"], "regression": ["val_rmse", "val_mae"]}
+ACTIVE = ("queued", "running")
 FINAL = [("test_accuracy", "Test accuracy", "{:.1%}"), ("test_f1_macro", "Test F1 (macro)", "{:.3f}"),
          ("test_rmse", "Test error (RMSE)", "{:.4g}"), ("test_mae", "Test error (MAE)", "{:.4g}"),
          ("epochs_completed", "Epochs", "{:.0f}"), ("samples_per_second", "Examples per second", "{:,.0f}")]
 
-runs = state.runs()
-if not runs:
-    st.title("Run details")
-    st.info("No runs yet. Go to **New run**, pick a data set and press **Train**.")
-    st.stop()
-
 run_id = state.query_int("run")
-if run_id is None or repo.get_run(run_id) is None:
+run = explorer.get_run(run_id) if run_id is not None else None
+if run is None:
     st.title("Run details")
-    labels = {r["id"]: f"Run {r['id']} ({r['model']} on {r['dataset']})" for r in runs}
+    recent = ex.recent_runs()
+    if not recent:
+        st.info("No runs yet. Go to **New run**, pick a data set and press **Train**.")
+        st.stop()
+    if run_id is not None:
+        st.warning(f"There is no run {run_id}: it may have been deleted. Choose another run.")
+    labels = {r["id"]: f"{ex.run_label(r)} ({r['model']} on {r['dataset']})" for r in recent}
     run_id = st.selectbox("Choose a run", list(labels), format_func=labels.get)
+    run = explorer.get_run(run_id)
 st.query_params["run"] = str(run_id)
 
-run = repo.get_run(run_id)
-dataset = repo.get_dataset(run["dataset_id"])
-task = dataset["task"] if dataset else "classification"
-title = f"Run {run_id}" + (f" — {run['name']}" if run["name"] else "")
-st.title(title)
-st.caption(f"{run['model']} on '{run['dataset']}' · queued {state.short_time(run['created_at'])}")
+st.title(f"Run {run_id}" + (f" — {run['name']}" if run["name"] else ""))
+st.caption(f"{run['model']} on '{run['dataset']}' · queued {state.short_time(run['created_at'])}"
+           + (" · archived" if run["archived_at"] else ""))
 
-controls = st.columns([1.4, 1.4, 4], vertical_alignment="center")
+
+def _smoothing(text):
+    try:
+        return min(max(float(text), 0.0), 0.99) if text else None
+    except ValueError:
+        return None
+
+
+ex.start_from_url("run-x", "x", lambda v: v if v in ex.X_AXES else None, "step")
+ex.start_from_url("run-smooth", "smooth", _smoothing, 0.0)
+controls = st.columns([1.2, 1.6, 1.6, 1.2], vertical_alignment="bottom")
 live = controls[0].toggle("Live updates", value=True, key="live",
                           help="Turn off to zoom into the charts without them redrawing.")
-if run["status"] in ("queued", "running"):
-    if controls[1].button("Cancel run", icon=":material/stop_circle:", key="cancel"):
+x_axis = controls[1].segmented_control("Along", list(ex.X_AXES), key="run-x", format_func=ex.X_AXES.get,
+                                       required=True, help="Draw the curves along training steps, epochs, "
+                                       "or minutes since the run started.")
+smoothing = controls[2].slider("Smoothing", 0.0, 0.99, step=0.01, key="run-smooth",
+                               help="Average out the noise. The raw curve stays, faint, behind the smooth one.")
+if run["status"] in ACTIVE:
+    if controls[3].button("Cancel run", icon=":material/stop_circle:", key="cancel"):
         outcome = repo.request_cancel(run_id)
         state.clear_caches()
+        ex.clear_caches()
         st.toast("Run cancelled." if outcome == "cancelled" else "Stopping the run…")
+ex.keep_in_url({"x": "" if x_axis == "step" else x_axis, "smooth": smoothing or ""})
 
 
-@st.fragment(run_every="2s" if live and run["status"] in ("queued", "running") else None)
+@st.fragment(run_every="2s" if live and run["status"] in ACTIVE else None)
 def live_view() -> None:
-    current = repo.get_run(run_id)
+    current = explorer.get_run(run_id)
+    if current is None:
+        st.warning("This run has been deleted.")
+        return
     status = current["status"]
-    if status in ("completed", "failed", "cancelled", "interrupted") and run["status"] in ("queued", "running"):
+    if status not in ACTIVE and run["status"] in ACTIVE:
         st.rerun(scope="app")  # the run ended: redraw the whole page once, without the timer
     state.status_badge(status)
     if status == "queued":
@@ -68,47 +91,136 @@ def live_view() -> None:
     elif status == "cancelled":
         st.warning("This run was cancelled.")
 
-    summary = repo.metric_summaries(run_id)
+    summary = explorer.metric_summaries(run_id)
     finals = [(label, fmt.format(summary[key]["last"])) for key, label, fmt in FINAL if key in summary]
     if finals:
         for column, (label, value) in zip(st.columns(len(finals)), finals):
             column.metric(label, value)
-    history = repo.metric_history(run_id)
-    if not history:
-        if status in ("queued", "running"):
+    if not any(s["count"] > 1 for s in summary.values()):
+        if status in ACTIVE:
             st.caption("The first points appear after the first few training steps.")
         return
-    by_key: dict[str, list] = {}
-    for point in history:
-        by_key.setdefault(point["key"], []).append(point)
-    left, right = st.columns(2)
-    left.plotly_chart(curves_figure({k: by_key.get(k, []) for k in LOSS_KEYS}, "Loss (lower is better)"),
-                      theme=None, key="loss-chart")
-    score_keys = SCORE_KEYS.get(task, [])
-    if any(k in by_key for k in score_keys):
-        right.plotly_chart(curves_figure({k: by_key.get(k, []) for k in score_keys},
-                                         "Accuracy (higher is better)" if task == "classification"
-                                         else "Error (lower is better)",
-                                         percent=task == "classification"),
-                           theme=None, key="score-chart")
+    curves = ex.history(run_id, summary, [k for k, s in summary.items() if s["count"] > 1])
+    columns = st.columns(2)
+    for i, (_, figure) in enumerate(ex.run_charts(summary, curves, x_axis, smoothing)):
+        columns[i % 2].plotly_chart(figure, theme=None, key=f"chart-{i}")
 
 
 live_view()
 
-settings, events, log = st.tabs(["Settings", "History", "Log"])
-with settings:
-    st.json(run["config"], expanded=False)
+
+# ---------------------------------------------------------------- sections
+
+
+def overview() -> None:
+    seconds = explorer.run_seconds(run)
+    facts = [("Data set", f"{run['dataset']} ({run['dataset_kind']}, {run['dataset_rows']:,} rows)"),
+             ("Model", run["model"]), ("Device", run["device"] or "—"),
+             ("Training time", state.duration(seconds)),
+             ("Queued", state.short_time(run["created_at"])), ("Started", state.short_time(run["started_at"]) or "—"),
+             ("Ended", state.short_time(run["finished_at"]) or "—"), ("Tries", str(run["attempts"]))]
+    columns = st.columns(4)
+    for i, (label, value) in enumerate(facts):
+        columns[i % 4].markdown(f"**{label}**")
+        columns[i % 4].text(value)
+    if run["parent_run_id"]:
+        if st.button(f"Open run {run['parent_run_id']}, which this run continues", key="open-parent"):
+            go("run", run=run["parent_run_id"])
+    summary = explorer.metric_summaries(run_id)
+    if summary:
+        st.markdown("**Results**")
+        st.dataframe(pd.DataFrame([{
+            "Metric": metric_label(key), "Last": ex.format_value(key, s["last"]),
+            "Best": ex.format_value(key, s["best"]), "Best at step": s["best_step"], "Points": s["count"],
+        } for key, s in ((k, summary[k]) for k in explorer.metric_order(summary))]), hide_index=True)
+
+
+def settings() -> None:
+    flat = ex.flatten(run["config"])
+    st.dataframe(pd.DataFrame([{"Setting": ex.setting_label(k), "Value": str(v)} for k, v in flat.items()]),
+                 hide_index=True)
+    with st.expander("As JSON"):
+        st.json(run["config"], expanded=True)
     if run["environment"]:
         st.caption("Recorded for repeatability: " + json.dumps(run["environment"]))
-with events:
-    for event in repo.list_events(run_id):
-        st.text(f"{state.short_time(event['time'])}  {event['message']}")
-with log:
+
+
+def history() -> None:
+    changes = explorer.status_history(run_id)
+    if changes:
+        st.markdown("**Status history**")
+        rows, previous = [], None
+        for change in changes:
+            after = state.duration((change["time"] - previous).total_seconds()) if previous else ""
+            rows.append({"Time": state.short_time(change["time"]), "Change": change["message"], "After": after})
+            previous = change["time"]
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+    others = [e for e in repo.list_events(run_id) if e["kind"] != "status"]
+    if others:
+        st.markdown("**Messages**")
+        for event in others:
+            st.text(f"{state.short_time(event['time'])}  {event['message']}")
+
+
+def log() -> None:
     log_path = trainyard_home() / "runs" / str(run_id) / "output.log"
     if log_path.exists():
         st.code(log_path.read_text(errors="replace")[-5000:] or "(empty)", language=None)
     else:
         st.caption("No output yet.")
 
-if st.button("Train again with other settings", key="again"):
+
+def notes_and_tags() -> None:
+    known = ex.filter_choices()["tags"]
+    with st.form("details"):
+        name = st.text_input("Name", value=run["name"] or "", max_chars=200)
+        tags = st.multiselect("Tags", sorted(set(known) | set(run["tags"] or [])), default=run["tags"] or [],
+                              accept_new_options=True, placeholder="Choose or type a tag, then press Enter",
+                              help="Tags let you filter the runs list, for example 'baseline' or 'for the demo'.")
+        notes = st.text_area("Notes", value=run["notes"] or "", height=140,
+                             placeholder="What did you try, and what did you learn?")
+        if st.form_submit_button("Save", key="save-details"):
+            explorer.update_run_details(run_id, name, notes, tags)
+            ex.clear_caches()
+            state.clear_caches()
+            st.toast("Saved.")
+            st.rerun()
+
+
+def files_and_export() -> None:
+    st.markdown("**Export**")
+    columns = st.columns(3)
+    columns[0].download_button("Metrics (CSV)", data=lambda: explorer.metrics_csv(run_id).encode(),
+                               file_name=f"run-{run_id}-metrics.csv", mime="text/csv", on_click="ignore",
+                               icon=":material/download:", key="export-csv",
+                               help="Every logged point: metric, step, epoch, value and time.")
+    columns[1].download_button("Summary (JSON)",
+                               data=lambda: json.dumps(explorer.run_document(run_id), indent=2, default=str).encode(),
+                               file_name=f"run-{run_id}-summary.json", mime="application/json", on_click="ignore",
+                               icon=":material/download:", key="export-json",
+                               help="Settings, times, and the final and best value of every metric.")
+    st.caption(f"From the command line: `python -m engine runs metrics {run_id} --json` and "
+               f"`python -m engine runs show {run_id} --json`. The address in your browser opens this same view: "
+               "copy it to share.")
+    files = explorer.run_files(run_id)
+    st.markdown("**Files**")
+    if not files:
+        st.caption("No files yet. The trained model appears here when the run finishes.")
+    for i, item in enumerate(files):
+        left, right = st.columns([3, 1], vertical_alignment="center")
+        left.text(f"{item['kind']}: {item['name']} ({item['bytes'] / 1e6:,.1f} MB)")
+        right.download_button("Download", data=item["path"].read_bytes, file_name=item["name"],
+                              on_click="ignore", icon=":material/download:", key=f"file-{i}")
+
+
+SECTIONS = {"Overview": overview, "Settings": settings, "History": history, "Log": log,
+            "Notes and tags": notes_and_tags, "Files and export": files_and_export}
+for tab, draw in zip(st.tabs(list(SECTIONS)), SECTIONS.values()):
+    with tab:
+        draw()
+
+left, right = st.columns([1, 3])
+if left.button("Train again with other settings", key="again"):
     go("new_run", dataset=run["dataset_id"])
+if right.button("Compare with other runs", key="compare-this"):
+    go("compare", runs=str(run_id))

@@ -1,0 +1,453 @@
+"""The runs explorer: its queries on a real SQLite file, and the Runs, Run details and Compare pages in AppTest."""
+
+import json
+import math
+import random
+from datetime import datetime
+
+import pytest
+from sqlalchemy import func, select, update
+from streamlit.testing.v1 import AppTest
+
+from db import explorer, repo
+from db.models import MetricExtreme, MetricSummary, Run
+from db.session import session_scope
+from tests.conftest import ROOT
+
+APP = str(ROOT / "dashboard" / "app.py")
+
+
+# ---------------------------------------------------------------- seeding
+
+
+def make_dataset(name: str, kind: str = "tabular") -> dict:
+    return repo.create_dataset(name=name, kind=kind, task="classification", target="label", n_rows=100,
+                               n_columns=3, schema={}, quality_report={}, files_path="/nowhere", sha256="0" * 64)
+
+
+def make_run(dataset: dict, model: str = "mlp", name: str | None = None, status: str = "completed",
+             tags: list[str] | None = None, lr: float = 0.001, accuracy: float | None = None,
+             created: datetime | None = None, points: int = 20) -> dict:
+    """A run with a falling training loss, validation curves reaching `accuracy`, and a test result."""
+    config = {"model": {"name": model, "dropout": 0.1}, "training": {"learning_rate": lr, "epochs": 2},
+              "split": {"seed": 0}}
+    run = repo.create_run(dataset["id"], model, config, name=name, tags=tags)
+    if accuracy is not None:
+        loss = 1.2 - accuracy
+        repo.log_metrics(run["id"], [("train_loss", s, loss + 1.0 / s, s / 10, 100.0 + s) for s in range(1, points + 1)]
+                         + [("val_loss", s, loss + 0.5 / s, s / 10, 100.0 + s) for s in (points // 2, points)]
+                         + [("val_accuracy", s, accuracy * s / points, s / 10, 100.0 + s) for s in (points // 2, points)]
+                         + [("test_accuracy", points, accuracy - 0.02, 2.0, 200.0)])
+    values = {"status": status}
+    if status != "queued":
+        values["started_at"] = datetime(2026, 3, 1, 12, 0)
+    if status in ("completed", "failed", "cancelled"):
+        values["finished_at"] = datetime(2026, 3, 1, 12, 5)
+    if created:
+        values["created_at"] = created
+    with session_scope(write=True) as session:
+        session.execute(update(Run).where(Run.id == run["id"]).values(**values))
+    return run
+
+
+@pytest.fixture
+def runs(home):
+    """Five runs on two data sets: two finished MLPs, a failed LSTM, one training, one waiting."""
+    customers, reviews = make_dataset("customers"), make_dataset("reviews", "text")
+    return {
+        "baseline": make_run(customers, name="baseline", tags=["baseline"], lr=0.001, accuracy=0.80,
+                             created=datetime(2026, 1, 10, 9, 0)),
+        "wide": make_run(customers, name="wide net", tags=["wide", 'say "hi" 100%_'], lr=0.01, accuracy=0.90),
+        "lstm": make_run(reviews, "lstm", name="lstm try", status="failed", lr=0.001, accuracy=0.60),
+        "training": make_run(reviews, name="training now", status="running", accuracy=0.70),
+        "waiting": make_run(reviews, "transformer", status="queued"),
+    }
+
+
+def ids(page) -> list[int]:
+    return [run["id"] for run in page.runs]
+
+
+# ---------------------------------------------------------------- the runs list
+
+
+def test_filters_each_narrow_the_list(runs):
+    find = lambda **kw: ids(explorer.find_runs(explorer.RunFilters(**kw)))  # noqa: E731
+    everything = find()
+    assert set(everything) == {r["id"] for r in runs.values()}
+    customers = runs["baseline"]["dataset_id"]
+    assert set(find(dataset_ids=(customers,))) == {runs["baseline"]["id"], runs["wide"]["id"]}
+    assert find(models=("lstm",)) == [runs["lstm"]["id"]]
+    assert set(find(statuses=("running", "queued"))) == {runs["training"]["id"], runs["waiting"]["id"]}
+    assert find(tags=("baseline",)) == [runs["baseline"]["id"]]
+    assert find(tags=('say "hi" 100%_',)) == [runs["wide"]["id"]]  # quotes, % and _ are plain characters
+    assert find(tags=("say",)) == []
+    assert find(created_to=datetime(2026, 1, 31).date()) == [runs["baseline"]["id"]]
+    assert runs["baseline"]["id"] not in find(created_from=datetime(2026, 2, 1).date())
+    # The best validation accuracy is the highest reached; the best loss the lowest.
+    assert set(find(best_ranges=(("val_accuracy", 0.75, None),))) == {runs["baseline"]["id"], runs["wide"]["id"]}
+    assert find(best_ranges=(("val_accuracy", 0.75, 0.85),)) == [runs["baseline"]["id"]]
+    assert find(best_ranges=(("val_loss", None, 0.35),)) == [runs["wide"]["id"]]
+
+
+def test_search_matches_names_numbers_models_and_data_sets(runs):
+    search = lambda text: set(ids(explorer.find_runs(explorer.RunFilters(search=text))))  # noqa: E731
+    assert search("WIDE") == {runs["wide"]["id"]}
+    assert search(str(runs["lstm"]["id"])) >= {runs["lstm"]["id"]}
+    assert search("transformer") == {runs["waiting"]["id"]}
+    assert search("review") == {runs["lstm"]["id"], runs["training"]["id"], runs["waiting"]["id"]}
+    assert search("100%") == set()  # % is not a wildcard
+
+
+def test_sort_by_a_metrics_best_value_puts_runs_without_it_last(runs):
+    by_accuracy = ids(explorer.find_runs(sort="best:val_accuracy"))
+    assert by_accuracy[:4] == [runs[k]["id"] for k in ("wide", "baseline", "training", "lstm")]
+    assert by_accuracy[-1] == runs["waiting"]["id"]
+    by_loss = ids(explorer.find_runs(sort="best:val_loss"))
+    assert by_loss[:4] == [runs[k]["id"] for k in ("wide", "baseline", "training", "lstm")]
+    assert ids(explorer.find_runs(sort="oldest"))[0] == runs["baseline"]["id"]
+    assert ids(explorer.find_runs(sort="newest"))[-1] == runs["baseline"]["id"]
+
+
+def test_pages_of_runs(runs):
+    first = explorer.find_runs(per_page=2)
+    assert (first.total, first.pages, len(first.runs)) == (5, 3, 2)
+    last = explorer.find_runs(page=99, per_page=2)  # past the end: the last page
+    assert (last.page, len(last.runs)) == (3, 1)
+    seen = [i for p in (1, 2, 3) for i in ids(explorer.find_runs(page=p, per_page=2))]
+    assert sorted(seen) == sorted(r["id"] for r in runs.values())
+
+
+def test_filter_choices(runs):
+    choices = explorer.filter_choices()
+    assert [d["name"] for d in choices["datasets"]] == ["customers", "reviews"]
+    assert choices["models"] == ["lstm", "mlp", "transformer"]
+    assert choices["tags"] == ["baseline", 'say "hi" 100%_', "wide"]
+    assert list(choices["metrics"])[:2] == ["test_accuracy", "val_accuracy"]
+    assert choices["metrics"]["val_accuracy"]["high"] == pytest.approx(0.90)
+    assert choices["metrics"]["val_loss"]["low"] == pytest.approx(0.30 + 0.5 / 20)
+
+
+def test_archive_hides_runs_and_restore_brings_them_back(runs):
+    changed = explorer.archive_runs([runs["baseline"]["id"], runs["training"]["id"]])
+    assert changed == [runs["baseline"]["id"]]  # a training run is left alone
+    assert runs["baseline"]["id"] not in ids(explorer.find_runs())
+    assert ids(explorer.find_runs(explorer.RunFilters(archived=True))) == [runs["baseline"]["id"]]
+    assert explorer.archive_runs([runs["baseline"]["id"]], archived=False) == [runs["baseline"]["id"]]
+    assert runs["baseline"]["id"] in ids(explorer.find_runs())
+
+
+def test_delete_removes_runs_with_their_files_but_not_a_training_one(runs, home):
+    doomed, training = runs["baseline"]["id"], runs["training"]["id"]
+    folder = home / "runs" / str(doomed)
+    folder.mkdir(parents=True)
+    (folder / "model.pt").write_bytes(b"weights")
+    repo.add_artifact(doomed, "model", str(folder / "model.pt"), 7, "0" * 64)
+    outside = home.parent / f"{home.name}-keep.txt"
+    outside.write_text("not Trainyard's")
+    repo.add_artifact(doomed, "export", str(outside), 1, "0" * 64)
+    child = repo.create_run(runs["baseline"]["dataset_id"], "mlp", {}, parent_run_id=doomed)
+
+    outcome = explorer.delete_runs([doomed, training])
+    assert outcome.deleted == [doomed] and outcome.training == [training]
+    assert repo.get_run(doomed) is None and repo.get_run(training) is not None
+    assert not folder.exists() and outside.exists()
+    assert repo.metric_history(doomed) == [] and repo.list_events(doomed) == []
+    assert repo.get_run(child["id"])["parent_run_id"] is None
+
+
+def test_notes_tags_and_exports(runs):
+    run_id = runs["wide"]["id"]
+    saved = explorer.update_run_details(run_id, "  wider  ", "Tried 512 units.", ["demo", " demo ", "", "x" * 80])
+    assert saved == {"name": "wider", "notes": "Tried 512 units.", "tags": ["demo", "x" * 50]}
+    assert repo.get_run(run_id)["tags"] == ["demo", "x" * 50]
+    lines = explorer.metrics_csv(run_id).splitlines()
+    assert lines[0] == "key,step,epoch,value,time" and len(lines) == 1 + 20 + 2 + 2 + 1
+    document = explorer.run_document(run_id)
+    json.dumps(document)
+    assert document["summary"]["test_accuracy"] == pytest.approx(0.88)
+    assert document["best"]["val_loss"]["value"] == pytest.approx(0.30 + 0.5 / 20)
+    assert document["duration_seconds"] == 300
+
+
+def test_higher_is_better():
+    assert explorer.higher_is_better("val_accuracy") and explorer.higher_is_better("test_f1_macro")
+    assert explorer.higher_is_better("samples_per_second")
+    assert not explorer.higher_is_better("val_loss") and not explorer.higher_is_better("test_rmse")
+
+
+# ---------------------------------------------------------------- down-sampling
+
+
+def reference_sample(points: list[tuple[int, float]], buckets: int) -> list[int]:
+    """The steps a bucketed min/max down-sampling must keep, computed the slow way."""
+    first, last = points[0][0], points[-1][0]
+    width = max(1, math.ceil((last - first + 1) / buckets))
+    keep = {first, last}
+    groups: dict[int, list] = {}
+    for step, value in points:
+        groups.setdefault((step - first) // width, []).append((step, value))
+    for group in groups.values():
+        keep.add(min(group, key=lambda p: (p[1], p[0]))[0])
+        keep.add(min(group, key=lambda p: (-p[1], p[0]))[0])
+    return sorted(keep)
+
+
+def noisy_curve(n: int, seed: int = 0, every: int = 3) -> list[tuple[int, float]]:
+    rng = random.Random(seed)
+    points = [(i * every, math.exp(-i / (n / 4)) + rng.random() * 0.1) for i in range(1, n + 1)]
+    points[n // 3] = (points[n // 3][0], 9.0)  # one spike: it must survive
+    points[n // 2] = (points[n // 2][0], -1.0)
+    return points
+
+
+def log_curve(run_id: int, key: str, points: list[tuple[int, float]]) -> None:
+    repo.log_metrics(run_id, [(key, step, value, step / 100, 1000.0 + step) for step, value in points])
+
+
+def assert_keeps_the_extremes(sampled: list[dict], points: list[tuple[int, float]]) -> None:
+    steps = [p["step"] for p in sampled]
+    values = {step: value for step, value in points}
+    assert steps == sorted(set(steps))
+    assert steps[0] == points[0][0] and steps[-1] == points[-1][0]
+    assert min(p["value"] for p in sampled) == min(values.values())
+    assert max(p["value"] for p in sampled) == max(values.values())
+    assert all(values[p["step"]] == p["value"] for p in sampled)  # real points only
+
+
+def test_a_short_curve_comes_back_whole(home):
+    run = make_run(make_dataset("d"), status="completed")
+    log_curve(run["id"], "train_loss", noisy_curve(300))
+    sampled = explorer.sampled_history(run["id"], "train_loss")
+    assert [p["step"] for p in sampled] == [s for s, _ in noisy_curve(300)]
+    assert sampled[0] == {"step": 3, "value": pytest.approx(noisy_curve(300)[0][1]), "epoch": 0.03, "time": 1003.0}
+
+
+def test_down_sampling_keeps_first_last_min_and_max(home):
+    run = make_run(make_dataset("d"), status="completed")
+    points = noisy_curve(12_000)
+    log_curve(run["id"], "train_loss", points)
+    sampled = explorer.sampled_history(run["id"], "train_loss", points=1500)
+    assert 1400 <= len(sampled) <= 1502
+    assert_keeps_the_extremes(sampled, points)
+    assert [p["step"] for p in sampled] == reference_sample(points, 750)
+
+
+def test_long_curves_keep_block_extremes_that_follow_the_run(home, monkeypatch):
+    monkeypatch.setattr(explorer, "RAW_LIMIT", 2_000)
+    monkeypatch.setattr(explorer, "BLOCK_POINTS", 8)
+    monkeypatch.setattr(explorer, "TAIL_BLOCKS", 4)
+    run_id = make_run(make_dataset("d"), status="running")["id"]
+    points = noisy_curve(20_000)
+    log_curve(run_id, "train_loss", points[:12_000])
+    sampled = explorer.sampled_history(run_id, "train_loss", points=600)
+    assert_keeps_the_extremes(sampled, points[:12_000])
+    with session_scope() as session:
+        stored = session.scalar(select(func.count()).select_from(MetricExtreme))
+        through = session.scalar(select(MetricSummary.extremes_through))
+    assert 0 < stored < 12_000 / 3 and through <= points[11_999][0]
+
+    log_curve(run_id, "train_loss", points[12_000:])  # the run goes on: new blocks are added
+    sampled = explorer.sampled_history(run_id, "train_loss", points=600)
+    assert_keeps_the_extremes(sampled, points)
+    assert len(sampled) <= 610
+    with session_scope() as session:
+        assert session.scalar(select(MetricSummary.extremes_through)) > through
+
+    # Resuming from a checkpoint rewrites the history after a step: stale extremes are never read.
+    repo.delete_metrics_after(run_id, points[9_000][0])
+    rewritten = points[:9_001] + [(step, 0.5) for step, _ in points[9_001:15_000]]
+    log_curve(run_id, "train_loss", rewritten[9_001:])
+    assert_keeps_the_extremes(explorer.sampled_history(run_id, "train_loss", points=600), rewritten)
+
+
+def test_run_history_has_every_curve(runs):
+    history = explorer.run_history(runs["wide"]["id"])
+    assert set(history) == {"train_loss", "val_loss", "val_accuracy", "test_accuracy"}
+    assert len(history["train_loss"]) == 20
+
+
+# ---------------------------------------------------------------- pages
+
+
+def open_page(page: str, **query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    for key, value in query.items():
+        at.query_params[key] = str(value)
+    at.switch_page(f"pages/{page}.py").run()
+    assert_fine(at)
+    return at
+
+
+def assert_fine(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not [e.value for e in at.error if "Something went wrong" in e.value]
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def table_ids(at: AppTest) -> list[int]:
+    return list(at.dataframe[0].value["Run"])
+
+
+def test_runs_page_filters_sorts_and_keeps_them_in_the_url(runs):
+    at = open_page("runs")
+    assert table_ids(at) == [r["id"] for r in reversed(runs.values()) if r is not runs["baseline"]] + [
+        runs["baseline"]["id"]]
+    at.multiselect(key="f-model").set_value(["mlp"]).run()
+    assert_fine(at)
+    assert set(table_ids(at)) == {runs[k]["id"] for k in ("baseline", "wide", "training")}
+    at.selectbox(key="sort").set_value("best:val_accuracy").run()
+    assert table_ids(at) == [runs[k]["id"] for k in ("wide", "baseline", "training")]
+    assert list(at.dataframe[0].value["Best validation accuracy"]) == pytest.approx([0.9, 0.8, 0.7])
+    at.text_input(key="search").set_value("wide").run()
+    assert table_ids(at) == [runs["wide"]["id"]]
+    assert dict(at.query_params) == {"q": "wide", "sort": "best:val_accuracy", "model": "mlp"}
+
+    shared = open_page("runs", q="wide", sort="best:val_accuracy", model="mlp")  # the link opens the same list
+    assert table_ids(shared) == [runs["wide"]["id"]]
+
+
+def test_runs_page_filters_by_result(runs):
+    at = open_page("runs")
+    at.multiselect(key="f-metrics").set_value(["val_accuracy"]).run()
+    at.slider(key="f-range-val_accuracy").set_value((0.75, 0.9)).run()
+    assert_fine(at)
+    assert set(table_ids(at)) == {runs["baseline"]["id"], runs["wide"]["id"]}
+
+
+def test_runs_page_pages_through_many_runs(home):
+    dataset = make_dataset("d")
+    for i in range(55):
+        repo.create_run(dataset["id"], "mlp", {}, name=f"run {i}")
+    at = open_page("runs")
+    assert len(table_ids(at)) == 50 and "Runs 1–50 of 55" in " ".join(c.value for c in at.caption)
+    at.get("pagination")[0].set_value(2).run()
+    assert_fine(at)
+    assert len(table_ids(at)) == 5 and at.query_params["page"] == "2"
+
+
+def test_runs_page_compares_archives_and_deletes_selected_runs(runs):
+    at = open_page("runs")
+    frame = at.dataframe[0].value
+    rows = [int(frame.index[frame["Run"] == runs[k]["id"]][0]) for k in ("baseline", "wide")]
+    at.session_state["runs-table"] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    at.run()
+    at.button(key="archive").click().run()
+    assert_fine(at)
+    assert "Archived 2 run(s)." in [s.value for s in at.success]
+    assert runs["wide"]["id"] not in table_ids(at)
+
+    at.toggle(key="archived").set_value(True).run()
+    assert sorted(table_ids(at)) == sorted([runs["baseline"]["id"], runs["wide"]["id"]])
+    at.session_state["runs-table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    doomed = table_ids(at)[0]
+    at.button(key="delete").click().run()
+    assert_fine(at)
+    assert repo.get_run(doomed) is None
+
+    at = open_page("runs")
+    at.session_state["runs-table"] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    at.run()
+    picked = table_ids(at)[:2]
+    at.button(key="compare").click().run()
+    assert_fine(at)
+    assert at.title[0].value == "Compare runs"
+    assert at.query_params["runs"] == ",".join(map(str, picked))
+
+
+def test_run_page_draws_every_curve_along_steps_epochs_or_time(runs):
+    run_id = runs["wide"]["id"]
+    at = open_page("run", run=run_id)
+    figures = charts(at)
+    assert [f["layout"]["title"]["text"] for f in figures] == ["Loss (lower is better)",
+                                                               "Validation accuracy (higher is better)"]
+    assert [t["name"] for t in figures[0]["data"]] == ["Training loss", "Validation loss"]
+    assert figures[0]["data"][0]["x"][:3] == [1, 2, 3]
+
+    at.segmented_control(key="run-x").set_value("epoch").run()
+    at.slider(key="run-smooth").set_value(0.6).run()
+    assert_fine(at)
+    loss = charts(at)[0]
+    assert loss["data"][0]["x"][:2] == pytest.approx([0.1, 0.2])
+    raw, smoothed = loss["data"][:2]  # the raw line, faint, behind the smooth one
+    assert raw["opacity"] < 1 and raw["legendgroup"] == smoothed["legendgroup"] == "Training loss"
+    assert raw["y"] != smoothed["y"] and raw["x"] == smoothed["x"]
+    assert dict(at.query_params) == {"run": str(run_id), "x": "epoch", "smooth": "0.6"}
+
+    shared = open_page("run", run=run_id, x="time", smooth="0.6")
+    assert shared.segmented_control(key="run-x").value == "time"
+    assert charts(shared)[0]["layout"]["xaxis"]["title"]["text"] == "Minutes since the start"
+
+
+def test_run_page_shows_details_history_and_exports(runs):
+    at = open_page("run", run=runs["wide"]["id"])
+    assert [t.label for t in at.tabs][:4] == ["Overview", "Settings", "History", "Log"]
+    overview = at.tabs[0].dataframe[0].value
+    assert overview.loc[overview["Metric"] == "Validation accuracy", "Best"].item() == "90.0%"
+    settings = at.tabs[1].dataframe[0].value
+    assert settings.loc[settings["Setting"] == "Learning rate", "Value"].item() == "0.01"
+    assert "Queued" in list(at.tabs[2].dataframe[0].value["Change"])
+    assert {b.label for b in at.get("download_button")} >= {"Metrics (CSV)", "Summary (JSON)"}
+
+
+def test_run_page_saves_notes_and_tags(runs):
+    run_id = runs["lstm"]["id"]
+    at = open_page("run", run=run_id)
+    at.text_area[0].set_value("Too slow on this data.")
+    at.multiselect[0].set_value(["baseline", "text"])
+    at.button(key="save-details").click().run()
+    assert_fine(at)
+    stored = repo.get_run(run_id)
+    assert stored["notes"] == "Too slow on this data." and stored["tags"] == ["baseline", "text"]
+
+
+def test_run_page_draws_a_long_curve_down_sampled(home, monkeypatch):
+    monkeypatch.setattr(explorer, "RAW_LIMIT", 2_000)
+    monkeypatch.setattr(explorer, "BLOCK_POINTS", 8)
+    run_id = make_run(make_dataset("d"), status="completed")["id"]
+    points = noisy_curve(8_000)
+    log_curve(run_id, "train_loss", points)
+    trace = charts(open_page("run", run=run_id))[0]["data"][0]
+    assert 1000 <= len(trace["x"]) <= 1502 and trace["type"] == "scattergl"
+    assert trace["x"][0] == points[0][0] and trace["x"][-1] == points[-1][0]
+    assert max(trace["y"]) == 9.0 and min(trace["y"]) == -1.0
+
+
+def test_run_page_for_a_missing_run_offers_the_others(runs):
+    at = open_page("run", run=999)
+    assert "There is no run 999" in at.warning[0].value
+    assert at.selectbox[0].options
+
+
+def test_compare_page_from_a_shared_link(runs):
+    ids_ = [runs[k]["id"] for k in ("baseline", "wide", "lstm")]
+    at = open_page("compare", runs=",".join(map(str, ids_)), metric="val_accuracy")
+    assert at.multiselect(key="compare-runs").value == ids_
+    assert "Best by validation accuracy: Run 2 · wide net" in at.success[0].value.replace("\\", "")
+    results = at.dataframe[0].value
+    assert list(results["Best"]) == ["", "★", ""]
+    settings = at.dataframe[1].value
+    assert list(settings.index) == ["Data set", "Model", "Learning rate"]  # only what differs
+    assert list(settings.columns) == ["Run 1 · baseline", "★ Run 2 · wide net", "Run 3 · lstm try"]
+    curves, parallel, scatter = charts(at)
+    assert [t["name"] for t in curves["data"]] == ["Run 1 · baseline", "★ Run 2 · wide net", "Run 3 · lstm try"]
+    assert parallel["data"][0]["type"] == "parcoords"
+    assert parallel["data"][0]["dimensions"][-1]["label"] == "Validation accuracy"
+    assert [t["name"] for t in scatter["data"]] == ["Runs", "Best run"]
+    assert at.selectbox(key="compare-setting").value == "training.learning_rate"
+
+    at.toggle(key="compare-all-settings").set_value(True).run()
+    assert "Epochs" in at.dataframe[1].value.index
+    at.selectbox(key="compare-metric").set_value("val_loss").run()
+    assert_fine(at)
+    assert at.query_params["metric"] == "val_loss"
+
+
+def test_compare_page_needs_two_runs(runs):
+    at = open_page("compare", runs=str(runs["wide"]["id"]))
+    assert "Choose two runs or more" in at.info[0].value
