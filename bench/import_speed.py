@@ -9,6 +9,8 @@ Four measurements, each in a fresh process so that memory peaks do not mix:
 - a plain Pillow loop that decodes every PNG in the ZIP, and Trainyard's import of the ZIP (safety checks,
   decoding, resizing, report, storing).
 Peak memory is the growth of the process's peak resident size over its size before the timed part.
+CPU seconds (this process's threads and its helper processes) are printed too: on a shared machine
+they move less than wall-clock seconds, which the ratios use.
 The last line reads: csv_vs_pandas=<ratio> csv_peak_mem_x_file=<ratio> zip_vs_pillow=<ratio>
 """
 
@@ -18,6 +20,7 @@ import argparse
 import io
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -83,6 +86,11 @@ def write_zip(path: Path, images: int) -> None:
 # ---------------------------------------------------------------- measurements (one per process)
 
 
+def cpu_seconds() -> float:
+    own, helpers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + helpers.ru_utime + helpers.ru_stime
+
+
 def measure(what: str, path: str) -> dict:
     sys.path.insert(0, str(ROOT))
     import pandas as pd
@@ -92,6 +100,7 @@ def measure(what: str, path: str) -> dict:
         from engine.data.ingest import add_dataset
     reset_peak()
     before, _ = memory_mb()
+    cpu = cpu_seconds()
     started = time.perf_counter()
     if what == "csv-pandas":
         frame = pd.read_csv(path)
@@ -108,8 +117,9 @@ def measure(what: str, path: str) -> dict:
         dataset = add_dataset(path, name=f"{what} {time.time()}")
         detail = f"{dataset['n_rows']:,} {'rows' if what.startswith('csv') else 'images'}"
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu
     _, peak = memory_mb()
-    return {"what": what, "seconds": seconds, "memory_mb": peak - before, "detail": detail}
+    return {"what": what, "seconds": seconds, "cpu_seconds": cpu, "memory_mb": peak - before, "detail": detail}
 
 
 def run_measure(what: str, path: Path, home: Path) -> dict:
@@ -152,15 +162,17 @@ def main() -> None:
                 result = run_measure(what, path, home)
                 if what not in best or result["seconds"] < best[what]["seconds"]:
                     best[what] = result | {"memory_mb": max(result["memory_mb"], best.get(what, result)["memory_mb"])}
-        print(f"{'':16}{'seconds':>9}{'peak MB':>10}  what")
+        print(f"{'':16}{'seconds':>9}{'CPU s':>8}{'peak MB':>10}  what")
         for what, result in best.items():
-            print(f"{what:16}{result['seconds']:9.2f}{result['memory_mb']:10.0f}  {result['detail']}")
+            print(f"{what:16}{result['seconds']:9.2f}{result['cpu_seconds']:8.2f}{result['memory_mb']:10.0f}  "
+                  f"{result['detail']}")
         csv_mb = csv.stat().st_size / (1 << 20)
         csv_ratio = best["csv-trainyard"]["seconds"] / best["csv-pandas"]["seconds"]
         memory_ratio = best["csv-trainyard"]["memory_mb"] / csv_mb
         zip_ratio = best["zip-trainyard"]["seconds"] / best["zip-pillow"]["seconds"]
         print(f"pandas alone peaks at {best['csv-pandas']['memory_mb'] / csv_mb:.2f} × the CSV's size "
-              f"({csv_mb:,.0f} MB)")
+              f"({csv_mb:,.0f} MB); the load on this machine was {os.getloadavg()[0]:.1f} on "
+              f"{os.cpu_count()} cores")
     print(f"csv_vs_pandas={csv_ratio:.2f} csv_peak_mem_x_file={memory_ratio:.2f} zip_vs_pillow={zip_ratio:.2f}")
 
 

@@ -134,7 +134,7 @@ def column_types(frame: pd.DataFrame) -> dict[str, str]:
         elif pd.api.types.is_datetime64_any_dtype(series):
             types[column] = "date"
         else:
-            text = spread_sample(series.dropna()).astype(str)
+            text = spread_sample(series).dropna().astype(str)
             long_text = not text.empty and text.str.len().mean() > 40 and text.nunique() > 0.5 * len(text)
             types[column] = "text" if long_text else "category"
     return types
@@ -195,9 +195,23 @@ def shared_mask(hashes: np.ndarray) -> np.ndarray:
     return mask
 
 
+def telling_columns(frame: pd.DataFrame, columns: list[str], count: int = 3) -> list[str]:
+    """Give back the `count` columns with the most different values in an even sample of rows."""
+    sample = spread_sample(frame[columns], 20_000)
+    return sorted(columns, key=lambda column: -sample[column].nunique())[:count]
+
+
 def duplicate_counts(frame: pd.DataFrame, target: str | None, inputs: list[str] | None = None) -> tuple[int, int]:
     """Give back (duplicate rows, distinct inputs that appear with more than one answer)."""
     inputs = inputs if inputs is not None else [c for c in frame.columns if c != target]
+    if not inputs:
+        return 0, 0
+    # Rows can only repeat each other if they agree on a few telling columns: hash those for every
+    # row, and all the columns only for the rows that agree on them.
+    agree = row_hashes(frame[telling_columns(frame, inputs)])
+    if not repeats(agree):
+        return 0, 0
+    frame = frame[shared_mask(agree)]
     hashes = column_hashes(frame[inputs + ([target] if target else [])])
     input_hash = combine_hashes([hashes[c] for c in inputs], len(frame))
     if target is None or not repeats(input_hash):

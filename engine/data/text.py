@@ -48,11 +48,10 @@ def word_counts(texts: Iterable[Any]) -> np.ndarray:
 
 
 def _mean_words(series: pd.Series) -> float:
-    values = series.dropna()
-    if values.empty or pd.api.types.is_numeric_dtype(values):
+    if pd.api.types.is_numeric_dtype(series):
         return 0.0
-    sample = spread_sample(values, 2000)
-    return float(word_counts(sample).mean())
+    sample = spread_sample(series, 20_000).dropna().head(2000)
+    return float(word_counts(sample).mean()) if len(sample) else 0.0
 
 
 def find_text_column(frame: pd.DataFrame, exclude: tuple[str, ...] = ()) -> tuple[str | None, str]:
