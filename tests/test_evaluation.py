@@ -214,6 +214,19 @@ def test_evaluate_page_shows_the_report(evaluated):
     assert not at.exception
     assert at.button(key="make-bundle").label == "Prepare the download"
 
+    # A cross-validated run shows its folds too.
+    from engine.serving.runtime import run_folder
+    from engine.training.crossval import summarise
+
+    folds = [{"fold": i, "n_fold": 60, "n_test": 36, "accuracy": a, "f1_macro": a} for i, a in
+             enumerate((0.8, 0.9, 0.85), start=1)]
+    (run_folder(evaluated["id"]) / "crossval.json").write_text(json.dumps(summarise(folds)))
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Across 3 folds, the accuracy on rows each model never saw was 85.0% ± 4.1%" in m.value
+               for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 5
+
 
 def test_evaluate_page_without_finished_runs_says_what_to_do(home):
     from streamlit.testing.v1 import AppTest

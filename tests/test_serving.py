@@ -249,6 +249,20 @@ def test_playground_predicts_a_row_the_way_pytorch_does(trained, predictors):
     assert len(at.get("plotly_chart")) == 1  # the probabilities
 
 
+def test_playground_explains_a_run_whose_model_is_missing(home, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    dataset = table_dataset(tmp_path, rows=60)
+    run = repo.create_run(dataset["id"], "mlp", {"model": {"name": "mlp"}})
+    repo.finish_run(run["id"], "completed")  # finished, yet its model file is gone
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120)
+    at.run()
+    at.query_params["run"] = str(run["id"])
+    at.switch_page("pages/playground.py").run()
+    assert not at.exception, at.exception
+    assert "model file of run 1 is missing" in at.error[0].value
+
+
 # ---------------------------------------------------------------- other kinds, with a stand-in model
 
 

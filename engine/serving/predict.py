@@ -48,10 +48,12 @@ def load_trained(run_id: int) -> TrainedModel:
         raise UserError(f"There is no run {run_id}. `python -m engine runs list` shows them.")
     path = model_path(run_id)
     if not path.exists():
-        status = {"queued": "is waiting to train", "running": "is still training",
-                  "failed": "failed", "cancelled": "was cancelled", "interrupted": "was interrupted"}
-        raise UserError(f"Run {run_id} {status.get(run['status'], 'has no trained model')}, so it has no model "
-                        "to use. Pick a finished run.")
+        status = {"queued": "is waiting to train", "running": "is still training", "failed": "failed",
+                  "cancelled": "was cancelled", "interrupted": "was interrupted"}
+        if run["status"] in status:
+            raise UserError(f"Run {run_id} {status[run['status']]}, so it has no model to use. Pick a finished run.")
+        raise UserError(f"The model file of run {run_id} is missing (it was expected at {path}). Train the run "
+                        "again to get a new one.")
     checkpoint = load_checkpoint(path)  # weights_only: plain tensors and dicts, never arbitrary objects
     config = RunConfig.model_validate(checkpoint["config"])
     model = build_model(config.model, checkpoint["spec"])
