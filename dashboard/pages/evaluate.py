@@ -146,8 +146,10 @@ if crossval:
 st.subheader("Take the model with you")
 st.caption("A ZIP with the model as ONNX and TorchScript, its preprocessing, the label names and a README with a "
            "working example. Both files are checked against the trained model when they are made.")
-bundle = export_folder(run_id) / bundle_name(run_id)
-if bundle.exists() and bundle.stat().st_mtime >= (run_folder(run_id) / "model.pt").stat().st_mtime:
+bundle, model = export_folder(run_id) / bundle_name(run_id), run_folder(run_id) / "model.pt"
+if not model.exists():
+    st.warning("The model file of this run is missing, so there is nothing to download.")
+elif bundle.exists() and bundle.stat().st_mtime >= model.stat().st_mtime:
     st.download_button("Download the model (ZIP)", bundle.read_bytes(), file_name=bundle.name,
                        mime="application/zip", key="download-bundle", icon=":material/download:")
 elif st.button("Prepare the download", key="make-bundle", icon=":material/package_2:"):

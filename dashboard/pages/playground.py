@@ -17,7 +17,7 @@ from dashboard.components.trained import choose_finished_run, escape_markdown, r
 from engine.data.tables import read_table
 from engine.errors import UserError
 from engine.serving import DEFAULT_TOP
-from engine.serving.runtime import ONNX_FILE, Predictor, export_folder, onnx_predictor, onnx_ready
+from engine.serving.runtime import ONNX_FILE, Predictor, export_folder, onnx_predictor, onnx_ready, run_folder
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 MAX_LISTED_USERS = 5000
@@ -28,6 +28,9 @@ if run is None:
     st.stop()
 run_id = run["id"]
 
+if not (run_folder(run_id) / "model.pt").exists():
+    st.error(f"The model file of run {run_id} is missing, so it cannot be tried. Train the run again to get a new one.")
+    st.stop()
 if not onnx_ready(run_id):
     with st.spinner("Getting this model ready to try (once per model, usually under half a minute)…"):
         ok, answer = run_engine("export", str(run_id), "--format", "onnx")
