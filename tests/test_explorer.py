@@ -1,10 +1,12 @@
 """The runs explorer: its queries on a real SQLite file, and the Runs, Run details and Compare pages in AppTest."""
 
+import base64
 import json
 import math
 import random
 from datetime import datetime
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 from streamlit.testing.v1 import AppTest
@@ -289,6 +291,13 @@ def charts(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 
+def values(array) -> list:
+    """Give back a trace's numbers as a list; Plotly sends numeric arrays packed as {dtype, bdata}."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
 def table_ids(at: AppTest) -> list[int]:
     return list(at.dataframe[0].value["Run"])
 
@@ -367,16 +376,16 @@ def test_run_page_draws_every_curve_along_steps_epochs_or_time(runs):
     assert [f["layout"]["title"]["text"] for f in figures] == ["Loss (lower is better)",
                                                                "Validation accuracy (higher is better)"]
     assert [t["name"] for t in figures[0]["data"]] == ["Training loss", "Validation loss"]
-    assert figures[0]["data"][0]["x"][:3] == [1, 2, 3]
+    assert values(figures[0]["data"][0]["x"])[:3] == [1, 2, 3]
 
     at.segmented_control(key="run-x").set_value("epoch").run()
     at.slider(key="run-smooth").set_value(0.6).run()
     assert_fine(at)
     loss = charts(at)[0]
-    assert loss["data"][0]["x"][:2] == pytest.approx([0.1, 0.2])
+    assert values(loss["data"][0]["x"])[:2] == pytest.approx([0.1, 0.2])
     raw, smoothed = loss["data"][:2]  # the raw line, faint, behind the smooth one
     assert raw["opacity"] < 1 and raw["legendgroup"] == smoothed["legendgroup"] == "Training loss"
-    assert raw["y"] != smoothed["y"] and raw["x"] == smoothed["x"]
+    assert values(raw["y"]) != values(smoothed["y"]) and values(raw["x"]) == values(smoothed["x"])
     assert dict(at.query_params) == {"run": str(run_id), "x": "epoch", "smooth": "0.6"}
 
     shared = open_page("run", run=run_id, x="time", smooth="0.6")
@@ -413,9 +422,10 @@ def test_run_page_draws_a_long_curve_down_sampled(home, monkeypatch):
     points = noisy_curve(8_000)
     log_curve(run_id, "train_loss", points)
     trace = charts(open_page("run", run=run_id))[0]["data"][0]
-    assert 1000 <= len(trace["x"]) <= 1502 and trace["type"] == "scattergl"
-    assert trace["x"][0] == points[0][0] and trace["x"][-1] == points[-1][0]
-    assert max(trace["y"]) == 9.0 and min(trace["y"]) == -1.0
+    xs, ys = values(trace["x"]), values(trace["y"])
+    assert 1000 <= len(xs) <= 1502 and trace["type"] == "scattergl"
+    assert xs[0] == points[0][0] and xs[-1] == points[-1][0]
+    assert max(ys) == 9.0 and min(ys) == -1.0
 
 
 def test_run_page_for_a_missing_run_offers_the_others(runs):
@@ -446,6 +456,8 @@ def test_compare_page_from_a_shared_link(runs):
     at.selectbox(key="compare-metric").set_value("val_loss").run()
     assert_fine(at)
     assert at.query_params["metric"] == "val_loss"
+    assert at.selectbox(key="compare-curve").value == "val_loss"  # the curve follows the result judged by
+    assert "Run 2 · wide net" in at.success[0].value.replace("\\", "")
 
 
 def test_compare_page_needs_two_runs(runs):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 
 PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777"]
@@ -114,8 +115,9 @@ def smoothed_curves_figure(series: dict[str, Sequence[dict[str, Any]]], title: s
         if not points:
             continue
         color = PALETTE[i % len(PALETTE)]
-        xs = x_values(points, x, origin)
-        ys = [p["value"] for p in points]
+        # Arrays, not lists: Plotly checks a list item by item, and sends arrays to the browser packed.
+        xs = np.asarray(x_values(points, x, origin), dtype=float)
+        ys = np.asarray([p["value"] for p in points], dtype=float)
         trace = go.Scattergl if len(points) > WEBGL_ABOVE else go.Scatter
         mode = "lines+markers" if len(points) < 60 else "lines"
         width = 3.5 if name == highlight else 2
@@ -123,7 +125,7 @@ def smoothed_curves_figure(series: dict[str, Sequence[dict[str, Any]]], title: s
         if smoothing > 0 and len(points) > 2:
             figure.add_trace(trace(x=xs, y=ys, name=label, legendgroup=name, showlegend=False, mode="lines",
                                    opacity=FAINT, line={"color": color, "width": 1}, hoverinfo="skip"))
-            ys = smooth(ys, smoothing)
+            ys = np.asarray(smooth(ys, smoothing))
             mode = "lines"
         figure.add_trace(trace(x=xs, y=ys, name=label, legendgroup=name, mode=mode,
                                line={"color": color, "width": width}, marker={"size": 5}))

@@ -56,8 +56,16 @@ def _curve_for(metric: str) -> str | None:
 ex.start_from_url("compare-metric", "metric", lambda v: v if v in keys else None, default_metric)
 ex.start_from_url("compare-curve", "curve", lambda v: v if v in curve_keys else None, _curve_for(default_metric))
 ex.start_from_url("compare-x", "x", lambda v: v if v in ex.X_AXES else None, "step")
-controls = st.columns([2, 2, 2, 2], vertical_alignment="bottom")
+
+
+def _follow_metric() -> None:
+    """A new result to judge by brings its own curve."""
+    st.session_state["compare-curve"] = _curve_for(st.session_state["compare-metric"])
+
+
+controls = st.columns([2, 2, 2.4, 1.6], vertical_alignment="bottom")
 metric = controls[0].selectbox("Best run by", keys, key="compare-metric", format_func=metric_label,
+                               on_change=_follow_metric,
                                help="The result that decides which run is best: the highest accuracy, "
                                     "or the lowest loss or error.")
 curve = controls[1].selectbox("Curve", curve_keys, key="compare-curve", format_func=metric_label) \
