@@ -53,6 +53,13 @@ def select(dataset: dict, message: str) -> None:
     st.rerun()
 
 
+def categories_figure(counts: dict, title: str, x_title: str, y_title: str):
+    """Give back a bar chart whose labels stay labels, even when they look like numbers ('0' to '9')."""
+    figure = bar_figure(counts, title, x_title, y_title)
+    figure.update_xaxes(type="category")
+    return figure
+
+
 def fix(dataset: dict, step: dict) -> None:
     """Apply one cleaning step and open the new version, or say why it cannot be done."""
     try:
@@ -260,11 +267,13 @@ cols = st.columns(5)
 cols[0].metric({"image": "Images", "ratings": "Ratings"}.get(kind, "Rows"), f"{dataset['n_rows']:,}")
 if kind == "image":
     cols[1].metric("Image size", f"{schema['width']} × {schema['height']}")
+    cols[2].metric("Classes", dataset["n_classes"])
 elif kind == "ratings":
-    cols[1].metric("Users × items", f"{report['users']:,} × {report['items']:,}")
+    cols[1].metric("Users", f"{report['users']:,}")
+    cols[2].metric("Items", f"{report['items']:,}")
 else:
     cols[1].metric("Columns", dataset["n_columns"])
-cols[2].metric("Predicts", dataset["target"] if kind != "image" else "the class of each image")
+    cols[2].metric("Predicts", dataset["target"])
 cols[3].metric("Task", TASK_WORDS[dataset["task"]])
 cols[4].metric("Problems found", sum(p["severity"] != "info" for p in problems),
                help="Serious problems and warnings; notes are counted apart.")
@@ -323,10 +332,12 @@ with quality_tab:
 
     left, right = st.columns(2)
     if report.get("class_counts"):
-        left.plotly_chart(bar_figure(report["class_counts"], "Examples per class", "Class", "Examples"), theme=None)
+        left.plotly_chart(categories_figure(report["class_counts"], "Examples per class", "Class", "Examples"),
+                          theme=None)
     missing = {k: v for k, v in report.get("missing", {}).items() if v}
     if missing:
-        right.plotly_chart(bar_figure(missing, "Missing cells per column", "Column", "Missing cells"), theme=None)
+        right.plotly_chart(categories_figure(missing, "Missing cells per column", "Column", "Missing cells"),
+                           theme=None)
     if kind == "tabular" and report.get("target_stats"):
         stats = report["target_stats"]
         left.write(f"'{plain(dataset['target'])}' ranges from {stats['min']:.4g} to {stats['max']:.4g} "
@@ -351,7 +362,8 @@ with quality_tab:
             f"{per_item['max']} ratings each (median {per_item['median']:.0f}).  \n"
             f"**{report['density']:.2%}** of all user–item pairs are rated ({report['sparsity']:.2%} empty).")
     if kind == "image":
-        right.plotly_chart(bar_figure(report["sizes"], "Image sizes (width × height)", "Size", "Images"), theme=None)
+        right.plotly_chart(categories_figure(report["sizes"], "Image sizes (width × height)", "Size", "Images"),
+                           theme=None)
         st.write("Picture types: " + ", ".join(f"{plain(k)} {v:,}" for k, v in report["formats"].items())
                  + ". Colour modes: " + ", ".join(f"{plain(k)} {v:,}" for k, v in report["modes"].items()) + ".")
         if report["unreadable"]:
