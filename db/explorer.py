@@ -534,6 +534,61 @@ def run_labels(run_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         return {row.id: dict(row._mapping) for row in rows}
 
 
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Give back {"training.learning_rate": 0.001, ...} from a nested config; lists become "128, 64"."""
+    flat: dict[str, Any] = {}
+    for key, value in (config or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat |= flatten(value, f"{name}.")
+        elif isinstance(value, (list, tuple)):
+            flat[name] = ", ".join(str(v) for v in value)
+        else:
+            flat[name] = value
+    return flat
+
+
+def run_settings(run: dict[str, Any]) -> dict[str, Any]:
+    """Give back a run's settings as one flat dict, its data set first."""
+    return {"dataset": run.get("dataset")} | flatten(run.get("config") or {})
+
+
+def differing_settings(settings: Sequence[dict[str, Any]]) -> list[str]:
+    """Give back the settings whose values are not the same in every run, in the order first seen."""
+    keys = list(dict.fromkeys(k for s in settings for k in s))
+    return [k for k in keys if len({repr(s.get(k)) for s in settings}) > 1]
+
+
+def best_run(runs: Sequence[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    """Give back the run with the best value of metric key (highest or lowest, as the metric wants)."""
+    scored = [r for r in runs if key in r.get("metrics", {})]
+    if not scored:
+        return None
+    pick = max if higher_is_better(key) else min
+    return pick(scored, key=lambda r: r["metrics"][key]["best"])
+
+
+def compare_document(run_ids: Sequence[int], metric: str | None = None) -> dict[str, Any]:
+    """Give back a comparison as one JSON-ready document: each run's results, the best run by metric
+    (default: the first usual result every run has), and the settings that differ, run by run."""
+    runs = runs_for_compare(run_ids)
+    keys = metric_order({k for r in runs for k in r["metrics"]})
+    common = [k for k in keys if all(k in r["metrics"] for r in runs)]
+    metric = metric or next(iter(common or keys), None)
+    best = best_run(runs, metric) if metric else None
+    settings = {r["id"]: run_settings(r) for r in runs}
+    return {
+        "metric": metric,
+        "higher_is_better": higher_is_better(metric) if metric else None,
+        "best_run": best["id"] if best else None,
+        "runs": [{"id": r["id"], "name": r["name"], "status": r["status"], "dataset": r["dataset"], "model": r["model"],
+                  "best": {k: r["metrics"][k]["best"] for k in keys if k in r["metrics"]},
+                  "summary": {k: r["metrics"][k]["last"] for k in keys if k in r["metrics"]}} for r in runs],
+        "settings_that_differ": {k: {str(i): s.get(k) for i, s in settings.items()}
+                                 for k in differing_settings(list(settings.values()))},
+    }
+
+
 # ---------------------------------------------------------------- archive and delete
 
 

@@ -172,6 +172,23 @@ def test_notes_tags_and_exports(runs):
     assert document["duration_seconds"] == 300
 
 
+def test_compare_document(runs):
+    document = explorer.compare_document([runs["baseline"]["id"], runs["wide"]["id"], runs["lstm"]["id"]])
+    json.dumps(document)
+    assert document["metric"] == "test_accuracy" and document["best_run"] == runs["wide"]["id"]
+    assert document["settings_that_differ"] == {
+        "dataset": {str(runs["baseline"]["id"]): "customers", str(runs["wide"]["id"]): "customers",
+                    str(runs["lstm"]["id"]): "reviews"},
+        "model.name": {str(runs["baseline"]["id"]): "mlp", str(runs["wide"]["id"]): "mlp",
+                       str(runs["lstm"]["id"]): "lstm"},
+        "training.learning_rate": {str(runs["baseline"]["id"]): 0.001, str(runs["wide"]["id"]): 0.01,
+                                   str(runs["lstm"]["id"]): 0.001},
+    }
+    by_loss = explorer.compare_document([runs["baseline"]["id"], runs["lstm"]["id"]], "val_loss")
+    assert by_loss["best_run"] == runs["baseline"]["id"] and by_loss["higher_is_better"] is False
+    assert by_loss["runs"][1]["best"]["val_accuracy"] == pytest.approx(0.60)
+
+
 def test_higher_is_better():
     assert explorer.higher_is_better("val_accuracy") and explorer.higher_is_better("test_f1_macro")
     assert explorer.higher_is_better("samples_per_second")

@@ -190,20 +190,6 @@ def runs_frame(runs: Sequence[dict[str, Any]], sort_key: str | None = None) -> p
 # ---------------------------------------------------------------- settings
 
 
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Give back {"training.learning_rate": 0.001, ...} from a nested config; lists become "128, 64"."""
-    flat: dict[str, Any] = {}
-    for key, value in (config or {}).items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat |= flatten(value, f"{name}.")
-        elif isinstance(value, (list, tuple)):
-            flat[name] = ", ".join(str(v) for v in value)
-        else:
-            flat[name] = value
-    return flat
-
-
 def _field_titles() -> dict[str, str]:
     from engine.config import SplitConfig, TrainingConfig  # pydantic only: no torch
     from engine.models.registry import MODELS
@@ -235,26 +221,6 @@ def setting_label(key: str) -> str:
     return (f"{SECTION_NAMES[section]}: {words}" if rest and section in SECTION_NAMES else words).capitalize()
 
 
-def run_settings(run: dict[str, Any]) -> dict[str, Any]:
-    """Give back a run's settings as one flat dict, its data set first."""
-    return {"dataset": run.get("dataset")} | flatten(run.get("config") or {})
-
-
-def differing_settings(settings: Sequence[dict[str, Any]]) -> list[str]:
-    """Give back the settings whose values are not the same in every run, in the order first seen."""
-    keys = list(dict.fromkeys(k for s in settings for k in s))
-    return [k for k in keys if len({repr(s.get(k)) for s in settings}) > 1]
-
-
-def best_run(runs: Sequence[dict[str, Any]], key: str) -> dict[str, Any] | None:
-    """Give back the run with the best value of metric key (highest or lowest, as the metric wants)."""
-    scored = [r for r in runs if key in r.get("metrics", {})]
-    if not scored:
-        return None
-    pick = max if explorer.higher_is_better(key) else min
-    return pick(scored, key=lambda r: r["metrics"][key]["best"])
-
-
 # ---------------------------------------------------------------- state kept in the URL
 # A shared link must open the same view, so each choice is read from the URL on first draw and
 # written back after every change.
@@ -264,10 +230,6 @@ def ids_from_text(text: str | None) -> list[int]:
     """Give back [3, 7, 12] from "3,7,12" (anything else ignored, repeats dropped)."""
     ids = [int(part) for part in (text or "").replace(" ", ",").split(",") if part.strip().isdigit()]
     return list(dict.fromkeys(ids))
-
-
-def list_from_url(name: str) -> list[str]:
-    return [part for part in (st.query_params.get(name) or "").split(",") if part]
 
 
 def start_from_url(key: str, name: str, parse: Callable[[str | None], Any], default: Any) -> None:

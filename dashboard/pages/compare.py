@@ -77,7 +77,7 @@ ex.keep_in_url({"metric": "" if metric == default_metric else metric,
                 "curve": "" if curve == _curve_for(default_metric) else curve,
                 "x": "" if x_axis == "step" else x_axis})
 
-best = ex.best_run(runs, metric)
+best = explorer.best_run(runs, metric)
 if best:
     value = ex.format_value(metric, best["metrics"][metric]["best"])
     better = "highest" if explorer.higher_is_better(metric) else "lowest"
@@ -115,8 +115,8 @@ if curve:
 
 # ---------------------------------------------------------------- settings
 st.subheader("Settings that differ")
-settings = {run["id"]: ex.run_settings(run) for run in runs}
-differ = ex.differing_settings(list(settings.values()))
+settings = {run["id"]: explorer.run_settings(run) for run in runs}
+differ = explorer.differing_settings(list(settings.values()))
 show_all = st.toggle("Show every setting", key="compare-all-settings")
 listed = list(dict.fromkeys(k for s in settings.values() for k in s)) if show_all else differ
 if not listed:

@@ -136,7 +136,7 @@ def overview() -> None:
 
 
 def settings() -> None:
-    flat = ex.flatten(run["config"])
+    flat = explorer.flatten(run["config"])
     st.dataframe(pd.DataFrame([{"Setting": ex.setting_label(k), "Value": str(v)} for k, v in flat.items()]),
                  hide_index=True)
     with st.expander("As JSON"):
