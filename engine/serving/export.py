@@ -161,6 +161,7 @@ def labels_document(prep: dict[str, Any]) -> dict[str, Any]:
     if prep["kind"] == "ratings":
         document["users"] = [str(u) for u in prep.get("users", [])]
         document["items"] = [str(i) for i in prep.get("items", [])]
+        document["rating_min"], document["rating_max"] = prep.get("rating_min"), prep.get("rating_max")
     return document
 
 
@@ -243,7 +244,74 @@ print(session.run(None, {"input": x})[0])
 ```
 '''
 
-KIND_EXTRAS = {"tabular": TABLE_ENCODER}
+TEXT_ENCODER = '''
+For texts, `encode` turns them into the model's input exactly as Trainyard does:
+
+```python
+import re
+
+prep = json.load(open("preprocessing.json"))
+word = re.compile(prep["word_pattern"])
+lookup = {w: i + 2 for i, w in enumerate(prep["vocabulary"])}  # 0 pads the end, 1 is a word it never saw
+
+
+def encode(texts):
+    ids = np.zeros((len(texts), prep["max_length"]), dtype=np.int64)
+    for row, text in enumerate(texts):
+        words = word.findall(text.lower())[: prep["max_length"]]
+        ids[row, : len(words)] = [lookup.get(w, 1) for w in words]
+    return ids
+
+
+print(session.run(None, {"input": encode(["The first text", "and a second one"])})[0])
+```
+'''
+
+IMAGE_ENCODER = '''
+For image files, `encode` prepares them as Trainyard does (transparency laid on white, resized, scaled):
+
+```python
+from PIL import Image
+
+prep = json.load(open("preprocessing.json"))
+
+
+def encode(images):
+    batch = []
+    for image in images:
+        image = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image)
+        image = image.convert("RGB" if prep["channels"] == 3 else "L")
+        image = image.resize((prep["width"], prep["height"]), Image.Resampling.BILINEAR)
+        pixels = np.asarray(image, dtype=np.float32).reshape(prep["height"], prep["width"], prep["channels"]) / 255
+        batch.append(((pixels - prep["mean"]) / prep["std"]).transpose(2, 0, 1))
+    return np.stack(batch).astype(np.float32)
+
+
+grey = Image.new("RGB", (prep["width"], prep["height"]), (128, 128, 128))  # or Image.open("photo.jpg")
+print(session.run(None, {"input": encode([grey])})[0])
+```
+'''
+
+RATINGS_RECOMMENDER = '''
+To recommend items to a user, score every item for them and keep the best:
+
+```python
+users = {user: i + 1 for i, user in enumerate(target["users"])}  # 0 is a user the model never saw
+
+
+def recommend(user, top=10):
+    pairs = np.array([[users.get(str(user), 0), item + 1] for item in range(len(target["items"]))], dtype=np.int64)
+    ratings = session.run(None, {"input": pairs})[0][:, 0] * target["std"] + target["mean"]
+    ratings = ratings.clip(target["rating_min"], target["rating_max"])
+    return [(target["items"][i], round(float(ratings[i]), 2)) for i in np.argsort(-ratings)[:top]]
+
+
+print(recommend(target["users"][0]))
+```
+'''
+
+KIND_EXTRAS = {"tabular": TABLE_ENCODER, "text": TEXT_ENCODER, "image": IMAGE_ENCODER, "ratings": RATINGS_RECOMMENDER}
 
 README = """# {title}
 
