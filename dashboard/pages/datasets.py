@@ -104,7 +104,7 @@ def _add(path: Path, original_name: str, **options) -> None:
         with st.spinner("Checking and storing the data set…"):
             dataset = add_dataset(path, original_name=original_name, max_bytes=LIMIT_MB << 20, **options)
     except DataError as error:
-        st.error(str(error))
+        st.error(plain(error))
     else:
         _forget_upload()
         select(dataset, f"Added '{dataset['name']}'.")
@@ -120,7 +120,7 @@ def _table_form(path: Path, name: str) -> None:
         frame = read_table(path, name)
         detected = inspect_table(frame)
     except DataError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return
     st.write(f"**{plain(name)}**: {len(frame):,} rows, {frame.shape[1]} columns. First rows:")
     st.dataframe(frame.head(20), hide_index=True)
@@ -134,7 +134,7 @@ def _table_form(path: Path, name: str) -> None:
         try:
             detected = inspect_table(frame, kind=kind)
         except DataError as error:
-            st.error(str(error))
+            st.error(plain(error))
             return
     columns = list(frame.columns)
     options: dict = {"kind": kind}
@@ -184,7 +184,7 @@ def _zip_form(path: Path, name: str) -> None:
     try:
         found = inspect_zip(path, name)
     except DataError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return
     st.write(f"**{plain(name)}**: {found['images']:,} images in {found['classes']} classes — "
              f"{plain(found['label_reason'])}.")
@@ -214,7 +214,7 @@ with st.expander("Add a data set", expanded=not state.datasets()):
             try:
                 check_file_size(uploaded.size, uploaded.name, LIMIT_MB << 20)
             except DataError as error:
-                st.error(str(error))
+                st.error(plain(error))
             else:
                 stored = _store_upload(uploaded)
                 if uploaded.name.lower().endswith(".zip"):
@@ -232,9 +232,9 @@ with st.expander("Add a data set", expanded=not state.datasets()):
             select(dataset, f"Added the sample '{dataset['name']}'.")
 
 if message := st.session_state.pop("flash", None):
-    st.success(message)
+    st.success(plain(message))
 if message := st.session_state.pop("flash_error", None):
-    st.error(message)
+    st.error(plain(message))
 
 # ------------------------------------------------------------------ browse
 
@@ -319,7 +319,7 @@ with quality_tab:
             st.markdown(f"*What it does to training:* {plain(item['effect'])}  \n*Fix:* {plain(item['fix'])}")
             buttons = st.columns(max(len(item["actions"]), 1) + 2)
             for j, step in enumerate(item["actions"]):
-                if buttons[j].button(step["label"], key=f"fix-{selected}-{i}-{j}"):
+                if buttons[j].button(plain(step["label"]), key=f"fix-{selected}-{i}-{j}"):
                     fix(dataset, step)
     notes = [(i, p) for i, p in enumerate(problems) if p["severity"] == "info"]
     if notes:
@@ -327,7 +327,7 @@ with quality_tab:
             for i, item in notes:
                 st.markdown(f"**{plain(item['title'])}.** {plain(item['effect'])} *Fix:* {plain(item['fix'])}")
                 for j, step in enumerate(item["actions"]):
-                    if st.button(step["label"], key=f"fix-{selected}-{i}-{j}"):
+                    if st.button(plain(step["label"]), key=f"fix-{selected}-{i}-{j}"):
                         fix(dataset, step)
 
     left, right = st.columns(2)
@@ -394,7 +394,7 @@ with fixes_tab:
                 st.write("No column has missing values.")
             else:
                 column = st.radio("Column", gaps, horizontal=True, key=f"clean-gap-column-{selected}",
-                                  format_func=lambda c: f"{c} ({report['missing'][c]:,} missing)")
+                                  format_func=lambda c: f"{plain(c)} ({report['missing'][c]:,} missing)")
                 ways = ["drop", *FILL_METHODS]
                 way = st.radio("What to do", ways, horizontal=True, key=f"clean-gap-way-{selected}",
                                format_func={"drop": "Drop those rows", "median": "Fill with the median",
@@ -469,6 +469,7 @@ with fixes_tab:
             st.markdown("**Change what to predict**")
             columns = [c for c in report.get("types", {}) if c != schema.get("text_column")]
             target = st.radio("Column to predict", columns, horizontal=True, key=f"clean-target-{selected}",
+                              format_func=plain,
                               index=columns.index(dataset["target"]) if dataset["target"] in columns else 0)
             task = dataset["task"]
             if kind == "tabular":
@@ -484,7 +485,8 @@ with fixes_tab:
         if removable:
             with st.container(border=True):
                 st.markdown("**Remove a column** the model should not use")
-                column = st.radio("Column", removable, horizontal=True, key=f"clean-drop-column-{selected}")
+                column = st.radio("Column", removable, horizontal=True, key=f"clean-drop-column-{selected}",
+                                  format_func=plain)
                 if st.button("Remove it", key=f"clean-drop-column-apply-{selected}"):
                     fix(dataset, {"step": "drop_column", "column": column})
 
