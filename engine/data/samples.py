@@ -100,21 +100,27 @@ NEUTRAL = ("Delivery took three days.", "The box was plain cardboard.", "I bough
 
 
 def product_reviews(rows: int = 1500, seed: int = 0) -> pd.DataFrame:
-    """Give back generated product reviews labelled positive or negative, with some neutral filler."""
+    """Give back generated product reviews labelled positive or negative.
+
+    Like real reviews, many mix praise and complaints, some have no verdict, and a few labels are wrong,
+    so a model cannot be perfect.
+    """
     rng = np.random.default_rng(seed)
     reviews, labels = [], []
     for _ in range(rows):
         good = rng.random() < 0.5
         product = rng.choice(PRODUCTS)
-        main, other = (POSITIVE, NEGATIVE) if good else (NEGATIVE, POSITIVE)
-        feeling = rng.choice(LIKE if good else DISLIKE)
-        parts = [f"The {product} {rng.choice(main)}.", f"{feeling}."]
-        if rng.random() < 0.3:  # a mixed review: one point against, the verdict still clear
-            parts.insert(1, f"Sadly it {rng.choice(other)}." if good else f"To be fair it {rng.choice(other)}.")
+        parts = []
+        for _ in range(rng.integers(1, 4)):  # each point leans the review's way, but not always
+            praise = rng.random() < (0.7 if good else 0.3)
+            verb = rng.choice(POSITIVE if praise else NEGATIVE)
+            parts.append(f"The {product} {verb}." if not parts else f"{rng.choice(('Also', 'But', 'And'))} it {verb}.")
+        if rng.random() < 0.6:
+            parts.append(f"{rng.choice(LIKE if good else DISLIKE)}.")
         parts += list(rng.choice(NEUTRAL, size=rng.integers(0, 3), replace=False))
-        order = rng.permutation(len(parts))
-        reviews.append(" ".join(parts[i] for i in order))
-        labels.append("positive" if good else "negative")
+        reviews.append(" ".join(parts[:1] + [parts[i] for i in 1 + rng.permutation(len(parts) - 1)]))
+        wrong = rng.random() < 0.03  # a reviewer who clicked the wrong button
+        labels.append("positive" if good != wrong else "negative")
     return pd.DataFrame({"review": reviews, "sentiment": labels})
 
 
@@ -174,7 +180,8 @@ SAMPLES: dict[str, Sample] = {
                      "enlarged to 32 × 32 so that every image model fits.",
                      "digits.zip", write_digits_zip, (("image_size", (32, 32)),)),
     "reviews": Sample("Product reviews", "text",
-                      "1,500 short generated product reviews, each positive or negative: classify the text.",
+                      "1,500 short generated product reviews, positive or negative; many mix praise and "
+                      "complaints: classify the text.",
                       "reviews.csv", _table_writer(product_reviews)),
     "films": Sample("Film ratings", "ratings",
                     "About 13,000 generated 1–5 star ratings of 240 films by 400 people, with dates: "
