@@ -179,6 +179,12 @@ def find_runs(filters: RunFilters = RunFilters(), sort: str = "newest", page: in
     return RunsPage(runs=runs, total=total, page=page, pages=pages, per_page=per_page)
 
 
+def active_runs() -> int:
+    """Give back how many runs are waiting or training."""
+    with session_scope() as session:
+        return session.scalar(select(func.count()).select_from(Run).where(Run.status.in_(ACTIVE)))
+
+
 def filter_choices() -> dict[str, Any]:
     """Give back what the list's filters offer: data sets, models, tags, and each metric's range of best values."""
     with session_scope() as session:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 from streamlit.testing.v1 import AppTest
 
+from dashboard.components import explorer as dashboard_explorer
 from db import explorer, repo
 from db.models import MetricExtreme, MetricSummary, Run
 from db.session import session_scope
@@ -319,6 +320,12 @@ def table_ids(at: AppTest) -> list[int]:
     return list(at.dataframe[0].value["Run"])
 
 
+def tick(at: AppTest, rows: list[int]) -> AppTest:
+    """Tick rows of the runs table, as a click on their boxes does."""
+    at.session_state[at.dataframe[0].key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    return at.run()
+
+
 def test_runs_page_filters_sorts_and_keeps_them_in_the_url(runs):
     at = open_page("runs")
     assert table_ids(at) == [r["id"] for r in reversed(runs.values()) if r is not runs["baseline"]] + [
@@ -351,17 +358,29 @@ def test_runs_page_pages_through_many_runs(home):
         repo.create_run(dataset["id"], "mlp", {}, name=f"run {i}")
     at = open_page("runs")
     assert len(table_ids(at)) == 50 and "Runs 1–50 of 55" in " ".join(c.value for c in at.caption)
+    tick(at, [0])
+    assert not at.button(key="open-run").disabled
     at.get("pagination")[0].set_value(2).run()
     assert_fine(at)
     assert len(table_ids(at)) == 5 and at.query_params["page"] == "2"
+    assert at.button(key="open-run").disabled  # the tick stayed with its run on page 1
+
+
+def test_a_tick_never_moves_to_another_run(runs):
+    at = tick(open_page("runs"), [0])
+    assert not at.button(key="archive").disabled
+    make_run(make_dataset("new"), status="queued")  # a new run arrives on top while the list is open
+    dashboard_explorer.clear_caches()  # as when the list's two-second cache runs out
+    at.run()
+    assert table_ids(at)[0] != runs["waiting"]["id"]
+    assert at.button(key="archive").disabled
 
 
 def test_runs_page_compares_archives_and_deletes_selected_runs(runs):
     at = open_page("runs")
     frame = at.dataframe[0].value
     rows = [int(frame.index[frame["Run"] == runs[k]["id"]][0]) for k in ("baseline", "wide")]
-    at.session_state["runs-table"] = {"selection": {"rows": rows, "columns": [], "cells": []}}
-    at.run()
+    tick(at, rows)
     at.button(key="archive").click().run()
     assert_fine(at)
     assert "Archived 2 run(s)." in [s.value for s in at.success]
@@ -369,17 +388,14 @@ def test_runs_page_compares_archives_and_deletes_selected_runs(runs):
 
     at.toggle(key="archived").set_value(True).run()
     assert sorted(table_ids(at)) == sorted([runs["baseline"]["id"], runs["wide"]["id"]])
-    at.session_state["runs-table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
-    at.run()
+    tick(at, [0])
     doomed = table_ids(at)[0]
     at.button(key="delete").click().run()
     assert_fine(at)
     assert repo.get_run(doomed) is None
 
     at = open_page("runs")
-    at.session_state["runs-table"] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
-    at.run()
-    picked = table_ids(at)[:2]
+    picked = table_ids(tick(at, [0, 1]))[:2]
     at.button(key="compare").click().run()
     assert_fine(at)
     assert at.title[0].value == "Compare runs"

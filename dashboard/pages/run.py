@@ -189,16 +189,16 @@ def notes_and_tags() -> None:
 
 def files_and_export() -> None:
     st.markdown("**Export**")
-    columns = st.columns(3)
-    columns[0].download_button("Metrics (CSV)", data=lambda: explorer.metrics_csv(run_id).encode(),
-                               file_name=f"run-{run_id}-metrics.csv", mime="text/csv", on_click="ignore",
-                               icon=":material/download:", key="export-csv",
-                               help="Every logged point: metric, step, epoch, value and time.")
-    columns[1].download_button("Summary (JSON)",
-                               data=lambda: json.dumps(explorer.run_document(run_id), indent=2, default=str).encode(),
-                               file_name=f"run-{run_id}-summary.json", mime="application/json", on_click="ignore",
-                               icon=":material/download:", key="export-json",
-                               help="Settings, times, and the final and best value of every metric.")
+    buttons = st.container(horizontal=True)
+    buttons.download_button("Metrics (CSV)", data=lambda: explorer.metrics_csv(run_id).encode(),
+                            file_name=f"run-{run_id}-metrics.csv", mime="text/csv", on_click="ignore",
+                            icon=":material/download:", key="export-csv",
+                            help="Every logged point: metric, step, epoch, value and time.")
+    buttons.download_button("Summary (JSON)",
+                            data=lambda: json.dumps(explorer.run_document(run_id), indent=2, default=str).encode(),
+                            file_name=f"run-{run_id}-summary.json", mime="application/json", on_click="ignore",
+                            icon=":material/download:", key="export-json",
+                            help="Settings, times, and the final and best value of every metric.")
     st.caption(f"From the command line: `python -m engine runs metrics {run_id} --json` and "
                f"`python -m engine runs show {run_id} --json`. The address in your browser opens this same view: "
                "copy it to share.")

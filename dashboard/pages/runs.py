@@ -1,5 +1,6 @@
 """Runs: every stored run; filter, sort and search them, open one, compare several, archive or delete."""
 
+import zlib
 from datetime import date
 
 import streamlit as st
@@ -45,7 +46,8 @@ search = top[0].text_input("Search", key="search", placeholder="A run's name or 
 sort = top[1].selectbox("Sort by", sorts, key="sort", format_func=ex.sort_label)
 switches = st.container(horizontal=True, gap="medium")
 archived = switches.toggle("Archived runs", key="archived", help="Show the runs you archived, to restore or delete them.")
-live = switches.toggle("Live updates", value=True, key="runs-live", help="Refresh the list every two seconds.")
+live = switches.toggle("Live updates", value=True, key="runs-live",
+                       help="Refresh the list every two seconds while runs wait or train.")
 
 row = st.columns([1.2, 1.2, 1.2, 1.2, 1.4])
 dataset_ids = row[0].multiselect("Data set", list(datasets), key="f-dataset", format_func=datasets.get,
@@ -135,7 +137,10 @@ def actions(selected: list[int], names: dict[int, str]) -> None:
         row.caption(f"{count} selected")
 
 
-@st.fragment(run_every="2s" if live else None)
+active = explorer.active_runs()
+
+
+@st.fragment(run_every="2s" if live and active else None)
 def runs_list() -> None:
     page = ex.find_runs(filters, sort, st.session_state.get("page", 1), PER_PAGE)
     if page.total == 0:
@@ -148,14 +153,20 @@ def runs_list() -> None:
         return
     first = (page.page - 1) * page.per_page + 1
     st.caption(f"Runs {first:,}–{first + len(page.runs) - 1:,} of {page.total:,}"
-               f"{' (archived)' if archived else ''}, {ex.sort_label(sort).lower()}. "
+               f"{' (archived)' if archived else ''}, {ex.sort_label(sort).lower()}"
+               f"{f' · {active} waiting or training' if active else ''}. "
                "Tick runs to open, compare, archive or delete them.")
+    toolbar = st.container()  # filled once the table says which runs are ticked
     sort_key = sort[len("best:"):] if sort.startswith("best:") else None
     table = ex.runs_frame(page.runs, sort_key)
     best_column = {f"Best {metric_label(sort_key).lower()}": st.column_config.NumberColumn(
         format="percent" if sort_key and ex.is_percent(sort_key) else "%.4g")} if sort_key else {}
+    # Ticks belong to the rows on screen: when the rows change (another page, a new run on top),
+    # the table is a new one with nothing ticked, so a tick can never move to another run.
+    shown = ",".join(str(r["id"]) for r in page.runs)
     selection = st.dataframe(
-        table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="runs-table",
+        table, hide_index=True, on_select="rerun", selection_mode="multi-row", height="content",
+        key=f"runs-table-{zlib.crc32(shown.encode()):08x}",
         column_config={
             "Run": st.column_config.NumberColumn(format="%d", width="small"),
             "Tags": st.column_config.ListColumn(),
@@ -168,7 +179,8 @@ def runs_list() -> None:
     )
     rows = selection.selection.rows if selection else []
     selected = [int(table.iloc[i]["Run"]) for i in rows if i < len(table)]
-    actions(selected, {r["id"]: ex.run_label(r) for r in page.runs})
+    with toolbar:
+        actions(selected, {r["id"]: ex.run_label(r) for r in page.runs})
     if page.pages > 1:
         if st.session_state.get("page") != page.page:  # runs were removed: the last page moved
             st.session_state["page"] = page.page
