@@ -35,8 +35,8 @@ if run is None:
     run = explorer.get_run(run_id)
 st.query_params["run"] = str(run_id)
 
-st.title(f"Run {run_id}" + (f" — {run['name']}" if run["name"] else ""))
-st.caption(f"{run['model']} on '{run['dataset']}' · queued {state.short_time(run['created_at'])}"
+st.title(f"Run {run_id}" + (f" — {ex.markdown_safe(run['name'])}" if run["name"] else ""))
+st.caption(f"{run['model']} on '{ex.markdown_safe(run['dataset'])}' · queued {state.short_time(run['created_at'])}"
            + (" · archived" if run["archived_at"] else ""))
 
 
@@ -77,7 +77,7 @@ def live_view() -> None:
         st.rerun(scope="app")  # the run ended: redraw the whole page once, without the timer
     state.status_badge(status)
     if status == "queued":
-        ahead = sum(1 for r in repo.list_runs(statuses=["queued"]) if r["id"] < run_id)
+        ahead = repo.queue_positions().get(run_id, 1) - 1
         st.info(f"Waiting for a worker{f' ({ahead} run(s) ahead)' if ahead else ''}. "
                 "Training starts in the background within seconds.")
     elif status == "running":
