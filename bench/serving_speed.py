@@ -163,7 +163,8 @@ def main() -> None:
             runs[kind] = train(sample, model)
             sizes = export_sizes(runs[kind])
             print(f"  {kind:8} {model:21} " + "  ".join(
-                f"{name} {value:,.1f}" if name != "onnx diff" else f"{name} {value:.1e}" for name, value in sizes.items()))
+                f"{name} {value:.1e}" if name == "onnx diff" else f"{name} {value:,.1f}"
+                for name, value in sizes.items()))
 
         print("\nHTTP service (python -m engine serve): requests per second and latency")
         for kind, run_id in runs.items():

@@ -98,7 +98,8 @@ def register(commands, command) -> None:
     evaluate = command(commands, "evaluate", cmd_evaluate, "show a run's evaluation on its test split")
     evaluate.add_argument("run_id", type=int, metavar="RUN_ID")
 
-    export = command(commands, "export", cmd_export, "export a run's model as ONNX, TorchScript, or a ZIP bundle of both")
+    export = command(commands, "export", cmd_export,
+                     "export a run's model as ONNX, TorchScript, or a ZIP bundle of both")
     export.add_argument("run_id", type=int, metavar="RUN_ID")
     export.add_argument("--format", default="bundle", choices=["onnx", "torchscript", "bundle"])
     export.add_argument("--out", metavar="PATH", help="where to write it (default: the run's export folder)")

@@ -428,7 +428,8 @@ def export_run(run_id: int, fmt: str, out: Path | None = None) -> dict[str, Any]
     folder = export_folder(run_id)
     folder.mkdir(parents=True, exist_ok=True)
     checks = _read_checks(folder)
-    files = {"onnx": folder / ONNX_FILE, "torchscript": folder / TORCHSCRIPT_FILE, "bundle": folder / bundle_name(run_id)}
+    files = {"onnx": folder / ONNX_FILE, "torchscript": folder / TORCHSCRIPT_FILE,
+             "bundle": folder / bundle_name(run_id)}
     model_time = model_path(run_id).stat().st_mtime
 
     def fresh(name: str) -> bool:

@@ -419,7 +419,7 @@ def evaluation_report(prep: dict[str, Any], x_test: np.ndarray, y_test: np.ndarr
         report = regression_report(decode_numbers(prep, y_test), decode_numbers(prep, numbers),
                                    prep.get("target", "target"), prep["target_mean"], inputs)
     else:
-        # True ratings are restored exactly; predictions are clipped to the ratings' range, as the playground shows them.
+        # True ratings are restored exactly; predictions are clipped to the ratings' range, as users see them.
         report = rating_report(x_test, decode_numbers(prep, y_test),
                                decode_ratings(prep, numbers),
                                prep.get("liked_threshold", liked_threshold(prep["target_mean"])), prep["target_mean"],
