@@ -493,6 +493,17 @@ def test_compare_page_from_a_shared_link(runs):
     assert "Run 2 · wide net" in at.success[0].value.replace("\\", "")
 
 
+def test_compare_page_keeps_working_when_the_runs_change(runs):
+    at = open_page("compare", runs=f"{runs['baseline']['id']},{runs['wide']['id']}", metric="test_accuracy")
+    at.multiselect(key="compare-runs").set_value([runs["baseline"]["id"], runs["waiting"]["id"],
+                                                  runs["training"]["id"]]).run()
+    assert_fine(at)
+    assert at.selectbox(key="compare-metric").value == "test_accuracy"
+    at.multiselect(key="compare-runs").set_value([runs["waiting"]["id"], runs["training"]["id"]]).run()
+    assert_fine(at)  # the waiting run has no results: the training run's are still compared
+    assert "Run 4 · training now" in at.success[0].value.replace("\\", "")
+
+
 def test_compare_page_needs_two_runs(runs):
     at = open_page("compare", runs=str(runs["wide"]["id"]))
     assert "Choose two runs or more" in at.info[0].value

@@ -53,6 +53,10 @@ def _curve_for(metric: str) -> str | None:
     return curve_keys[0] if curve_keys else None
 
 
+# Other runs can bring other metrics: a choice the new runs lack goes back to the default.
+for key, options in (("compare-metric", keys), ("compare-curve", curve_keys), ("compare-result", keys)):
+    if key in st.session_state and st.session_state[key] not in options:
+        del st.session_state[key]
 ex.start_from_url("compare-metric", "metric", lambda v: v if v in keys else None, default_metric)
 ex.start_from_url("compare-curve", "curve", lambda v: v if v in curve_keys else None, _curve_for(default_metric))
 ex.start_from_url("compare-x", "x", lambda v: v if v in ex.X_AXES else None, "step")
@@ -139,6 +143,8 @@ st.subheader("One setting against one result")
 numeric = [k for k in differ if all(isinstance(s.get(k), (int, float)) and not isinstance(s.get(k), bool)
                                    for s in settings.values())]
 every_setting = list(dict.fromkeys(numeric + differ + [k for s in settings.values() for k in s]))
+if st.session_state.get("compare-setting", every_setting[0]) not in every_setting:
+    del st.session_state["compare-setting"]
 left, right = st.columns(2)
 setting = left.selectbox("Setting", every_setting, key="compare-setting", format_func=ex.setting_label)
 result = right.selectbox("Result", keys, index=keys.index(metric), key="compare-result", format_func=metric_label)
