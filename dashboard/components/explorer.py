@@ -35,11 +35,12 @@ def _filter_choices(url: str) -> dict[str, Any]:
     return explorer.filter_choices()
 
 
-# A curve only changes when its run logs points, so the summary's counts are the key: a finished
-# run's charts come from the cache until it is evicted.
+# A curve only changes when its run logs points to it, so its count and last step are part of the
+# key: a finished run's curves stay cached, a live run's unchanged curves are not read again. One
+# entry is one curve of at most POINTS_PER_CURVE points (a few hundred kilobytes).
 @st.cache_data(ttl=600, show_spinner=False, max_entries=256)
-def _history(url: str, run_id: int, keys: tuple[str, ...], points: int, version: tuple) -> dict[str, list]:
-    return explorer.run_history(run_id, keys, points)
+def _curve(url: str, run_id: int, key: str, points: int, count: int, last_step: int) -> list[dict]:
+    return explorer.sampled_history(run_id, key, points)
 
 
 @st.cache_data(ttl=2, show_spinner=False, max_entries=32)
@@ -63,9 +64,9 @@ def filter_choices() -> dict[str, Any]:
 def history(run_id: int, summaries: dict[str, dict], keys: Iterable[str] | None = None,
             points: int = explorer.POINTS_PER_CURVE) -> dict[str, list]:
     """Give back the run's down-sampled curves for keys (default: every curve), cached while unchanged."""
-    keys = tuple(sorted(k for k in (keys if keys is not None else summaries) if k in summaries))
-    version = tuple((k, summaries[k]["count"], summaries[k]["last_step"]) for k in keys)
-    return _history(database_url(), run_id, keys, points, version)
+    url = database_url()
+    keys = [k for k in explorer.metric_order(keys if keys is not None else summaries) if k in summaries]
+    return {k: _curve(url, run_id, k, points, summaries[k]["count"], summaries[k]["last_step"]) for k in keys}
 
 
 def runs_for_compare(run_ids: Sequence[int]) -> list[dict]:
@@ -77,7 +78,7 @@ def recent_runs(limit: int = 300) -> list[dict]:
 
 
 def clear_caches() -> None:
-    for cached in (_find_runs, _filter_choices, _history, _runs_for_compare, _recent_runs):
+    for cached in (_find_runs, _filter_choices, _curve, _runs_for_compare, _recent_runs):
         cached.clear()
 
 
