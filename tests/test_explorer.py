@@ -281,6 +281,16 @@ def test_long_curves_keep_block_extremes_that_follow_the_run(home, monkeypatch):
     assert_keeps_the_extremes(explorer.sampled_history(run_id, "train_loss", points=600), rewritten)
 
 
+def test_long_curves_can_be_prepared_when_a_run_ends(home, monkeypatch):
+    monkeypatch.setattr(explorer, "RAW_LIMIT", 2_000)
+    monkeypatch.setattr(explorer, "BLOCK_POINTS", 8)
+    run_id = make_run(make_dataset("d"), accuracy=0.8)["id"]
+    log_curve(run_id, "grad_norm", noisy_curve(5_000))
+    assert explorer.prepare_long_curves(run_id) == 1  # only the long curve
+    assert explorer.prepare_long_curves(run_id) == 0
+    assert_keeps_the_extremes(explorer.sampled_history(run_id, "grad_norm", points=400), noisy_curve(5_000))
+
+
 def test_run_history_has_every_curve(runs):
     history = explorer.run_history(runs["wide"]["id"])
     assert set(history) == {"train_loss", "val_loss", "val_accuracy", "test_accuracy"}
