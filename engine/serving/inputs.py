@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.data.transform import decode_numbers, decode_ratings, known_user, transform_inputs, transform_pairs
+from engine.data.transform import decode_numbers, decode_ratings, transform_inputs, transform_pairs
 from engine.errors import DataError
 from engine.serving import DEFAULT_TOP, MAX_TOP
 
@@ -59,7 +59,9 @@ class Inputs:
     def encode(self, prep: dict[str, Any], raw: Any) -> np.ndarray:
         return transform_inputs(prep, raw)
 
-    def answer(self, prep: dict[str, Any], outputs: np.ndarray, raw: Any, **options: Any) -> list[dict[str, Any]]:
+    def answer(self, prep: dict[str, Any], outputs: np.ndarray, raw: Any, x: np.ndarray,
+               **options: Any) -> list[dict[str, Any]]:
+        """Give back one answer per raw input from the model's outputs for x, the encoded inputs."""
         return ANSWERS[prep["task"]](prep, outputs)
 
     def example(self, prep: dict[str, Any]) -> Any:
@@ -153,20 +155,26 @@ class RatingInputs(Inputs):
     def read_files(self, prep, arguments):
         return list(arguments), [str(a) for a in arguments]
 
-    def encode(self, prep, raw):
-        # Every item for every user: (users × items, 2) pairs of [user index, item index].
-        items = prep["items"]
-        users = [user for user in raw for _ in items]
-        return transform_pairs(prep, users, list(items) * len(raw))
+    def user_indices(self, prep: dict[str, Any], raw: list[Any]) -> np.ndarray:
+        """Give back each user's index as the model knows it (0: a user it never saw)."""
+        return transform_pairs(prep, raw, [prep["items"][0]] * len(raw))[:, 0]
 
-    def answer(self, prep, outputs, raw, top: int = DEFAULT_TOP, **options):
+    def encode(self, prep, raw):
+        # Every item for every user: (users × items, 2) pairs; item i of prep["items"] has index i + 1.
+        n_items = len(prep["items"])
+        users = np.repeat(self.user_indices(prep, raw), n_items)
+        items = np.tile(np.arange(1, n_items + 1, dtype=np.int64), len(raw))
+        return np.stack([users, items], axis=1)
+
+    def answer(self, prep, outputs, raw, x, top: int = DEFAULT_TOP, **options):
         items = [str(i) for i in prep["items"]]
         ratings = decode_ratings(prep, outputs.reshape(len(raw), len(items)))
+        known = x[:: len(items), 0] > 0  # each user's first pair holds their index
         top = max(1, min(int(top), MAX_TOP, len(items)))
         answers = []
-        for user, row in zip(raw, ratings):
+        for user, is_known, row in zip(raw, known, ratings):
             best = np.argsort(-row, kind="stable")[:top]
-            answers.append({"user": str(user), "known_user": known_user(prep, user),
+            answers.append({"user": str(user), "known_user": bool(is_known),
                             "top_items": [{"item": items[i], "predicted_rating": float(row[i])} for i in best]})
         return answers
 

@@ -64,7 +64,7 @@ class Predictor:
         except Exception as error:  # a value the preprocessing cannot read: the input's fault, said plainly
             raise DataError(f"The {self.inputs.noun}s could not be read ({error}).") from None
         outputs = np.concatenate([self.model(x[i:i + BATCH]) for i in range(0, len(x), BATCH)])
-        answers = self.inputs.answer(self.preprocessing, outputs, raw, **options)
+        answers = self.inputs.answer(self.preprocessing, outputs, raw, x, **options)
         if names is not None:
             answers = [{"input": name} | answer for name, answer in zip(names, answers)]
         return answers
