@@ -26,7 +26,7 @@ from db import repo
 from db.session import trainyard_home
 from engine.data.archive import open_zip
 from engine.data.images import image_quality_report, inspect_image_zip, read_image_zip
-from engine.data.profile import check_target, column_types, guess_target, guess_task, quality_report
+from engine.data.profile import check_target, guess_target, guess_task, quality_report
 from engine.data.ratings import check_ratings, find_rating_columns, ratings_kind_reason, ratings_quality_report
 from engine.data.tables import TABLE_SUFFIXES, read_table
 from engine.data.text import check_text, text_kind_reason, text_quality_report
