@@ -31,13 +31,9 @@ def test_a_shared_comparison_link_opens_the_same_comparison(home):
     dashboard = Dashboard(home).start()
     try:
         with browser_page() as page:
-            page.goto(f"{dashboard.url}/compare?runs=1,2")
+            page.goto(f"{dashboard.url}/compare?runs=1,2,3")
             wait_idle(page)
-            # Add the third run and judge by the validation loss, as someone preparing a demo would.
-            page.get_by_role("combobox", name="Runs").click()
-            page.get_by_role("option", name="Run 3 · tiny (mlp on customers)").click()
-            page.keyboard.press("Escape")
-            wait_idle(page)
+            # Judge by the validation loss, as someone preparing a demo would; the address follows.
             page.get_by_role("combobox", name="Best run by").click()
             page.get_by_role("option", name="Validation loss", exact=True).click()
             wait_idle(page)
