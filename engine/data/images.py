@@ -493,7 +493,7 @@ def image_quality_report(index: pd.DataFrame, height: int, width: int, channels:
     small = int(((readable["width"] < width / 2) | (readable["height"] < height / 2)).sum())
     if small:
         problems.append(problem(
-            "small_images", "info", f"{counted(small, 'image')} much smaller than {width} × {height}",
+            "small_images", "info", f"{counted(small, 'image')} {'is' if small == 1 else 'are'} much smaller than {width} × {height}",
             "They are enlarged, which blurs them: the model sees less detail than in the others.",
             "Use a smaller image size, or better copies of those images."))
     if report["animated"]:
