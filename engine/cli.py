@@ -63,6 +63,17 @@ def dataset_document(dataset: dict[str, Any]) -> dict[str, Any]:
     return {k: dataset[k] for k in keys}
 
 
+def _image_size(raw: str | None) -> tuple[int, int] | None:
+    """Give back (height, width) from 'WIDTHxHEIGHT' or one number for a square."""
+    if not raw:
+        return None
+    try:
+        width, _, height = raw.lower().partition("x")
+        return int(height or width), int(width)
+    except ValueError:
+        raise UserError(f"'--image-size {raw}' needs the form WIDTHxHEIGHT, for example 32x32, or one number.") from None
+
+
 def cmd_datasets_add(args) -> None:
     from engine.data.ingest import add_dataset
 
@@ -70,10 +81,47 @@ def cmd_datasets_add(args) -> None:
     path = Path(args.path)
     if not path.exists():
         raise UserError(f"There is no file at '{path}'.")
-    dataset = add_dataset(path, name=args.name, kind=args.kind, target=args.target)
-    emit(args, dataset_document(dataset),
-         f"Added data set {dataset['id']} '{dataset['name']}': {dataset['n_rows']} rows, "
-         f"predicting '{dataset['target']}' ({dataset['task']}).")
+    roles = {role: getattr(args, f"{role}_column") for role in ("user", "item", "timestamp")
+             if getattr(args, f"{role}_column") is not None} or None
+    dataset = add_dataset(path, name=args.name, kind=args.kind, target=args.target, task=args.task,
+                          text_column=args.text_column, roles=roles, image_size=_image_size(args.image_size))
+    report = dataset["quality_report"]
+    emit(args, dataset_document(dataset) | {"detected": report.get("detected", {})},
+         f"Added data set {dataset['id']} '{dataset['name']}' ({dataset['kind']}): {dataset['n_rows']} rows, "
+         f"predicting '{dataset['target']}' ({dataset['task']}); {len(report.get('problems', []))} problems found.")
+
+
+def cmd_datasets_clean(args) -> None:
+    from db import repo
+    from engine.data.cleaning import clean_dataset
+
+    _ready()
+    dataset = repo.get_dataset(args.dataset)
+    if dataset is None:
+        raise UserError(f"There is no data set '{args.dataset}'. `python -m engine datasets list` shows them.")
+    step = {"step": args.step}
+    for key in ("column", "method", "value", "min_count", "height", "width", "target", "task"):
+        if getattr(args, key) is not None:
+            step[key] = getattr(args, key)
+    cleaned = clean_dataset(dataset, step, name=args.name)
+    changed = cleaned["quality_report"]["cleaning"]["changed"]
+    emit(args, dataset_document(cleaned) | {"changed": changed, "before": cleaned["quality_report"]["before"]},
+         f"Made data set {cleaned['id']} '{cleaned['name']}' from '{dataset['name']}': {changed}.")
+
+
+def cmd_datasets_sample(args) -> None:
+    from engine.data.samples import SAMPLES, add_sample
+
+    _ready()
+    if args.sample is None:
+        emit(args, [{"key": k, "kind": s.kind, "title": s.title, "description": s.description}
+                    for k, s in SAMPLES.items()],
+             _table([[k, s.kind, s.title] for k, s in SAMPLES.items()], ["SAMPLE", "KIND", "TITLE"]))
+        return
+    if args.sample not in SAMPLES:
+        raise UserError(f"There is no sample '{args.sample}'. Choose one of: {', '.join(SAMPLES)}.")
+    dataset = add_sample(args.sample)
+    emit(args, dataset_document(dataset), f"Added the sample {dataset['id']} '{dataset['name']}' ({dataset['kind']}).")
 
 
 def cmd_datasets_list(args) -> None:
@@ -277,7 +325,32 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("path")
     add.add_argument("--name")
     add.add_argument("--kind", default="auto", choices=["auto", "tabular", "image", "text", "ratings"])
-    add.add_argument("--target", help="the column to predict (detected when left out)")
+    add.add_argument("--target", help="the column to predict: the label of texts, the rating of ratings "
+                                      "(detected when left out)")
+    add.add_argument("--task", choices=["classification", "regression"], help="detected when left out")
+    add.add_argument("--text-column", dest="text_column", help="texts: the column with the texts")
+    add.add_argument("--user-column", dest="user_column", help="ratings: the column naming the user")
+    add.add_argument("--item-column", dest="item_column", help="ratings: the column naming the item")
+    add.add_argument("--timestamp-column", dest="timestamp_column", help="ratings: the time of each rating")
+    add.add_argument("--image-size", dest="image_size", metavar="WxH", help="images: resize to this, e.g. 32x32")
+    clean = command(datasets, "clean", cmd_datasets_clean,
+                    "fix a problem; the result is a new version linked to the data set, which is kept")
+    clean.add_argument("dataset", metavar="NAME_OR_ID")
+    clean.add_argument("step", choices=["drop_duplicates", "drop_missing", "fill_missing", "merge_labels",
+                                        "drop_rare_classes", "drop_column", "clip_outliers", "drop_empty_texts",
+                                        "keep_last_rating", "drop_rare_users", "drop_unreadable", "resize",
+                                        "set_target"])
+    clean.add_argument("--column")
+    clean.add_argument("--method", choices=["median", "mode", "constant"], help="fill_missing: how to fill")
+    clean.add_argument("--value", help="fill_missing --method constant: the value")
+    clean.add_argument("--min-count", dest="min_count", type=int, help="drop_rare_classes, drop_rare_users")
+    clean.add_argument("--height", type=int, help="resize: pixels")
+    clean.add_argument("--width", type=int, help="resize: pixels")
+    clean.add_argument("--target", help="set_target: the new column to predict")
+    clean.add_argument("--task", choices=["classification", "regression"], help="set_target: the new task")
+    clean.add_argument("--name", help="the new version's name (default: the source's name and the fix)")
+    sample = command(datasets, "sample", cmd_datasets_sample, "list the samples, or add one")
+    sample.add_argument("sample", nargs="?", metavar="SAMPLE")
     command(datasets, "list", cmd_datasets_list, "list data sets")
     show = command(datasets, "show", cmd_datasets_show, "show a data set and its quality report")
     show.add_argument("dataset", metavar="NAME_OR_ID")
