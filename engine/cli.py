@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -234,10 +235,16 @@ def cmd_train(args) -> None:
 
 
 def cmd_runs_list(args) -> None:
-    from db import repo
+    from db import explorer
 
     _ready()
-    runs = repo.list_runs(limit=args.limit)
+    if args.sort not in ("newest", "oldest", "name") and not args.sort.startswith("best:"):
+        raise UserError(f"'--sort {args.sort}' is not an order: use newest, oldest, name or best:METRIC, "
+                        "for example best:val_accuracy.")
+    filters = explorer.RunFilters(search=args.search or "", models=tuple(args.model or ()),
+                                  statuses=tuple(args.status or ()), tags=tuple(args.tag or ()),
+                                  archived=args.archived)
+    runs = explorer.find_runs(filters, sort=args.sort, per_page=args.limit).runs
     documents = [
         {k: r[k] for k in ("id", "name", "status", "dataset", "model", "progress", "created_at", "finished_at")}
         | {"summary": {k: m["last"] for k, m in r.get("metrics", {}).items()}}
@@ -273,12 +280,66 @@ def cmd_runs_show(args) -> None:
 
 
 def cmd_runs_metrics(args) -> None:
-    from db import repo
+    from db import explorer, repo
 
     _get_run(args.run_id)
-    points = repo.metric_history(args.run_id, args.key)
+    if args.csv:
+        sys.stdout.write(explorer.metrics_csv(args.run_id, args.key))
+        return
+    if args.points:  # down-sampled as the charts draw it: each bucket's lowest and highest point
+        history = explorer.run_history(args.run_id, [args.key] if args.key else None, args.points)
+        points = [{"key": key, **point} for key, curve in history.items() for point in curve]
+    else:
+        points = repo.metric_history(args.run_id, args.key)
     emit(args, points, _table([[p["key"], p["step"], p["epoch"], f"{p['value']:.6g}"] for p in points],
                               ["KEY", "STEP", "EPOCH", "VALUE"]) if points else "No metrics recorded yet.")
+
+
+def cmd_runs_compare(args) -> None:
+    from db import explorer
+
+    for run_id in args.run_ids:
+        _get_run(run_id)
+    document = explorer.compare_document(args.run_ids, args.metric)
+    if document["metric"] is None:
+        raise UserError("None of these runs has logged a result yet.")
+    keys = list(dict.fromkeys(k for r in document["runs"] for k in r["best"]))[:6]
+    rows = [[("*" if r["id"] == document["best_run"] else "") + str(r["id"]), r["name"] or "", r["model"]]
+            + [f"{r['best'][k]:.4g}" if k in r["best"] else "" for k in keys] for r in document["runs"]]
+    differ = "\n".join(f"  {k}: " + ", ".join(f"run {i}={v}" for i, v in values.items())
+                       for k, values in document["settings_that_differ"].items()) or "  none"
+    emit(args, document, _table(rows, ["RUN", "NAME", "MODEL"] + [k.upper() for k in keys])
+         + f"\n\nBest by {document['metric']}: run {document['best_run']}. Settings that differ:\n{differ}")
+
+
+def cmd_runs_archive(args) -> None:
+    from db import explorer
+
+    for run_id in args.run_ids:
+        _get_run(run_id)
+    changed = explorer.archive_runs(args.run_ids, archived=not args.restore)
+    left = sorted(set(args.run_ids) - set(changed))
+    text = f"{'Restored' if args.restore else 'Archived'} {len(changed)} run(s)."
+    if left and not args.restore:
+        text += f" Left as they are (waiting, training or already archived): {', '.join(map(str, left))}."
+    emit(args, {"changed": changed, "unchanged": left}, text)
+
+
+def cmd_runs_delete(args) -> None:
+    from db import explorer
+
+    for run_id in args.run_ids:
+        _get_run(run_id)
+    if not args.yes:
+        raise UserError("Deleting removes the runs, their curves and their files for good. Add --yes to go on, "
+                        "or use `python -m engine runs archive` to only hide them.")
+    outcome = explorer.delete_runs(args.run_ids)
+    text = f"Deleted {len(outcome.deleted)} run(s) and their files."
+    if outcome.training:
+        text += f" Still training, so left alone (cancel them first): {', '.join(map(str, outcome.training))}."
+    emit(args, {"deleted": outcome.deleted, "training": outcome.training}, text)
+    if outcome.training:
+        raise SystemExit(1)
 
 
 def cmd_runs_cancel(args) -> None:
@@ -367,8 +428,14 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--wait", action="store_true", help="wait until the run ends")
 
     runs = commands.add_parser("runs", help="inspect runs").add_subparsers(dest="sub", required=True)
-    runs_list = command(runs, "list", cmd_runs_list, "list runs, newest first")
+    runs_list = command(runs, "list", cmd_runs_list, "list runs, newest first (archived ones left out)")
     runs_list.add_argument("--limit", type=int, default=100)
+    runs_list.add_argument("--search", help="part of a run's name or number, a model or a data set")
+    runs_list.add_argument("--model", action="append", help="only this model (repeat for several)")
+    runs_list.add_argument("--status", action="append", help="only this status (repeat for several)")
+    runs_list.add_argument("--tag", action="append", help="only runs with this tag (repeat for several)")
+    runs_list.add_argument("--sort", default="newest", help="newest, oldest, name or best:METRIC")
+    runs_list.add_argument("--archived", action="store_true", help="list the archived runs instead")
     for name, handler, help_text in (("show", cmd_runs_show, "show one run with its final metrics"),
                                      ("metrics", cmd_runs_metrics, "print a run's full metric history"),
                                      ("cancel", cmd_runs_cancel, "cancel a queued or running run")):
@@ -376,6 +443,18 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("run_id", type=int, metavar="RUN_ID")
         if name == "metrics":
             sub.add_argument("--key")
+            sub.add_argument("--points", type=int, help="down-sample each curve to about this many points, "
+                                                        "keeping the first, last, lowest and highest")
+            sub.add_argument("--csv", action="store_true", help="print every point as CSV")
+    compare = command(runs, "compare", cmd_runs_compare, "compare runs: results, the best run, settings that differ")
+    compare.add_argument("run_ids", type=int, nargs="+", metavar="RUN_ID")
+    compare.add_argument("--metric", help="the result that decides the best run (default: the first they all have)")
+    archive = command(runs, "archive", cmd_runs_archive, "hide runs from the list, keeping everything")
+    archive.add_argument("run_ids", type=int, nargs="+", metavar="RUN_ID")
+    archive.add_argument("--restore", action="store_true", help="bring archived runs back")
+    remove = command(runs, "delete", cmd_runs_delete, "delete runs with their curves and files")
+    remove.add_argument("run_ids", type=int, nargs="+", metavar="RUN_ID")
+    remove.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
 
     from engine.serving.commands import register as register_serving
 
@@ -397,6 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader (`| head`) stopped early: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as error:  # the database not ready, a broken file…: say it plainly
         from db.session import DatabaseNotReady
 

@@ -173,7 +173,18 @@ def main(argv: list[str] | None = None) -> int:
                                           f"({type(error).__name__}: {error}). The run's log has the details.")
         return 1
     repo.finish_run(run_id, "completed")
+    prepare_charts(run_id)
     return 0
+
+
+def prepare_charts(run_id: int) -> None:
+    """Store the extremes of the run's long curves now, so its charts draw at once the first time."""
+    from db.explorer import prepare_long_curves
+
+    try:
+        prepare_long_curves(run_id)
+    except Exception as error:  # only a speed-up: the page stores them itself when it first draws them
+        print(f"Run {run_id}: could not prepare its charts ({error}).", flush=True)
 
 
 if __name__ == "__main__":
