@@ -186,6 +186,11 @@ def test_dataset_spec_uses_the_recorded_spec_or_guesses_from_the_schema():
              "quality_report": {"class_counts": {"x": 3, "z": 4, "w": 1}}}
     spec, exact_flag = dataset_spec(table)
     assert not exact_flag and spec["n_features"] == 2 + 11 and spec["n_outputs"] == 3
+    ratings = {"kind": "ratings", "task": "rating", "schema": {}, "quality_report": {"users": 400, "items": 240}}
+    assert dataset_spec(ratings)[0] == {"kind": "ratings", "task": "rating", "n_outputs": 1, "n_users": 400,
+                                          "n_items": 240}
+    image = {"kind": "image", "task": "classification", "schema": {"height": 8, "width": 8, "channels": 1}}
+    assert dataset_spec(image)[0]["height"] == 8
     for kind in SPECS:
         spec, _ = dataset_spec({"kind": kind, "task": SPECS[kind]["task"], "schema": {}})
         name = DEFAULT_MODEL[kind]

@@ -180,6 +180,8 @@ TYPICAL_SPECS = {
     "text": {"vocab_size": 20000, "max_length": 200},
     "ratings": {"n_users": 1000, "n_items": 1000},
 }
+# Figures of the quality report that give a spec's entries: text length, counts of users and items.
+REPORT_FIGURES = {"max_length": "max_length", "n_users": "users", "n_items": "items"}
 CATEGORY_COLUMNS_AS = 11  # a category column becomes one number per value seen (up to 50) plus 'other'; dates none
 
 
@@ -189,10 +191,12 @@ def dataset_spec(dataset: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     if schema.get("spec"):
         return dict(schema["spec"]), True
     kind, task = dataset["kind"], dataset["task"]
-    classes = (dataset.get("quality_report") or {}).get("class_counts") or {}
-    n_outputs = max(2, len(classes)) if task == "classification" else 1
+    report = dataset.get("quality_report") or {}
+    n_outputs = max(2, len(report.get("class_counts") or {})) if task == "classification" else 1
     spec = {"kind": kind, "task": task, "n_outputs": n_outputs, **TYPICAL_SPECS[kind]}
     spec.update({key: schema[key] for key in TYPICAL_SPECS[kind] if isinstance(schema.get(key), int)})
+    spec.update({key: report[name] for key, name in REPORT_FIGURES.items()
+                 if key in spec and isinstance(report.get(name), int)})
     if kind == "tabular" and schema.get("columns"):
         types = [type_ for column, type_ in schema["columns"].items() if column != dataset.get("target")]
         spec["n_features"] = types.count("number") + CATEGORY_COLUMNS_AS * (types.count("category") + types.count("text"))
