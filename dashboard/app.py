@@ -16,7 +16,8 @@ from db.session import DatabaseNotReady, ensure_ready  # noqa: E402
 from dashboard.components.errors import guarded  # noqa: E402
 from dashboard.components.state import ensure_local_worker  # noqa: E402
 
-PAGES = Path(__file__).resolve().parent / "pages"
+# Not "pages/": a folder of that name beside app.py switches Streamlit to its old multipage layout.
+VIEWS = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(page_title="Trainyard", page_icon="🚂", layout="wide")
 
@@ -30,18 +31,18 @@ if os.environ.get("TRAINYARD_AUTO_WORKER", "1") != "0" and not st.session_state.
     ensure_local_worker()
     st.session_state["worker_checked"] = True
 
-home = st.Page(PAGES / "home.py", title="Start here", icon=":material/home:", default=True, url_path="home")
-datasets = st.Page(PAGES / "datasets.py", title="Data sets", icon=":material/table_chart:", url_path="datasets")
-new_run = st.Page(PAGES / "new_run.py", title="New run", icon=":material/play_circle:", url_path="new-run")
-runs = st.Page(PAGES / "runs.py", title="Runs", icon=":material/list:", url_path="runs")
-queue = st.Page(PAGES / "queue.py", title="Queue", icon=":material/queue:", url_path="queue")
-run = st.Page(PAGES / "run.py", title="Run details", icon=":material/monitoring:", url_path="run")
-compare = st.Page(PAGES / "compare.py", title="Compare runs", icon=":material/compare_arrows:", url_path="compare")
-evaluate = st.Page(PAGES / "evaluate.py", title="Evaluate", icon=":material/fact_check:", url_path="evaluate")
-playground = st.Page(PAGES / "playground.py", title="Playground", icon=":material/science:", url_path="playground")
+home = st.Page(VIEWS / "home.py", title="Start here", icon=":material/home:", default=True, url_path="home")
+datasets = st.Page(VIEWS / "datasets.py", title="Data sets", icon=":material/table_chart:", url_path="datasets")
+new_run = st.Page(VIEWS / "new_run.py", title="New run", icon=":material/play_circle:", url_path="new-run")
+runs = st.Page(VIEWS / "runs.py", title="Runs", icon=":material/list:", url_path="runs")
+queue = st.Page(VIEWS / "queue.py", title="Queue", icon=":material/queue:", url_path="queue")
+run = st.Page(VIEWS / "run.py", title="Run details", icon=":material/monitoring:", url_path="run")
+compare = st.Page(VIEWS / "compare.py", title="Compare runs", icon=":material/compare_arrows:", url_path="compare")
+evaluate = st.Page(VIEWS / "evaluate.py", title="Evaluate", icon=":material/fact_check:", url_path="evaluate")
+playground = st.Page(VIEWS / "playground.py", title="Playground", icon=":material/science:", url_path="playground")
 
-st.session_state["pages"] = {"home": home, "datasets": datasets, "new_run": new_run, "runs": runs, "run": run, "queue": queue}
-st.session_state["pages"] |= {"evaluate": evaluate, "playground": playground}
+st.session_state["pages"] = {"home": home, "datasets": datasets, "new_run": new_run, "runs": runs, "run": run,
+                             "queue": queue, "compare": compare, "evaluate": evaluate, "playground": playground}
 page = st.navigation({"Trainyard": [home], "Data": [datasets], "Training": [new_run, queue, runs, run, compare],
                       "Results": [evaluate, playground]})
 with guarded():

@@ -137,6 +137,10 @@ class SplitConfig(BaseModel):
                                  description="Fraction of rows held out to grade the final model.")
     seed: int = Field(0, ge=0, le=2**31 - 1, title="Split seed",
                       description="The same seed always gives the same split.")
+    folds: int = Field(1, ge=1, le=20, title="Cross-validation folds",
+                       description="Before the run's own model, train this many more, each scored on a different "
+                                   "fold of the rows outside the test split, to see how steady the score is; "
+                                   "1 turns cross-validation off.")
 
     @model_validator(mode="after")
     def _leaves_training_rows(self):

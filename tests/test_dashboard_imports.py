@@ -11,11 +11,11 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 from db.session import migrate
 migrate()
-pages = sorted(p.name for p in Path("dashboard").glob("*/*.py") if p.parent.name in ("pages", "views"))
+assert not Path("dashboard/pages").exists(), "a pages/ folder turns on Streamlit's old multipage layout"
+pages = sorted(p.name for p in Path("dashboard/views").glob("*.py"))
 for name in pages:
-    folder = "views" if Path("dashboard/views", name).exists() else "pages"
     at = AppTest.from_file("dashboard/app.py", default_timeout=60).run()
-    at.switch_page(f"{folder}/{name}").run()
+    at.switch_page(f"views/{name}").run()
     assert not at.exception, (name, at.exception)
 heavy = sorted(m for m in ("torch", "onnxscript") if m in sys.modules)
 print("PAGES", len(pages), "HEAVY", heavy)

@@ -22,7 +22,7 @@ def open_page(**query) -> AppTest:
     at.run()
     for key, value in query.items():
         at.query_params[key] = str(value)
-    at.switch_page("pages/datasets.py").run()
+    at.switch_page("views/datasets.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -203,7 +203,7 @@ def test_evaluate_page_shows_the_report(evaluated):
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
     at.run()
     at.query_params["run"] = str(evaluated["id"])
-    at.switch_page("pages/evaluate.py").run()
+    at.switch_page("views/evaluate.py").run()
     assert not at.exception, at.exception
     assert "on data it never saw" in at.markdown[0].value or any("never saw" in m.value for m in at.markdown)
     assert [m.label for m in at.metric][:2] == ["Accuracy", "F1 (macro)"]
@@ -233,7 +233,7 @@ def test_evaluate_page_without_finished_runs_says_what_to_do(home):
 
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
     at.run()
-    at.switch_page("pages/evaluate.py").run()
+    at.switch_page("views/evaluate.py").run()
     assert not at.exception and "No finished runs yet" in at.info[0].value
 
 

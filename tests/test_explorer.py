@@ -305,7 +305,7 @@ def open_page(page: str, **query) -> AppTest:
     at.run()
     for key, value in query.items():
         at.query_params[key] = str(value)
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"views/{page}.py").run()
     assert_fine(at)
     return at
 

@@ -96,7 +96,7 @@ def test_queue_page_shows_runs_and_acts_on_them(dataset):
     waiting = queue(dataset)
 
     at = AppTest.from_file(APP, default_timeout=30).run()
-    at.switch_page("pages/queue.py").run()
+    at.switch_page("views/queue.py").run()
     assert not at.exception, at.exception
     active = at.dataframe[0].value
     assert list(active["Run"]) == [running["id"], waiting["id"]]

@@ -235,7 +235,7 @@ def test_playground_predicts_a_row_the_way_pytorch_does(trained, predictors):
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
     at.run()
     at.query_params["run"] = str(trained["run"]["id"])
-    at.switch_page("pages/playground.py").run()
+    at.switch_page("views/playground.py").run()
     assert not at.exception, at.exception
     at.number_input(key="number-0").set_value(2.5)
     at.number_input(key="number-1").set_value(-1.0)
@@ -258,7 +258,7 @@ def test_playground_explains_a_run_whose_model_is_missing(home, tmp_path):
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120)
     at.run()
     at.query_params["run"] = str(run["id"])
-    at.switch_page("pages/playground.py").run()
+    at.switch_page("views/playground.py").run()
     assert not at.exception, at.exception
     assert "model file of run 1 is missing" in at.error[0].value
 

@@ -27,7 +27,7 @@ TEMPLATE = go.layout.Template(layout=go.Layout(
 LABELS = {
     "train_loss": "Training loss", "val_loss": "Validation loss", "train_accuracy": "Training accuracy",
     "val_accuracy": "Validation accuracy", "val_rmse": "Validation error (RMSE)", "val_mae": "Validation error (MAE)",
-    "learning_rate": "Learning rate", "samples_per_second": "Examples per second", "epoch_seconds": "Seconds per epoch",
+    "learning_rate": "Learning rate", "memory_mb": "Memory used (MB)", "samples_per_second": "Examples per second", "epoch_seconds": "Seconds per epoch",
 }
 
 

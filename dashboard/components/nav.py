@@ -8,7 +8,7 @@ import streamlit as st
 def page(name: str):
     """Give back the st.Page registered by app.py under name (or its file path when run alone)."""
     pages = st.session_state.get("pages") or {}
-    return pages.get(name, f"pages/{name}.py")
+    return pages.get(name, f"views/{name}.py")
 
 
 def go(name: str, **query: int | str) -> None:

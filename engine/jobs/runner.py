@@ -29,6 +29,7 @@ from engine.jobs.resources import ResourceMonitor
 from engine.models.registry import build_model
 from engine.training.callbacks import Checkpointer, MetricLogger, ProgressReporter, StopCheck, StopTraining
 from engine.training.checkpoint import load_checkpoint, save_checkpoint
+from engine.training.crossval import run_cross_validation
 from engine.training.device import describe_device, pick_device
 from engine.training.loop import train
 from engine.training.report import write_evaluation
@@ -97,7 +98,9 @@ def execute(run_id: int, stop: StopSignals) -> None:
 
     data = prepare_dataset(dataset, config.split.validation_fraction, config.split.test_fraction,
                            config.split.seed)
-    model = build_model(config.model, data.spec)
+    run_cross_validation(run_id, config, dataset, device, [StopCheck(stop)],
+                         lambda share: repo.update_progress(run_id, share, None))
+    model = build_model(config.model, data.spec, seed=config.training.seed)
     checkpoint_path = folder / "checkpoint.pt"
     resume = None
     if checkpoint_path.exists():
