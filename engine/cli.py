@@ -366,6 +366,19 @@ def cmd_worker(args) -> None:
     Worker(slots=args.slots, once=args.once, auto_resume=not args.no_resume).run()
 
 
+def cmd_calibrate(args) -> None:
+    from engine.calibrate import measure
+
+    def progress(done: int, total: int) -> None:
+        if args.progress:
+            print(f"progress {done} {total}", flush=True)
+
+    found = measure(args.device, progress)
+    emit(args, found, f"On {found['device']}: about {found['seconds_per_step'] * 1000:.2f} ms per training step, "
+                      f"plus {found['seconds_per_unit'] * 1e9:.2f} ns per unit of work; "
+                      f"starting a run takes about {found['startup_seconds']:.0f} s. Saved for run-time estimates.")
+
+
 # ------------------------------------------------------------------ parser
 
 
@@ -459,6 +472,11 @@ def parser() -> argparse.ArgumentParser:
     from engine.serving.commands import register as register_serving
 
     register_serving(commands, command)
+
+    calibrate = command(commands, "calibrate", cmd_calibrate,
+                        "time a few training steps on this machine, for run-time estimates")
+    calibrate.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    calibrate.add_argument("--progress", action="store_true", help="print 'progress DONE TOTAL' lines while it runs")
 
     worker = command(commands, "worker", cmd_worker, "train queued runs on this machine")
     worker.add_argument("--once", action="store_true", help="exit when the queue is empty")

@@ -202,3 +202,16 @@ def settings_scatter_figure(points: Sequence[dict[str, Any]], x_title: str, y_ti
     if percent:
         figure.update_yaxes(tickformat=".0%")
     return figure
+
+
+def learning_rate_figure(epochs: Sequence[float], rates: Sequence[float], title: str = "Learning rate during training") -> go.Figure:
+    """Give back a small line chart of the learning rate against epochs, as the chosen schedule sets it."""
+    figure = go.Figure(go.Scatter(x=list(epochs), y=list(rates), mode="lines", name="Learning rate",
+                                  line={"width": 2.5, "color": PALETTE[0]}, fill="tozeroy",
+                                  fillcolor="rgba(37,99,235,0.12)",
+                                  hovertemplate="epoch %{x:.1f}: %{y:.3g}<extra></extra>"))
+    figure.update_layout(template=TEMPLATE, title=title, height=220, showlegend=False, hovermode="closest",
+                         margin={"l": 60, "r": 20, "t": 40, "b": 40})
+    figure.update_xaxes(title="Epoch", rangemode="tozero")
+    figure.update_yaxes(title="Learning rate", rangemode="tozero", exponentformat="e")
+    return figure

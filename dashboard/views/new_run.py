@@ -1,15 +1,53 @@
 """New run: choose a data set, a model and its settings, then queue the run for a worker."""
 
+import subprocess
+import sys
+import time
+
 import streamlit as st
 
 from db import repo
 from dashboard.components import state
+from dashboard.components.figures import learning_rate_figure
 from dashboard.components.forms import settings_form
 from dashboard.components.nav import go
+from dashboard.components.presets import DEFAULT_PRESET, PRESET_HELP, PRESETS, preset_settings, reasons, schedule_curve
+from dashboard.components.trained import ROOT
+from engine.calibrate import load_calibration
 from engine.config import TRAINING_GROUPS, SplitConfig, TrainingConfig, validate_run_config
 from engine.errors import UserError
-from engine.models.estimate import dataset_spec, human_bytes, memory_estimate
+from engine.models.estimate import (dataset_spec, human_bytes, human_seconds, memory_estimate, time_estimate,
+                                    training_steps)
 from engine.models.registry import MODELS, default_model, model_size, models_for_kind
+
+
+def forget_settings() -> None:
+    """Drop the form's remembered values, so that a preset chosen again starts from its own settings."""
+    for key in [k for k in st.session_state if str(k).startswith("preset-")]:
+        del st.session_state[key]
+
+
+def measure_this_computer(device: str) -> None:
+    """Run `python -m engine calibrate` in a child process, with a progress bar and the time left."""
+    bar = st.progress(0.0, text="Measuring this computer: starting…")
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, "-m", "engine", "calibrate", "--progress", "--device", device],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "progress":
+            done, total = int(parts[1]), int(parts[2])
+            left = (time.monotonic() - started) / done * (total - done)
+            bar.progress(done / total, text=f"Measuring this computer: step {done} of {total}, "
+                                            f"about {left:.0f} s left")
+    problem = process.stderr.read()
+    if process.wait() != 0:
+        said = [line.removeprefix("Error: ") for line in problem.splitlines() if line.startswith("Error: ")]
+        st.session_state["calibration_error"] = (said[-1] if said else
+                                                 f"The measurement did not work on '{device}'. Choose another device "
+                                                 "under 'Device, speed and repeatability', or try again.")
+    bar.empty()
+
 
 st.title("New run")
 
@@ -37,14 +75,23 @@ model_name = st.selectbox("Model", names, index=names.index(default_model(datase
 st.caption(MODELS[model_name].description)
 
 st.subheader("Training")
+preset = st.segmented_control(
+    "How long and how well", PRESETS, default=DEFAULT_PRESET, key="preset", on_change=forget_settings,
+    help="A preset fills in the settings below; you can still change any of them.",
+)
+st.caption(PRESET_HELP[preset] if preset else f"No preset chosen: the {DEFAULT_PRESET} settings are the starting point.")
+preset_training, preset_model = preset_settings(dataset["kind"], model_name, preset)
+# Each preset has its own widget keys: a widget's starting value only counts when the widget is new.
+prefix = f"preset-{(preset or 'none').lower()}"
 context = {"kind": dataset["kind"], "task": dataset["task"]}  # decides which settings apply
-basics = settings_form(TrainingConfig, "training", group="basics", columns=4, context=context)
+basics = settings_form(TrainingConfig, f"{prefix}.training", values=preset_training, group="basics", columns=4,
+                       context=context)
 with st.expander("Model settings"):
-    model_settings = settings_form(MODELS[model_name].config, f"model.{model_name}")
+    model_settings = settings_form(MODELS[model_name].config, f"{prefix}.model.{model_name}", values=preset_model)
 advanced: dict = {}
 for group, title in TRAINING_GROUPS.items():
     with st.expander(title):
-        advanced |= settings_form(TrainingConfig, f"training.{group}", group=group,
+        advanced |= settings_form(TrainingConfig, f"{prefix}.training.{group}", values=preset_training, group=group,
                                   context={**context, **basics, **advanced})
 with st.expander("Data split"):
     split = settings_form(SplitConfig, "split")
@@ -60,15 +107,49 @@ except UserError as error:
 else:
     problem, t = None, config.training
     memory = memory_estimate(size, spec, t.batch_size, t.optimizer, dataset["n_rows"], t.momentum)
+    n_train = max(1, round(dataset["n_rows"] * (1 - config.split.validation_fraction - config.split.test_fraction)))
+    calibration = load_calibration(t.device)
     about = "" if exact else "about "
-    left, right = st.columns(2)
-    left.metric("Parameters", f"{about}{size.parameters:,}", help="Numbers the model learns.")
-    right.metric("Memory for training", f"about {human_bytes(memory.total)}",
-                 help="A rough estimate of what training needs on its device (GPU or CPU).")
-    st.caption(f"Weights {human_bytes(memory.weights)}, gradients {human_bytes(memory.gradients)}, "
-               f"optimizer {human_bytes(memory.optimizer)}, one batch in flight {human_bytes(memory.activations)}, "
-               f"data set {human_bytes(memory.data)}."
-               + ("" if exact else " Exact figures appear once the data set has been prepared for training."))
+    st.subheader("Before you train")
+    figures, chart = st.columns([3, 2])
+    with figures:
+        cells = st.columns(3)
+        cells[0].metric("Parameters", f"{about}{size.parameters:,}", help="Numbers the model learns.")
+        cells[1].metric("Memory for training", f"about {human_bytes(memory.total)}",
+                        help="A rough estimate of what training needs on its device (GPU or CPU).")
+        device_words = "this computer's GPU" if (calibration or {}).get("device") == "cuda" else "this computer's CPU"
+        if calibration:
+            seconds = time_estimate(size, n_train, t.batch_size, t.epochs, calibration)
+            cells[2].metric("Training time", human_seconds(seconds),
+                            help=f"On {device_words}, from a short measurement of this computer; "
+                                 "a rough guide — other work on the computer slows it down.")
+        else:
+            cells[2].metric("Training time", "not measured yet", help="Measure this computer once to see it.")
+        st.caption(f"Weights {human_bytes(memory.weights)}, gradients {human_bytes(memory.gradients)}, "
+                   f"optimizer {human_bytes(memory.optimizer)}, one batch in flight {human_bytes(memory.activations)}, "
+                   f"data set {human_bytes(memory.data)}."
+                   + ("" if exact else " Exact figures appear once the data set has been prepared for training.")
+                   + (f" Time on {device_words}, measured {calibration['measured_at'][:10]}."
+                      if calibration and calibration.get("measured_at") else ""))
+        if message := st.session_state.pop("calibration_error", None):
+            st.error(message)
+        if st.button("Measure this computer" if not calibration else "Measure again",
+                     key="calibrate", icon=":material/speed:",
+                     help="Times a few training steps (about half a minute) so the page can estimate training time."):
+            measure_this_computer(t.device)
+            st.rerun()
+    with chart:
+        epochs, rates = schedule_curve(t.model_dump(), -(-n_train // t.batch_size))
+        st.plotly_chart(learning_rate_figure(epochs, rates), theme=None, key="schedule-chart",
+                        config={"displayModeBar": False})
+    with st.container(border=True):
+        st.markdown("**Why these settings**")
+        suggested = MODELS[default_model(dataset["kind"])].title
+        for line in reasons(dataset["kind"], MODELS[model_name].title, suggested, t.model_dump(), n_train):
+            st.markdown(f"- {line}")
+        steps = training_steps(n_train, t.batch_size, t.epochs)
+        st.caption(f"{steps:,} training steps in all." + (
+            " Early stopping may end the run sooner." if t.early_stopping_patience else ""))
 
 if st.button("Train", type="primary", icon=":material/rocket_launch:", key="train"):
     if config is None:

@@ -209,3 +209,39 @@ def human_bytes(count: float) -> str:
             return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
         count /= 1024
     return f"{count:,.1f} GB"
+
+
+# --- training time, from a short measurement of this machine (`python -m engine calibrate`)
+
+# Validation after each epoch and the final evaluation add roughly this share to the training steps.
+EVALUATION_SHARE = 0.15
+
+
+def step_work(size: ModelSize, batch_size: int) -> float:
+    """Give back the units of work of one training step: the numbers a batch keeps, plus one update per weight."""
+    return float(batch_size * size.activations_per_example + size.parameters)
+
+
+def training_steps(n_train: int, batch_size: int, epochs: int) -> int:
+    """Give back the optimiser steps of a run: whole batches per epoch (the last one may be short)."""
+    return epochs * max(1, -(-n_train // batch_size))
+
+
+def time_estimate(size: ModelSize, n_train: int, batch_size: int, epochs: int, calibration: dict[str, float]) -> float:
+    """Give back the seconds a run should take, from a calibration's seconds per step and per unit of work."""
+    per_step = calibration["seconds_per_step"] + step_work(size, batch_size) * calibration["seconds_per_unit"]
+    steps = training_steps(n_train, batch_size, epochs)
+    return calibration.get("startup_seconds", 0.0) + steps * per_step * (1 + EVALUATION_SHARE)
+
+
+def human_seconds(seconds: float) -> str:
+    """Give back a duration in words rounded as a person would say it: 'about 3 minutes'."""
+    if seconds < 10:
+        return "a few seconds"
+    if seconds < 60:
+        return f"about {round(seconds / 10) * 10:.0f} seconds"
+    if seconds < 3600:
+        minutes = round(seconds / 60)
+        return f"about {minutes} minute{'s' if minutes != 1 else ''}"
+    hours = seconds / 3600
+    return f"about {hours:.1f} hours" if hours < 10 else f"about {hours:.0f} hours"

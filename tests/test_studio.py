@@ -1,0 +1,221 @@
+"""New run as a guided studio: presets fill the form, estimates of memory and time, the learning-rate chart,
+and the measurement of this machine behind the time estimate."""
+
+import io
+import json
+import math
+
+import pytest
+
+from dashboard.components.figures import learning_rate_figure
+from dashboard.components.presets import PRESETS, TRAINING, preset_settings, reasons, schedule_curve, schedule_share
+from engine.calibrate import calibration_path, load_calibration
+from engine.config import TrainingConfig
+from engine.data.samples import add_sample
+from engine.models.configs import MLPConfig
+from engine.models.estimate import human_seconds, mlp_size, time_estimate, training_steps
+from engine.models.registry import MODELS
+from tests.conftest import cli
+from tests.test_pages import open_page, texts
+
+FAKE_CALIBRATION = {"devices": {"cpu": {"seconds_per_step": 0.002, "seconds_per_unit": 1e-8, "startup_seconds": 4}},
+                    "auto": "cpu", "measured_at": "2026-01-01T00:00:00+00:00"}
+
+
+@pytest.fixture
+def iris(home):
+    return add_sample("iris")
+
+
+def numbers(at) -> dict:
+    return {n.label: n.value for n in at.number_input}
+
+
+def metrics(at) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def schedule_chart(at) -> dict:
+    charts = [e for e in at.get("plotly_chart")]
+    assert charts, "no chart drawn"
+    return json.loads(charts[0].proto.spec)
+
+
+def test_presets_fill_the_form_and_keep_what_the_user_changes_afterwards(iris):
+    at = open_page("new_run", dataset=iris["id"])
+    assert numbers(at)["Epochs"] == TRAINING["tabular"]["Balanced"]["epochs"]
+    at.button_group(key="preset").set_value("Quick").run()
+    assert not at.exception
+    assert numbers(at)["Epochs"] == TRAINING["tabular"]["Quick"]["epochs"]
+    assert numbers(at)["Learning rate"] == TRAINING["tabular"]["Quick"]["learning_rate"]
+    assert at.text_input(key="preset-quick.model.mlp.hidden_sizes").value == "64"
+    at.number_input(key="preset-quick.training.epochs").set_value(7).run()
+    assert numbers(at)["Epochs"] == 7
+    at.button_group(key="preset").set_value("Best").run()
+    assert numbers(at)["Epochs"] == TRAINING["tabular"]["Best"]["epochs"]
+    assert at.text_input(key="preset-best.model.mlp.hidden_sizes").value == "256, 128, 64"
+    at.button_group(key="preset").set_value("Quick").run()
+    assert numbers(at)["Epochs"] == TRAINING["tabular"]["Quick"]["epochs"]  # a preset chosen again starts afresh
+    assert not at.warning and not at.exception
+
+
+def test_the_quick_preset_trains_with_its_settings(iris, monkeypatch):
+    from dashboard.components import state
+    from db import repo
+
+    monkeypatch.setattr(state, "ensure_local_worker", lambda: None)  # the queued run is all this test needs
+    at = open_page("new_run", dataset=iris["id"])
+    at.button_group(key="preset").set_value("Quick").run()
+    at.button(key="train").click().run()
+    config = repo.list_runs()[0]["config"]
+    assert config["training"]["epochs"] == TRAINING["tabular"]["Quick"]["epochs"]
+    assert config["model"]["hidden_sizes"] == [64]
+
+
+def test_estimates_and_reasons_appear_before_training(iris):
+    at = open_page("new_run", dataset=iris["id"])
+    shown = metrics(at)
+    assert shown["Parameters"].startswith("about ") and shown["Memory for training"].startswith("about ")
+    assert shown["Training time"] == "not measured yet"
+    assert at.button(key="calibrate").label == "Measure this computer"
+    words = texts(at)
+    assert "Why these settings" in words and "because" in words and "training examples" in words
+
+
+def test_a_calibration_file_gives_a_training_time(iris):
+    calibration_path().write_text(json.dumps(FAKE_CALIBRATION))
+    at = open_page("new_run", dataset=iris["id"])
+    quick_or_not = metrics(at)["Training time"]
+    assert quick_or_not.startswith("about ") or quick_or_not == "a few seconds"
+    assert "measured 2026-01-01" in texts(at)
+    assert at.button(key="calibrate").label == "Measure again"
+
+
+def test_the_schedule_chart_follows_the_settings(iris):
+    at = open_page("new_run", dataset=iris["id"])
+    cosine = schedule_chart(at)["data"][0]["y"]
+    assert cosine[0] > cosine[-1]  # Balanced uses a cosine decay
+    at.selectbox(key="preset-balanced.training.schedule.lr_schedule").set_value("constant").run()
+    constant = schedule_chart(at)["data"][0]["y"]
+    assert len(set(constant)) == 1
+    at.selectbox(key="preset-balanced.training.schedule.lr_schedule").set_value("step").run()
+    assert len(set(schedule_chart(at)["data"][0]["y"])) == 4  # 40 epochs, a drop every 10
+
+
+def test_the_measure_button_shows_progress_and_stores_the_measurement(iris, monkeypatch):
+    import subprocess
+
+    class FakeCalibration:
+        """Stands in for `python -m engine calibrate --progress`: prints progress, then stores a measurement."""
+
+        def __init__(self, command, **kwargs):
+            assert command[1:4] == ["-m", "engine", "calibrate"]
+            calibration_path().write_text(json.dumps(FAKE_CALIBRATION))
+            self.stdout = io.StringIO("".join(f"progress {i} 4\n" for i in range(1, 5)))
+            self.stderr = io.StringIO("")
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeCalibration)
+    at = open_page("new_run", dataset=iris["id"])
+    at.button(key="calibrate").click().run()
+    assert not at.exception and not at.error
+    assert metrics(at)["Training time"] != "not measured yet"
+
+
+def test_a_failed_measurement_says_so_in_plain_words(iris, monkeypatch):
+    import subprocess
+
+    class Broken:
+        def __init__(self, command, **kwargs):
+            self.stdout = io.StringIO("")
+            self.stderr = io.StringIO("Traceback (most recent call last):\nError: No GPU here.\n")
+
+        def wait(self):
+            return 2
+
+    monkeypatch.setattr(subprocess, "Popen", Broken)
+    at = open_page("new_run", dataset=iris["id"])
+    at.button(key="calibrate").click().run()
+    assert [e.value for e in at.error] == ["No GPU here."]
+    assert "Traceback" not in texts(at)
+
+
+# ---------------------------------------------------------------- pure parts
+
+
+def test_load_calibration_reads_the_chosen_device_and_survives_a_broken_file(home):
+    assert load_calibration() is None
+    calibration_path().write_text("{not json")
+    assert load_calibration() is None
+    calibration_path().write_text(json.dumps(FAKE_CALIBRATION))
+    assert load_calibration("auto")["device"] == "cpu"
+    assert load_calibration("cpu")["seconds_per_step"] == 0.002
+    assert load_calibration("cuda:1") is None
+
+
+def test_time_estimate_grows_with_epochs_data_and_model_size():
+    spec = {"kind": "tabular", "n_features": 10, "n_outputs": 3}
+    calibration = FAKE_CALIBRATION["devices"]["cpu"]
+    small, large = mlp_size(MLPConfig(hidden_sizes=[16]), spec), mlp_size(MLPConfig(hidden_sizes=[512, 512]), spec)
+    base = time_estimate(small, 1000, 32, 10, calibration)
+    assert time_estimate(small, 1000, 32, 20, calibration) > base
+    assert time_estimate(small, 5000, 32, 10, calibration) > base
+    assert time_estimate(large, 1000, 32, 10, calibration) > base
+    assert training_steps(1000, 32, 10) == 320
+    assert human_seconds(5) == "a few seconds" and human_seconds(42) == "about 40 seconds"
+    assert human_seconds(150) == "about 2 minutes" and human_seconds(7200) == "about 2.0 hours"
+
+
+@pytest.mark.parametrize("kind", ["tabular", "image", "text", "ratings"])
+def test_every_preset_is_a_valid_config_for_every_model_of_its_kind(kind):
+    from engine.config import validate_run_config
+    from engine.models.registry import models_for_kind
+
+    for preset in PRESETS:
+        for entry in models_for_kind(kind):
+            training, model = preset_settings(kind, entry.name, preset)
+            validate_run_config({"model": {"name": entry.name, **model}, "training": training})
+    epochs = [TRAINING[kind][preset]["epochs"] for preset in PRESETS]
+    assert epochs == sorted(epochs) and len(set(epochs)) == 3  # Quick < Balanced < Best
+
+
+@pytest.mark.parametrize("schedule", ["constant", "step", "cosine", "one_cycle"])
+def test_the_drawn_schedule_is_the_one_training_uses(schedule):
+    import torch
+
+    from engine.training.loop import make_scheduler
+
+    settings = {**TrainingConfig().model_dump(), "epochs": 6, "learning_rate": 0.01, "lr_schedule": schedule,
+                "step_every_epochs": 2, "warmup_epochs": 1.0 if schedule != "one_cycle" else 0.0}
+    steps_per_epoch = 5
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=settings["learning_rate"])
+    scheduler = make_scheduler(optimizer, TrainingConfig(**settings), steps_per_epoch)
+    total = settings["epochs"] * steps_per_epoch
+    for step in range(total):
+        drawn = settings["learning_rate"] * schedule_share(step, total, steps_per_epoch, settings)
+        assert math.isclose(optimizer.param_groups[0]["lr"], drawn, rel_tol=1e-9, abs_tol=1e-12), step
+        optimizer.step()
+        scheduler.step()
+    epochs, rates = schedule_curve(settings, steps_per_epoch, points=1000)
+    assert len(rates) == total and epochs[0] == 0
+    figure = learning_rate_figure(epochs, rates)
+    assert list(figure.data[0].y) == rates and figure.layout.xaxis.title.text == "Epoch"
+
+
+def test_reasons_explain_the_model_and_each_main_setting():
+    training = TRAINING["text"]["Quick"]
+    lines = reasons("text", MODELS["lstm"].title, MODELS["bag_of_embeddings"].title, training, 1000)
+    assert "your choice" in lines[0] and "suggested" in lines[0]
+    assert len(lines) == 4 and all(line.endswith(".") for line in lines)
+
+
+def test_calibrate_command_stores_a_measurement(home):
+    result = cli("calibrate", "--json", "--device", "cpu", "--progress")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("progress 1 ")
+    found = json.loads("\n".join(line for line in lines if not line.startswith("progress")))
+    assert found["device"] == "cpu" and found["seconds_per_step"] > 0
+    assert load_calibration("cpu")["seconds_per_unit"] == found["seconds_per_unit"]
