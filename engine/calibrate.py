@@ -47,8 +47,14 @@ def measure(device: str = "auto", progress: Callable[[int, int], None] | None = 
     from engine.models.registry import build_model, model_size
 
     startup = time.perf_counter() - started
-    name = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    target = torch.device(name)
+    from engine.errors import UserError
+
+    name = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device.split(":")[0]
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("This computer has no GPU that training can use; measure the CPU instead (device 'auto').")
+    if name not in ("cpu", "cuda", "mps"):
+        raise UserError(f"'{device}' is not a device Trainyard knows; use 'auto', 'cpu' or 'cuda'.")
+    target = torch.device(device if device != "auto" else name)
     spec = {"kind": "tabular", "task": "classification", "n_features": N_FEATURES, "n_outputs": N_OUTPUTS}
     total = len(PROBES) * (WARMUP_STEPS + TIMED_STEPS)
     done, points = 0, []

@@ -219,3 +219,12 @@ def test_calibrate_command_stores_a_measurement(home):
     found = json.loads("\n".join(line for line in lines if not line.startswith("progress")))
     assert found["device"] == "cpu" and found["seconds_per_step"] > 0
     assert load_calibration("cpu")["seconds_per_unit"] == found["seconds_per_unit"]
+
+
+def test_calibrating_a_missing_gpu_says_so_plainly(home):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = cli("calibrate", "--device", "cuda")
+    assert result.returncode == 2 and "no GPU" in result.stderr and "Traceback" not in result.stderr
