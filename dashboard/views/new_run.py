@@ -111,20 +111,20 @@ else:
     calibration = load_calibration(t.device)
     about = "" if exact else "about "
     st.subheader("Before you train")
+    cells = st.columns(3)  # full width, so that values such as "about 12 minutes" fit
+    cells[0].metric("Parameters", f"{about}{size.parameters:,}", help="Numbers the model learns.")
+    cells[1].metric("Memory for training", f"about {human_bytes(memory.total)}",
+                    help="A rough estimate of what training needs on its device (GPU or CPU).")
+    device_words = "this computer's GPU" if (calibration or {}).get("device") == "cuda" else "this computer's CPU"
+    if calibration:
+        seconds = time_estimate(size, n_train, t.batch_size, t.epochs, calibration)
+        cells[2].metric("Training time", human_seconds(seconds),
+                        help=f"On {device_words}, from a short measurement of this computer; "
+                             "a rough guide — other work on the computer slows it down.")
+    else:
+        cells[2].metric("Training time", "not measured yet", help="Measure this computer once to see it.")
     figures, chart = st.columns([3, 2])
     with figures:
-        cells = st.columns(3)
-        cells[0].metric("Parameters", f"{about}{size.parameters:,}", help="Numbers the model learns.")
-        cells[1].metric("Memory for training", f"about {human_bytes(memory.total)}",
-                        help="A rough estimate of what training needs on its device (GPU or CPU).")
-        device_words = "this computer's GPU" if (calibration or {}).get("device") == "cuda" else "this computer's CPU"
-        if calibration:
-            seconds = time_estimate(size, n_train, t.batch_size, t.epochs, calibration)
-            cells[2].metric("Training time", human_seconds(seconds),
-                            help=f"On {device_words}, from a short measurement of this computer; "
-                                 "a rough guide — other work on the computer slows it down.")
-        else:
-            cells[2].metric("Training time", "not measured yet", help="Measure this computer once to see it.")
         st.caption(f"Weights {human_bytes(memory.weights)}, gradients {human_bytes(memory.gradients)}, "
                    f"optimizer {human_bytes(memory.optimizer)}, one batch in flight {human_bytes(memory.activations)}, "
                    f"data set {human_bytes(memory.data)}."
