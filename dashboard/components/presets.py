@@ -23,7 +23,7 @@ TRAINING = {
                      weight_decay=1e-4, early_stopping_patience=20),
     },
     "image": {
-        "Quick": dict(epochs=3, batch_size=128, learning_rate=2e-3, lr_schedule="one_cycle"),
+        "Quick": dict(epochs=3, batch_size=64, learning_rate=3e-3, lr_schedule="one_cycle"),
         "Balanced": dict(epochs=10, batch_size=64, learning_rate=1e-3, lr_schedule="cosine", warmup_epochs=0.5),
         "Best": dict(epochs=30, batch_size=64, learning_rate=1e-3, lr_schedule="cosine", warmup_epochs=1.0,
                      weight_decay=5e-4, augment_crop=2),
