@@ -2,7 +2,6 @@
 the report every run gets, and k-fold cross-validation."""
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -250,8 +249,7 @@ def test_cross_validation_reports_each_fold_and_mean_and_std(dataset):
 
     base = RunConfig.model_validate({"model": {"name": "mlp", "hidden_sizes": [8]},
                                      "training": {"epochs": 2, "batch_size": 32}})
-    config = SimpleNamespace(model=base.model, training=base.training,
-                             split=SimpleNamespace(**base.split.model_dump(), folds=3))
+    config = base.model_copy(update={"split": base.split.model_copy(update={"folds": 3})})
     run = repo.create_run(dataset["id"], "mlp", base.model_dump())
     seen = []
     result = run_cross_validation(run["id"], config, dataset, torch.device("cpu"), [], progress=seen.append)
