@@ -100,7 +100,7 @@ def probabilities_figure(probabilities: dict[str, float], title: str = "How sure
     figure.update_layout(template=TEMPLATE, title={"text": title}, height=max(200, 70 + 32 * len(items)),
                          xaxis_title="Probability", hovermode="closest")
     figure.update_xaxes(range=[0, 1], tickformat=".0%")
-    figure.update_yaxes(type="category", autorange="reversed")
+    figure.update_yaxes(type="category", autorange="reversed", automargin=True)
     return figure
 
 
@@ -114,7 +114,7 @@ def top_items_figure(items: Sequence[dict[str, Any]], low: float | None = None, 
                          height=max(200, 70 + 30 * len(items)), xaxis_title="Predicted rating", hovermode="closest")
     if low is not None and high is not None:
         figure.update_xaxes(range=[low, high])
-    figure.update_yaxes(type="category", autorange="reversed")
+    figure.update_yaxes(type="category", autorange="reversed", automargin=True)
     return figure
 
 
