@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard.components import state
 from dashboard.components.figures import bar_figure
 from dashboard.components.nav import go
+from dashboard.components.progress import run_with_progress
 from db.session import trainyard_home
 from engine.data.cleaning import FILL_METHODS, available_steps, clean_dataset, merge_mapping
 from engine.data.images import MAX_SIDE, MIN_SIDE, open_image, to_pixels
@@ -60,11 +61,17 @@ def categories_figure(counts: dict, title: str, x_title: str, y_title: str):
     return figure
 
 
+def dataset_megabytes(dataset: dict) -> float:
+    """Give back the size of a data set's stored files in megabytes."""
+    folder = Path(dataset["files_path"])
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20 if folder.exists() else 0.0
+
+
 def fix(dataset: dict, step: dict) -> None:
     """Apply one cleaning step and open the new version, or say why it cannot be done."""
     try:
-        with st.spinner("Making a cleaned version…"):
-            cleaned = clean_dataset(dataset, step)
+        size = dataset_megabytes(dataset)
+        cleaned = run_with_progress("clean", "Making a cleaned version", lambda: clean_dataset(dataset, step), size)
     except DataError as error:
         st.session_state["flash_error"] = str(error)
         st.rerun()
@@ -101,8 +108,10 @@ def _forget_upload() -> None:
 
 def _add(path: Path, original_name: str, **options) -> None:
     try:
-        with st.spinner("Checking and storing the data set…"):
-            dataset = add_dataset(path, original_name=original_name, max_bytes=LIMIT_MB << 20, **options)
+        dataset = run_with_progress(
+            "import", "Checking and storing the data set",
+            lambda: add_dataset(path, original_name=original_name, max_bytes=LIMIT_MB << 20, **options),
+            path.stat().st_size / 2**20)
     except DataError as error:
         st.error(plain(error))
     else:

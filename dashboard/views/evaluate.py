@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.components import eval_figures as figures
+from dashboard.components.progress import run_with_progress
 from dashboard.components.trained import choose_finished_run, escape_markdown, read_json, run_engine
 from engine.serving.runtime import bundle_name, export_folder, run_folder
 from engine.training.crossval import CROSSVAL_FILE
@@ -22,8 +23,8 @@ report = read_json(run_folder(run_id) / EVALUATION_FILE)
 if report is None:
     st.info("This run has no evaluation yet (it was trained before Trainyard made them). It takes a few seconds.")
     if st.button("Evaluate this run", key="make-evaluation", icon=":material/fact_check:"):
-        with st.spinner("Scoring the model on its test split…"):
-            ok, answer = run_engine("evaluate", str(run_id))
+        ok, answer = run_with_progress("evaluate", "Scoring the model on its test split",
+                                       lambda: run_engine("evaluate", str(run_id)))
         if ok:
             st.rerun()
         st.error(answer)
@@ -153,8 +154,8 @@ elif bundle.exists() and bundle.stat().st_mtime >= model.stat().st_mtime:
     st.download_button("Download the model (ZIP)", bundle.read_bytes(), file_name=bundle.name,
                        mime="application/zip", key="download-bundle", icon=":material/download:")
 elif st.button("Prepare the download", key="make-bundle", icon=":material/package_2:"):
-    with st.spinner("Exporting and checking the model (about half a minute)…"):
-        ok, answer = run_engine("export", str(run_id), "--format", "bundle")
+    ok, answer = run_with_progress("export", "Exporting and checking the model",
+                                   lambda: run_engine("export", str(run_id), "--format", "bundle"))
     if ok:
         st.rerun()
     st.error(answer)
