@@ -44,8 +44,9 @@ QUICK_EPOCHS = {"digits": 3, "reviews": 10, "films": 10}
 # ---------------------------------------------------------------- Trainyard
 
 
-def trainyard_score(dataset: dict, data, seed: int, epochs: int | None) -> tuple[str, float, float]:
-    """Train the default model of dataset's kind on data; give back (model name, test metric, seconds)."""
+def trainyard_score(dataset: dict, data, seed: int, epochs: int | None,
+                    preset: str | None = None) -> tuple[str, float, float, int]:
+    """Train the default model of dataset's kind on data; give back (model name, test metric, seconds, epochs)."""
     import torch
 
     from engine.config import validate_run_config
@@ -55,6 +56,12 @@ def trainyard_score(dataset: dict, data, seed: int, epochs: int | None) -> tuple
     name = default_model(dataset["kind"])
     raw = {"model": {"name": name}, "training": {"seed": seed, "device": "cpu"},
            "split": {"seed": seed, "validation_fraction": VALIDATION_FRACTION, "test_fraction": TEST_FRACTION}}
+    if preset:  # the settings the New run page starts from
+        from dashboard.components.presets import preset_settings
+
+        training, model_settings = preset_settings(dataset["kind"], name, preset)
+        raw["training"].update(training)
+        raw["model"].update(model_settings)
     if epochs is not None:
         raw["training"]["epochs"] = epochs
     config = validate_run_config(raw)
@@ -63,7 +70,7 @@ def trainyard_score(dataset: dict, data, seed: int, epochs: int | None) -> tuple
     _, final = train(config, data, model, torch.device("cpu"), [])
     seconds = time.perf_counter() - start
     metric = final["test_accuracy"] if "test_accuracy" in final else final["test_rmse"]
-    return name, float(metric), seconds
+    return name, float(metric), seconds, config.training.epochs
 
 
 # ---------------------------------------------------------------- baselines
@@ -168,6 +175,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="1 seed and fewer epochs: a fast check")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3, 1 with --quick)")
     parser.add_argument("--only", nargs="*", choices=DATASETS, default=None, help="just these data sets")
+    parser.add_argument("--preset", choices=["none", "Quick", "Balanced", "Best"], default="Balanced",
+                        help="settings a user starts from on the New run page (default Balanced); "
+                             "'none' uses each config's bare defaults")
     args = parser.parse_args()
     seeds = list(range(args.seeds if args.seeds else (1 if args.quick else 3)))
     epochs_for = QUICK_EPOCHS if args.quick else EPOCHS
@@ -180,15 +190,14 @@ def main() -> int:
     torch.set_num_threads(max(1, min(os.cpu_count() or 1, int(os.environ.get("TRAINYARD_THREADS", "0")) or 8)))
 
     from db.session import migrate
-    from engine.config import RunConfig
     from engine.data.prepare import prepare_dataset
     from engine.data.samples import add_sample
 
     migrate()
-    default_epochs = RunConfig().training.epochs
+    settings = ("each config's bare defaults" if args.preset == "none"
+                else f"the '{args.preset}' settings the New run page starts from")
     print(f"Seeds {seeds} (split seed and training seed alike); validation {VALIDATION_FRACTION:.0%}, "
-          f"test {TEST_FRACTION:.0%}; default settings of each model, {default_epochs} epochs unless said; "
-          f"{torch.get_num_threads()} threads.")
+          f"test {TEST_FRACTION:.0%}; {settings}; epochs as shown; {torch.get_num_threads()} threads.")
     rows, ahead, total = [], 0, 0
     for key in args.only or DATASETS:
         dataset = add_sample(key)
@@ -196,7 +205,8 @@ def main() -> int:
         ours, theirs, seconds, model_name, baseline_name = [], [], 0.0, "", ""
         for seed in seeds:
             data = prepare_dataset(dataset, VALIDATION_FRACTION, TEST_FRACTION, seed)
-            model_name, score, spent = trainyard_score(dataset, data, seed, epochs)
+            model_name, score, spent, trained_epochs = trainyard_score(dataset, data, seed, epochs,
+                                                       None if args.preset == "none" else args.preset)
             seconds += spent
             if dataset["kind"] in ("tabular", "image"):
                 baseline_name, base = table_baseline(data, dataset["task"],
@@ -214,7 +224,7 @@ def main() -> int:
         is_ahead = np.mean(ours) > np.mean(theirs) if higher else np.mean(ours) < np.mean(theirs)
         ahead += int(is_ahead)
         total += 1
-        epochs_text = f"{epochs if epochs is not None else default_epochs} ep"
+        epochs_text = f"{trained_epochs} ep"
         rows.append((key, f"{model_name} ({epochs_text})", baseline_name, metric,
                      f"{np.mean(ours):.4f} ± {np.std(ours):.4f}", f"{np.mean(theirs):.4f} ± {np.std(theirs):.4f}",
                      "yes" if is_ahead else ("tie" if np.isclose(np.mean(ours), np.mean(theirs)) else "NO"), f"{seconds / len(seeds):.0f} s"))
