@@ -15,8 +15,9 @@ def chart_points(page) -> int:
     """Give back how many points the first Plotly trace on the page draws."""
     return page.evaluate("""() => {
         const plot = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-        // calcdata holds the points Plotly drew, however the figure encoded its arrays
-        return plot && plot.calcdata && plot.calcdata[0] ? plot.calcdata[0].length : 0;
+        // _fullData holds the decoded traces, however the figure encoded its arrays; an empty trace has 0
+        const trace = plot && plot._fullData && plot._fullData[0];
+        return trace ? (trace._length ?? (trace.x ? trace.x.length : 0)) : 0;
     }""")
 
 
@@ -29,7 +30,8 @@ def test_upload_train_watch_and_find_the_run_after_a_restart(home, tmp_path):
             page.goto(f"{dashboard.url}/datasets")
             wait_idle(page)
             page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(csv))
-            page.get_by_role("button", name="Add data set").click()
+            # The first upload on a fresh server also loads the data libraries: allow it time.
+            page.get_by_role("button", name="Add data set").click(timeout=120_000)
             page.get_by_text("Added 'customers'").wait_for()
             wait_idle(page)
             screenshot(page, "foundation-1-dataset")
@@ -39,15 +41,17 @@ def test_upload_train_watch_and_find_the_run_after_a_restart(home, tmp_path):
             page.get_by_role("button", name="Train", exact=True).wait_for()
             wait_idle(page)
             epochs = page.get_by_role("spinbutton", name="Epochs")
-            epochs.fill("40")
+            epochs.fill("200")  # long enough to restart the dashboard while it trains
             epochs.press("Enter")
             wait_idle(page)
             screenshot(page, "foundation-2-new-run")
             pressed = time.monotonic()
             page.get_by_role("button", name="Train", exact=True).click()
+            page.wait_for_url("**/run?run=*", timeout=60_000)
+            page.get_by_role("heading", name="Run 1").wait_for()  # the New run page (and its chart) is gone
             page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=90_000)
+            wait_until(lambda: chart_points(page) > 0, timeout=90, every=0.1)
             first_point = time.monotonic() - pressed
-            wait_until(lambda: chart_points(page) > 0, timeout=30)
             seen = chart_points(page)
             wait_until(lambda: chart_points(page) > seen, timeout=60)  # the live curve grows
             screenshot(page, "foundation-3-training")
@@ -61,7 +65,7 @@ def test_upload_train_watch_and_find_the_run_after_a_restart(home, tmp_path):
         time.sleep(2)
         assert repo.get_run(run_id)["status"] == "running"
         dashboard.start()
-        wait_until(lambda: repo.get_run(run_id)["status"] not in ("queued", "running"), timeout=240)
+        wait_until(lambda: repo.get_run(run_id)["status"] not in ("queued", "running"), timeout=480)
         assert repo.get_run(run_id)["status"] == "completed", repo.get_run(run_id)["error"]
 
         with browser_page() as page:
