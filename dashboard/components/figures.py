@@ -13,7 +13,7 @@ WEBGL_ABOVE = 1000
 
 TEMPLATE = go.layout.Template(layout=go.Layout(
     colorway=PALETTE,
-    font={"family": "Inter, Segoe UI, sans-serif", "size": 13, "color": "#475569"},
+    font={"family": "Inter, Segoe UI, sans-serif", "size": 13, "color": "#8391a7"},  # mid grey: readable on light and dark pages,
     paper_bgcolor="rgba(0,0,0,0)",  # transparent: readable on light and dark themes
     plot_bgcolor="rgba(0,0,0,0)",
     xaxis={"gridcolor": "rgba(148,163,184,0.25)", "zeroline": False},
