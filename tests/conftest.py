@@ -13,18 +13,44 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+APP = str(ROOT / "dashboard" / "app.py")
+
+
+def use_home(patch: pytest.MonkeyPatch, folder: Path) -> Path:
+    """Point Trainyard at a fresh, migrated SQLite home in folder, through patch (undone with it)."""
+    patch.setenv("TRAINYARD_HOME", str(folder))
+    patch.delenv("DATABASE_URL", raising=False)
+    patch.setenv("TRAINYARD_AUTO_WORKER", "0")
+    from db.session import migrate
+
+    migrate()
+    return folder
 
 
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
     """A fresh, migrated Trainyard home for one test."""
-    monkeypatch.setenv("TRAINYARD_HOME", str(tmp_path))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("TRAINYARD_AUTO_WORKER", "0")
-    from db.session import migrate
+    return use_home(monkeypatch, tmp_path)
 
-    migrate()
-    return tmp_path
+
+def open_page(page: str, timeout: float = 60, **query):
+    """Run the app in AppTest, then switch to views/<page>.py with query as its URL parameters."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.run()
+    for key, value in query.items():
+        at.query_params[key] = str(value)
+    at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def page_texts(at) -> str:
+    """Give back every message, caption and markdown text an AppTest page shows, one per line."""
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [i.value for i in at.info]
+    parts += [s.value for s in at.success] + [w.value for w in at.warning] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
 
 
 def make_table(rows: int = 120, seed: int = 0, classes: int = 2) -> pd.DataFrame:

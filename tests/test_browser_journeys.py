@@ -15,7 +15,7 @@ import pytest
 from db import repo
 from engine.data.samples import SAMPLES
 from tests.browser import Dashboard, assert_no_exception, browser_page, screenshot, stop_workers, wait_idle
-from tests.conftest import wait_until
+from tests.conftest import use_home, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -24,13 +24,8 @@ UPLOAD = '[data-testid="stFileUploaderDropzoneInput"]'
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory):
-    home = tmp_path_factory.mktemp("journeys-home")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TRAINYARD_HOME", str(home))
-        patch.delenv("DATABASE_URL", raising=False)
-        from db.session import migrate
-
-        migrate()
+        home = use_home(patch, tmp_path_factory.mktemp("journeys-home"))
         started = Dashboard(home).start()
         try:
             yield started

@@ -12,25 +12,13 @@ from streamlit.testing.v1 import AppTest
 
 from db import repo
 from engine.data.samples import add_sample, film_ratings, product_reviews
-from tests.conftest import ROOT, make_table
-
-APP = str(ROOT / "dashboard" / "app.py")
+from tests.conftest import make_table
+from tests.conftest import open_page as open_any_page
+from tests.conftest import page_texts as texts
 
 
 def open_page(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    for key, value in query.items():
-        at.query_params[key] = str(value)
-    at.switch_page("views/datasets.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [i.value for i in at.info]
-    parts += [s.value for s in at.success] + [w.value for w in at.warning] + [c.value for c in at.caption]
-    return "\n".join(str(p) for p in parts)
+    return open_any_page("datasets", **query)
 
 
 def zip_of_pictures() -> bytes:

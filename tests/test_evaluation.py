@@ -11,7 +11,7 @@ from db import repo
 from engine.config import RunConfig
 from engine.training.report import (classification_report, evaluation_report, ranking_quality, rating_report,
                                     regression_report)
-from tests.conftest import ROOT
+from tests.conftest import APP, use_home
 from tests.trained import table_dataset, train_run
 
 DIGITS = [str(d) for d in range(10)]
@@ -163,14 +163,8 @@ def test_worst_mistakes_show_the_inputs_of_each_kind():
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
     """One finished run on a table of three labels, shared by the tests that read its evaluation."""
-    home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TRAINYARD_HOME", str(home))
-        patch.delenv("DATABASE_URL", raising=False)
-        patch.setenv("TRAINYARD_AUTO_WORKER", "0")
-        from db.session import migrate
-
-        migrate()
+        home = use_home(patch, tmp_path_factory.mktemp("home"))
         yield train_run(table_dataset(home, rows=240, classes=3))
 
 
@@ -199,7 +193,7 @@ def test_every_finished_run_has_its_evaluation(evaluated, capsys):
 def test_evaluate_page_shows_the_report(evaluated):
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.query_params["run"] = str(evaluated["id"])
     at.switch_page("views/evaluate.py").run()
@@ -230,7 +224,7 @@ def test_evaluate_page_shows_the_report(evaluated):
 def test_evaluate_page_without_finished_runs_says_what_to_do(home):
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.switch_page("views/evaluate.py").run()
     assert not at.exception and "No finished runs yet" in at.info[0].value

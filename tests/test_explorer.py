@@ -15,9 +15,7 @@ from dashboard.components import explorer as dashboard_explorer
 from db import explorer, repo
 from db.models import MetricExtreme, MetricSummary, Run
 from db.session import session_scope
-from tests.conftest import ROOT
-
-APP = str(ROOT / "dashboard" / "app.py")
+from tests.conftest import open_page as open_any_page
 
 
 # ---------------------------------------------------------------- seeding
@@ -301,11 +299,7 @@ def test_run_history_has_every_curve(runs):
 
 
 def open_page(page: str, **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    for key, value in query.items():
-        at.query_params[key] = str(value)
-    at.switch_page(f"views/{page}.py").run()
+    at = open_any_page(page, **query)
     assert_fine(at)
     return at
 

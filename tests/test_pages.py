@@ -6,9 +6,9 @@ from streamlit.testing.v1 import AppTest
 from db import repo
 from engine.config import RunConfig
 from engine.data.ingest import add_dataset
-from tests.conftest import ROOT, make_table
-
-APP = str(ROOT / "dashboard" / "app.py")
+from tests.conftest import APP, make_table
+from tests.conftest import open_page as shared_open_page
+from tests.conftest import page_texts as texts
 
 
 @pytest.fixture
@@ -30,19 +30,7 @@ def seeded(home, tmp_path):
 
 
 def open_page(page: str, **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    for key, value in query.items():
-        at.query_params[key] = str(value)
-    at.switch_page(f"views/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [i.value for i in at.info]
-    parts += [s.value for s in at.success] + [w.value for w in at.warning] + [c.value for c in at.caption]
-    return "\n".join(str(p) for p in parts)
+    return shared_open_page(page, timeout=30, **query)
 
 
 def test_home_shows_the_steps(seeded):

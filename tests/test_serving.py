@@ -20,7 +20,7 @@ from db import repo
 from engine.errors import DataError
 from engine.serving.inputs import INPUTS
 from engine.serving.runtime import Predictor
-from tests.conftest import ROOT, cli, make_table
+from tests.conftest import APP, ROOT, cli, make_table, use_home
 from tests.trained import table_dataset, train_run
 
 with warnings.catch_warnings():
@@ -31,14 +31,8 @@ with warnings.catch_warnings():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One finished run on a small table, shared by this file's tests."""
-    home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TRAINYARD_HOME", str(home))
-        patch.delenv("DATABASE_URL", raising=False)
-        patch.setenv("TRAINYARD_AUTO_WORKER", "0")
-        from db.session import migrate
-
-        migrate()
+        home = use_home(patch, tmp_path_factory.mktemp("home"))
         dataset = table_dataset(home, rows=300)
         run = train_run(dataset)
         yield {"home": home, "run": run, "dataset": dataset}
@@ -232,7 +226,7 @@ def test_serve_command_answers_over_http(trained):
 def test_playground_predicts_a_row_the_way_pytorch_does(trained, predictors):
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.query_params["run"] = str(trained["run"]["id"])
     at.switch_page("views/playground.py").run()
@@ -255,7 +249,7 @@ def test_playground_explains_a_run_whose_model_is_missing(home, tmp_path):
     dataset = table_dataset(tmp_path, rows=60)
     run = repo.create_run(dataset["id"], "mlp", {"model": {"name": "mlp"}})
     repo.finish_run(run["id"], "completed")  # finished, yet its model file is gone
-    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     at.query_params["run"] = str(run["id"])
     at.switch_page("views/playground.py").run()
