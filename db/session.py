@@ -103,7 +103,9 @@ def _alembic_config(url: str):
     return config
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str:
+    """Give back the newest migration's revision (read from the migration files once per process)."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_alembic_config(database_url())).get_current_head()

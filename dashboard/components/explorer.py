@@ -90,11 +90,6 @@ def run_label(run: dict[str, Any]) -> str:
     return f"Run {run['id']}" + (f" · {run['name']}" if run.get("name") else "")
 
 
-def markdown_safe(text: str) -> str:
-    """Give back user text that Markdown shows as written (no links, emphasis or headings)."""
-    return "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~$:" else ch for ch in str(text))
-
-
 def sort_label(sort: str) -> str:
     if sort.startswith("best:"):
         key = sort[len("best:"):]

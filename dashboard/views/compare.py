@@ -11,6 +11,7 @@ from dashboard.components import state
 from dashboard.components.figures import (metric_label, parallel_figure, settings_scatter_figure,
                                           smoothed_curves_figure)
 from dashboard.components.nav import go
+from dashboard.components.text import markdown_safe
 from db import explorer
 
 MAX_RUNS = 50
@@ -85,7 +86,7 @@ best = explorer.best_run(runs, metric)
 if best:
     value = ex.format_value(metric, best["metrics"][metric]["best"])
     better = "highest" if explorer.higher_is_better(metric) else "lowest"
-    st.success(f"**Best by {metric_label(metric).lower()}: {ex.markdown_safe(names[best['id']])}**, "
+    st.success(f"**Best by {metric_label(metric).lower()}: {markdown_safe(names[best['id']])}**, "
                f"with {value} (the {better} of the {len(runs)} runs).", icon=":material/star:")
 best_name = names[best["id"]] if best else None
 st.caption("The address in your browser opens this same comparison: copy it to share.")

@@ -1,6 +1,5 @@
 """Data sets: add one (upload or sample), read its quality report, fix its problems, compare versions."""
 
-import re
 import shutil
 import tempfile
 import zipfile
@@ -13,6 +12,7 @@ from dashboard.components import state
 from dashboard.components.figures import bar_figure
 from dashboard.components.nav import go
 from dashboard.components.progress import run_with_progress
+from dashboard.components.text import markdown_safe as plain
 from db.session import trainyard_home
 from engine.data.cleaning import FILL_METHODS, available_steps, clean_dataset, merge_mapping
 from engine.data.images import MAX_SIDE, MIN_SIDE, open_image, to_pixels
@@ -39,12 +39,6 @@ KIND_CHOICES = {"tabular": "A table: predict one column from the others",
                 "ratings": "Ratings of items by users, for recommendations"}
 TASK_WORDS = {"classification": "Category", "regression": "Number", "rating": "Rating"}
 SEVERITY = {"serious": st.error, "warning": st.warning}
-MARKDOWN_SIGNS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def plain(text) -> str:
-    """Give back text with every Markdown sign escaped, so a user's words show exactly as written."""
-    return MARKDOWN_SIGNS.sub(r"\\\1", str(text))
 
 
 def select(dataset: dict, message: str) -> None:

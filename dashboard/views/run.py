@@ -12,6 +12,7 @@ from dashboard.components import explorer as ex
 from dashboard.components import state
 from dashboard.components.figures import metric_label
 from dashboard.components.nav import go
+from dashboard.components.text import markdown_safe
 from db import explorer, repo
 from db.session import trainyard_home
 
@@ -35,8 +36,8 @@ if run is None:
     run = explorer.get_run(run_id)
 st.query_params["run"] = str(run_id)
 
-st.title(f"Run {run_id}" + (f" — {ex.markdown_safe(run['name'])}" if run["name"] else ""))
-st.caption(f"{run['model']} on '{ex.markdown_safe(run['dataset'])}' · queued {state.short_time(run['created_at'])}"
+st.title(f"Run {run_id}" + (f" — {markdown_safe(run['name'])}" if run["name"] else ""))
+st.caption(f"{run['model']} on '{markdown_safe(run['dataset'])}' · queued {state.short_time(run['created_at'])}"
            + (" · archived" if run["archived_at"] else ""))
 
 
