@@ -121,6 +121,33 @@ def test_the_seed_cnn_is_the_briefs_network_and_ends_in_logits():
     assert model_size(model_config("seed_cnn"), SPECS["image"]).parameters == 122_570
 
 
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "tanh", "gelu"])
+def test_the_seed_cnn_pools_before_the_activation_only_where_that_changes_nothing(act):
+    """Conv, pool, activation must give the brief's conv, activation, pool values and gradients exactly."""
+    from engine.models.image import MONOTONE_ACTIVATIONS
+
+    config = model_config("seed_cnn", activation=act)
+    model = build_model(config, SPECS["image"], seed=0)
+    layers = list(model.features)  # conv, ?, ?, conv, ?, ?, conv, activation
+    pooled_first = isinstance(layers[1], torch.nn.MaxPool2d)
+    assert pooled_first == (act in MONOTONE_ACTIVATIONS)
+    if pooled_first:
+        layers[1:3], layers[4:6] = layers[2:0:-1], layers[5:3:-1]
+    briefs_order = torch.nn.Sequential(*layers)
+    assert [type(m) for m in briefs_order][:3] == [torch.nn.Conv2d, type(layers[7]), torch.nn.MaxPool2d]
+    x = torch.from_numpy(inputs(SPECS["image"], 8, np.random.default_rng(0)))
+    ours = model.features(x)
+    theirs = briefs_order(x)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+    grads = []
+    for net in (model.features, briefs_order):
+        model.zero_grad()
+        (net(x) ** 2).sum().backward()
+        grads.append([p.grad.clone() for p in model.features.parameters()])
+    for mine, brief in zip(*grads):
+        torch.testing.assert_close(mine, brief, rtol=0, atol=0)
+
+
 def test_the_seed_cnn_refuses_small_images_in_plain_words():
     with pytest.raises(DataError, match="at least 18×18 pixels.*residual network"):
         build_model(model_config("seed_cnn"), {**SPECS["image"], "height": 8, "width": 8})

