@@ -180,6 +180,14 @@ def test_every_optimizer_and_schedule_builds_and_steps(optimizer, schedule):
     assert math.isfinite(model.weight.sum().item())
 
 
+def test_optimisers_take_one_fused_step_where_the_device_has_the_kernel():
+    model = torch.nn.Linear(3, 1)
+    for name in ("sgd", "adam", "adamw", "adagrad"):
+        assert make_optimizer(model, TrainingConfig(optimizer=name)).defaults["fused"], name
+    rmsprop = make_optimizer(model, TrainingConfig(optimizer="rmsprop")).defaults
+    assert rmsprop["foreach"] and not rmsprop.get("fused")
+
+
 def learning_rates(steps_per_epoch: int = 10, **settings) -> list[float]:
     t = TrainingConfig(epochs=10, learning_rate=1.0, **settings)
     optimizer = make_optimizer(torch.nn.Linear(1, 1), t)
