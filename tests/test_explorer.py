@@ -511,3 +511,13 @@ def test_compare_page_keeps_working_when_the_runs_change(runs):
 def test_compare_page_needs_two_runs(runs):
     at = open_page("compare", runs=str(runs["wide"]["id"]))
     assert "Choose two runs or more" in at.info[0].value
+
+
+def test_a_constant_curve_sits_mid_chart_on_its_own_scale():
+    from dashboard.components.figures import smoothed_curves_figure
+
+    points = [{"step": s, "epoch": s / 10, "value": 0.001, "time": float(s)} for s in range(1, 30)]
+    figure = smoothed_curves_figure({"Learning rate": points}, "Learning rate")
+    assert figure.layout.yaxis.range == pytest.approx((0.0005, 0.0015))
+    moving = [dict(p, value=p["value"] * p["step"]) for p in points]
+    assert smoothed_curves_figure({"Learning rate": moving}, "Learning rate").layout.yaxis.range is None

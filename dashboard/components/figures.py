@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -133,7 +135,17 @@ def smoothed_curves_figure(series: dict[str, Sequence[dict[str, Any]]], title: s
                          xaxis_title=X_TITLES.get(x, x), yaxis_title=y_title)
     if percent:
         figure.update_yaxes(tickformat=".0%")
+    flat = flat_value([p["value"] for points in series.values() for p in points])
+    if flat is not None:  # a constant (a fixed learning rate): Plotly would draw it on an axis from -1 to 1
+        margin = abs(flat) / 2 or 1.0
+        figure.update_yaxes(range=[flat - margin, flat + margin])
     return figure
+
+
+def flat_value(values: Sequence[float]) -> float | None:
+    """Give back the one finite value all values share, or None when they differ or there are none."""
+    finite = {v for v in values if _is_number(v) and math.isfinite(v)}
+    return finite.pop() if len(finite) == 1 else None
 
 
 def _is_number(value: Any) -> bool:
