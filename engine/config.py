@@ -93,6 +93,10 @@ class TrainingConfig(BaseModel):
     early_stopping_metric: Literal["val_loss", "val_score"] = setting(
         "val_loss", "Early stopping watches", "The validation figure that must keep improving.", "regularisation",
         option_labels=EARLY_STOP_LABELS)
+    keep_best: bool = setting(False, "Keep the best epoch",
+                              "At the end, go back to the weights of the epoch with the best value of the figure "
+                              "early stopping watches, instead of the last epoch's. Worth it with early stopping; "
+                              "on a small validation split the best epoch is partly luck.", "regularisation")
     augment_flip: bool = setting(False, "Random flips", "Mirror half of the training images left to right.",
                                  "regularisation", {"kind": ["image"]})
     augment_crop: int = setting(0, "Random shifts (pixels)",

@@ -146,6 +146,22 @@ def test_early_stopping_ends_a_run_that_stops_improving():
     assert state.epoch == 3 and state.extra["stopped_early"] and final["epochs_completed"] == 3
 
 
+@pytest.mark.parametrize("keep_best", [True, False])
+def test_the_run_ends_with_the_best_epochs_weights_unless_asked_for_the_last(keep_best):
+    # Random labels: the model memorises the training split, so the validation loss is lowest early on.
+    recorder = Recorder()
+    config = run_config(epochs=8, learning_rate=3e-2, keep_best=keep_best)
+    model, state, _ = fit(config, synthetic_data(SPECS["tabular"]), [recorder])
+    losses = [logs["val_loss"] for logs in recorder.epochs]
+    best = losses.index(min(losses))
+    assert best < len(losses) - 1  # the setup works: the last epoch is not the best
+    kept = best if keep_best else len(losses) - 1
+    expected = recorder.checkpoint(kept)["model"]
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, expected[key])
+    assert state.extra.get("kept_epoch", {}).get("epoch") == (best + 1 if keep_best else None)
+
+
 def test_a_resumed_run_remembers_how_long_it_has_waited_to_improve():
     config = run_config(epochs=10, learning_rate=1e-12, early_stopping_patience=2)
     data = synthetic_data(SPECS["tabular"])

@@ -144,3 +144,24 @@ def test_stale_runs_are_marked_interrupted(dataset):
     time.sleep(1.2)
     assert repo.mark_stale_runs_interrupted(max_age_seconds=1) == [run["id"]]
     assert status(run["id"]) == "interrupted"
+
+
+def test_a_run_that_keeps_its_best_epoch_says_so_in_its_history(home, tmp_path):
+    # Labels drawn at random: the network memorises the training rows and the validation loss rises.
+    path = tmp_path / "noise.csv"
+    table = make_table(rows=200)
+    table["label"] = table["label"].sample(frac=1, random_state=0).to_numpy()
+    table.to_csv(path, index=False)
+    noise = add_dataset(path, name="noise")
+    config = RunConfig.model_validate({"training": {"epochs": 8, "batch_size": 16, "learning_rate": 3e-2,
+                                                    "keep_best": True}})
+    run = repo.create_run(noise["id"], "mlp", config.model_dump())
+    child = subprocess.run([sys.executable, "-m", "engine.jobs.runner", str(run["id"])], cwd=ROOT,
+                           capture_output=True, text=True, timeout=180, env=dict(os.environ))
+    assert child.returncode == 0, child.stderr
+    losses = [p["value"] for p in repo.metric_history(run["id"], "val_loss")]
+    best = losses.index(min(losses)) + 1
+    assert best < 8
+    messages = [e["message"] for e in repo.list_events(run["id"])]
+    assert f"Kept the weights of epoch {best} of 8, the one with the best validation loss ({min(losses):.4g})" \
+        in messages

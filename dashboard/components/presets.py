@@ -20,7 +20,7 @@ TRAINING = {
         "Quick": dict(epochs=10, batch_size=32, learning_rate=3e-3, lr_schedule="constant", warmup_epochs=0.0),
         "Balanced": dict(epochs=40, batch_size=32, learning_rate=1e-3, lr_schedule="cosine", warmup_epochs=0.0),
         "Best": dict(epochs=120, batch_size=32, learning_rate=1e-3, lr_schedule="cosine", warmup_epochs=2.0,
-                     weight_decay=1e-4, early_stopping_patience=20),
+                     weight_decay=1e-4, early_stopping_patience=20, keep_best=True),
     },
     "image": {
         "Quick": dict(epochs=3, batch_size=64, learning_rate=3e-3, lr_schedule="one_cycle"),
@@ -32,13 +32,13 @@ TRAINING = {
         "Quick": dict(epochs=3, batch_size=64, learning_rate=3e-3, lr_schedule="constant", warmup_epochs=0.0),
         "Balanced": dict(epochs=8, batch_size=64, learning_rate=2e-3, lr_schedule="cosine", warmup_epochs=0.0),
         "Best": dict(epochs=20, batch_size=64, learning_rate=1e-3, lr_schedule="cosine", warmup_epochs=1.0,
-                     early_stopping_patience=5),
+                     early_stopping_patience=5, keep_best=True),
     },
     "ratings": {
         "Quick": dict(epochs=3, batch_size=256, learning_rate=1e-2, lr_schedule="constant", warmup_epochs=0.0),
         "Balanced": dict(epochs=10, batch_size=256, learning_rate=5e-3, lr_schedule="cosine", warmup_epochs=0.0),
         "Best": dict(epochs=30, batch_size=256, learning_rate=3e-3, lr_schedule="cosine", warmup_epochs=1.0,
-                     weight_decay=1e-5, early_stopping_patience=5),
+                     weight_decay=1e-5, early_stopping_patience=5, keep_best=True),
     },
 }
 # Where one model wants other training settings than its kind's.

@@ -126,6 +126,12 @@ def execute(run_id: int, stop: StopSignals) -> None:
         smaller = max(1, config.training.batch_size // 2)
         raise UserError(f"The device ran out of memory with batches of {config.training.batch_size}. "
                         f"Try a batch size of {smaller} or a smaller model.") from None
+    kept = state.extra.get("kept_epoch")
+    if kept:
+        from engine.training.evaluate import METRIC_WORDS
+
+        repo.add_event(run_id, f"Kept the weights of epoch {kept['epoch']} of {state.epoch}, the one with the best "
+                               f"{METRIC_WORDS.get(kept['metric'], kept['metric'])} ({kept['value']:.4g})")
     model_path = folder / "model.pt"
     save_checkpoint(model_path, {
         "model": model.to("cpu").state_dict(), "config": config.model_dump(),

@@ -125,12 +125,22 @@ def batch_transform(kind: str, t: TrainingConfig, channels_last: bool) -> Callab
     return transform
 
 
+def watched(t: TrainingConfig, task: str) -> tuple[str, str]:
+    """Give back the validation figure early stopping and keep-best watch, and whether 'min' or 'max' is best."""
+    return ("val_loss", "min") if t.early_stopping_metric == "val_loss" else TASK_SCORES[task]
+
+
 def training_callbacks(t: TrainingConfig, task: str) -> list[Callback]:
     """Give back the callbacks the run's own settings ask for (early stopping)."""
     if not t.early_stopping_patience:
         return []
-    monitor, mode = ("val_loss", "min") if t.early_stopping_metric == "val_loss" else TASK_SCORES[task]
-    return [EarlyStopping(monitor, mode, t.early_stopping_patience)]
+    return [EarlyStopping(*watched(t, task), t.early_stopping_patience)]
+
+
+def improves(value: float | None, best: dict[str, Any] | None, mode: str) -> bool:
+    if value is None or not math.isfinite(value):
+        return False
+    return best is None or (value < best["value"] if mode == "min" else value > best["value"])
 
 
 def _sync(device: torch.device) -> None:
@@ -184,6 +194,9 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
         for key, value in resume["state"].items():
             setattr(state, key, value)
     eval_batch = max(MIN_EVAL_BATCH, batch_size)
+    # The best epoch so far by the watched figure, with a copy of its weights on the CPU: {value, epoch, model}.
+    monitor, mode = watched(t, task)
+    best = resume.get("best") if resume else None
 
     def hook(name: str, *args) -> None:
         for callback in callbacks:
@@ -250,6 +263,9 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
                 "memory_mb": memory_mb(device),
             })
             hook("on_epoch_end", logs)
+            if t.keep_best and improves(logs.get(monitor), best, mode):
+                best = {"value": logs[monitor], "epoch": state.epoch,
+                        "model": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
             # --- checkpoint
             hook("on_checkpoint", {
                 "model": model.state_dict(),
@@ -257,6 +273,7 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
                 "rng": capture_rng(shuffle),
+                "best": best,
                 "state": {"epoch": state.epoch, "step": state.step, "samples_seen": state.samples_seen,
                           "train_seconds": state.train_seconds, "best_metric": state.best_metric,
                           "extra": dict(state.extra)},
@@ -265,6 +282,9 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
         hook("on_exception", error)
         raise
 
+    if best is not None and best["epoch"] != state.epoch:
+        model.load_state_dict(best["model"])
+        state.extra["kept_epoch"] = {"epoch": best["epoch"], "metric": monitor, "value": best["value"]}
     x_test, y_test = tensors("test")
     with autocast():
         final = evaluate(forward, x_test, y_test, task, "test", target_std, eval_batch, device)
