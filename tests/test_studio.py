@@ -54,6 +54,7 @@ def test_presets_fill_the_form_and_keep_what_the_user_changes_afterwards(iris):
     at.button_group(key="preset").set_value("Best").run()
     assert numbers(at)["Epochs"] == TRAINING["tabular"]["Best"]["epochs"]
     assert at.text_input(key="preset-best.model.mlp.hidden_sizes").value == "256, 128, 64"
+    assert at.checkbox(key="preset-best.training.regularisation.keep_best").value  # Best keeps its best epoch
     at.button_group(key="preset").set_value("Quick").run()
     assert numbers(at)["Epochs"] == TRAINING["tabular"]["Quick"]["epochs"]  # a preset chosen again starts afresh
     assert not at.warning and not at.exception
