@@ -208,6 +208,19 @@ def test_optimisers_take_one_fused_step_where_the_device_has_the_kernel():
     assert rmsprop["foreach"] and not rmsprop.get("fused")
 
 
+def test_a_run_resumed_on_another_machine_steps_with_this_machines_kernels():
+    config = run_config(epochs=2)
+    data = synthetic_data(SPECS["tabular"])
+    whole = Recorder()
+    fit(config, data, [whole])
+    saved = whole.checkpoint(0)
+    for group in saved["optimizer"]["param_groups"]:  # as a machine without the fused kernel saved it
+        group.update(fused=None, foreach=None)
+    rest = Recorder()
+    fit(config, data, [rest], resume=saved)
+    assert all(group["fused"] for group in rest.checkpoint(0)["optimizer"]["param_groups"])
+
+
 def learning_rates(steps_per_epoch: int = 10, **settings) -> list[float]:
     t = TrainingConfig(epochs=10, learning_rate=1.0, **settings)
     optimizer = make_optimizer(torch.nn.Linear(1, 1), t)

@@ -187,7 +187,10 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
     state = TrainState(epochs=t.epochs, steps_per_epoch=steps_per_epoch)
     if resume:
         model.load_state_dict(resume["model"])
+        fast = {key: optimizer.defaults[key] for key in ("fused", "foreach") if key in optimizer.defaults}
         optimizer.load_state_dict(resume["optimizer"])
+        for group in optimizer.param_groups:  # this machine's kernels, not those of the one that saved it
+            group.update(fast)
         scheduler.load_state_dict(resume["scheduler"])
         scaler.load_state_dict(resume["scaler"])
         restore_rng(resume["rng"], shuffle)
