@@ -42,9 +42,12 @@ def measure(device: str = "auto", progress: Callable[[int, int], None] | None = 
     started = time.perf_counter()
     import torch
 
+    from engine.config import TrainingConfig
     from engine.models.configs import MLPConfig
     from engine.models.estimate import step_work
     from engine.models.registry import build_model, model_size
+    from engine.training.device import set_up_device
+    from engine.training.loop import make_optimizer
 
     startup = time.perf_counter() - started
     from engine.errors import UserError
@@ -55,13 +58,14 @@ def measure(device: str = "auto", progress: Callable[[int, int], None] | None = 
     if name not in ("cpu", "cuda", "mps"):
         raise UserError(f"'{device}' is not a device Trainyard knows; use 'auto', 'cpu' or 'cuda'.")
     target = torch.device(device if device != "auto" else name)
+    set_up_device(target)  # time the steps as a run takes them: same memory setting and optimiser kernels
     spec = {"kind": "tabular", "task": "classification", "n_features": N_FEATURES, "n_outputs": N_OUTPUTS}
     total = len(PROBES) * (WARMUP_STEPS + TIMED_STEPS)
     done, points = 0, []
     for widths, batch_size in PROBES:
         config = MLPConfig(hidden_sizes=widths)
         model = build_model(config, spec, seed=0).to(target)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        optimizer = make_optimizer(model, TrainingConfig())
         inputs = torch.randn(batch_size, N_FEATURES, device=target)
         labels = torch.randint(0, N_OUTPUTS, (batch_size,), device=target)
         for step in range(WARMUP_STEPS + TIMED_STEPS):
