@@ -131,8 +131,9 @@ def get_run(run_id: int) -> dict[str, Any] | None:
         return run
 
 
-def list_runs(limit: int = 500, statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """Give back runs, newest first, each with its data set name and metric summaries."""
+def list_runs(limit: int = 500, statuses: Iterable[str] | None = None,
+              with_metrics: bool = True) -> list[dict[str, Any]]:
+    """Give back runs, newest first, each with its data set name and (with_metrics) its metric summaries."""
     with session_scope() as session:
         query = (
             select(Run, Dataset.name)
@@ -147,7 +148,7 @@ def list_runs(limit: int = 500, statuses: Iterable[str] | None = None) -> list[d
             item = _as_dict(run)
             item["dataset"] = dataset_name
             runs.append(item)
-        if runs:
+        if runs and with_metrics:
             summaries = _summaries(session, [run["id"] for run in runs])
             for run in runs:
                 run["metrics"] = summaries.get(run["id"], {})

@@ -76,6 +76,14 @@ def test_queue_again_resumes_interrupted_and_restarts_failed(dataset):
     assert "already waiting" in queue_again(run["id"])
 
 
+def test_runs_can_be_listed_without_their_metrics(dataset):
+    run = queue(dataset)
+    repo.log_metrics(run["id"], [("val_loss", 1, 0.5, 1.0, 0.0)])
+    assert repo.list_runs()[0]["metrics"]["val_loss"]["last"] == 0.5
+    light = repo.list_runs(with_metrics=False)[0]
+    assert light["id"] == run["id"] and "metrics" not in light
+
+
 def test_log_tail_gives_the_latest_lines(home):
     folder = run_folder(5)
     folder.mkdir(parents=True)

@@ -203,7 +203,7 @@ class Worker:
         for run_id in repo.mark_stale_runs_interrupted(STALE_SECONDS):
             self._say(f"run {run_id} lost its worker: marked interrupted")
         if self.auto_resume:
-            for run in repo.list_runs(statuses=["interrupted"]):
+            for run in repo.list_runs(statuses=["interrupted"], with_metrics=False):
                 if run["attempts"] < MAX_ATTEMPTS and repo.requeue_run(run["id"]):
                     self._say(f"run {run['id']} queued again to resume")
 
