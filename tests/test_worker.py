@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +166,35 @@ def test_a_run_that_keeps_its_best_epoch_says_so_in_its_history(home, tmp_path):
     messages = [e["message"] for e in repo.list_events(run["id"])]
     assert f"Kept the weights of epoch {best} of 8, the one with the best validation loss ({min(losses):.4g})" \
         in messages
+
+
+def spares_of(worker: subprocess.Popen) -> list[int]:
+    import psutil
+
+    return [child.pid for child in psutil.Process(worker.pid).children()
+            if "--spare" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_run_starts_in_the_process_the_worker_started_ahead(dataset):
+    import psutil
+
+    worker = start_worker()
+    try:
+        wait_until(lambda: spares_of(worker), timeout=60)
+        spare = spares_of(worker)[0]
+        time.sleep(8)  # let it finish importing, as it has long before a user presses Train
+        run = queue(dataset, epochs=1)
+        wait_until(lambda: status(run["id"]) not in ("queued", "running"), timeout=120)
+        done = repo.get_run(run["id"])
+        assert done["status"] == "completed", done["error"]
+        assert done["pid"] == spare
+        log = (Path(os.environ["TRAINYARD_HOME"]) / "runs" / str(run["id"]) / "output.log").read_text()
+        assert f"Run {run['id']}: finished after 1 epochs" in log
+        wait_until(lambda: [pid for pid in spares_of(worker) if pid != spare], timeout=60)  # the next one
+        waiting = spares_of(worker)
+    finally:
+        worker.kill()
+        worker.wait()
+    # The worker died without a word: its waiting spare sees standard input close and leaves too.
+    wait_until(lambda: not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+                               for pid in waiting), timeout=30)

@@ -2,11 +2,16 @@
 
 It reads everything it needs from the database, writes metrics in batches and its final status.
 A crash stays inside this process; the worker that started it keeps serving.
+
+`python -m engine.jobs.runner --spare` is the same process started ahead of time: it imports torch and the
+engine, then waits for the worker to hand it a run on standard input (one JSON line: run id, environment,
+log file), so a run starts training without waiting seconds for those imports.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import platform
 import signal
@@ -159,8 +164,29 @@ def record_warnings(run_id: int) -> None:
     warnings.showwarning = show
 
 
+def wait_for_run() -> list[str] | None:
+    """As a spare: wait for the worker's hand-over, take on the run's environment and log; give back the run's
+    arguments, or None when the worker went away first (standard input closed)."""
+    line = sys.stdin.readline()
+    if not line.strip():
+        return None
+    order = json.loads(line)
+    os.environ.clear()
+    os.environ.update(order["env"])
+    log = os.open(order["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    return [str(order["run_id"])]
+
+
 def main(argv: list[str] | None = None) -> int:
-    run_id = int((argv or sys.argv[1:])[0])
+    args = argv or sys.argv[1:]
+    if args[0] == "--spare":
+        args = wait_for_run()
+        if args is None:
+            return 0
+    run_id = int(args[0])
     stop = StopSignals()
     record_warnings(run_id)
     try:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -23,6 +24,7 @@ HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 15.0  # a run whose heartbeat is older than this has lost its worker
 CANCEL_GRACE_SECONDS = 10.0
 MAX_ATTEMPTS = 3
+ROOT = str(Path(__file__).resolve().parents[2])  # where `python -m engine...` finds the packages
 
 
 def detect_gpus() -> list[str]:
@@ -62,6 +64,7 @@ class Worker:
         self.stopping = False
         self.worker_id: int | None = None
         self.disk_warning: str | None = None
+        self.spare: subprocess.Popen | None = None  # a run process started ahead, waiting for its run
 
     # ------------------------------------------------------------ main loop
 
@@ -71,6 +74,7 @@ class Worker:
         devices = [f"cuda:{gpu}" for gpu in self.gpus] or ["cpu"]
         self.worker_id = repo.register_worker(self.host, os.getpid(), self.slots, devices)
         self._say(f"worker {self.worker_id} on {self.host} started with {self.slots} slot(s) on {', '.join(devices)}")
+        self._start_spare()
         last_heartbeat = last_recovery = 0.0
         try:
             while True:
@@ -116,6 +120,13 @@ class Worker:
                                                          "last checkpoint when a worker starts again.")
             child.log.close()
         self.children.clear()
+        if self.spare is not None:
+            self.spare.terminate()
+            try:
+                self.spare.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.spare.kill()
+            self.spare = None
         if self.worker_id is not None:
             repo.stop_worker(self.worker_id)
         self._say(f"worker {self.worker_id} stopped")
@@ -155,14 +166,41 @@ class Worker:
         env["TRAINYARD_THREADS"] = str(max(1, (os.cpu_count() or 1) // cpu_slots))
         env["PYTHONUNBUFFERED"] = "1"
         log = open(folder / "output.log", "ab")
-        process = subprocess.Popen(
+        process = self._hand_to_spare(run["id"], env, folder / "output.log") or subprocess.Popen(
             [sys.executable, "-m", "engine.jobs.runner", str(run["id"])],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            cwd=str(Path(__file__).resolve().parents[2]),
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
         )
+        self._start_spare()  # for the next run
         repo.set_run_process(run["id"], process.pid)
         self.children[run["id"]] = Child(run["id"], process, gpu, log)
         self._say(f"run {run['id']} started (pid {process.pid}{', GPU ' + gpu if gpu else ''})")
+
+    def _start_spare(self) -> None:
+        """Start a run process ahead of time: it imports torch and the engine, then waits for a run."""
+        if self.stopping or (self.spare is not None and self.spare.poll() is None):
+            return
+        try:
+            self.spare = subprocess.Popen(
+                [sys.executable, "-m", "engine.jobs.runner", "--spare"], stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                cwd=ROOT, text=True,
+            )
+        except OSError:
+            self.spare = None
+
+    def _hand_to_spare(self, run_id: int, env: dict[str, str], log_path: Path) -> subprocess.Popen | None:
+        """Give run_id to the waiting spare process; give back that process, or None when there is none."""
+        spare, self.spare = self.spare, None
+        if spare is None or spare.poll() is not None:
+            return None
+        try:
+            spare.stdin.write(json.dumps({"run_id": run_id, "env": env, "log": str(log_path)}) + "\n")
+            spare.stdin.close()
+        except OSError:
+            spare.kill()
+            spare.wait()
+            return None
+        return spare
 
     def _reap(self) -> None:
         for run_id, child in list(self.children.items()):
@@ -224,7 +262,7 @@ def start_background_worker(log_path: Path | None = None) -> subprocess.Popen:
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "engine", "worker"], stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(Path(__file__).resolve().parents[2]),
+            stdin=subprocess.DEVNULL, start_new_session=True, cwd=ROOT,
         )
 
 
