@@ -169,10 +169,17 @@ def test_a_run_that_keeps_its_best_epoch_says_so_in_its_history(home, tmp_path):
 
 
 def spares_of(worker: subprocess.Popen) -> list[int]:
+    """Give back the pids of the worker's waiting run processes (a child may end while it is looked at)."""
     import psutil
 
-    return [child.pid for child in psutil.Process(worker.pid).children()
-            if "--spare" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE]
+    spares = []
+    for child in psutil.Process(worker.pid).children():
+        try:
+            if "--spare" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
+                spares.append(child.pid)
+        except psutil.Error:
+            pass
+    return spares
 
 
 def test_a_run_starts_in_the_process_the_worker_started_ahead(dataset):
