@@ -155,7 +155,7 @@ def test_the_run_ends_with_the_best_epochs_weights_unless_asked_for_the_last(kee
     # Random labels: the model memorises the training split, so the validation loss is lowest early on.
     recorder = Recorder()
     config = run_config(epochs=8, learning_rate=3e-2, keep_best=keep_best)
-    model, state, _ = fit(config, synthetic_data(SPECS["tabular"]), [recorder])
+    model, state, final = fit(config, synthetic_data(SPECS["tabular"]), [recorder])
     losses = [logs["val_loss"] for logs in recorder.epochs]
     best = losses.index(min(losses))
     assert best < len(losses) - 1  # the setup works: the last epoch is not the best
@@ -164,6 +164,7 @@ def test_the_run_ends_with_the_best_epochs_weights_unless_asked_for_the_last(kee
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, expected[key])
     assert state.extra.get("kept_epoch", {}).get("epoch") == (best + 1 if keep_best else None)
+    assert final.get("kept_epoch") == (best + 1 if keep_best else None)  # shown on the run's page
 
 
 def test_a_resumed_run_remembers_how_long_it_has_waited_to_improve():

@@ -12,7 +12,7 @@ import pytest
 from db import repo
 from engine.config import RunConfig
 from engine.data.ingest import add_dataset
-from tests.conftest import ROOT, make_table, wait_until
+from tests.conftest import ROOT, make_table, open_page, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -166,6 +166,9 @@ def test_a_run_that_keeps_its_best_epoch_says_so_in_its_history(home, tmp_path):
     messages = [e["message"] for e in repo.list_events(run["id"])]
     assert f"Kept the weights of epoch {best} of 8, the one with the best validation loss ({min(losses):.4g})" \
         in messages
+    page = open_page("run", run=run["id"])
+    tiles = {tile.label: tile.value for tile in page.metric}
+    assert tiles["Epochs"] == "8" and tiles["Weights from epoch"] == str(best)
 
 
 def spares_of(worker: subprocess.Popen) -> list[int]:

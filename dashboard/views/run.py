@@ -19,7 +19,8 @@ from db.session import trainyard_home
 ACTIVE = ("queued", "running")
 FINAL = [("test_accuracy", "Test accuracy", "{:.1%}"), ("test_f1_macro", "Test F1 (macro)", "{:.3f}"),
          ("test_rmse", "Test error (RMSE)", "{:.4g}"), ("test_mae", "Test error (MAE)", "{:.4g}"),
-         ("epochs_completed", "Epochs", "{:.0f}"), ("samples_per_second", "Examples per second", "{:,.0f}")]
+         ("epochs_completed", "Epochs", "{:.0f}"), ("kept_epoch", "Weights from epoch", "{:.0f}"),
+         ("samples_per_second", "Examples per second", "{:,.0f}")]
 
 run_id = state.query_int("run")
 run = explorer.get_run(run_id) if run_id is not None else None

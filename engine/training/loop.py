@@ -292,6 +292,8 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
     with autocast():
         final = evaluate(forward, x_test, y_test, task, "test", target_std, eval_batch, device)
     final["epochs_completed"] = float(state.epoch)
+    if "kept_epoch" in state.extra:
+        final["kept_epoch"] = float(state.extra["kept_epoch"]["epoch"])
     final["samples_per_second"] = state.samples_seen / state.train_seconds if state.train_seconds else 0.0
     hook("on_train_end", final)
     return state, final
