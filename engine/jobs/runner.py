@@ -36,7 +36,7 @@ from engine.training.callbacks import Checkpointer, MetricLogger, ProgressReport
 from engine.training.checkpoint import load_checkpoint, save_checkpoint
 from engine.training.crossval import run_cross_validation
 from engine.training.device import describe_device, pick_device
-from engine.training.loop import train
+from engine.training.loop import WATCHED_WORDS, train
 from engine.training.report import write_evaluation
 
 
@@ -133,10 +133,8 @@ def execute(run_id: int, stop: StopSignals) -> None:
                         f"Try a batch size of {smaller} or a smaller model.") from None
     kept = state.extra.get("kept_epoch")
     if kept:
-        from engine.training.evaluate import METRIC_WORDS
-
         repo.add_event(run_id, f"Kept the weights of epoch {kept['epoch']} of {state.epoch}, the one with the best "
-                               f"{METRIC_WORDS.get(kept['metric'], kept['metric'])} ({kept['value']:.4g})")
+                               f"{WATCHED_WORDS[kept['metric']]} ({kept['value']:.4g})")
     model_path = folder / "model.pt"
     save_checkpoint(model_path, {
         "model": model.to("cpu").state_dict(), "config": config.model_dump(),

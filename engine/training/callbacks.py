@@ -116,6 +116,13 @@ class ProgressReporter(Callback):
         self._send(state)
 
 
+def improves(value: float | None, best: float | None, mode: str) -> bool:
+    """Whether value is a finite figure better than best ('min': lower is better, 'max': higher); None never is."""
+    if value is None or not math.isfinite(value):
+        return False
+    return best is None or (value < best if mode == "min" else value > best)
+
+
 class EarlyStopping(Callback):
     """Stops training when the monitored validation metric has not improved for `patience` epochs.
 
@@ -129,8 +136,7 @@ class EarlyStopping(Callback):
         value = logs.get(self.monitor)
         if value is None:
             return
-        best = state.best_metric
-        if best is None or (value < best if self.mode == "min" else value > best):
+        if improves(value, state.best_metric, self.mode):
             state.best_metric = value
             state.extra["epochs_without_improvement"] = 0
             return

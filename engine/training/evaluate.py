@@ -35,9 +35,6 @@ def _classification_loss(outputs: torch.Tensor, targets: torch.Tensor, label_smo
 
 
 # Regression and rating targets are standardised, so mean squared error is on the same scale for every column.
-# Plain names of the validation figures a run can watch (early stopping, keeping the best epoch).
-METRIC_WORDS = {"val_loss": "validation loss", "val_accuracy": "validation accuracy",
-                "val_rmse": "validation error (RMSE)"}
 LOSSES = {"classification": _classification_loss, "regression": _regression_loss, "rating": _regression_loss}
 
 

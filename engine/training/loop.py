@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from engine.config import RunConfig, TrainingConfig
 from engine.data.prepare import PreparedData
 from engine.errors import TrainingError
-from engine.training.callbacks import Callback, EarlyStopping, TrainState
+from engine.training.callbacks import Callback, EarlyStopping, TrainState, improves
 from engine.training.checkpoint import capture_rng, restore_rng
 from engine.training.device import autocast_dtype, data_device, memory_mb, set_up_device
 from engine.training.evaluate import evaluate, task_loss
@@ -60,6 +60,9 @@ SCHEDULES: dict[str, Callable[[float, float, TrainingConfig], float]] = {
 # The validation figure behind "Validation accuracy, or error for numbers", and whether higher is better.
 TASK_SCORES = {"classification": ("val_accuracy", "max"), "regression": ("val_rmse", "min"),
                "rating": ("val_rmse", "min")}
+# Plain names of the validation figures a run can watch (early stopping, keeping the best epoch).
+WATCHED_WORDS = {"val_loss": "validation loss", "val_accuracy": "validation accuracy",
+                 "val_rmse": "validation error (RMSE)"}
 
 
 def seed_everything(seed: int) -> None:
@@ -135,12 +138,6 @@ def training_callbacks(t: TrainingConfig, task: str) -> list[Callback]:
     if not t.early_stopping_patience:
         return []
     return [EarlyStopping(*watched(t, task), t.early_stopping_patience)]
-
-
-def improves(value: float | None, best: dict[str, Any] | None, mode: str) -> bool:
-    if value is None or not math.isfinite(value):
-        return False
-    return best is None or (value < best["value"] if mode == "min" else value > best["value"])
 
 
 def _sync(device: torch.device) -> None:
@@ -266,7 +263,7 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
                 "memory_mb": memory_mb(device),
             })
             hook("on_epoch_end", logs)
-            if t.keep_best and improves(logs.get(monitor), best, mode):
+            if t.keep_best and improves(logs.get(monitor), best["value"] if best else None, mode):
                 best = {"value": logs[monitor], "epoch": state.epoch,
                         "model": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
             # --- checkpoint
