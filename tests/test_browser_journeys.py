@@ -61,6 +61,13 @@ class Journey:
         self.step += 1
         screenshot(self.page, f"journey-{self.kind}-{self.step}-{name}")
 
+    def prediction(self) -> str:
+        """Wait for the Playground's answer, screenshot it, and give back what it predicted."""
+        shown = self.page.locator('[data-testid="stMetric"]', has_text="Prediction")
+        shown.wait_for()
+        self.shot("prediction")
+        return shown.locator('[data-testid="stMetricValue"]').inner_text()
+
     def report(self) -> None:
         print(f"\njourney {self.kind}: {self.clicks} clicks, {time.monotonic() - self.started:.0f} s")
 
@@ -124,10 +131,7 @@ def test_table_journey(dashboard, tmp_path):
         petal = page.get_by_role("spinbutton", name="petal length (cm)")
         journey.fill(petal, "1.4")
         journey.click(page.get_by_role("button", name="Predict"))
-        prediction = page.locator('[data-testid="stMetric"]', has_text="Prediction")
-        prediction.wait_for()
-        journey.shot("prediction")
-        assert prediction.locator('[data-testid="stMetricValue"]').inner_text() in ("setosa", "versicolor", "virginica")
+        assert journey.prediction() in ("setosa", "versicolor", "virginica")
         journey.report()
 
 
@@ -142,10 +146,7 @@ def test_images_journey(dashboard, tmp_path):
         journey = Journey(page, "images")
         add_and_train(journey, dashboard, path, "digits")
         journey.upload(picture)
-        prediction = page.locator('[data-testid="stMetric"]', has_text="Prediction")
-        prediction.wait_for()
-        journey.shot("prediction")
-        assert prediction.locator('[data-testid="stMetricValue"]').inner_text() in [str(d) for d in range(10)]
+        assert journey.prediction() in [str(d) for d in range(10)]
         journey.report()
 
 
@@ -159,10 +160,7 @@ def test_text_journey(dashboard, tmp_path):
         text.fill("The kettle works perfectly. I love it.")
         journey.clicks += 1
         journey.click(page.get_by_role("button", name="Predict"))
-        prediction = page.locator('[data-testid="stMetric"]', has_text="Prediction")
-        prediction.wait_for()
-        journey.shot("prediction")
-        assert prediction.locator('[data-testid="stMetricValue"]').inner_text() in ("positive", "negative")
+        assert journey.prediction() in ("positive", "negative")
         journey.report()
 
 

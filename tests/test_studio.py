@@ -103,22 +103,26 @@ def test_the_schedule_chart_follows_the_settings(iris):
     assert len(set(schedule_chart(at)["data"][0]["y"])) == 4  # 40 epochs, a drop every 10
 
 
+class FinishedProcess:
+    """Stands in for the `calibrate` child process: what it printed and its exit code."""
+
+    def __init__(self, stdout: str, stderr: str, code: int):
+        self.stdout, self.stderr, self.code = io.StringIO(stdout), io.StringIO(stderr), code
+
+    def wait(self) -> int:
+        return self.code
+
+
 def test_the_measure_button_shows_progress_and_stores_the_measurement(iris, monkeypatch):
     import subprocess
 
-    class FakeCalibration:
+    def measured(command, **kwargs):
         """Stands in for `python -m engine calibrate --progress`: prints progress, then stores a measurement."""
+        assert command[1:4] == ["-m", "engine", "calibrate"]
+        calibration_path().write_text(json.dumps(FAKE_CALIBRATION))
+        return FinishedProcess("".join(f"progress {i} 4\n" for i in range(1, 5)), "", 0)
 
-        def __init__(self, command, **kwargs):
-            assert command[1:4] == ["-m", "engine", "calibrate"]
-            calibration_path().write_text(json.dumps(FAKE_CALIBRATION))
-            self.stdout = io.StringIO("".join(f"progress {i} 4\n" for i in range(1, 5)))
-            self.stderr = io.StringIO("")
-
-        def wait(self):
-            return 0
-
-    monkeypatch.setattr(subprocess, "Popen", FakeCalibration)
+    monkeypatch.setattr(subprocess, "Popen", measured)
     at = open_page("new_run", dataset=iris["id"])
     at.button(key="calibrate").click().run()
     assert not at.exception and not at.error
@@ -128,15 +132,8 @@ def test_the_measure_button_shows_progress_and_stores_the_measurement(iris, monk
 def test_a_failed_measurement_says_so_in_plain_words(iris, monkeypatch):
     import subprocess
 
-    class Broken:
-        def __init__(self, command, **kwargs):
-            self.stdout = io.StringIO("")
-            self.stderr = io.StringIO("Traceback (most recent call last):\nError: No GPU here.\n")
-
-        def wait(self):
-            return 2
-
-    monkeypatch.setattr(subprocess, "Popen", Broken)
+    monkeypatch.setattr(subprocess, "Popen", lambda command, **kwargs: FinishedProcess(
+        "", "Traceback (most recent call last):\nError: No GPU here.\n", 2))
     at = open_page("new_run", dataset=iris["id"])
     at.button(key="calibrate").click().run()
     assert [e.value for e in at.error] == ["No GPU here."]
