@@ -37,8 +37,8 @@ TAIL_BLOCKS = 16
 
 _HIGHER_WORDS = {"accuracy", "acc", "f1", "precision", "recall", "r2", "auc", "ndcg", "hit", "hits", "map",
                  "score", "coverage"}
-FIRST_KEYS = ("test_accuracy", "val_accuracy", "test_f1_macro", "test_rmse", "val_rmse", "val_loss", "train_loss",
-              "test_mae", "val_mae", "train_accuracy")
+FIRST_KEYS = ("test_accuracy", "reference_accuracy", "val_accuracy", "test_f1_macro", "test_rmse", "reference_rmse",
+              "val_rmse", "val_loss", "train_loss", "test_mae", "val_mae", "train_accuracy")
 
 
 def higher_is_better(key: str) -> bool:

@@ -175,7 +175,9 @@ def runs_frame(runs: Sequence[dict[str, Any]], sort_key: str | None = None) -> p
         item |= {
             "Best validation": best_validation(metrics),
             "Test accuracy": metrics.get("test_accuracy", {}).get("last"),
+            "Classical reference (accuracy)": metrics.get("reference_accuracy", {}).get("last"),
             "Test error (RMSE)": metrics.get("test_rmse", {}).get("last"),
+            "Classical reference (RMSE)": metrics.get("reference_rmse", {}).get("last"),
             "Started": short_time(run["started_at"] or run["created_at"]),
             "Duration": duration(explorer.run_seconds(run)),
         }

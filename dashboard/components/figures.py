@@ -30,6 +30,7 @@ LABELS = {
     "val_accuracy": "Validation accuracy", "val_rmse": "Validation error (RMSE)", "val_mae": "Validation error (MAE)",
     "learning_rate": "Learning rate", "memory_mb": "Memory used (MB)", "samples_per_second": "Examples per second", "epoch_seconds": "Seconds per epoch",
     "kept_epoch": "Weights from epoch (the best on validation)",
+    "reference_accuracy": "Classical reference (accuracy)", "reference_rmse": "Classical reference (RMSE)",
 }
 
 

@@ -11,6 +11,7 @@ from dashboard.components.progress import run_with_progress
 from dashboard.components.trained import choose_finished_run, escape_markdown, read_json, run_engine
 from engine.serving.runtime import bundle_name, export_folder, run_folder
 from engine.training.crossval import CROSSVAL_FILE
+from engine.training.reference import reference_sentence
 from engine.training.report import EVALUATION_FILE
 
 run = choose_finished_run("Evaluate", "No finished runs yet. Train a model under **New run**; when it finishes, "
@@ -31,8 +32,10 @@ if report is None:
     st.stop()
 
 task = report["task"]
+reference = report.get("reference")
 st.subheader("In plain words")
-st.markdown("\n".join(f"- {escape_markdown(sentence)}" for sentence in report["summary"]))
+st.markdown("\n".join(f"- {escape_markdown(sentence)}"
+                       for sentence in report["summary"] + [reference_sentence(reference, report)]))
 
 HEADLINES = {
     "classification": [("accuracy", "Accuracy", "{:.1%}"), ("f1_macro", "F1 (macro)", "{:.3f}"),
@@ -44,10 +47,16 @@ HEADLINES = {
                (f"precision_at_{report.get('k', 10)}", f"Precision at {report.get('k', 10)}", "{:.1%}"),
                (f"recall_at_{report.get('k', 10)}", f"Recall at {report.get('k', 10)}", "{:.1%}")],
 }
-shown = [(label, fmt.format(report["metrics"][key])) for key, label, fmt in HEADLINES[task]
+shown = [(label, fmt.format(report["metrics"][key]), None) for key, label, fmt in HEADLINES[task]
          if report["metrics"].get(key) is not None]
-for column, (label, value) in zip(st.columns(len(shown)), shown):
-    column.metric(label, value)
+if reference and "skipped" not in reference:
+    fmt = next((fmt for key, _, fmt in HEADLINES[task] if key == reference["metric"]), "{:.4g}")
+    model = reference["model"]
+    shown.append(("Classical reference", fmt.format(reference["value"]),
+                  f"{model[:1].upper()}{model[1:]}: a simple classical model fitted on the same training rows and "
+                  "scored on the same test rows."))
+for column, (label, value, explained) in zip(st.columns(len(shown)), shown):
+    column.metric(label, value, help=explained)
 st.caption(f"On {report['n_test']:,} test examples the model never saw during training.")
 
 

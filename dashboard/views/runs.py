@@ -13,6 +13,8 @@ from db import explorer
 from db.models import RUN_STATUSES
 
 PER_PAGE = 50
+REFERENCE_HELP = ("A simple classical model (such as gradient boosting) fitted on the run's training rows and "
+                  "scored on its test rows: the yardstick the run should beat.")
 
 st.title("Runs")
 
@@ -174,7 +176,9 @@ def runs_list() -> None:
             "Best validation": st.column_config.NumberColumn(format="%.4f", help="Highest validation accuracy, "
                                                              "or lowest validation loss for numbers"),
             "Test accuracy": st.column_config.NumberColumn(format="percent"),
+            "Classical reference (accuracy)": st.column_config.NumberColumn(format="percent", help=REFERENCE_HELP),
             "Test error (RMSE)": st.column_config.NumberColumn(format="%.4g"),
+            "Classical reference (RMSE)": st.column_config.NumberColumn(format="%.4g", help=REFERENCE_HELP),
         } | best_column,
     )
     rows = selection.selection.rows if selection else []

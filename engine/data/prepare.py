@@ -225,6 +225,14 @@ def prepare_text(frame: pd.DataFrame, text_column: str, label_column: str,
     return PreparedData(arrays=arrays, preprocessing=prep)
 
 
+def text_splits(frame: pd.DataFrame, target: str, validation_fraction: float, test_fraction: float, seed: int, *,
+                folds: int | None = None, fold: int = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Give back a text table's labelled rows and each split's row indices: the rows a run's texts come from."""
+    frame = _labelled(frame, target)
+    return frame, split_indices(frame[target].astype(str), len(frame), validation_fraction, test_fraction, seed,
+                                folds=folds, fold=fold)
+
+
 def prepare_ratings(frame: pd.DataFrame, roles: dict[str, str | None], splits: dict[str, np.ndarray]) -> PreparedData:
     """Give back [user, item] index pairs and standardised ratings; id lists and scale from the training rows."""
     from engine.data.ratings import encode_pairs, fit_ratings
@@ -405,9 +413,9 @@ def prepare_dataset(dataset: dict[str, Any], validation_fraction: float, test_fr
         data = prepare_table(frame, dataset["target"], dataset["task"], schema["columns"],
                              splits_for(labels, len(frame)))
     elif kind == "text":
-        frame = _labelled(frame, dataset["target"])
-        labels = frame[dataset["target"]].astype(str)
-        data = prepare_text(frame, schema["text_column"], dataset["target"], splits_for(labels, len(frame)))
+        frame, splits = text_splits(frame, dataset["target"], validation_fraction, test_fraction, seed,
+                                    folds=folds, fold=fold)
+        data = prepare_text(frame, schema["text_column"], dataset["target"], splits)
     elif kind == "ratings":
         roles = schema["roles"]
         frame = frame.dropna(subset=[roles["user"], roles["item"], roles["rating"]]).reset_index(drop=True)

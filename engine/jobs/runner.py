@@ -37,7 +37,8 @@ from engine.training.checkpoint import load_checkpoint, save_checkpoint
 from engine.training.crossval import run_cross_validation
 from engine.training.device import describe_device, pick_device
 from engine.training.loop import WATCHED_WORDS, train
-from engine.training.report import write_evaluation
+from engine.training.reference import fit_reference, reference_limit
+from engine.training.report import record_reference, write_evaluation
 
 
 def run_dir(run_id: int) -> Path:
@@ -144,7 +145,10 @@ def execute(run_id: int, stop: StopSignals) -> None:
     from engine.data.ingest import file_sha256
 
     repo.add_artifact(run_id, "model", str(model_path), model_path.stat().st_size, file_sha256(model_path))
-    write_evaluation(run_id, model, data, device)
+    print(f"Run {run_id}: fitting a simple classical model on the same rows, to compare with", flush=True)
+    reference = fit_reference(dataset, data, reference_limit(state.train_seconds), threads=torch.get_num_threads())
+    report = write_evaluation(run_id, model, data, device, reference=reference)
+    record_reference(run_id, reference, report, step=state.step)
     summary = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
     print(f"Run {run_id}: finished after {state.epoch} epochs: {summary}", flush=True)
 

@@ -31,40 +31,73 @@ def cmd_predict(args) -> None:
     emit(args, answers, _prediction_text(answers))
 
 
-def evaluation_document(run_id: int) -> dict[str, Any]:
-    """Give back the run's evaluation report, computing it first for runs trained before reports existed."""
+def _run_data(run: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Give back the run's data set and its prepared data, split as the run was."""
     from db import repo
+    from engine.config import RunConfig
+    from engine.data.prepare import prepare_dataset
+
+    split = RunConfig.model_validate(run["config"]).split
+    dataset = repo.get_dataset(run["dataset_id"])
+    return dataset, prepare_dataset(dataset, split.validation_fraction, split.test_fraction, split.seed)
+
+
+def _late_reference(run: dict[str, Any], dataset: dict[str, Any] | None = None, data=None,
+                    kind: str = "") -> dict[str, Any]:
+    """Give back the classical reference of a run that finished without one, fitted within the time a run allows."""
+    from db.explorer import run_seconds
+    from engine.training.reference import MODEL_NAMES, fit_reference, reference_limit
+
+    limit = reference_limit(run_seconds(run) or 0.0)
+    if data is None:
+        try:
+            dataset, data = _run_data(run)
+        except Exception as error:  # the data set was deleted or changed: the report itself is still good
+            return {"model": MODEL_NAMES.get(kind, "a classical model"), "skipped": f"The run's data could not be "
+                    f"read again ({error}).", "seconds": 0.0, "limit_seconds": limit}
+    return fit_reference(dataset, data, limit)
+
+
+def evaluation_document(run_id: int) -> dict[str, Any]:
+    """Give back the run's evaluation report with its classical reference and that reference's sentence, computing
+    what is missing first for runs trained before reports or references existed."""
     from engine.serving.runtime import run_folder
     from engine.training.crossval import CROSSVAL_FILE
-    from engine.training.report import EVALUATION_FILE
+    from engine.training.reference import reference_sentence
+    from engine.training.report import EVALUATION_FILE, record_reference, save_evaluation, write_evaluation
 
     run = _get_run(run_id)
     path = run_folder(run_id) / EVALUATION_FILE
     if not path.exists():
         if run["status"] != "completed":
             raise UserError(f"Run {run_id} has not finished training, so it has no evaluation yet.")
-        from engine.config import RunConfig
-        from engine.data.prepare import prepare_dataset
         from engine.serving.predict import load_trained
-        from engine.training.report import write_evaluation
 
         trained = load_trained(run_id)
-        split = RunConfig.model_validate(trained.config).split
-        data = prepare_dataset(repo.get_dataset(run["dataset_id"]), split.validation_fraction, split.test_fraction,
-                               split.seed)
-        if write_evaluation(run_id, trained.model, data) is None:
+        dataset, data = _run_data(run)
+        reference = _late_reference(run, dataset, data)
+        report = write_evaluation(run_id, trained.model, data, reference=reference)
+        if report is None:
             raise UserError(f"The evaluation of run {run_id} could not be made; the run's history says why.")
+        record_reference(run_id, reference, report)
     document = json.loads(path.read_text())
+    if "reference" not in document and run["status"] == "completed":
+        document["reference"] = _late_reference(run, kind=document.get("kind", ""))
+        save_evaluation(run_id, document)
+        record_reference(run_id, document["reference"], document)
     crossval = run_folder(run_id) / CROSSVAL_FILE
     if crossval.exists():
         document["cross_validation"] = json.loads(crossval.read_text())
+    if "reference" in document:
+        document["reference"]["sentence"] = reference_sentence(document["reference"], document)
     return {"run": run_id} | document
 
 
 def cmd_evaluate(args) -> None:
     document = evaluation_document(args.run_id)
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in document["metrics"].items() if isinstance(v, (int, float)))
-    emit(args, document, "\n".join(document["summary"]) + f"\n\n{metrics}")
+    sentences = document["summary"] + ([document["reference"]["sentence"]] if "reference" in document else [])
+    emit(args, document, "\n".join(sentences) + f"\n\n{metrics}")
 
 
 def cmd_export(args) -> None:

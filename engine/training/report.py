@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -434,9 +435,23 @@ def save_report(path: Path, report: dict[str, Any]) -> None:
     os.replace(partial, path)
 
 
-def write_evaluation(run_id: int, model, data, device=None) -> dict[str, Any] | None:
+def save_evaluation(run_id: int, report: dict[str, Any]) -> None:
+    """Save a run's evaluation report in its folder and register it as the run's evaluation."""
+    from db import repo
+    from db.session import trainyard_home
+    from engine.data.ingest import file_sha256
+
+    path = trainyard_home() / "runs" / str(run_id) / EVALUATION_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_report(path, report)
+    repo.add_artifact(run_id, "evaluation", str(path), path.stat().st_size, file_sha256(path))
+
+
+def write_evaluation(run_id: int, model, data, device=None, reference: dict[str, Any] | None = None
+                     ) -> dict[str, Any] | None:
     """Compute the report of a trained model on data's test split, save it in the run folder and register it.
 
+    reference, the classical model fitted beside the run (engine.training.reference), is kept in the report.
     A failure here is logged on the run and never fails training.
     """
     from db import repo
@@ -444,8 +459,6 @@ def write_evaluation(run_id: int, model, data, device=None) -> dict[str, Any] | 
     try:
         import torch
 
-        from db.session import trainyard_home
-        from engine.data.ingest import file_sha256
         from engine.training.evaluate import predict_batches
 
         x_test, y_test = data.arrays["test"]
@@ -453,12 +466,33 @@ def write_evaluation(run_id: int, model, data, device=None) -> dict[str, Any] | 
         outputs = predict_batches(model, torch.from_numpy(x_test), device=device).cpu().numpy()
         model.to("cpu")
         report = evaluation_report(data.preprocessing, x_test, y_test, outputs, data.arrays["train"][1])
-        path = trainyard_home() / "runs" / str(run_id) / EVALUATION_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_report(path, report)
-        repo.add_artifact(run_id, "evaluation", str(path), path.stat().st_size, file_sha256(path))
+        if reference is not None:
+            report["reference"] = clean(reference)
+        save_evaluation(run_id, report)
         return report
     except Exception as error:
         repo.add_event(run_id, f"The evaluation report could not be made ({type(error).__name__}: {error}).",
                        level="warning")
         return None
+
+
+def record_reference(run_id: int, reference: dict[str, Any], report: dict[str, Any] | None, step: int = 0) -> None:
+    """Record a run's classical reference as a final metric (reference_accuracy or reference_rmse, which run lists
+    show) and as a sentence in its history; the evaluation report holds the reference itself.
+
+    A failure here is logged on the run and never fails training.
+    """
+    from db import repo
+    from engine.training.reference import reference_sentence
+
+    try:
+        if "skipped" not in reference:
+            repo.log_metrics(run_id, [(f"reference_{reference['metric']}", step, reference["value"], None,
+                                       time.time())])
+        if report is not None:
+            repo.add_event(run_id, reference_sentence(reference, report))
+        elif "skipped" in reference:
+            repo.add_event(run_id, f"No simple classical model was fitted to compare with. {reference['skipped']}")
+    except Exception as error:
+        repo.add_event(run_id, f"The classical reference could not be recorded ({type(error).__name__}: {error}).",
+                       level="warning")
