@@ -18,7 +18,8 @@ from engine.models.registry import MODELS, build_model
 from engine.training.callbacks import Callback, Checkpointer, MetricLogger, StopTraining
 from engine.training.checkpoint import load_checkpoint, save_checkpoint
 from engine.training.device import autocast_dtype, pick_device
-from engine.training.loop import (OPTIMIZERS, SCHEDULES, make_optimizer, make_scheduler, random_flip, random_shift,
+from engine.training.schedule import SCHEDULES
+from engine.training.loop import (OPTIMIZERS, make_optimizer, make_scheduler, random_flip, random_shift,
                                   train)
 from tests.conftest import ROOT
 from tests.test_models import SPECS, spec_for, synthetic_data

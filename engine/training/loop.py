@@ -19,6 +19,7 @@ from engine.errors import TrainingError
 from engine.training.callbacks import Callback, EarlyStopping, TrainState, improves
 from engine.training.checkpoint import capture_rng, restore_rng
 from engine.training.device import autocast_dtype, data_device, memory_mb, set_up_device
+from engine.training.schedule import schedule_share
 from engine.training.evaluate import evaluate, task_loss
 
 NAN_ADVICE = ("The training loss became {value} at step {step}, so the model stopped learning. "
@@ -41,21 +42,6 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 # model (1.3 million numbers) steps in 1.9 ms instead of 21 ms with Adam on one CPU core.
 FUSED_DEVICES = {"sgd": ("cpu", "cuda"), "adam": ("cpu", "cuda"), "adamw": ("cpu", "cuda"), "adagrad": ("cpu",)}
 
-
-def one_cycle(progress: float) -> float:
-    """Rise from 1/25 of the learning rate to all of it over the first 30% of steps, then fall to zero (cosine)."""
-    if progress < 0.3:
-        return 1 / 25 + (1 - 1 / 25) * progress / 0.3
-    return 0.5 * (1 + math.cos(math.pi * (progress - 0.3) / 0.7))
-
-
-# Each schedule gives the share of the full learning rate from (progress through training 0–1, epochs done).
-SCHEDULES: dict[str, Callable[[float, float, TrainingConfig], float]] = {
-    "constant": lambda progress, epoch, t: 1.0,
-    "step": lambda progress, epoch, t: t.step_factor ** int(epoch // t.step_every_epochs),
-    "cosine": lambda progress, epoch, t: 0.5 * (1 + math.cos(math.pi * progress)),
-    "one_cycle": lambda progress, epoch, t: one_cycle(progress),
-}
 
 # The validation figure behind "Validation accuracy, or error for numbers", and whether higher is better.
 TASK_SCORES = {"classification": ("val_accuracy", "max"), "regression": ("val_rmse", "min"),
@@ -81,15 +67,11 @@ def make_optimizer(model: nn.Module, t: TrainingConfig) -> torch.optim.Optimizer
 
 def make_scheduler(optimizer: torch.optim.Optimizer, t: TrainingConfig,
                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Give back a scheduler stepped after every optimiser step: the chosen schedule times the warm-up ramp."""
+    """Give back a scheduler stepped after every optimiser step, by the rule in engine.training.schedule."""
+    settings = t.model_dump()
     total_steps = t.epochs * steps_per_epoch
-    warmup_steps = t.warmup_epochs * steps_per_epoch
-
-    def share(step: int) -> float:
-        ramp = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
-        return ramp * SCHEDULES[t.lr_schedule](step / total_steps, step / steps_per_epoch, t)
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, share)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: schedule_share(step, total_steps, steps_per_epoch, settings))
 
 
 def random_flip(images: torch.Tensor) -> torch.Tensor:
@@ -173,6 +155,7 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
     steps_per_epoch = math.ceil(usable / batch_size)
     model.to(device, memory_format=layout)
     forward = torch.compile(model) if t.compile else model
+    penalty = getattr(model, "penalty", None)
     transform = batch_transform(kind, t, channels_last)
     optimizer = make_optimizer(model, t)
     scheduler = make_scheduler(optimizer, t, steps_per_epoch)
@@ -223,6 +206,8 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
                 with autocast():
                     outputs = forward(xb)
                     loss = task_loss(task, outputs, yb, t.label_smoothing)
+                    if penalty is not None:  # a model's own regularisation, e.g. matrix factorisation's
+                        loss = loss + penalty(xb)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if t.grad_clip:
