@@ -159,6 +159,7 @@ def _parse_value(raw: str) -> Any:
 def build_config(dataset: dict[str, Any], args) -> dict[str, Any]:
     from engine.config import set_dotted, validate_run_config
     from engine.models.registry import MODELS, default_model, models_for_kind
+    from engine.presets import starting_config
 
     model = args.model or default_model(dataset["kind"])
     if model not in MODELS:
@@ -166,16 +167,19 @@ def build_config(dataset: dict[str, Any], args) -> dict[str, Any]:
     if dataset["kind"] not in MODELS[model].kinds:
         fitting = ", ".join(entry.name for entry in models_for_kind(dataset["kind"]))
         raise UserError(f"The model '{model}' does not fit {dataset['kind']} data. Choose one of: {fitting}.")
-    raw: dict[str, Any] = {"model": {"name": model}, "training": {}, "split": {}}
+    changes: dict[str, Any] = {}
     for flag, key in (("epochs", "training.epochs"), ("batch_size", "training.batch_size"),
                       ("lr", "training.learning_rate"), ("optimizer", "training.optimizer")):
         if getattr(args, flag) is not None:
-            set_dotted(raw, key, getattr(args, flag))
+            set_dotted(changes, key, getattr(args, flag))
     for item in args.set or []:
         if "=" not in item:
             raise UserError(f"'--set {item}' needs the form KEY=VALUE, for example --set model.dropout=0.2.")
         key, value = item.split("=", 1)
-        set_dotted(raw, key.strip(), _parse_value(value.strip()))
+        set_dotted(changes, key.strip(), _parse_value(value.strip()))
+    if "name" in changes.get("model", {}):
+        raise UserError("Choose the model with --model NAME, not --set model.name.")
+    raw = starting_config(dataset, model, getattr(args, "preset", None), changes)
     return validate_run_config(raw).model_dump()
 
 
@@ -437,6 +441,9 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, dest="batch_size")
     train.add_argument("--lr", type=float)
     train.add_argument("--optimizer")
+    train.add_argument("--preset", default="balanced", metavar="quick|balanced|best",
+                       help="the settings to start from, fitted to the data set (default balanced); "
+                            "the other options change settings on top of it")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="any setting, e.g. model.dropout=0.2")
     train.add_argument("--wait", action="store_true", help="wait until the run ends")
 

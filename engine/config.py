@@ -159,6 +159,8 @@ class RunConfig(BaseModel):
     model: ModelConfig = Field(default_factory=MLPConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
+    preset: Literal["Quick", "Balanced", "Best"] | None = Field(
+        None, title="Preset", description="The preset the settings started from (engine.presets); none for older runs.")
 
 
 def explain_validation_error(error: ValidationError) -> str:

@@ -58,6 +58,10 @@ def test_errors_are_plain_and_nonzero(home, tmp_path):
     assert result.returncode != 0 and "epochs" in result.stderr and "Traceback" not in result.stderr
     result = cli("train", "--dataset", "t", "--set", "training.bogus=1")
     assert result.returncode != 0 and "not a setting" in result.stderr
+    result = cli("train", "--dataset", "t", "--preset", "fastest")
+    assert result.returncode != 0 and "no preset 'fastest'" in result.stderr and "Traceback" not in result.stderr
+    result = cli("train", "--dataset", "t", "--preset", "best", "--set", "training.learning_rate=50")
+    assert result.returncode != 0 and "learning_rate" in result.stderr and "Traceback" not in result.stderr
     result = cli("runs", "show", "999")
     assert result.returncode != 0 and "no run 999" in result.stderr.lower()
 
@@ -69,3 +73,18 @@ def test_cancel_queued_run(home, table_csv):
     cancelled = json.loads(cli("runs", "cancel", str(run["id"]), "--json").stdout)
     assert cancelled["outcome"] == "cancelled"
     assert json.loads(cli("runs", "show", str(run["id"]), "--json").stdout)["status"] == "cancelled"
+
+
+def test_train_starts_from_a_preset_and_changes_settings_on_top(home, table_csv):
+    from engine.presets import preset_for
+    from db import repo
+
+    cli("datasets", "add", str(table_csv), "--name", "toy")
+    dataset = repo.get_dataset("toy")
+    plain = json.loads(cli("train", "--dataset", "toy", "--json").stdout)["config"]
+    assert plain["preset"] == "Balanced" and plain["training"] == {
+        **plain["training"], **preset_for(dataset, "mlp", "Balanced").training}
+    quick = json.loads(cli("train", "--dataset", "toy", "--preset", "QUICK", "--set", "model.dropout=0.3",
+                           "--epochs", "4", "--json").stdout)["config"]
+    assert quick["preset"] == "Quick" and quick["model"]["hidden_sizes"] == [64]  # the Quick network
+    assert quick["model"]["dropout"] == 0.3 and quick["training"]["epochs"] == 4  # the changes on top

@@ -8,15 +8,17 @@ import math
 import pytest
 
 from dashboard.components.figures import learning_rate_figure
-from dashboard.components.presets import PRESETS, TRAINING, preset_settings, reasons, schedule_curve, schedule_share
 from engine.calibrate import calibration_path, load_calibration
 from engine.config import TrainingConfig
 from engine.data.samples import add_sample
 from engine.models.configs import MLPConfig
 from engine.models.estimate import human_seconds, mlp_size, time_estimate, training_steps
 from engine.models.registry import MODELS
+from engine.presets import PRESETS, TRAINING, preset_for, reasons
+from engine.training.schedule import schedule_curve, schedule_share
 from tests.conftest import cli
-from tests.test_pages import open_page, texts
+from tests.conftest import open_page
+from tests.conftest import page_texts as texts
 
 FAKE_CALIBRATION = {"devices": {"cpu": {"seconds_per_step": 0.002, "seconds_per_unit": 1e-8, "startup_seconds": 4}},
                     "auto": "cpu", "measured_at": "2026-01-01T00:00:00+00:00"}
@@ -42,21 +44,24 @@ def schedule_chart(at) -> dict:
 
 
 def test_presets_fill_the_form_and_keep_what_the_user_changes_afterwards(iris):
+    def epochs(preset):
+        return preset_for(iris, "mlp", preset).training["epochs"]
+
     at = open_page("new_run", dataset=iris["id"])
-    assert numbers(at)["Epochs"] == TRAINING["tabular"]["Balanced"]["epochs"]
+    assert numbers(at)["Epochs"] == epochs("Balanced")
     at.button_group(key="preset").set_value("Quick").run()
     assert not at.exception
-    assert numbers(at)["Epochs"] == TRAINING["tabular"]["Quick"]["epochs"]
+    assert numbers(at)["Epochs"] == epochs("Quick")
     assert numbers(at)["Learning rate"] == TRAINING["tabular"]["Quick"]["learning_rate"]
     assert at.text_input(key="preset-quick.model.mlp.hidden_sizes").value == "64"
     at.number_input(key="preset-quick.training.epochs").set_value(7).run()
     assert numbers(at)["Epochs"] == 7
     at.button_group(key="preset").set_value("Best").run()
-    assert numbers(at)["Epochs"] == TRAINING["tabular"]["Best"]["epochs"]
+    assert numbers(at)["Epochs"] == epochs("Best")
     assert at.text_input(key="preset-best.model.mlp.hidden_sizes").value == "256, 128, 64"
     assert at.checkbox(key="preset-best.training.regularisation.keep_best").value  # Best keeps its best epoch
     at.button_group(key="preset").set_value("Quick").run()
-    assert numbers(at)["Epochs"] == TRAINING["tabular"]["Quick"]["epochs"]  # a preset chosen again starts afresh
+    assert numbers(at)["Epochs"] == epochs("Quick")  # a preset chosen again starts afresh
     assert not at.warning and not at.exception
 
 
@@ -69,8 +74,23 @@ def test_the_quick_preset_trains_with_its_settings(iris, monkeypatch):
     at.button_group(key="preset").set_value("Quick").run()
     at.button(key="train").click().run()
     config = repo.list_runs()[0]["config"]
-    assert config["training"]["epochs"] == TRAINING["tabular"]["Quick"]["epochs"]
+    assert config["training"]["epochs"] == preset_for(iris, "mlp", "Quick").training["epochs"]
     assert config["model"]["hidden_sizes"] == [64]
+    assert config["preset"] == "Quick"
+
+
+def test_the_default_form_and_the_command_line_start_from_the_same_settings(iris, monkeypatch):
+    from dashboard.components import state
+    from db import repo
+
+    monkeypatch.setattr(state, "ensure_local_worker", lambda: None)
+    at = open_page("new_run", dataset=iris["id"])
+    assert "epochs instead of" in texts(at)  # the preset says how it fits the data
+    at.button(key="train").click().run()
+    from_form = repo.list_runs()[0]["config"]
+    from_cli = json.loads(cli("train", "--dataset", str(iris["id"]), "--json").stdout)["config"]
+    assert from_form == from_cli and from_cli["preset"] == "Balanced"
+    assert from_cli["training"]["early_stopping_patience"] > 0 and from_cli["training"]["keep_best"]
 
 
 def test_estimates_and_reasons_appear_before_training(iris):
@@ -100,7 +120,8 @@ def test_the_schedule_chart_follows_the_settings(iris):
     constant = schedule_chart(at)["data"][0]["y"]
     assert len(set(constant)) == 1
     at.selectbox(key="preset-balanced.training.schedule.lr_schedule").set_value("step").run()
-    assert len(set(schedule_chart(at)["data"][0]["y"])) == 4  # 40 epochs, a drop every 10
+    epochs = preset_for(iris, "mlp", "Balanced").training["epochs"]
+    assert len(set(schedule_chart(at)["data"][0]["y"])) == -(-epochs // 10)  # a drop every 10 epochs
 
 
 class FinishedProcess:
@@ -166,17 +187,53 @@ def test_time_estimate_grows_with_epochs_data_and_model_size():
     assert human_seconds(150) == "about 2 minutes" and human_seconds(7200) == "about 2.0 hours"
 
 
+KIND_SHAPES = {"tabular": {}, "image": {"schema": {"image_size": {"height": 28, "width": 28, "channels": 1}}},
+               "text": {}, "ratings": {}}
+
+
 @pytest.mark.parametrize("kind", ["tabular", "image", "text", "ratings"])
 def test_every_preset_is_a_valid_config_for_every_model_of_its_kind(kind):
     from engine.config import validate_run_config
     from engine.models.registry import models_for_kind
 
-    for preset in PRESETS:
-        for entry in models_for_kind(kind):
-            training, model = preset_settings(kind, entry.name, preset)
-            validate_run_config({"model": {"name": entry.name, **model}, "training": training})
-    epochs = [TRAINING[kind][preset]["epochs"] for preset in PRESETS]
-    assert epochs == sorted(epochs) and len(set(epochs)) == 3  # Quick < Balanced < Best
+    for rows in (200, 50_000):
+        dataset = {"kind": kind, "n_rows": rows, **KIND_SHAPES[kind]}
+        for preset in PRESETS:
+            for entry in models_for_kind(kind):
+                chosen = preset_for(dataset, entry.name, preset)
+                validate_run_config({"model": {"name": entry.name, **chosen.model}, "training": chosen.training,
+                                     "preset": chosen.name})
+        epochs = [preset_for(dataset, MODELS_BY_KIND[kind], preset).training["epochs"] for preset in PRESETS]
+        assert epochs == sorted(epochs) and len(set(epochs)) == 3  # Quick < Balanced < Best
+
+
+MODELS_BY_KIND = {"tabular": "mlp", "image": "resnet_small", "text": "bag_of_embeddings",
+                  "ratings": "matrix_factorization"}
+
+
+def test_presets_fit_the_size_and_shape_of_the_data():
+    photos = {"kind": "image", "n_rows": 200, "schema": {"image_size": {"height": 32, "width": 32, "channels": 1}}}
+    small = preset_for(photos, "resnet_small", "Balanced")
+    large = preset_for({**photos, "n_rows": 100_000}, "resnet_small", "Balanced")
+    # 140 training pictures in batches of 64: many more epochs than for 70,000 pictures, each explained.
+    assert small.training["epochs"] > large.training["epochs"] == TRAINING["image"]["Balanced"]["epochs"]
+    assert any("140 training pictures" in line for line in small.fitted)
+    assert small.training["augment_crop"] == 3 and not small.training.get("augment_flip")
+    assert any("Flips stay off" in line for line in small.fitted)
+    for preset in ("Balanced", "Best"):  # both stop early and keep their best epoch, for every kind
+        for kind, model in MODELS_BY_KIND.items():
+            chosen = preset_for({"kind": kind, "n_rows": 1000, **KIND_SHAPES[kind]}, model, preset)
+            assert chosen.training["early_stopping_patience"] > 0 and chosen.training["keep_best"], (kind, preset)
+    assert not preset_for(photos, "resnet_small", "Quick").training.get("early_stopping_patience")
+
+
+def test_a_preset_is_named_in_any_case_and_an_unknown_one_is_refused():
+    from engine.errors import UserError
+    from engine.presets import preset_named
+
+    assert preset_named("best") == "Best" and preset_named(" QUICK ") == "Quick" and preset_named(None) == "Balanced"
+    with pytest.raises(UserError, match="no preset 'fastest'.*quick, balanced, best"):
+        preset_named("fastest")
 
 
 @pytest.mark.parametrize("schedule", ["constant", "step", "cosine", "one_cycle"])

@@ -11,7 +11,6 @@ from dashboard.components import state
 from dashboard.components.figures import learning_rate_figure
 from dashboard.components.forms import settings_form
 from dashboard.components.nav import go
-from dashboard.components.presets import DEFAULT_PRESET, PRESET_HELP, PRESETS, preset_settings, reasons, schedule_curve
 from dashboard.components.trained import ROOT
 from engine.calibrate import load_calibration
 from engine.config import TRAINING_GROUPS, SplitConfig, TrainingConfig, validate_run_config
@@ -19,6 +18,8 @@ from engine.errors import UserError
 from engine.models.estimate import (dataset_spec, human_bytes, human_seconds, memory_estimate, time_estimate,
                                     training_steps)
 from engine.models.registry import MODELS, default_model, model_size, models_for_kind
+from engine.presets import DEFAULT_PRESET, PRESET_HELP, PRESETS, preset_for, reasons
+from engine.training.schedule import schedule_curve
 
 
 def forget_settings() -> None:
@@ -80,7 +81,8 @@ preset = st.segmented_control(
     help="A preset fills in the settings below; you can still change any of them.",
 )
 st.caption(PRESET_HELP[preset] if preset else f"No preset chosen: the {DEFAULT_PRESET} settings are the starting point.")
-preset_training, preset_model = preset_settings(dataset["kind"], model_name, preset)
+chosen = preset_for(dataset, model_name, preset)
+preset_training, preset_model = chosen.training, chosen.model
 # Each preset has its own widget keys: a widget's starting value only counts when the widget is new.
 prefix = f"preset-{(preset or 'none').lower()}"
 context = {"kind": dataset["kind"], "task": dataset["task"]}  # decides which settings apply
@@ -97,7 +99,8 @@ with st.expander("Data split"):
     split = settings_form(SplitConfig, "split")
 run_name = st.text_input("Run name (optional)", max_chars=180, placeholder="for example: first try")
 
-raw = {"model": {"name": model_name, **model_settings}, "training": {**basics, **advanced}, "split": split}
+raw = {"model": {"name": model_name, **model_settings}, "training": {**basics, **advanced}, "split": split,
+       "preset": chosen.name}
 try:
     config = validate_run_config(raw)
     spec, exact = dataset_spec(dataset)
@@ -146,6 +149,8 @@ else:
         st.markdown("**Why these settings**")
         suggested = MODELS[default_model(dataset["kind"])].title
         for line in reasons(dataset["kind"], MODELS[model_name].title, suggested, t.model_dump(), n_train):
+            st.markdown(f"- {line}")
+        for line in chosen.fitted:
             st.markdown(f"- {line}")
         steps = training_steps(n_train, t.batch_size, t.epochs)
         st.caption(f"{steps:,} training steps in all." + (

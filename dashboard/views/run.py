@@ -118,6 +118,7 @@ def overview() -> None:
     seconds = explorer.run_seconds(run)
     facts = [("Data set", f"{run['dataset']} ({run['dataset_kind']}, {run['dataset_rows']:,} rows)"),
              ("Model", run["model"]), ("Device", run["device"] or "—"),
+             ("Started from", f"the {preset} preset" if (preset := run["config"].get("preset")) else "own settings"),
              ("Training time", state.duration(seconds)),
              ("Queued", state.short_time(run["created_at"])), ("Started", state.short_time(run["started_at"]) or "—"),
              ("Ended", state.short_time(run["finished_at"]) or "—"), ("Tries", str(run["attempts"]))]
