@@ -65,7 +65,10 @@ def test_table_preprocessing_is_fitted_on_train_and_saved_for_prediction(home, t
     data = prepare_dataset(dataset, 0.2, 0.2, seed=0)
     prep = data.preprocessing
     x, y = data.arrays["train"]
-    assert data.spec == {"kind": "tabular", "task": "classification", "n_features": 6, "n_outputs": 2}
+    spec = data.spec
+    edges = spec.pop("number_edges")
+    assert spec == {"kind": "tabular", "task": "classification", "n_features": 6, "n_outputs": 2}
+    assert len(edges) == 2 and all(e == sorted(e) and 2 <= len(e) <= 17 for e in edges)  # quantiles per number
     assert x.dtype == np.float32 and y.dtype == np.int64
     assert np.allclose(x[:, :2].mean(axis=0), 0, atol=1e-5)  # scaled with the training rows' figures
     assert sorted(prep["categorical"][0]["categories"]) == ["blue", "green", "red"]
@@ -80,6 +83,22 @@ def test_table_preprocessing_is_fitted_on_train_and_saved_for_prediction(home, t
     assert features[1, -1] == 1.0  # an unseen colour lands in the 'other' slot
     assert features[1, 0] == pytest.approx((prep["numeric"][0]["median"] - prep["numeric"][0]["mean"])
                                            / prep["numeric"][0]["std"])
+
+
+def test_long_tailed_numbers_are_scaled_by_their_logarithm(home, tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"jobs": np.round(rng.lognormal(3, 1.5, 400)), "hour": rng.uniform(0, 24, 400),
+                          "label": rng.choice(["a", "b"], 400)})
+    path = tmp_path / "jobs.csv"
+    frame.to_csv(path, index=False)
+    data = prepare_dataset(add_dataset(path, target="label"), 0.2, 0.2, seed=0)
+    jobs, hour = data.preprocessing["numeric"]
+    assert jobs["log"] and not hour["log"]
+    x = data.arrays["train"][0][:, 0]
+    assert abs(float(x.mean())) < 1e-4 and x.max() < 4  # no value pressed far from the rest
+    row = pd.DataFrame({"jobs": [1000.0], "hour": [12.0]})
+    assert transform_inputs(data.preprocessing, row)[0, 0] == pytest.approx(
+        (np.log1p(1000.0) - jobs["mean"]) / jobs["std"], rel=1e-5)
 
 
 def test_regression_targets_are_standardised(home):

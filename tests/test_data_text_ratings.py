@@ -91,8 +91,12 @@ def test_ratings_preparation_and_prediction_inputs(home, tmp_path):
     data = prepare_dataset(dataset, 0.1, 0.1, seed=3)
     prep = data.preprocessing
     assert data.spec == {"kind": "ratings", "task": "rating", "n_users": len(prep["users"]),
-                         "n_items": len(prep["items"]), "n_outputs": 1}
+                         "n_items": len(prep["items"]), "n_outputs": 1, "user_counts": prep["user_counts"],
+                         "item_counts": prep["item_counts"]}
     x, y = data.arrays["train"]
+    # Ratings per known user and item, in the order of their indices 1, 2, …
+    assert prep["user_counts"] == np.bincount(x[:, 0], minlength=len(prep["users"]) + 1)[1:].tolist()
+    assert prep["item_counts"] == np.bincount(x[:, 1], minlength=len(prep["items"]) + 1)[1:].tolist()
     assert x.dtype == np.int64 and x.shape[1] == 2 and x.min() >= 1  # every training id is known
     assert y.dtype == np.float32 and abs(float(y.mean())) < 1e-5 and abs(float(y.std()) - 1) < 1e-3
     assert x[:, 0].max() == len(prep["users"]) and x[:, 1].max() <= len(prep["items"])

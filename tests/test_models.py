@@ -18,7 +18,8 @@ from engine.models.registry import DEFAULT_MODEL, MODELS, build_model, model_siz
 from tests.conftest import ROOT
 
 SPECS = {
-    "tabular": {"kind": "tabular", "task": "classification", "n_features": 7, "n_outputs": 3},
+    "tabular": {"kind": "tabular", "task": "classification", "n_features": 7, "n_outputs": 3,
+                "number_edges": [[-1.0, 0.0, 1.0], [-2.0, -0.5, 0.0, 0.5, 2.0]]},  # two numeric columns first
     "image": {"kind": "image", "task": "classification", "channels": 3, "height": 32, "width": 32, "n_outputs": 10},
     "text": {"kind": "text", "task": "classification", "vocab_size": 60, "max_length": 16, "n_outputs": 4},
     "ratings": {"kind": "ratings", "task": "rating", "n_users": 12, "n_items": 9, "n_outputs": 1},
@@ -63,7 +64,7 @@ def model_config(name: str, **settings) -> ModelConfigBase:
 
 # A few settings per model that change its shape, so the arithmetic is checked beyond the defaults.
 VARIANTS = [
-    ("mlp", {}), ("mlp", {"hidden_sizes": [5, 9, 3], "batch_norm": True}),
+    ("mlp", {}), ("mlp", {"hidden_sizes": [5, 9, 3], "batch_norm": True}), ("mlp", {"number_ranges": True}),
     ("seed_cnn", {}), ("resnet_small", {}), ("resnet_small", {"base_width": 8, "blocks_per_stage": 2}),
     ("bag_of_embeddings", {}), ("bag_of_embeddings", {"bigrams": False, "hidden_size": 20}),
     ("lstm", {}), ("lstm", {"num_layers": 2, "bidirectional": False, "hidden_size": 10}),
@@ -230,3 +231,33 @@ def test_forms_and_estimates_never_import_torch():
             "assert 'torch' not in sys.modules, 'torch was imported'")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_numbers_read_by_range_say_how_far_each_value_went_through_each_range():
+    from engine.models.tabular import NumberRanges
+
+    ranges = NumberRanges([[0.0, 1.0, 3.0], [5.0, 6.0]])  # two ranges, then one (padded)
+    numbers = torch.tensor([[-1.0, 4.0], [0.5, 5.5], [2.0, 9.0]])
+    assert ranges(numbers).tolist() == [[0.0, 0.0, 0.0, 0.0],   # below every range
+                                        [0.5, 0.0, 0.5, 0.0],   # halfway through the first ranges
+                                        [1.0, 0.5, 1.0, 0.0]]   # past the first, halfway through the second
+    model = build_model(model_config("mlp", number_ranges=True), SPECS["tabular"], seed=0)
+    plain = build_model(model_config("mlp"), SPECS["tabular"], seed=0)
+    assert model.body[0].in_features == 7 + 2 * 4 and plain.body[0].in_features == 7
+
+
+def test_matrix_factorisation_pulls_rarely_seen_users_and_items_towards_the_average():
+    spec = {**SPECS["ratings"], "user_counts": [1] * 6 + [100] * 6, "item_counts": [10] * 9}
+    model = build_model(model_config("matrix_factorization", factors=2, regularisation=10.0), spec, seed=0)
+    with torch.no_grad():
+        model.user_bias.fill_(1.0)
+        model.item_bias.zero_()
+        model.users.weight.zero_()
+        model.items.weight.zero_()
+    rare, frequent = torch.tensor([[1, 1]]), torch.tensor([[7, 1]])
+    # The pull per rating is regularisation × (bias² + vector²) / ratings of that user: 10 × 1 / 1 against / 100.
+    assert model.penalty(rare).item() == pytest.approx(10.0)
+    assert model.penalty(frequent).item() == pytest.approx(0.1)
+    assert build_model(model_config("matrix_factorization", regularisation=0.0), spec).penalty(rare).item() == 0.0
+    # Counts are only used while training: the saved weights are the same as without them.
+    assert set(model.state_dict()) == set(build_model(model_config("matrix_factorization"), SPECS["ratings"]).state_dict())

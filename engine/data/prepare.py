@@ -39,7 +39,11 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from engine.data.profile import MAX_CATEGORIES
 from engine.errors import DataError
 
-CACHE_VERSION = 2
+CACHE_VERSION = 4
+# Ranges (between training quantiles) a numeric column is also read in by the table network: see engine.models.tabular.
+NUMBER_RANGES = 16
+# Skewness above which a numeric column is scaled by its logarithm (a normal spread has 0, an exponential 2).
+LONG_TAIL_SKEW = 2.0
 SPLITS = ("train", "validation", "test")
 
 
@@ -111,6 +115,24 @@ def fold_splits(labels: pd.Series | None, n_rows: int, folds: int, test_fraction
 # ---------------------------------------------------------------- tables
 
 
+def is_long_tailed(values: pd.Series) -> bool:
+    """Give back whether a column's values are so skewed (counts, amounts) that a network learns better from their
+    logarithm: a few huge values would otherwise squeeze all the others into a sliver of the scaled range."""
+    return values.nunique() > 10 and abs(float(values.skew())) > LONG_TAIL_SKEW
+
+
+def signed_log(values):
+    """Give back log(1 + |x|) with x's sign: a logarithm that keeps zero and negative numbers."""
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+def scale_numbers(values: np.ndarray, column: dict[str, Any]) -> np.ndarray:
+    """Give back a numeric column's values as the model sees them (after missing cells are filled)."""
+    if column.get("log"):
+        values = signed_log(values)
+    return (values - column["mean"]) / column["std"]
+
+
 def fit_table_preprocessing(frame: pd.DataFrame, target: str, task: str, column_types: dict[str, str]) -> dict[str, Any]:
     """Learn scaling and category codes from the training rows; give back a plain, JSON-able dict."""
     from engine.data.profile import is_constant
@@ -126,8 +148,13 @@ def fit_table_preprocessing(frame: pd.DataFrame, target: str, task: str, column_
             values = series.astype(float)
             median = float(values.median()) if values.notna().any() else 0.0
             filled = values.fillna(median)
-            std = float(filled.std(ddof=0)) or 1.0
-            numeric.append({"name": column, "median": median, "mean": float(filled.mean()), "std": std})
+            log = is_long_tailed(filled)
+            scaled = signed_log(filled) if log else filled
+            std = float(scaled.std(ddof=0)) or 1.0
+            mean = float(scaled.mean())
+            edges = np.unique(np.quantile((scaled.to_numpy() - mean) / std, np.linspace(0, 1, NUMBER_RANGES + 1)))
+            numeric.append({"name": column, "median": median, "log": log, "mean": mean, "std": std,
+                            "edges": [round(float(e), 6) for e in edges]})
         elif column_types.get(column) in ("category", "text"):
             counts = series.astype("string").fillna("(missing)").value_counts()
             categorical.append({"name": column, "categories": [str(c) for c in counts.index[:MAX_CATEGORIES]]})
@@ -153,7 +180,7 @@ def transform_features(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
         if column["name"] not in frame.columns:
             raise DataError(f"The input column '{column['name']}' is missing.")
         values = pd.to_numeric(frame[column["name"]], errors="coerce").astype(float).fillna(column["median"])
-        out[:, at] = (values.to_numpy() - column["mean"]) / column["std"]
+        out[:, at] = scale_numbers(values.to_numpy(), column)
         at += 1
     for column in prep["categorical"]:
         if column["name"] not in frame.columns:
@@ -331,8 +358,9 @@ class PreparedData:
                     "max_length": prep["max_length"], "n_outputs": n_outputs}
         if kind == "ratings":
             return {"kind": kind, "task": task, "n_users": len(prep["users"]), "n_items": len(prep["items"]),
-                    "n_outputs": 1}
-        return {"kind": kind, "task": task, "n_features": prep["n_features"], "n_outputs": n_outputs}
+                    "n_outputs": 1, "user_counts": prep.get("user_counts"), "item_counts": prep.get("item_counts")}
+        return {"kind": kind, "task": task, "n_features": prep["n_features"], "n_outputs": n_outputs,
+                "number_edges": [column.get("edges") for column in prep["numeric"]]}
 
 
 def _save_quietly(path: Path, array: np.ndarray) -> None:

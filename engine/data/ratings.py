@@ -177,12 +177,15 @@ def ratings_quality_report(frame: pd.DataFrame, roles: dict[str, str | None]) ->
 def fit_ratings(train: pd.DataFrame, roles: dict[str, str | None]) -> dict[str, Any]:
     """Learn the user and item lists and the rating scale from the training ratings; give back a JSON-able dict."""
     values = pd.to_numeric(train[roles["rating"]], errors="coerce").astype(float)
+    users, items = id_strings(train[roles["user"]]).value_counts(), id_strings(train[roles["item"]]).value_counts()
+    users, items = users.sort_index(), items.sort_index()
     return {
         "kind": "ratings", "task": "rating",
         "user_column": roles["user"], "item_column": roles["item"], "rating_column": roles["rating"],
         "timestamp_column": roles.get("timestamp"),
-        "users": sorted(id_strings(train[roles["user"]]).unique().tolist()),
-        "items": sorted(id_strings(train[roles["item"]]).unique().tolist()),
+        "users": users.index.tolist(), "items": items.index.tolist(),
+        # Ratings per user and per item: a factorisation pulls those seen rarely towards the average.
+        "user_counts": users.astype(int).tolist(), "item_counts": items.astype(int).tolist(),
         "target_mean": float(values.mean()), "target_std": float(values.std(ddof=0)) or 1.0,
         "rating_min": float(values.min()), "rating_max": float(values.max()),
     }

@@ -54,6 +54,10 @@ class MLPConfig(ModelConfigBase):
     dropout: float = dropout_field(0.1)
     batch_norm: bool = Field(False, title="Batch normalisation",
                              description="Re-centre each layer's outputs per batch; often trains faster.")
+    number_ranges: bool = Field(False, title="Read numbers by range",
+                                description="Also give the network each number as the ranges it falls in "
+                                            "(between the training rows' quantiles), so it can treat low, middle "
+                                            "and high values differently, as decision trees do.")
 
     @model_validator(mode="after")
     def _widths(self):
@@ -160,6 +164,10 @@ class MatrixFactorizationConfig(ModelConfigBase):
     name: Literal["matrix_factorization"] = "matrix_factorization"
     factors: int = Field(32, ge=1, le=1024, title="Taste factors",
                          description="Numbers that describe each user's taste and each item's character.")
+    regularisation: float = Field(
+        10.0, ge=0.0, le=1000.0, title="Pull towards the average",
+        description="How strongly users and items with few ratings are held near the average rating, as if each "
+                    "had this many more average ratings; against over-fitting. 0 turns it off.")
 
 
 class NCFConfig(ModelConfigBase):

@@ -40,9 +40,19 @@ def stacked_linear(widths: list[int], n_in: int, batch_norm: bool = False) -> tu
     return parameters, activations, n_in
 
 
+def range_edges(config: MLPConfig, spec: dict[str, Any]) -> list[list[float]] | None:
+    """Give back the numeric columns' quantile edges when the model reads numbers by range and has any, else None."""
+    edges = spec.get("number_edges") or []
+    if not config.number_ranges or not edges or max(len(e or []) for e in edges) < 2:
+        return None
+    return [e or [] for e in edges]
+
+
 def mlp_size(config: MLPConfig, spec: dict[str, Any]) -> ModelSize:
-    parameters, activations, width = stacked_linear(config.hidden_sizes, spec["n_features"], config.batch_norm)
-    return ModelSize(parameters + linear(width, spec["n_outputs"]), spec["n_features"] + activations)
+    edges = range_edges(config, spec)
+    inputs = spec["n_features"] + (len(edges) * max(len(e) - 1 for e in edges) if edges else 0)
+    parameters, activations, width = stacked_linear(config.hidden_sizes, inputs, config.batch_norm)
+    return ModelSize(parameters + linear(width, spec["n_outputs"]), inputs + activations)
 
 
 SEED_CNN_MIN_SIDE = 18  # three unpadded 3×3 convolutions and two halvings leave 1 pixel from 18

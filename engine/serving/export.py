@@ -230,6 +230,8 @@ def encode(rows):
     parts = []
     for column in prep["numeric"]:
         values = np.array([number(row.get(column["name"]), column["median"]) for row in rows])
+        if column.get("log"):  # a long-tailed column is scaled by its signed logarithm
+            values = np.sign(values) * np.log1p(np.abs(values))
         parts.append(((values - column["mean"]) / column["std"])[:, None])
     for column in prep["categorical"]:
         lookup = {category: i for i, category in enumerate(column["categories"])}
