@@ -106,6 +106,9 @@ def test_run_page_shows_results_and_curves(seeded):
     assert any(m.label == "Test accuracy" and m.value == "85.0%" for m in at.metric)
     charts = [e for e in at.main if getattr(e, "type", "") == "plotly_chart"] or at.get("plotly_chart")
     assert len(charts) == 2
+    assert "own settings" in [t.value for t in at.text]  # no preset recorded
+    from_preset = repo.create_run(seeded["dataset"]["id"], "mlp", RunConfig(preset="Best").model_dump())
+    assert "the Best preset" in [t.value for t in open_page("run", run=from_preset["id"]).text]
 
 
 def test_run_page_cancels_a_queued_run(seeded):
