@@ -68,10 +68,11 @@ MODEL: dict[str, dict[str, dict[str, Any]]] = {
     # Batch normalisation and dropout 0.2 on the samples over 5 seeds: breast cancer 94.9 % → 96.3 % test
     # accuracy, diabetes error 55.6 → 55.3; iris 95.7 % → 94.8 % (one flower in 115), wine unchanged.
     # Reading numbers by range as well: hpc_jobs 0.810 → 0.829 test accuracy, ames_housing error 26,300 → 23,800
-    # (2 seeds each, with logarithms of long-tailed columns in both).
+    # (2 seeds each, with logarithms of long-tailed columns in both). An ensemble of 8 networks, 3 seeds: hpc_jobs
+    # 0.833 → 0.839, credit_scoring 0.798 → 0.801, ames_housing 24,600 → 23,700, for 3-8× the (short) time.
     "mlp": {"Quick": dict(hidden_sizes=[64], number_ranges=True),
-            "Balanced": dict(hidden_sizes=[128, 64], batch_norm=True, dropout=0.2, number_ranges=True),
-            "Best": dict(hidden_sizes=[256, 128, 64], dropout=0.2, number_ranges=True)},
+            "Balanced": dict(hidden_sizes=[128, 64], batch_norm=True, dropout=0.2, number_ranges=True, members=8),
+            "Best": dict(hidden_sizes=[256, 128, 64], dropout=0.2, number_ranges=True, members=8)},
     "resnet_small": {"Quick": dict(base_width=8), "Balanced": dict(base_width=16),
                      "Best": dict(base_width=32, blocks_per_stage=2)},
     "bag_of_embeddings": {"Quick": dict(embedding_dim=32), "Balanced": dict(embedding_dim=64),

@@ -65,6 +65,7 @@ def model_config(name: str, **settings) -> ModelConfigBase:
 # A few settings per model that change its shape, so the arithmetic is checked beyond the defaults.
 VARIANTS = [
     ("mlp", {}), ("mlp", {"hidden_sizes": [5, 9, 3], "batch_norm": True}), ("mlp", {"number_ranges": True}),
+    ("mlp", {"members": 3, "batch_norm": True}),
     ("seed_cnn", {}), ("resnet_small", {}), ("resnet_small", {"base_width": 8, "blocks_per_stage": 2}),
     ("bag_of_embeddings", {}), ("bag_of_embeddings", {"bigrams": False, "hidden_size": 20}),
     ("lstm", {}), ("lstm", {"num_layers": 2, "bidirectional": False, "hidden_size": 10}),
@@ -261,3 +262,23 @@ def test_matrix_factorisation_pulls_rarely_seen_users_and_items_towards_the_aver
     assert build_model(model_config("matrix_factorization", regularisation=0.0), spec).penalty(rare).item() == 0.0
     # Counts are only used while training: the saved weights are the same as without them.
     assert set(model.state_dict()) == set(build_model(model_config("matrix_factorization"), SPECS["ratings"]).state_dict())
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_an_ensemble_trains_each_network_and_answers_with_their_average(task):
+    from engine.training.evaluate import task_loss
+
+    spec = {**SPECS["tabular"], "task": task, "n_outputs": 3 if task == "classification" else 1}
+    model = build_model(model_config("mlp", members=4, dropout=0.0), spec, seed=0)
+    x = torch.from_numpy(inputs(spec, 6, np.random.default_rng(0)))
+    each = model.train()(x)
+    assert each.shape == (4, 6, spec["n_outputs"])  # every network's own answer while training
+    y = torch.zeros(6, dtype=torch.long) if task == "classification" else torch.zeros(6)
+    alone = [task_loss(task, each[i], y) for i in range(4)]
+    assert task_loss(task, each, y).item() == pytest.approx(sum(a.item() for a in alone) / 4, rel=1e-5)
+    with torch.no_grad():
+        each, together = model.train()(x), model.eval()(x)
+    if task == "classification":  # the mean of the probabilities, as logits
+        assert torch.allclose(together.softmax(-1), each.softmax(-1).mean(0), atol=1e-6)
+    else:
+        assert torch.allclose(together, each.mean(0), atol=1e-6)

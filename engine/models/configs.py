@@ -54,6 +54,9 @@ class MLPConfig(ModelConfigBase):
     dropout: float = dropout_field(0.1)
     batch_norm: bool = Field(False, title="Batch normalisation",
                              description="Re-centre each layer's outputs per batch; often trains faster.")
+    members: int = Field(1, ge=1, le=32, title="Networks in the ensemble",
+                         description="Train this many networks side by side, each from its own starting weights, and "
+                                     "average their answers: steadier results at that many times the work.")
     number_ranges: bool = Field(False, title="Read numbers by range",
                                 description="Also give the network each number as the ranges it falls in "
                                             "(between the training rows' quantiles), so it can treat low, middle "

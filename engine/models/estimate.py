@@ -52,7 +52,8 @@ def mlp_size(config: MLPConfig, spec: dict[str, Any]) -> ModelSize:
     edges = range_edges(config, spec)
     inputs = spec["n_features"] + (len(edges) * max(len(e) - 1 for e in edges) if edges else 0)
     parameters, activations, width = stacked_linear(config.hidden_sizes, inputs, config.batch_norm)
-    return ModelSize(parameters + linear(width, spec["n_outputs"]), inputs + activations)
+    members = config.members
+    return ModelSize(members * (parameters + linear(width, spec["n_outputs"])), inputs + members * activations)
 
 
 SEED_CNN_MIN_SIDE = 18  # three unpadded 3×3 convolutions and two halvings leave 1 pixel from 18

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -41,32 +42,58 @@ class NumberRanges(nn.Module):
         return (through * self.used).flatten(1)
 
 
+def network(config: MLPConfig, width: int, n_outputs: int) -> tuple[nn.Sequential, nn.Linear]:
+    """Give back (hidden layers, output layer) of one network of the given input width."""
+    layers: list[nn.Module] = []
+    for hidden in config.hidden_sizes:
+        layers.append(nn.Linear(width, hidden))
+        if config.batch_norm:
+            layers.append(nn.BatchNorm1d(hidden))
+        layers.append(activation(config.activation))
+        if config.dropout:
+            layers.append(nn.Dropout(config.dropout))
+        width = hidden
+    return nn.Sequential(*layers), nn.Linear(width, n_outputs)
+
+
 class MLP(nn.Module):
-    def __init__(self, config: MLPConfig, n_features: int, n_outputs: int, edges: list[list[float]] | None = None):
+    """A network over the table's columns, or several trained side by side whose answers are averaged.
+
+    With members > 1, training gives back every member's outputs, (members, batch, n_outputs), and the loss is
+    the mean of the members' losses (engine.training.evaluate.task_loss), so each learns on its own from its own
+    starting weights; predicting gives back their combined answer: the log of the mean class probabilities, or
+    the mean number. An ensemble of networks is steadier than any one of them on a table (Gorishniy et al.,
+    2024, "TabM").
+    """
+
+    def __init__(self, config: MLPConfig, n_features: int, n_outputs: int, edges: list[list[float]] | None = None,
+                 task: str = "classification"):
         super().__init__()
         # The numeric columns come first in a row (engine.data.prepare.transform_features).
         self.ranges = NumberRanges(edges) if edges else None
         self.n_numbers = len(edges) if edges else 0
-        layers: list[nn.Module] = []
+        self.classify = task == "classification"
         width = n_features + (self.ranges.n_outputs if self.ranges else 0)
-        for hidden in config.hidden_sizes:
-            layers.append(nn.Linear(width, hidden))
-            if config.batch_norm:
-                layers.append(nn.BatchNorm1d(hidden))
-            layers.append(activation(config.activation))
-            if config.dropout:
-                layers.append(nn.Dropout(config.dropout))
-            width = hidden
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(width, n_outputs)
+        if config.members == 1:
+            self.body, self.head = network(config, width, n_outputs)
+        else:
+            self.members = nn.ModuleList(nn.Sequential(*network(config, width, n_outputs))
+                                         for _ in range(config.members))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (batch, n_features) [‖ ranges (batch, numbers × ranges)] -> (batch, n_outputs)
         if self.ranges is not None:
             x = torch.cat([x, self.ranges(x[:, :self.n_numbers])], 1)
-        return self.head(self.body(x))
+        if not hasattr(self, "members"):
+            return self.head(self.body(x))
+        outputs = torch.stack([member(x) for member in self.members])  # (members, batch, n_outputs)
+        if self.training:
+            return outputs
+        if self.classify:
+            return torch.logsumexp(torch.log_softmax(outputs, -1), 0) - math.log(len(self.members))
+        return outputs.mean(0)
 
 
 def build_mlp(config: MLPConfig, spec: dict[str, Any]) -> nn.Module:
-    model = MLP(config, spec["n_features"], spec["n_outputs"], range_edges(config, spec))
+    model = MLP(config, spec["n_features"], spec["n_outputs"], range_edges(config, spec), spec.get("task", ""))
     return initialise(model, config.init, config.activation)

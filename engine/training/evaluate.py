@@ -39,8 +39,20 @@ LOSSES = {"classification": _classification_loss, "regression": _regression_loss
 
 
 def task_loss(task: str, outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
-    """Give back the training loss of outputs (the model's logits or numbers) against targets."""
+    """Give back the training loss of outputs (the model's logits or numbers) against targets.
+
+    Outputs of an ensemble in training, (members, batch, n_outputs), give the mean of the members' losses.
+    """
+    if outputs.dim() == 3:
+        members = outputs.shape[0]
+        outputs = outputs.reshape(-1, outputs.shape[-1])
+        targets = targets.repeat(members, *([1] * (targets.dim() - 1)))
     return LOSSES[task](outputs, targets, label_smoothing)
+
+
+def combined(outputs: torch.Tensor) -> torch.Tensor:
+    """Give back (batch, n_outputs): an ensemble's training outputs averaged over its members, others unchanged."""
+    return outputs.mean(0) if outputs.dim() == 3 else outputs
 
 
 def score(task: str, outputs: torch.Tensor, targets: torch.Tensor, prefix: str,

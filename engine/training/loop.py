@@ -20,7 +20,7 @@ from engine.training.callbacks import Callback, EarlyStopping, TrainState, impro
 from engine.training.checkpoint import capture_rng, restore_rng
 from engine.training.device import autocast_dtype, data_device, memory_mb, set_up_device
 from engine.training.schedule import schedule_share
-from engine.training.evaluate import evaluate, task_loss
+from engine.training.evaluate import combined, evaluate, task_loss
 
 NAN_ADVICE = ("The training loss became {value} at step {step}, so the model stopped learning. "
               "Lower the learning rate (try {lr:.2g}) or turn on gradient clipping, then run it again.")
@@ -221,7 +221,7 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
                 window_loss.add_(loss.detach(), alpha=len(rows))  # stays on the device: no sync per step
                 window_count += len(rows)
                 if task == "classification":
-                    window_correct += (outputs.detach().argmax(-1) == yb).sum()
+                    window_correct += (combined(outputs.detach()).argmax(-1) == yb).sum()
                 logs = None
                 if state.step % t.log_every == 0 or first + batch_size >= usable:
                     # One device sync per log window, not per step.
