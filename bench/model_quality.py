@@ -72,18 +72,20 @@ def trainyard_score(dataset: dict, data, seed: int, preset: str | None) -> tuple
     import torch
 
     from engine.config import validate_run_config
-    from engine.models.registry import build_model, default_model
-    from engine.presets import starting_config
+    from engine.models.registry import build_model
+    from engine.presets import starting_config, suggested_model
+    from engine.training.encoded import trainable
     from engine.training.loop import train
 
-    name = default_model(dataset["kind"])
+    name = suggested_model(dataset)
     changes = {"training": {"seed": seed, "device": "cpu"},
                "split": {"seed": seed, "validation_fraction": VALIDATION_FRACTION, "test_fraction": TEST_FRACTION}}
     raw = starting_config(dataset, name, preset, changes) if preset else {"model": {"name": name}, **changes}
     config = validate_run_config(raw)
     model = build_model(config.model, data.spec, seed=seed)
     start = time.perf_counter()
-    state, final = train(config, data, model, torch.device("cpu"), [])
+    part, part_data = trainable(model, data, torch.device("cpu"), dataset)
+    state, final = train(config, part_data, part, torch.device("cpu"), [])
     seconds = time.perf_counter() - start
     metric = final["test_accuracy"] if "test_accuracy" in final else final["test_rmse"]
     return name, float(metric), seconds, config.training.epochs, state.epoch

@@ -75,6 +75,22 @@ def _image_size(raw: str | None) -> tuple[int, int] | None:
         raise UserError(f"'--image-size {raw}' needs the form WIDTHxHEIGHT, for example 32x32, or one number.") from None
 
 
+def cmd_models(args) -> None:
+    from engine.models.registry import DEFAULT_MODEL, MODELS
+    from engine.presets import PRETRAINED_MAX_PER_CLASS
+
+    entries = [entry for entry in MODELS.values() if not args.kind or args.kind in entry.kinds]
+    document = [{"name": entry.name, "title": entry.title, "kinds": list(entry.kinds), "pretrained": entry.pretrained,
+                 "available": entry.available, "default_for": [k for k, n in DEFAULT_MODEL.items() if n == entry.name],
+                 "install": None if entry.available else entry.install_command, "description": entry.description}
+                for entry in entries]
+    rows = [[m["name"], m["title"], ", ".join(m["kinds"]), "yes" if m["pretrained"] else "no",
+             "yes" if m["available"] else f"no: {m['install']}", ", ".join(m["default_for"])] for m in document]
+    emit(args, document, _table(rows, ["NAME", "TITLE", "KINDS", "PRETRAINED", "AVAILABLE", "DEFAULT FOR"]) +
+         f"\nPicture sets with up to {PRETRAINED_MAX_PER_CLASS} training pictures per class start from the pretrained "
+         "picture model when it is available.")
+
+
 def cmd_datasets_add(args) -> None:
     from engine.data.ingest import add_dataset
 
@@ -158,10 +174,10 @@ def _parse_value(raw: str) -> Any:
 
 def build_config(dataset: dict[str, Any], args) -> dict[str, Any]:
     from engine.config import set_dotted, validate_run_config
-    from engine.models.registry import MODELS, default_model, models_for_kind
-    from engine.presets import starting_config
+    from engine.models.registry import MODELS, models_for_kind
+    from engine.presets import starting_config, suggested_model
 
-    model = args.model or default_model(dataset["kind"])
+    model = args.model or suggested_model(dataset)
     if model not in MODELS:
         raise UserError(f"Unknown model '{model}'. Choose one of: {', '.join(MODELS)}.")
     if dataset["kind"] not in MODELS[model].kinds:
@@ -397,6 +413,8 @@ def parser() -> argparse.ArgumentParser:
         return sub
 
     command(commands, "init", cmd_init, "create or update the database")
+    models = command(commands, "models", cmd_models, "list the models, pretrained or not, and each kind's default")
+    models.add_argument("--kind", choices=["tabular", "image", "text", "ratings"], help="only the models for this kind")
 
     datasets = commands.add_parser("datasets", help="add and inspect data sets").add_subparsers(dest="sub", required=True)
     add = command(datasets, "add", cmd_datasets_add, "add a data set from a file")

@@ -62,6 +62,13 @@ TRAINING_BY_MODEL: dict[str, dict[str, dict[str, Any]]] = {
         "Balanced": dict(epochs=20, learning_rate=3e-2, lr_schedule="cosine", weight_decay=3e-4),
         "Best": dict(epochs=30, learning_rate=3e-2, lr_schedule="cosine", warmup_epochs=1.0, weight_decay=3e-4),
     },
+    # Only the last layer trains, on features computed once: its steps cost next to nothing, so even Quick can
+    # take many. No weight decay: the normalised features and dropout are enough (mnist_5k: 96.8 % right).
+    "efficientnet_lite0": {
+        "Quick": dict(epochs=10, learning_rate=3e-3, lr_schedule="cosine"),
+        "Balanced": dict(epochs=30, learning_rate=1e-3, lr_schedule="cosine", warmup_epochs=0.0),
+        "Best": dict(epochs=60, learning_rate=1e-3, lr_schedule="cosine", warmup_epochs=0.0),
+    },
 }
 
 MODEL: dict[str, dict[str, dict[str, Any]]] = {
@@ -83,6 +90,8 @@ MODEL: dict[str, dict[str, dict[str, Any]]] = {
             "Best": dict(embedding_dim=128, hidden_size=128)},
     "transformer": {"Quick": dict(d_model=32, n_layers=1, ff_size=64), "Balanced": dict(d_model=64, n_layers=2),
                     "Best": dict(d_model=128, n_layers=4, ff_size=256)},
+    "efficientnet_lite0": {"Quick": dict(train_part="head"), "Balanced": dict(train_part="head"),
+                           "Best": dict(train_part="head", dropout=0.3)},
     "matrix_factorization": {"Quick": dict(factors=16), "Balanced": dict(factors=32), "Best": dict(factors=64)},
     "ncf": {"Quick": dict(factors=8, hidden_sizes=[32]), "Balanced": dict(factors=16, hidden_sizes=[64, 32]),
             "Best": dict(factors=32, hidden_sizes=[128, 64], dropout=0.2)},
@@ -103,7 +112,16 @@ EARLY_STOPPING = {"Balanced", "Best"}
 # against 59.5. Such runs train all their epochs, which end on a small learning rate.
 MIN_VALIDATION_ROWS = 200
 
+# Picture sets suit the pretrained network when their pictures are at least this many pixels on a side (8 × 8
+# digits upscaled: 94 % right against 99 % from scratch) and they have at most this many training pictures per
+# class: on mnist_5k (350 per class) the from-scratch network wins (98.2 % against 96.8 %); on 200 small photos
+# (70 per class) it loses to an SVC where the pretrained network does not.
+PRETRAINED_MIN_SIDE = 16
+PRETRAINED_MAX_PER_CLASS = 300
+
 MODEL_REASONS = {
+    "efficientnet_lite0": "it already learned to see from 1.3 million photos, so it needs few pictures of yours and "
+                          "trains in seconds once it has looked at them.",
     "tabular": "a network of a few layers is the standard, fast choice for a table of numbers and categories.",
     "image": "its shortcuts and batch normalisation make it learn pictures quickly and reliably, at any image size.",
     "text": "averaging word vectors is very fast and usually as accurate as slower models on short texts.",
@@ -143,9 +161,30 @@ def training_rows(dataset: dict[str, Any], train_share: float = TRAIN_SHARE) -> 
 
 
 def image_side(dataset: dict[str, Any]) -> int | None:
-    size = (dataset.get("schema") or {}).get("image_size") or {}
-    sides = [size.get("height"), size.get("width")]
-    return min(sides) if all(sides) else None
+    """Give back the shorter side, in pixels, that a picture set's pictures are stored at (None for other kinds)."""
+    schema = dataset.get("schema") or {}
+    sides = [schema.get("height"), schema.get("width")]
+    return min(sides) if dataset.get("kind") == "image" and all(sides) else None
+
+
+def suggested_model(dataset: dict[str, Any]) -> str:
+    """Give back the model a run on dataset starts from: its kind's default, or the pretrained picture network for
+    picture sets with few pictures per class (see PRETRAINED_MAX_PER_CLASS)."""
+    from engine.models.registry import MODELS, default_model
+
+    kind = dataset["kind"]
+    if kind == "image" and MODELS["efficientnet_lite0"].available:
+        classes = len((dataset.get("quality_report") or {}).get("class_counts") or {}) or 2
+        side = image_side(dataset) or 0
+        if side >= PRETRAINED_MIN_SIDE and training_rows(dataset) / classes <= PRETRAINED_MAX_PER_CLASS:
+            return "efficientnet_lite0"
+    return default_model(kind)
+
+
+def network_side(side: int) -> int:
+    """Give back the square a pretrained picture network looks at for pictures of side pixels: twice their size in
+    steps of 32, from 96 to the 224 it was trained on. Larger adds time but no detail the pictures do not have."""
+    return min(224, max(96, 32 * round(2 * side / 32)))
 
 
 def preset_for(dataset: dict[str, Any], model_name: str, preset: str | None = None,
@@ -156,6 +195,15 @@ def preset_for(dataset: dict[str, Any], model_name: str, preset: str | None = No
     training = TRAINING[kind][name] | TRAINING_BY_MODEL.get(model_name, {}).get(name, {})
     chosen = Preset(name, dict(training), dict(MODEL.get(model_name, {}).get(name, {})))
     fit_to_data(chosen, dataset, training_rows(dataset, train_share), training_rows(dataset, validation_share))
+    side = image_side(dataset)
+    if model_name == "efficientnet_lite0" and side:
+        chosen.model["resolution"] = network_side(side)
+        chosen.fitted.append(f"Pictures of {side} pixels: the pretrained network looks at them enlarged to "
+                             f"{chosen.model['resolution']} × {chosen.model['resolution']}.")
+        if chosen.model.get("train_part", "head") == "head" and chosen.training.pop("augment_crop", 0):
+            chosen.fitted.remove(next(line for line in chosen.fitted if "random shifts" in line))
+            chosen.fitted.append("The pretrained network's view of each picture is computed once and kept, so the "
+                                 "pictures are not shifted at random.")
     return chosen
 
 
@@ -186,13 +234,16 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], n_train: int, n_validat
                              "mean something else; turn them on for photos.")
 
 
-def reasons(kind: str, model_title: str, suggested_title: str, training: dict[str, Any], n_train: int) -> list[str]:
+def reasons(kind: str, model_name: str, suggested_name: str, training: dict[str, Any], n_train: int) -> list[str]:
     """Give back one sentence per suggestion: why this model, this many epochs, this batch size, this schedule."""
-    if model_title == suggested_title:
-        lines = [f"**{model_title}**, because {MODEL_REASONS[kind]}"]
+    from engine.models.registry import MODELS
+
+    why = MODEL_REASONS.get(suggested_name) or MODEL_REASONS[kind]
+    if model_name == suggested_name:
+        lines = [f"**{MODELS[model_name].title}**, because {why}"]
     else:
-        lines = [f"**{model_title}** is your choice; the suggested model, {suggested_title}, is there because "
-                 f"{MODEL_REASONS[kind]}"]
+        lines = [f"**{MODELS[model_name].title}** is your choice; the suggested model, {MODELS[suggested_name].title}, "
+                 f"is there because {why}"]
     steps = max(1, math.ceil(n_train / training["batch_size"]))
     lines.append(f"**{training['epochs']} epochs**: the model sees each of the {n_train:,} training examples "
                  f"{training['epochs']} times, in {steps:,} steps per epoch.")

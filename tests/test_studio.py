@@ -188,7 +188,7 @@ def test_time_estimate_grows_with_epochs_data_and_model_size():
     assert human_seconds(150) == "about 2 minutes" and human_seconds(7200) == "about 2.0 hours"
 
 
-KIND_SHAPES = {"tabular": {}, "image": {"schema": {"image_size": {"height": 28, "width": 28, "channels": 1}}},
+KIND_SHAPES = {"tabular": {}, "image": {"schema": {"height": 28, "width": 28, "channels": 1}},
                "text": {}, "ratings": {}}
 
 
@@ -213,7 +213,7 @@ MODELS_BY_KIND = {"tabular": "mlp", "image": "resnet_small", "text": "bag_of_emb
 
 
 def test_presets_fit_the_size_and_shape_of_the_data():
-    photos = {"kind": "image", "n_rows": 200, "schema": {"image_size": {"height": 32, "width": 32, "channels": 1}}}
+    photos = {"kind": "image", "n_rows": 200, "schema": {"height": 32, "width": 32, "channels": 1}}
     small = preset_for(photos, "resnet_small", "Balanced")
     large = preset_for({**photos, "n_rows": 100_000}, "resnet_small", "Balanced")
     # 140 training pictures in batches of 64: many more epochs than for 70,000 pictures, each explained.
@@ -265,7 +265,7 @@ def test_the_drawn_schedule_is_the_one_training_uses(schedule):
 
 def test_reasons_explain_the_model_and_each_main_setting():
     training = TRAINING["text"]["Quick"]
-    lines = reasons("text", MODELS["lstm"].title, MODELS["bag_of_embeddings"].title, training, 1000)
+    lines = reasons("text", "lstm", "bag_of_embeddings", training, 1000)
     assert "your choice" in lines[0] and "suggested" in lines[0]
     assert len(lines) == 4 and all(line.endswith(".") for line in lines)
 

@@ -14,11 +14,12 @@ from dashboard.components.nav import go
 from dashboard.components.trained import ROOT
 from engine.calibrate import load_calibration
 from engine.config import TRAINING_GROUPS, SplitConfig, TrainingConfig, validate_run_config
+from engine.data.prepare import features_path
 from engine.errors import UserError
 from engine.models.estimate import (dataset_spec, human_bytes, human_seconds, memory_estimate, time_estimate,
                                     training_steps)
-from engine.models.registry import MODELS, default_model, model_size, models_for_kind
-from engine.presets import DEFAULT_PRESET, PRESET_HELP, PRESETS, preset_for, reasons
+from engine.models.registry import MODELS, model_label, model_size, models_for_kind
+from engine.presets import DEFAULT_PRESET, PRESET_HELP, PRESETS, preset_for, reasons, suggested_model
 from engine.training.schedule import schedule_curve
 
 
@@ -71,9 +72,12 @@ dataset = by_id[dataset_id]
 
 entries = models_for_kind(dataset["kind"])
 names = [entry.name for entry in entries]
-model_name = st.selectbox("Model", names, index=names.index(default_model(dataset["kind"])),
-                          format_func=lambda n: MODELS[n].title)
+suggested = suggested_model(dataset)
+model_name = st.selectbox("Model", names, index=names.index(suggested), format_func=model_label)
 st.caption(MODELS[model_name].description)
+if not MODELS[model_name].available:
+    st.warning(f"This model needs the package '{MODELS[model_name].package}', which is not installed on this "
+               f"computer. Install it with `{MODELS[model_name].install_command}` and restart Trainyard.")
 
 st.subheader("Training")
 preset = st.segmented_control(
@@ -120,7 +124,9 @@ else:
                     help="A rough estimate of what training needs on its device (GPU or CPU).")
     device_words = "this computer's GPU" if (calibration or {}).get("device") == "cuda" else "this computer's CPU"
     if calibration:
-        seconds = time_estimate(size, n_train, t.batch_size, t.epochs, calibration)
+        key = getattr(config.model, "encoder_key", None)
+        to_encode = dataset["n_rows"] if key and not features_path(dataset, key).exists() else 0
+        seconds = time_estimate(size, n_train, t.batch_size, t.epochs, calibration, n_rows=to_encode)
         cells[2].metric("Training time", human_seconds(seconds),
                         help=f"On {device_words}, from a short measurement of this computer; "
                              "a rough guide — other work on the computer slows it down.")
@@ -147,8 +153,7 @@ else:
                         config={"displayModeBar": False})
     with st.container(border=True):
         st.markdown("**Why these settings**")
-        suggested = MODELS[default_model(dataset["kind"])].title
-        for line in reasons(dataset["kind"], MODELS[model_name].title, suggested, t.model_dump(), n_train):
+        for line in reasons(dataset["kind"], model_name, suggested, t.model_dump(), n_train):
             st.markdown(f"- {line}")
         for line in chosen.fitted:
             st.markdown(f"- {line}")

@@ -8,7 +8,7 @@ The data contract with the models:
 - `PreparedData.spec`, what a model builder needs:
   tabular  x float32 (N, n_features)                  {kind, task, n_features, n_outputs}
   image    x float32 (N, C, H, W), normalised per channel with the training split's mean and std,
-           y int64                                    {kind, task, channels, height, width, n_outputs}
+           y int64                                    {kind, task, channels, height, width, n_outputs, mean, std}
   text     x int64 (N, max_length), 0 padding, 1 unknown word, y int64
                                                       {kind, task, vocab_size, max_length, n_outputs}
   ratings  x int64 (N, 2) [user index, item index], 0 unknown, y float32 standardised with
@@ -332,7 +332,7 @@ def prepare_images(labels: pd.Series, pixels: np.ndarray, splits: dict[str, np.n
     arrays = {}
     for split, rows in splits.items():
         arrays[split] = (normalise_pixels(pixels[rows], mean, std), transform_target(labels.iloc[rows], prep))
-    return PreparedData(arrays=arrays, preprocessing=prep)
+    return PreparedData(arrays=arrays, preprocessing=prep, rows=splits)
 
 
 # ---------------------------------------------------------------- the entry point
@@ -344,6 +344,7 @@ class PreparedData:
 
     arrays: dict[str, tuple[np.ndarray, np.ndarray]]
     preprocessing: dict[str, Any]
+    rows: dict[str, np.ndarray] | None = None  # each split's positions in the data set, where they are known
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -352,7 +353,7 @@ class PreparedData:
         n_outputs = len(prep["classes"]) if task == "classification" else 1
         if kind == "image":
             return {"kind": kind, "task": task, "channels": prep["channels"], "height": prep["height"],
-                    "width": prep["width"], "n_outputs": n_outputs}
+                    "width": prep["width"], "n_outputs": n_outputs, "mean": prep["mean"], "std": prep["std"]}
         if kind == "text":
             return {"kind": kind, "task": task, "vocab_size": len(prep["vocabulary"]) + 2,
                     "max_length": prep["max_length"], "n_outputs": n_outputs}
@@ -371,6 +372,16 @@ def _save_quietly(path: Path, array: np.ndarray) -> None:
         temporary.replace(path)
     except OSError:
         temporary.unlink(missing_ok=True)
+
+
+def cache_folder(dataset: dict[str, Any]) -> Path:
+    """Give back the folder of a data set's caches: prepared arrays, and a pretrained encoder's features."""
+    return Path(dataset["files_path"]) / "cache"
+
+
+def features_path(dataset: dict[str, Any], encoder_key: str) -> Path:
+    """Give back the file of a frozen pretrained encoder's features of every example of the data set."""
+    return cache_folder(dataset) / f"features-{encoder_key}.npy"
 
 
 def cache_key(dataset: dict[str, Any], settings: dict[str, Any]) -> str:
@@ -430,7 +441,7 @@ def prepare_dataset(dataset: dict[str, Any], validation_fraction: float, test_fr
         data.preprocessing["split"] = settings
         return data
 
-    folder = Path(dataset["files_path"]) / "cache" / cache_key(dataset, settings)
+    folder = cache_folder(dataset) / cache_key(dataset, settings)
     if use_cache and (cached := load_cached(folder)) is not None:
         return cached
     frame = load_table(dataset)

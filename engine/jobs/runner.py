@@ -36,6 +36,7 @@ from engine.training.callbacks import Checkpointer, MetricLogger, ProgressReport
 from engine.training.checkpoint import load_checkpoint, save_checkpoint
 from engine.training.crossval import run_cross_validation
 from engine.training.device import describe_device, pick_device
+from engine.training.encoded import ENCODE_BATCH, encoding_progress_share, trainable
 from engine.training.loop import WATCHED_WORDS, train
 from engine.training.reference import fit_reference, reference_limit
 from engine.training.report import record_reference, write_evaluation
@@ -107,6 +108,20 @@ def execute(run_id: int, stop: StopSignals) -> None:
     run_cross_validation(run_id, config, dataset, device, [StopCheck(stop)],
                          lambda share: repo.update_progress(run_id, share, None))
     model = build_model(config.model, data.spec, seed=config.training.seed)
+    # Share of the progress bar the pretrained encoder's first look at the data takes, when it has to look.
+    encoding_share = 0.0
+
+    def encoding(done: int, total: int, seconds_left: float | None) -> None:
+        nonlocal encoding_share
+        if reason := stop():
+            raise StopTraining(reason)
+        encoding_share = encoding_progress_share(model)
+        repo.update_progress(run_id, encoding_share * done / total, seconds_left)
+        if done == total or done % (ENCODE_BATCH * 20) == 0:
+            print(f"Run {run_id}: the pretrained network has looked at {done:,} of {total:,} examples "
+                  f"(once for this data set; later runs reuse it)", flush=True)
+
+    part, part_data = trainable(model, data, device, dataset, encoding)
     checkpoint_path = folder / "checkpoint.pt"
     resume = None
     if checkpoint_path.exists():
@@ -121,13 +136,13 @@ def execute(run_id: int, stop: StopSignals) -> None:
 
     callbacks = [
         MetricLogger(lambda points: repo.log_metrics(run_id, points)),
-        ProgressReporter(lambda progress, eta: repo.update_progress(run_id, progress, eta)),
+        ProgressReporter(lambda progress, eta: repo.update_progress(run_id, progress, eta), after=encoding_share),
         StopCheck(stop),
         Checkpointer(save),
         ResourceMonitor(lambda points: repo.log_metrics(run_id, points)),
     ]
     try:
-        state, final = train(config, data, model, device, callbacks, resume=resume)
+        state, final = train(config, part_data, part, device, callbacks, resume=resume)
     except torch.OutOfMemoryError:
         smaller = max(1, config.training.batch_size // 2)
         raise UserError(f"The device ran out of memory with batches of {config.training.batch_size}. "

@@ -90,6 +90,32 @@ class ResNetSmallConfig(ModelConfigBase):
     dropout: float = dropout_field(0.0, "features")
 
 
+class EfficientNetLite0Config(ModelConfigBase):
+    """EfficientNet-Lite0 pretrained on ImageNet's 1.3 million photos, with a new last layer for your classes."""
+
+    name: Literal["efficientnet_lite0"] = "efficientnet_lite0"
+    train_part: Literal["head", "all"] = Field(
+        "head", title="What to train",
+        description="Train only the last layer on what the pretrained network sees (its view of every picture is "
+                    "computed once and kept, so runs take seconds and need few pictures), or fine-tune the whole "
+                    "network too (slower, better with many pictures, a GPU helps).",
+        json_schema_extra={"option_labels": {"head": "Only the last layer (fast)",
+                                             "all": "The whole network (fine-tune)"}})
+    resolution: int = Field(224, ge=64, le=320, multiple_of=32, title="Picture size inside the network",
+                            description="Pictures are resized to this square before the network looks at them; "
+                                        "224 is what it was trained on, smaller is faster.")
+    dropout: float = dropout_field(0.2, "the network's features")
+    encoder_learning_rate_share: float = Field(
+        0.1, gt=0.0, le=1.0, title="Learning rate of the pretrained part",
+        description="When fine-tuning, the pretrained layers learn at this share of the learning rate, so that "
+                    "what they already know is adjusted, not overwritten.")
+
+    @property
+    def encoder_key(self) -> str:
+        """Names the pretrained encoder's cached features: the same key, the same features."""
+        return f"{self.name}-{self.resolution}"
+
+
 # --- text
 
 

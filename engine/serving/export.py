@@ -26,7 +26,7 @@ from engine.serving.predict import TorchModel, TrainedModel, load_trained
 from engine.serving.runtime import (CHECKS_FILE, ONNX_FILE, PREPROCESSING_FILE, TORCHSCRIPT_FILE, OnnxModel,
                                     bundle_name, export_folder)
 
-TOLERANCE = 1e-4  # largest difference allowed between an export's outputs and PyTorch's
+TOLERANCE = 1e-4  # largest difference allowed between an export's outputs and PyTorch's, per unit of output above 1
 CHECK_BATCHES = (1, 7)  # batch sizes other than the one exported with: the batch dimension must stay free
 FORMATS = ("onnx", "torchscript", "bundle")
 
@@ -71,15 +71,20 @@ def compare(exported: Callable[[np.ndarray], np.ndarray], trained: TrainedModel)
     Raises UserError when they differ by more than TOLERANCE.
     """
     reference = TorchModel(trained.model)
-    worst, checked = 0.0, 0
+    worst, largest, checked = 0.0, 0.0, 0
     for seed, size in enumerate(CHECK_BATCHES, start=1):
         x = example_inputs(trained.spec, size, seed)
-        worst = max(worst, float(np.abs(exported(x) - reference(x)).max()))
+        expected = reference(x)
+        worst = max(worst, float(np.abs(exported(x) - expected).max()))
+        largest = max(largest, float(np.abs(expected).max()))
         checked += size
-    if not worst <= TOLERANCE:
+    # Relative to the outputs' size once they exceed 1: a deep network's sums come out in another order in
+    # another runtime, which moves its largest answers by a few millionths of their size.
+    tolerance = TOLERANCE * max(1.0, largest)
+    if not worst <= tolerance:
         raise UserError(f"The exported model's answers differ from the trained model's by {worst:.2g} "
-                        f"(at most {TOLERANCE:g} is allowed), so it was not kept.")
-    return {"max_abs_difference": worst, "tolerance": TOLERANCE, "examples_checked": checked}
+                        f"(at most {tolerance:.2g} is allowed), so it was not kept.")
+    return {"max_abs_difference": worst, "tolerance": tolerance, "examples_checked": checked}
 
 
 # ---------------------------------------------------------------- formats
@@ -347,7 +352,7 @@ session = ort.InferenceSession("model.onnx")
 example = json.load(open("example_input.json"))
 x = np.array(example["inputs"], dtype=example["dtype"])
 outputs = session.run(None, {{"input": x}})[0]
-assert np.allclose(outputs, example["outputs"], atol=1e-4)
+assert np.allclose(outputs, example["outputs"], rtol=1e-4, atol=1e-4)
 {read_outputs}
 ```
 

@@ -87,11 +87,16 @@ class MetricLogger(Callback):
 
 
 class ProgressReporter(Callback):
-    """Reports progress (0–1) and the seconds left, at most every every_seconds."""
+    """Reports progress (0–1) and the seconds left, at most every every_seconds.
 
-    def __init__(self, report, every_seconds: float = 1.0):
+    With `after`, that share of the run was done before training started (features of a pretrained model),
+    and training fills the rest of the bar.
+    """
+
+    def __init__(self, report, every_seconds: float = 1.0, after: float = 0.0):
         self.report = report
         self.every_seconds = every_seconds
+        self.after = after
         self.last = 0.0
         self.start = time.monotonic()
         self.start_step = 0
@@ -105,7 +110,7 @@ class ProgressReporter(Callback):
         elapsed = time.monotonic() - self.start
         remaining = state.total_steps - state.step
         eta = elapsed / done * remaining if done > 0 else None
-        self.report(state.progress, eta)
+        self.report(self.after + (1 - self.after) * state.progress, eta)
         self.last = time.monotonic()
 
     def on_step_end(self, state, logs):

@@ -64,6 +64,7 @@ def cross_validate(config, dataset: dict[str, Any], folds: int, device,
 
     from engine.data.prepare import prepare_dataset
     from engine.models.registry import build_model
+    from engine.training.encoded import trainable
     from engine.training.evaluate import evaluate
     from engine.training.loop import train
 
@@ -73,10 +74,11 @@ def cross_validate(config, dataset: dict[str, Any], folds: int, device,
         data = prepare_dataset(dataset, split.validation_fraction, split.test_fraction, split.seed,
                                folds=folds, fold=fold)
         model = build_model(config.model, data.spec, seed=config.training.seed + fold)
-        _, final = train(config, data, model, device, callbacks(fold))
+        part, data = trainable(model, data, device, dataset)
+        _, final = train(config, data, part, device, callbacks(fold))
         x_fold, y_fold = (torch.from_numpy(a) for a in data.arrays["validation"])
         # evaluate() gives precision, recall and F1 for the "test" prefix only; here they describe the fold.
-        held_out = evaluate(model, x_fold, y_fold, data.preprocessing["task"], "test",
+        held_out = evaluate(part, x_fold, y_fold, data.preprocessing["task"], "test",
                             data.preprocessing.get("target_std", 1.0), device=device)
         scores = {k.removeprefix("test_"): float(v) for k, v in held_out.items() if np.isfinite(v)}
         scores.pop("loss", None)

@@ -57,12 +57,16 @@ def seed_everything(seed: int) -> None:
 
 
 def make_optimizer(model: nn.Module, t: TrainingConfig) -> torch.optim.Optimizer:
-    """Give back the chosen optimiser over model's weights, fused where the model's device has the kernel."""
-    params = list(model.parameters())
+    """Give back the chosen optimiser over model's weights, fused where the model's device has the kernel.
+
+    A model with `parameter_groups(learning_rate)` (a pretrained one) gives each group its own learning rate.
+    """
+    groups = model.parameter_groups(t.learning_rate) if hasattr(model, "parameter_groups") else None
+    params = [p for group in groups for p in group["params"]] if groups else list(model.parameters())
     devices = {p.device.type for p in params}
     fused = len(devices) == 1 and devices <= set(FUSED_DEVICES.get(t.optimizer, ()))
     fast = {"fused": True} if fused else {"foreach": True} if devices <= {"cpu", "cuda"} else {}
-    return OPTIMIZERS[t.optimizer](params, t, **fast)
+    return OPTIMIZERS[t.optimizer](groups or params, t, **fast)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, t: TrainingConfig,

