@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -89,3 +93,33 @@ def wait_until(predicate, timeout: float = 60, every: float = 0.2):
             return value
         time.sleep(every)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+SHAPES = ("circle", "square", "triangle")
+
+
+def shape_picture(shape: str, rng: np.random.Generator, side: int = 40) -> Image.Image:
+    """A grey picture of one outlined shape at a random place, size and shade: easy for eyes, hard for pixels."""
+    picture = Image.new("L", (side, side), int(rng.integers(180, 256)))
+    draw = ImageDraw.Draw(picture)
+    size = int(rng.integers(side // 3, side // 2))
+    x, y = (int(v) for v in rng.integers(2, side - size - 2, size=2))
+    ink = int(rng.integers(0, 90))
+    if shape == "circle":
+        draw.ellipse([x, y, x + size, y + size], outline=ink, width=3)
+    elif shape == "square":
+        draw.rectangle([x, y, x + size, y + size], outline=ink, width=3)
+    else:
+        draw.polygon([(x + size // 2, y), (x, y + size), (x + size, y + size)], outline=ink, width=3)
+    return picture
+
+
+def shapes_zip(path: Path, per_class: int, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    with zipfile.ZipFile(path, "w") as archive:
+        for shape in SHAPES:
+            for i in range(per_class):
+                buffer = io.BytesIO()
+                shape_picture(shape, rng).save(buffer, format="PNG")
+                archive.writestr(f"{shape}/{i:03d}.png", buffer.getvalue())
+    return path

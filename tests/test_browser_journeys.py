@@ -10,12 +10,13 @@ import io
 import time
 import zipfile
 
+import numpy as np
 import pytest
 
 from db import repo
 from engine.data.samples import SAMPLES
 from tests.browser import Dashboard, assert_no_exception, browser_page, screenshot, stop_workers, wait_idle
-from tests.conftest import use_home, wait_until
+from tests.conftest import shape_picture, shapes_zip, use_home, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -147,6 +148,21 @@ def test_images_journey(dashboard, tmp_path):
         add_and_train(journey, dashboard, path, "digits")
         journey.upload(picture)
         assert journey.prediction() in [str(d) for d in range(10)]
+        journey.report()
+
+
+def test_few_pictures_journey_trains_the_pretrained_model(dashboard, tmp_path):
+    """10 pictures per class: the New run page starts from the pretrained network, which learns them."""
+    path = shapes_zip(tmp_path / "shapes.zip", per_class=10)
+    picture = tmp_path / "a-square.png"
+    shape_picture("square", np.random.default_rng(99)).save(picture)
+    with browser_page() as page:
+        journey = Journey(page, "few-pictures")
+        run_id = add_and_train(journey, dashboard, path, "shapes")
+        run = repo.get_run(run_id)
+        assert run["model"] == "efficientnet_lite0" and run["config"]["model"]["train_part"] == "head"
+        journey.upload(picture)
+        assert journey.prediction() in ("circle", "square", "triangle")
         journey.report()
 
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
 
 from db import repo
 from engine.config import RunConfig, validate_run_config
@@ -23,40 +20,10 @@ from engine.models.registry import MODELS, build_model, model_label
 from engine.presets import preset_for, suggested_model
 from engine.training.encoded import trainable
 from engine.training.loop import make_optimizer, train
-from tests.conftest import cli
+from tests.conftest import cli, shapes_zip
 from tests.trained import train_run
 
 CPU = torch.device("cpu")
-SHAPES = ("circle", "square", "triangle")
-
-
-def shape_picture(shape: str, rng: np.random.Generator, side: int = 40) -> Image.Image:
-    """A grey picture of one outlined shape at a random place, size and shade: easy for eyes, hard for pixels."""
-    picture = Image.new("L", (side, side), int(rng.integers(180, 256)))
-    draw = ImageDraw.Draw(picture)
-    size = int(rng.integers(side // 3, side // 2))
-    x, y = (int(v) for v in rng.integers(2, side - size - 2, size=2))
-    ink = int(rng.integers(0, 90))
-    if shape == "circle":
-        draw.ellipse([x, y, x + size, y + size], outline=ink, width=3)
-    elif shape == "square":
-        draw.rectangle([x, y, x + size, y + size], outline=ink, width=3)
-    else:
-        draw.polygon([(x + size // 2, y), (x, y + size), (x + size, y + size)], outline=ink, width=3)
-    return picture
-
-
-def shapes_zip(path: Path, per_class: int, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    with zipfile.ZipFile(path, "w") as archive:
-        for shape in SHAPES:
-            for i in range(per_class):
-                buffer = io.BytesIO()
-                shape_picture(shape, rng).save(buffer, format="PNG")
-                archive.writestr(f"{shape}/{i:03d}.png", buffer.getvalue())
-    return path
-
-
 def pretrained_config(**model) -> RunConfig:
     return validate_run_config({"model": {"name": "efficientnet_lite0", "resolution": 96, **model},
                                 "training": {"epochs": 40, "batch_size": 16, "learning_rate": 3e-3}})

@@ -229,6 +229,10 @@ def test_presets_fit_the_size_and_shape_of_the_data():
     # …unless the validation rows are too few to tell the best epoch: then the run trains all its epochs.
     assert not small.training.get("early_stopping_patience") and not small.training.get("keep_best")
     assert any("Only 30 validation pictures" in line for line in small.fitted)
+    # A large table's ensemble has half the networks, and says so.
+    assert preset_for({"kind": "tabular", "n_rows": 5_000}, "mlp", "Balanced").model["members"] == 8
+    large_table = preset_for({"kind": "tabular", "n_rows": 50_000}, "mlp", "Balanced")
+    assert large_table.model["members"] == 4 and any("ensemble of 4 networks" in s for s in large_table.fitted)
 
 
 def test_a_preset_is_named_in_any_case_and_an_unknown_one_is_refused():

@@ -23,6 +23,7 @@ class ModelSize:
     activations_per_example: int  # numbers kept per example for the backward pass; a rough count
     # Numbers computed per example once before training (a frozen pretrained encoder's features), or 0.
     encoding_per_example: int = 0
+    trained_parameters: int | None = None  # those that learn, when not all of them do (a frozen encoder's do not)
 
 
 def linear(n_in: int, n_out: int, bias: bool = True) -> int:
@@ -131,7 +132,7 @@ def efficientnet_lite0_size(config: EfficientNetLite0Config, spec: dict[str, Any
     numbers += 3 * LITE0_HEAD * side * side
     head = linear(LITE0_FEATURES, spec["n_outputs"])
     if config.train_part == "head":
-        return ModelSize(parameters + head, 3 * LITE0_FEATURES, encoding_per_example=numbers)
+        return ModelSize(parameters + head, 3 * LITE0_FEATURES, encoding_per_example=numbers, trained_parameters=head)
     return ModelSize(parameters + head, numbers + 3 * LITE0_FEATURES)
 
 
@@ -211,10 +212,11 @@ def memory_estimate(size: ModelSize, spec: dict[str, Any], batch_size: int, opti
                     momentum: float = 0.9) -> MemoryEstimate:
     """Give back a rough estimate, in bytes, of the memory training needs on its device."""
     weights = FLOAT_BYTES * size.parameters
+    trained = FLOAT_BYTES * (size.parameters if size.trained_parameters is None else size.trained_parameters)
     copies = OPTIMIZER_COPIES[optimizer] if optimizer != "sgd" or momentum > 0 else 0
     activations = FLOAT_BYTES * size.activations_per_example * batch_size
     data = INPUT_BYTES[spec["kind"]](spec) * n_rows
-    parts = dict(weights=weights, gradients=weights, optimizer=copies * weights, activations=activations, data=data)
+    parts = dict(weights=weights, gradients=trained, optimizer=copies * trained, activations=activations, data=data)
     return MemoryEstimate(**parts, total=sum(parts.values()))
 
 
@@ -265,7 +267,8 @@ EVALUATION_SHARE = 0.15
 
 def step_work(size: ModelSize, batch_size: int) -> float:
     """Give back the units of work of one training step: the numbers a batch keeps, plus one update per weight."""
-    return float(batch_size * size.activations_per_example + size.parameters)
+    updated = size.parameters if size.trained_parameters is None else size.trained_parameters
+    return float(batch_size * size.activations_per_example + updated)
 
 
 def training_steps(n_train: int, batch_size: int, epochs: int) -> int:
