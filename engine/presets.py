@@ -115,10 +115,10 @@ MIN_VALIDATION_ROWS = 200
 # be steady, and eight of them on gss_wages (26,500 rows) took 7 minutes on 2 busy cores.
 LARGE_TABLE_ROWS = 10_000
 
-# Picture sets suit the pretrained network when their pictures are at least this many pixels on a side (8 × 8
-# digits upscaled: 94 % right against 99 % from scratch) and they have at most this many training pictures per
-# class: on mnist_5k (350 per class) the from-scratch network wins (98.2 % against 96.8 %); on 200 small photos
-# (70 per class) it loses to an SVC where the pretrained network does not.
+# Picture sets suit the pretrained network when their pictures have at least this many pixels of detail on a side
+# (the 8 × 8 digits sample, stored at 32 × 32: 97 % right against 99.6 % from scratch) and at most this many
+# training pictures per class (mnist_5k, 350 per class: 96.8 % against 98.2 % from scratch); bench/few_shot.py
+# shows where each wins.
 PRETRAINED_MIN_SIDE = 16
 PRETRAINED_MAX_PER_CLASS = 300
 
@@ -170,6 +170,15 @@ def image_side(dataset: dict[str, Any]) -> int | None:
     return min(sides) if dataset.get("kind") == "image" and all(sides) else None
 
 
+def picture_detail(dataset: dict[str, Any]) -> int | None:
+    """Give back the side, in pixels, of the detail a picture set really has: its stored size, or the size of its
+    largest original picture when that is smaller (8 × 8 digits stored at 32 × 32 have 8 pixels of detail)."""
+    side = image_side(dataset)
+    largest = (dataset.get("quality_report") or {}).get("largest") or {}
+    original = [largest.get("height"), largest.get("width")]
+    return min(side, *original) if side and all(original) else side
+
+
 def suggested_model(dataset: dict[str, Any]) -> str:
     """Give back the model a run on dataset starts from: its kind's default, or the pretrained picture network for
     picture sets with few pictures per class (see PRETRAINED_MAX_PER_CLASS)."""
@@ -178,7 +187,7 @@ def suggested_model(dataset: dict[str, Any]) -> str:
     kind = dataset["kind"]
     if kind == "image" and MODELS["efficientnet_lite0"].available:
         classes = len((dataset.get("quality_report") or {}).get("class_counts") or {}) or 2
-        side = image_side(dataset) or 0
+        side = picture_detail(dataset) or 0
         if side >= PRETRAINED_MIN_SIDE and training_rows(dataset) / classes <= PRETRAINED_MAX_PER_CLASS:
             return "efficientnet_lite0"
     return default_model(kind)
@@ -198,7 +207,7 @@ def preset_for(dataset: dict[str, Any], model_name: str, preset: str | None = No
     training = TRAINING[kind][name] | TRAINING_BY_MODEL.get(model_name, {}).get(name, {})
     chosen = Preset(name, dict(training), dict(MODEL.get(model_name, {}).get(name, {})))
     fit_to_data(chosen, dataset, training_rows(dataset, train_share), training_rows(dataset, validation_share))
-    side = image_side(dataset)
+    side = picture_detail(dataset)
     if model_name == "efficientnet_lite0" and side:
         chosen.model["resolution"] = network_side(side)
         chosen.fitted.append(f"Pictures of {side} pixels: the pretrained network looks at them enlarged to "

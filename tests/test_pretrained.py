@@ -125,6 +125,9 @@ def test_picture_sets_with_few_pictures_per_class_start_from_the_pretrained_mode
     assert suggested_model(many) == "resnet_small"
     tiny = {**few, "schema": {**few["schema"], "height": 8, "width": 8}}
     assert suggested_model(tiny) == "resnet_small"
+    # Small originals stored larger have no more detail: 8 × 8 digits stored at 32 × 32 start from scratch.
+    enlarged = {**few, "quality_report": {**few["quality_report"], "largest": {"width": 8, "height": 8}}}
+    assert suggested_model(enlarged) == "resnet_small"
     # The command line starts from the same model and settings as the New run page.
     result = cli("train", "--dataset", "few", "--json")
     assert result.returncode == 0, result.stderr
