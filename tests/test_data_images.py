@@ -71,7 +71,8 @@ def test_class_folders_in_every_format_become_one_size(home, tmp_path):
     data = prepare_dataset(dataset, 0.2, 0.2, seed=0)
     height, width = dataset["schema"]["height"], dataset["schema"]["width"]
     assert data.spec == {"kind": "image", "task": "classification", "channels": 3, "height": height,
-                         "width": width, "n_outputs": 2}
+                         "width": width, "n_outputs": 2, "mean": data.preprocessing["mean"],
+                         "std": data.preprocessing["std"]}
     x = np.concatenate([data.arrays[s][0] for s in ("train", "validation", "test")])
     assert x.dtype == np.float32 and x.shape == (20, 3, height, width)
     train = data.arrays["train"][0]

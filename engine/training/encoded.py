@@ -74,9 +74,9 @@ def cached_features(model: nn.Module, data: PreparedData, device: torch.device, 
     path = path if rows is not None else None
     if path is not None and path.exists():
         try:
-            every = np.load(path)
-            if len(every) == sum(len(rows[split]) for split in SPLITS):
-                return {split: every[rows[split]].astype(np.float32) for split in SPLITS}
+            every = np.load(path, mmap_mode="r")
+            if len(every) > max(int(rows[split].max(initial=-1)) for split in SPLITS):
+                return {split: np.asarray(every[rows[split]], dtype=np.float32) for split in SPLITS}
         except (OSError, ValueError):
             pass
     total, done, start = sum(len(data.arrays[split][0]) for split in SPLITS), 0, time.perf_counter()
@@ -89,7 +89,8 @@ def cached_features(model: nn.Module, data: PreparedData, device: torch.device, 
             on_progress(done, total, elapsed / done * (total - done) if done else None)
 
     features = {split: encode(model.encoder, data.arrays[split][0], device, counted) for split in SPLITS}
-    if path is not None:
+    positions = np.sort(np.concatenate([rows[split] for split in SPLITS])) if path is not None else None
+    if path is not None and np.array_equal(positions, np.arange(total)):  # kept only when it covers every example
         every = np.zeros((total, features["train"].shape[1]), dtype=np.float32)
         for split in SPLITS:
             every[rows[split]] = features[split]
