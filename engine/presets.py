@@ -206,20 +206,12 @@ def preset_for(dataset: dict[str, Any], model_name: str, preset: str | None = No
     kind = dataset["kind"]
     training = TRAINING[kind][name] | TRAINING_BY_MODEL.get(model_name, {}).get(name, {})
     chosen = Preset(name, dict(training), dict(MODEL.get(model_name, {}).get(name, {})))
-    fit_to_data(chosen, dataset, training_rows(dataset, train_share), training_rows(dataset, validation_share))
-    side = picture_detail(dataset)
-    if model_name == "efficientnet_lite0" and side:
-        chosen.model["resolution"] = network_side(side)
-        chosen.fitted.append(f"Pictures of {side} pixels: the pretrained network looks at them enlarged to "
-                             f"{chosen.model['resolution']} × {chosen.model['resolution']}.")
-        if chosen.model.get("train_part", "head") == "head" and chosen.training.pop("augment_crop", 0):
-            chosen.fitted.remove(next(line for line in chosen.fitted if "random shifts" in line))
-            chosen.fitted.append("The pretrained network's view of each picture is computed once and kept, so the "
-                                 "pictures are not shifted at random.")
+    fit_to_data(chosen, dataset, model_name, training_rows(dataset, train_share),
+                training_rows(dataset, validation_share))
     return chosen
 
 
-def fit_to_data(preset: Preset, dataset: dict[str, Any], n_train: int, n_validation: int) -> None:
+def fit_to_data(preset: Preset, dataset: dict[str, Any], model_name: str, n_train: int, n_validation: int) -> None:
     """Adjust preset's settings to the data set's size and shape, adding a sentence for each change."""
     training, kind, name = preset.training, dataset["kind"], preset.name
     unit = UNITS[kind]
@@ -243,7 +235,15 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], n_train: int, n_validat
         preset.fitted.append(f"{n_train:,} training rows: an ensemble of {members // 2} networks instead of {members}, "
                              "as each one already learns steadily from so many rows.")
     side = image_side(dataset)
-    if kind == "image" and name != "Quick" and side:
+    if model_name == "efficientnet_lite0" and side:
+        detail = picture_detail(dataset)
+        preset.model["resolution"] = network_side(detail)
+        preset.fitted.append(f"Pictures of {detail} pixels: the pretrained network looks at them enlarged to "
+                             f"{preset.model['resolution']} × {preset.model['resolution']}.")
+    if kind == "image" and name != "Quick" and side and preset.model.get("train_part") == "head":
+        preset.fitted.append("The pretrained network's view of each picture is computed once and kept, so the "
+                             "pictures are not shifted at random.")
+    elif kind == "image" and name != "Quick" and side:
         shift = max(1, round(side / 10))
         training["augment_crop"] = shift
         preset.fitted.append(f"Pictures of {side} pixels: random shifts of up to {shift} pixels, so the model learns "
