@@ -8,13 +8,14 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import UserError
-from engine.models.configs import (BagOfEmbeddingsConfig, EfficientNetLite0Config, GRUConfig, LSTMConfig, MatrixFactorizationConfig,
-                                   MLPConfig, NCFConfig, ResNetSmallConfig, SeedCNNConfig, TransformerConfig)
+from engine.models.configs import (BagOfEmbeddingsConfig, EfficientNetLite0Config, GRUConfig, LSTMConfig,
+                                   MatrixFactorizationConfig, MLPConfig, NCFConfig, ResNetSmallConfig, SeedCNNConfig,
+                                   TransformerConfig)
 from engine.models.registry import MODELS
 
 ModelConfig = Annotated[
-    Union[MLPConfig, SeedCNNConfig, ResNetSmallConfig, EfficientNetLite0Config, BagOfEmbeddingsConfig, LSTMConfig, GRUConfig,
-          TransformerConfig, MatrixFactorizationConfig, NCFConfig],
+    Union[MLPConfig, SeedCNNConfig, ResNetSmallConfig, EfficientNetLite0Config, BagOfEmbeddingsConfig, LSTMConfig,
+          GRUConfig, TransformerConfig, MatrixFactorizationConfig, NCFConfig],
     Field(discriminator="name"),
 ]
 

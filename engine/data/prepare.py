@@ -317,7 +317,7 @@ def image_pixels(dataset: dict[str, Any], size: tuple[int, int] | None = None) -
     files = index.loc[index["readable"]].sort_values("pixel_row")["file"].tolist()
     with zipfile.ZipFile(folder / ARCHIVE_FILE) as archive:
         pixels = decode_archive(archive, files, height, width, schema["channels"])
-    _save_quietly(path, pixels)
+    save_quietly(path, pixels)
     return pixels
 
 
@@ -364,10 +364,11 @@ class PreparedData:
                 "number_edges": [column.get("edges") for column in prep["numeric"]]}
 
 
-def _save_quietly(path: Path, array: np.ndarray) -> None:
+def save_quietly(path: Path, array: np.ndarray) -> None:
     """Save a cache file atomically; a cache that cannot be written is only slower, never an error."""
     temporary = path.with_name(f".{uuid.uuid4().hex}.npy")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         np.save(temporary, array)
         temporary.replace(path)
     except OSError:

@@ -25,6 +25,11 @@ class ModelSize:
     encoding_per_example: int = 0
     trained_parameters: int | None = None  # those that learn, when not all of them do (a frozen encoder's do not)
 
+    @property
+    def learning(self) -> int:
+        """The parameters that training updates."""
+        return self.parameters if self.trained_parameters is None else self.trained_parameters
+
 
 def linear(n_in: int, n_out: int, bias: bool = True) -> int:
     return n_in * n_out + (n_out if bias else 0)
@@ -212,7 +217,7 @@ def memory_estimate(size: ModelSize, spec: dict[str, Any], batch_size: int, opti
                     momentum: float = 0.9) -> MemoryEstimate:
     """Give back a rough estimate, in bytes, of the memory training needs on its device."""
     weights = FLOAT_BYTES * size.parameters
-    trained = FLOAT_BYTES * (size.parameters if size.trained_parameters is None else size.trained_parameters)
+    trained = FLOAT_BYTES * size.learning
     copies = OPTIMIZER_COPIES[optimizer] if optimizer != "sgd" or momentum > 0 else 0
     activations = FLOAT_BYTES * size.activations_per_example * batch_size
     data = INPUT_BYTES[spec["kind"]](spec) * n_rows
@@ -267,8 +272,7 @@ EVALUATION_SHARE = 0.15
 
 def step_work(size: ModelSize, batch_size: int) -> float:
     """Give back the units of work of one training step: the numbers a batch keeps, plus one update per weight."""
-    updated = size.parameters if size.trained_parameters is None else size.trained_parameters
-    return float(batch_size * size.activations_per_example + updated)
+    return float(batch_size * size.activations_per_example + size.learning)
 
 
 def training_steps(n_train: int, batch_size: int, epochs: int) -> int:

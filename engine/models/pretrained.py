@@ -43,21 +43,19 @@ class SameConv2d(nn.Conv2d):
         return super().forward(F.pad(x, self.same) if any(self.same) else x)
 
 
-conv = SameConv2d
-
-
 class MBConvBlock(nn.Module):
-    """Mobile inverted bottleneck: widen (1×1), look around (depthwise k×k), narrow (1×1), shortcut if shapes allow."""
+    """Mobile inverted bottleneck: widen (1×1), look around (depthwise k×k), narrow (1×1), and a shortcut when the
+    shapes allow."""
 
     def __init__(self, kernel: int, stride: int, expansion: int, channels_in: int, channels_out: int, side: int):
         super().__init__()
         wide = channels_in * expansion
         if expansion != 1:
-            self._expand_conv = conv(channels_in, wide, 1, 1, side)
+            self._expand_conv = SameConv2d(channels_in, wide, 1, 1, side)
             self._bn0 = nn.BatchNorm2d(wide, **BN)
-        self._depthwise_conv = conv(wide, wide, kernel, stride, side, groups=wide)
+        self._depthwise_conv = SameConv2d(wide, wide, kernel, stride, side, groups=wide)
         self._bn1 = nn.BatchNorm2d(wide, **BN)
-        self._project_conv = conv(wide, channels_out, 1, 1, -(-side // stride))
+        self._project_conv = SameConv2d(wide, channels_out, 1, 1, -(-side // stride))
         self._bn2 = nn.BatchNorm2d(channels_out, **BN)
         self.shortcut = stride == 1 and channels_in == channels_out
 
@@ -81,7 +79,7 @@ class EfficientNetLite0(nn.Module):
 
     def __init__(self, side: int = 224):
         super().__init__()
-        self._conv_stem = conv(3, 32, 3, 2, side)
+        self._conv_stem = SameConv2d(3, 32, 3, 2, side)
         self._bn0 = nn.BatchNorm2d(32, **BN)
         side = -(-side // 2)
         blocks, self.taps = [], []
@@ -94,7 +92,7 @@ class EfficientNetLite0(nn.Module):
             if stage > 0:
                 self.taps.append(len(blocks) - 1)
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = conv(320, LITE0_HEAD, 1, 1, side)
+        self._conv_head = SameConv2d(320, LITE0_HEAD, 1, 1, side)
         self._bn1 = nn.BatchNorm2d(LITE0_HEAD, **BN)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -109,7 +107,7 @@ class EfficientNetLite0(nn.Module):
 
 
 def lite0_weights() -> dict[str, torch.Tensor]:
-    """Give back the ImageNet weights of EfficientNet-Lite0 from the installed package, without its 1,000-class layer."""
+    """Give back EfficientNet-Lite0's ImageNet weights from the installed package, without its 1,000-class layer."""
     entry = MODELS["efficientnet_lite0"]
     if not entry.available:
         raise UserError(f"The pretrained picture model needs the package '{entry.package}', which is not installed "

@@ -8,7 +8,6 @@ as they are, or (for a pretrained model whose encoder stays frozen) the model's 
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.data.prepare import SPLITS, PreparedData, features_path
+from engine.data.prepare import SPLITS, PreparedData, features_path, save_quietly
 
 ENCODE_BATCH = 64
 # Called with (examples done, examples in all, seconds left) while features are computed.
@@ -52,17 +51,6 @@ def encode(encoder: nn.Module, x: np.ndarray, device: torch.device,
     return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
 
-def _save(path: Path, features: np.ndarray) -> None:
-    """Write the cache atomically; a cache that cannot be written only costs the next run the same time again."""
-    temporary = path.with_name(f".{uuid.uuid4().hex}.npy")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(temporary, features.astype(np.float16))
-        temporary.replace(path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-
-
 def cached_features(model: nn.Module, data: PreparedData, device: torch.device, path: Path | None,
                     on_progress: EncodeProgress | None = None) -> dict[str, np.ndarray]:
     """Give back the encoder's features of each split, from the data set's cache or computed (and then kept).
@@ -94,7 +82,7 @@ def cached_features(model: nn.Module, data: PreparedData, device: torch.device, 
         every = np.zeros((total, features["train"].shape[1]), dtype=np.float32)
         for split in SPLITS:
             every[rows[split]] = features[split]
-        _save(path, every)
+        save_quietly(path, every.astype(np.float16))
     return features
 
 
