@@ -171,8 +171,8 @@ def main() -> int:
                 best = max(np.mean([r[0] for r in results[label]]) for label, _ in methods[1:])
                 at_eight["pretrained"].append(best)
                 at_eight["classical"].append(float(np.mean([r[0] for r in results["classical reference"]])))
-    pretrained, classical = at_eight["pretrained"], at_eight["classical"]
-    ratio = np.mean(pretrained) / np.mean(classical) if pretrained else float("nan")
+    transfer, reference = at_eight["pretrained"], at_eight["classical"]
+    ratio = np.mean(transfer) / np.mean(reference) if transfer else float("nan")
     print(f"\ntransfer_vs_classical_at_8={ratio:.3f}")
     return 0
 
