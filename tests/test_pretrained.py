@@ -123,8 +123,9 @@ def test_picture_sets_with_few_pictures_per_class_start_from_the_pretrained_mode
     assert preset_for(few, "resnet_small", "Balanced").training["augment_crop"] == 4
     many = {**few, "n_rows": 3 * 2000}
     assert suggested_model(many) == "resnet_small"
-    tiny = {**few, "schema": {**few["schema"], "height": 8, "width": 8}}
-    assert suggested_model(tiny) == "resnet_small"
+    for side in (8, 28):  # tiny pictures and handwriting-sized ones start from scratch, where that wins
+        small = {**few, "schema": {**few["schema"], "height": side, "width": side}}
+        assert suggested_model(small) == "resnet_small"
     # Small originals stored larger have no more detail: 8 × 8 digits stored at 32 × 32 start from scratch.
     enlarged = {**few, "quality_report": {**few["quality_report"], "largest": {"width": 8, "height": 8}}}
     assert suggested_model(enlarged) == "resnet_small"
