@@ -31,7 +31,8 @@ SETS = ("mnist_5k", "fine_food_reviews", "tweets_by_device")
 SIZES = ("4", "8", "16", "32", "64", "all")
 # Pretrained ways per kind of data: (label, model settings).
 PRETRAINED = {"image": [("pretrained, last layer only", {"name": "efficientnet_lite0", "train_part": "head"})],
-              "text": []}
+              "text": [("pretrained sentence vector only", {"name": "minilm", "train_part": "head", "word_vectors": 0}),
+                       ("pretrained sentence vector + word pieces", {"name": "minilm", "train_part": "head"})]}
 
 
 def per_class(labels: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -134,7 +135,7 @@ def main() -> int:
     from db.session import migrate
     from engine.data.prepare import prepare_dataset
     from engine.config import RunConfig
-    from engine.models.registry import MODELS, build_model, default_model
+    from engine.models.registry import MODELS, build_model, data_options, default_model
     from engine.training.encoded import trainable
 
     migrate()
@@ -149,18 +150,27 @@ def main() -> int:
         print(f"\n{key} ({REAL[key][0]}, {kind}): accuracy / macro-F1, mean of {args.seeds} seeds (seconds)")
         header = ["per class", "classical reference"] + [label for label, _ in methods]
         print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-        for _, model in methods[1:]:  # pretrained features of every picture once, as the first run computes them
-            full = prepare_dataset(dataset, VALIDATION_FRACTION, TEST_FRACTION, 0)
+        for _, model in methods[1:]:  # pretrained features of every example once, as the first run computes them
+            full = prepare_dataset(dataset, VALIDATION_FRACTION, TEST_FRACTION, 0, **data_options(model["name"]))
             config = RunConfig.model_validate({"model": model})
             trainable(build_model(config.model, full.spec), full, torch.device("cpu"), dataset)
         for size in args.sizes:
             results: dict[str, list[tuple[float, float, float]]] = {label: [] for label in header[1:]}
             for seed in range(args.seeds):
-                full = prepare_dataset(dataset, VALIDATION_FRACTION, TEST_FRACTION, seed)
-                data, keep = cut(full, size, np.random.default_rng(seed))
+                prepared: dict[tuple, tuple] = {}
+
+                def cut_for(model_name: str):
+                    """The seed's split prepared as model_name reads it, cut to size: the same examples for all."""
+                    options = data_options(model_name)
+                    if tuple(options.items()) not in prepared:
+                        full = prepare_dataset(dataset, VALIDATION_FRACTION, TEST_FRACTION, seed, **options)
+                        prepared[tuple(options.items())] = cut(full, size, np.random.default_rng(seed))
+                    return prepared[tuple(options.items())]
+
+                data, keep = cut_for(default_model(kind))
                 results["classical reference"].append(classical(dataset, data, keep))
                 for label, model in methods:
-                    results[label].append(ours(dataset, data, model, seed))
+                    results[label].append(ours(dataset, cut_for(model["name"])[0], model, seed))
             cells = []
             for label in header[1:]:
                 values = np.array(results[label], dtype=float)

@@ -66,18 +66,17 @@ def add(key: str) -> dict:
     return add_dataset(REAL_FOLDER / file_name, name=key, **how)
 
 
-def trainyard_score(dataset: dict, data, seed: int, preset: str | None) -> tuple[str, float, float, int, int]:
-    """Train the default model of dataset's kind from preset (None: bare defaults); give back
-    (model name, test metric, seconds, epochs set, epochs trained)."""
+def trainyard_score(dataset: dict, data, name: str, seed: int, preset: str | None) -> tuple[float, float, int, int]:
+    """Train model name from preset (None: bare defaults); give back (test metric, seconds, epochs set, epochs
+    trained)."""
     import torch
 
     from engine.config import validate_run_config
     from engine.models.registry import build_model
-    from engine.presets import starting_config, suggested_model
+    from engine.presets import starting_config
     from engine.training.encoded import trainable
     from engine.training.loop import train
 
-    name = suggested_model(dataset)
     changes = {"training": {"seed": seed, "device": "cpu"},
                "split": {"seed": seed, "validation_fraction": VALIDATION_FRACTION, "test_fraction": TEST_FRACTION}}
     raw = starting_config(dataset, name, preset, changes) if preset else {"model": {"name": name}, **changes}
@@ -88,7 +87,7 @@ def trainyard_score(dataset: dict, data, seed: int, preset: str | None) -> tuple
     state, final = train(config, part_data, part, torch.device("cpu"), [])
     seconds = time.perf_counter() - start
     metric = final["test_accuracy"] if "test_accuracy" in final else final["test_rmse"]
-    return name, float(metric), seconds, config.training.epochs, state.epoch
+    return float(metric), seconds, config.training.epochs, state.epoch
 
 
 def main() -> int:
@@ -100,6 +99,8 @@ def main() -> int:
     parser.add_argument("--presets", nargs="*", choices=["none", "Quick", "Balanced", "Best"],
                         default=["Balanced", "Best"],
                         help="settings to start from (default Balanced and Best); 'none' is each config's bare defaults")
+    parser.add_argument("--model", default=None,
+                        help="train this model (of the data sets' kind) instead of the one suggested for each set")
     args = parser.parse_args()
     seeds = list(range(args.seeds))
     keys = args.only or (tuple(REAL) if args.real else SAMPLES if args.samples else DATASETS)
@@ -113,6 +114,8 @@ def main() -> int:
 
     from db.session import migrate
     from engine.data.prepare import prepare_dataset
+    from engine.models.registry import data_options
+    from engine.presets import suggested_model
     from engine.training.reference import fit_reference
 
     migrate()
@@ -122,6 +125,7 @@ def main() -> int:
     rows, ahead = [], {preset: [0, 0] for preset in args.presets}
     for key in keys:
         dataset = add(key)
+        model_name = args.model or suggested_model(dataset)
         references: list[dict] = []
         for seed in seeds:
             data = prepare_dataset(dataset, VALIDATION_FRACTION, TEST_FRACTION, seed)
@@ -131,11 +135,12 @@ def main() -> int:
         theirs = [r["value"] for r in references]
         higher = dataset["task"] == "classification"
         for preset in args.presets:
-            ours, seconds, model_name, epochs = [], [], "", ""
+            ours, seconds, epochs = [], [], ""
             for seed in seeds:
-                data = prepare_dataset(dataset, VALIDATION_FRACTION, TEST_FRACTION, seed)
-                model_name, score, spent, set_epochs, trained = trainyard_score(
-                    dataset, data, seed, None if preset == "none" else preset)
+                data = prepare_dataset(dataset, VALIDATION_FRACTION, TEST_FRACTION, seed,
+                                       **data_options(model_name))
+                score, spent, set_epochs, trained = trainyard_score(
+                    dataset, data, model_name, seed, None if preset == "none" else preset)
                 ours.append(score)
                 seconds.append(spent)
                 epochs = f"{trained}/{set_epochs}" if not epochs else epochs + f", {trained}/{set_epochs}"

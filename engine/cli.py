@@ -77,7 +77,7 @@ def _image_size(raw: str | None) -> tuple[int, int] | None:
 
 def cmd_models(args) -> None:
     from engine.models.registry import DEFAULT_MODEL, MODELS
-    from engine.presets import PRETRAINED_MAX_PER_CLASS
+    from engine.presets import PRETRAINED_MAX_PER_CLASS, PRETRAINED_MAX_TEXTS
 
     entries = [entry for entry in MODELS.values() if not args.kind or args.kind in entry.kinds]
     document = [{"name": entry.name, "title": entry.title, "kinds": list(entry.kinds), "pretrained": entry.pretrained,
@@ -88,7 +88,8 @@ def cmd_models(args) -> None:
              "yes" if m["available"] else f"no: {m['install']}", ", ".join(m["default_for"])] for m in document]
     emit(args, document, _table(rows, ["NAME", "TITLE", "KINDS", "PRETRAINED", "AVAILABLE", "DEFAULT FOR"]) +
          f"\nPicture sets with up to {PRETRAINED_MAX_PER_CLASS} training pictures per class start from the pretrained "
-         "picture model when it is available.")
+         f"picture model, and text sets of up to {PRETRAINED_MAX_TEXTS:,} texts from the pretrained text model, "
+         "when they are available.")
 
 
 def cmd_datasets_add(args) -> None:

@@ -8,14 +8,12 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import UserError
-from engine.models.configs import (BagOfEmbeddingsConfig, EfficientNetLite0Config, GRUConfig, LSTMConfig,
-                                   MatrixFactorizationConfig, MLPConfig, NCFConfig, ResNetSmallConfig, SeedCNNConfig,
-                                   TransformerConfig)
+from engine.models.configs import MLPConfig
 from engine.models.registry import MODELS
 
+# Any model's settings, told apart by their name; every model in the registry is one of them.
 ModelConfig = Annotated[
-    Union[MLPConfig, SeedCNNConfig, ResNetSmallConfig, EfficientNetLite0Config, BagOfEmbeddingsConfig, LSTMConfig,
-          GRUConfig, TransformerConfig, MatrixFactorizationConfig, NCFConfig],
+    Union[tuple(entry.config for entry in MODELS.values())],
     Field(discriminator="name"),
 ]
 

@@ -229,11 +229,34 @@ def prepare_table(frame: pd.DataFrame, target: str, task: str, column_types: dic
 
 
 def prepare_text(frame: pd.DataFrame, text_column: str, label_column: str,
-                 splits: dict[str, np.ndarray]) -> PreparedData:
-    """Give back token-id arrays of a text table; the vocabulary and length come from the training rows."""
-    from engine.data.text import WORD, choose_max_length, encode_texts, fit_vocabulary, word_counts
+                 splits: dict[str, np.ndarray], word_pieces: str | None = None) -> PreparedData:
+    """Give back token-id arrays of a text table; the vocabulary and length come from the training rows.
+
+    With word_pieces (a pretrained text model's name) the ids are that model's word pieces instead, as long as the
+    data set's longest text (up to the model's limit), so that every run on the data set reads the same ids.
+    """
+    from engine.data.text import (
+        WORD,
+        choose_max_length,
+        encode_pieces,
+        encode_texts,
+        fit_vocabulary,
+        piece_length,
+        piece_tokenizer,
+        word_counts,
+    )
 
     train = frame.iloc[splits["train"]]
+    if word_pieces:
+        prep = {"kind": "text", "task": "classification", "text_column": text_column, "target": label_column,
+                "classes": sorted(train[label_column].astype(str).unique()), "word_pieces": word_pieces,
+                "max_length": piece_length(frame[text_column], word_pieces), "padding_index": 0,
+                "vocab_size": piece_tokenizer(word_pieces).get_vocab_size()}
+        _all_classes(prep, frame[label_column])
+        ids = encode_pieces(frame[text_column], word_pieces, prep["max_length"])
+        arrays = {split: (ids[rows], transform_target(frame[label_column].iloc[rows], prep))
+                  for split, rows in splits.items()}
+        return PreparedData(arrays=arrays, preprocessing=prep, rows=splits)
     vocabulary = fit_vocabulary(train[text_column])
     lengths = word_counts(train[text_column])
     prep: dict[str, Any] = {
@@ -355,6 +378,9 @@ class PreparedData:
             return {"kind": kind, "task": task, "channels": prep["channels"], "height": prep["height"],
                     "width": prep["width"], "n_outputs": n_outputs, "mean": prep["mean"], "std": prep["std"]}
         if kind == "text":
+            if prep.get("word_pieces"):
+                return {"kind": kind, "task": task, "vocab_size": prep["vocab_size"],
+                        "max_length": prep["max_length"], "n_outputs": n_outputs, "word_pieces": prep["word_pieces"]}
             return {"kind": kind, "task": task, "vocab_size": len(prep["vocabulary"]) + 2,
                     "max_length": prep["max_length"], "n_outputs": n_outputs}
         if kind == "ratings":
@@ -396,9 +422,11 @@ def load_cached(folder: Path) -> PreparedData | None:
         preprocessing = json.loads((folder / "preprocessing.json").read_text())
         arrays = {split: (np.load(folder / f"{split}_x.npy"), np.load(folder / f"{split}_y.npy"))
                   for split in SPLITS}
+        rows = ({split: np.load(folder / f"{split}_rows.npy") for split in SPLITS}
+                if (folder / "train_rows.npy").exists() else None)
     except (OSError, ValueError):
         return None
-    return PreparedData(arrays=arrays, preprocessing=preprocessing)
+    return PreparedData(arrays=arrays, preprocessing=preprocessing, rows=rows)
 
 
 def save_cached(folder: Path, data: PreparedData) -> None:
@@ -409,6 +437,8 @@ def save_cached(folder: Path, data: PreparedData) -> None:
         for split, (x, y) in data.arrays.items():
             np.save(staging / f"{split}_x.npy", x)
             np.save(staging / f"{split}_y.npy", y)
+            if data.rows is not None:
+                np.save(staging / f"{split}_rows.npy", data.rows[split])
         (staging / "preprocessing.json").write_text(json.dumps(data.preprocessing))
         staging.rename(folder)
     except OSError:  # another process won the race, or the folder is read-only
@@ -417,11 +447,12 @@ def save_cached(folder: Path, data: PreparedData) -> None:
 
 def prepare_dataset(dataset: dict[str, Any], validation_fraction: float, test_fraction: float, seed: int, *,
                     folds: int | None = None, fold: int = 0, image_size: tuple[int, int] | None = None,
-                    use_cache: bool = True) -> PreparedData:
+                    word_pieces: str | None = None, use_cache: bool = True) -> PreparedData:
     """Give back the training arrays of a stored data set, dispatching on its kind.
 
     folds/fold pick one fold of k-fold cross-validation; image_size (height, width) overrides an image
-    data set's own size. Results are cached in the data set's folder.
+    data set's own size; word_pieces names the pretrained text model whose word pieces a text set is read as
+    (engine.models.registry.data_options gives it for a model). Results are cached in the data set's folder.
     """
     from engine.data.ingest import load_index, load_table
 
@@ -429,6 +460,8 @@ def prepare_dataset(dataset: dict[str, Any], validation_fraction: float, test_fr
     settings = {"validation_fraction": round(float(validation_fraction), 6),
                 "test_fraction": round(float(test_fraction), 6), "seed": int(seed),
                 "folds": int(folds) if folds else None, "fold": int(fold) if folds else 0}
+    if word_pieces and kind == "text":
+        settings["word_pieces"] = word_pieces
 
     def splits_for(labels: pd.Series | None, rows: int) -> dict[str, np.ndarray]:
         return split_indices(labels, rows, validation_fraction, test_fraction, seed, folds=folds, fold=fold)
@@ -455,7 +488,7 @@ def prepare_dataset(dataset: dict[str, Any], validation_fraction: float, test_fr
     elif kind == "text":
         frame, splits = text_splits(frame, dataset["target"], validation_fraction, test_fraction, seed,
                                     folds=folds, fold=fold)
-        data = prepare_text(frame, schema["text_column"], dataset["target"], splits)
+        data = prepare_text(frame, schema["text_column"], dataset["target"], splits, settings.get("word_pieces"))
     elif kind == "ratings":
         roles = schema["roles"]
         frame = frame.dropna(subset=[roles["user"], roles["item"], roles["rating"]]).reset_index(drop=True)

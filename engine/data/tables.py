@@ -66,8 +66,11 @@ def _delimiter(sample: str) -> str:
     return best
 
 
-def read_table(path: str | Path, original_name: str | None = None) -> pd.DataFrame:
-    """Give back the table in the file at path, or raise DataError saying in plain words what is wrong."""
+def read_table(path: str | Path, original_name: str | None = None, fewest_columns: int = 2) -> pd.DataFrame:
+    """Give back the table in the file at path, or raise DataError saying in plain words what is wrong.
+
+    A table to train on needs two columns at least (inputs and an answer); rows to predict may have just one
+    (fewest_columns=1), such as a column of texts."""
     path = Path(path)
     name = original_name or path.name
     suffix = Path(name).suffix.lower()
@@ -85,7 +88,7 @@ def read_table(path: str | Path, original_name: str | None = None) -> pd.DataFra
             raise DataError(f"'{name}' is not a readable Excel workbook. Open it in Excel and save it again as "
                             ".xlsx, or save it as CSV.") from None
     else:
-        frame = _read_text_table(path, name, suffix)
+        frame = _read_text_table(path, name, suffix, fewest_columns)
     frame.columns = [str(column).strip() for column in frame.columns]
     if frame.empty or len(frame.columns) == 0:
         raise DataError(f"'{name}' has a header but no rows. Add data rows below the header.")
@@ -105,7 +108,7 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _read_text_table(path: Path, name: str, suffix: str) -> pd.DataFrame:
+def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) -> pd.DataFrame:
     with open(path, "rb") as handle:
         head = handle.read(HEAD_BYTES)
     if _looks_binary(head):
@@ -144,7 +147,7 @@ def _read_text_table(path: Path, name: str, suffix: str) -> pd.DataFrame:
         names = [f"column {i + 1}" for i in range(frame.shape[1])]
         frame = _read_csv(path, delimiter, encoding, header=None, names=names)
         frame.attrs["header"] = "none"
-    if frame.shape[1] == 1 and frame.shape[0] > 0:
+    if frame.shape[1] < fewest_columns and frame.shape[0] > 0:
         raise DataError(
             f"'{name}' has only one column. A training table needs input columns and a column to predict; "
             "check that its cells are separated by commas, semicolons or tabs."

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
 from typing import Any, Iterable
 
 import numpy as np
@@ -34,6 +35,7 @@ PAD, UNKNOWN = 0, 1
 MAX_VOCABULARY = 20_000
 MIN_LENGTH, MAX_LENGTH = 8, 256
 MIN_MEAN_WORDS = 4
+PIECE_TOKENIZER = "model/tokenizer.json"  # inside a pretrained text model's package
 
 
 def tokens(text: Any) -> list[str]:
@@ -109,6 +111,49 @@ def encode_texts(texts: Iterable[Any], vocabulary: list[str] | dict[str, int], m
     for row, text in enumerate(texts):
         words = tokens(text)[:max_length]
         ids[row, : len(words)] = [lookup.get(word, UNKNOWN) for word in words]
+    return ids
+
+
+@lru_cache(maxsize=4)
+def piece_tokenizer(model_name: str):
+    """Give back the word piece tokenizer that came with a pretrained text model, neither padding nor cutting."""
+    from tokenizers import Tokenizer
+
+    from engine.models.registry import package_file
+
+    tokenizer = Tokenizer.from_file(str(package_file(model_name, PIECE_TOKENIZER)))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def _texts(texts: Iterable[Any]) -> list[str]:
+    return ["" if text is None or (not isinstance(text, str) and pd.isna(text)) else str(text) for text in texts]
+
+
+def piece_counts(texts: Iterable[Any], model_name: str) -> np.ndarray:
+    """Give back how many word pieces each text is, start and end marks included."""
+    return np.array([len(found.ids) for found in piece_tokenizer(model_name).encode_batch(_texts(texts))],
+                    dtype=np.int64)
+
+
+def piece_length(texts: Iterable[Any], model_name: str) -> int:
+    """Give back the width of a text set's word piece ids: its longest text in steps of 8, within the model's limit
+    (MAX_LENGTH pieces; a longer text keeps its beginning)."""
+    counts = piece_counts(texts, model_name)
+    longest = int(counts.max()) if len(counts) else MIN_LENGTH
+    return int(min(max(-(-longest // 8) * 8, MIN_LENGTH), MAX_LENGTH))
+
+
+def encode_pieces(texts: Iterable[Any], model_name: str, max_length: int) -> np.ndarray:
+    """Give back int64 word piece ids (N, max_length) as the pretrained model reads them: a start mark, the first
+    pieces, an end mark, then 0 (padding). Upper or lower case, accents and punctuation are handled as it was
+    trained (all-MiniLM-L6-v2 lower-cases and splits rare words into known pieces, so no word is unknown)."""
+    found = piece_tokenizer(model_name).encode_batch(_texts(texts))
+    ids = np.zeros((len(found), max_length), dtype=np.int64)
+    for row, pieces in enumerate(found):
+        kept = pieces.ids if len(pieces.ids) <= max_length else pieces.ids[: max_length - 1] + pieces.ids[-1:]
+        ids[row, : len(kept)] = kept
     return ids
 
 

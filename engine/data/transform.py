@@ -44,8 +44,8 @@ def transform_inputs(prep: dict[str, Any], raw: Any) -> np.ndarray:
 
 
 def transform_texts(prep: dict[str, Any], raw: pd.DataFrame | Iterable[str]) -> np.ndarray:
-    """Give back int64 token ids (N, max_length) of texts, with the training vocabulary."""
-    from engine.data.text import encode_texts
+    """Give back int64 token ids (N, max_length) of texts, with the training vocabulary or the model's word pieces."""
+    from engine.data.text import encode_pieces, encode_texts
 
     if isinstance(raw, pd.DataFrame):
         if prep["text_column"] not in raw.columns:
@@ -53,6 +53,8 @@ def transform_texts(prep: dict[str, Any], raw: pd.DataFrame | Iterable[str]) -> 
         raw = raw[prep["text_column"]]
     elif isinstance(raw, str):
         raw = [raw]
+    if prep.get("word_pieces"):
+        return encode_pieces(raw, prep["word_pieces"], prep["max_length"])
     return encode_texts(raw, prep["vocabulary"], prep["max_length"])
 
 

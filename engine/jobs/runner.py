@@ -31,7 +31,7 @@ from engine.config import RunConfig
 from engine.data.prepare import prepare_dataset
 from engine.errors import UserError
 from engine.jobs.resources import ResourceMonitor
-from engine.models.registry import build_model
+from engine.models.registry import build_model, data_options
 from engine.training.callbacks import Checkpointer, MetricLogger, ProgressReporter, StopCheck, StopTraining
 from engine.training.checkpoint import load_checkpoint, save_checkpoint
 from engine.training.crossval import run_cross_validation
@@ -104,7 +104,7 @@ def execute(run_id: int, stop: StopSignals) -> None:
     print(f"Run {run_id}: preparing data set '{dataset['name']}' on {device}", flush=True)
 
     data = prepare_dataset(dataset, config.split.validation_fraction, config.split.test_fraction,
-                           config.split.seed)
+                           config.split.seed, **data_options(config.model.name))
     run_cross_validation(run_id, config, dataset, device, [StopCheck(stop)],
                          lambda share: repo.update_progress(run_id, share, None))
     model = build_model(config.model, data.spec, seed=config.training.seed)

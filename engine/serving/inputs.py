@@ -77,7 +77,7 @@ def _read_table_files(arguments: list[str]) -> pd.DataFrame:
         path = Path(argument)
         if not path.is_file():
             raise DataError(f"There is no file at '{argument}'. Give a CSV, Excel or Parquet file of rows.")
-        frames.append(read_table(path))
+        frames.append(read_table(path, fewest_columns=1))
     return pd.concat(frames, ignore_index=True)
 
 

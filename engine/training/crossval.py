@@ -63,7 +63,7 @@ def cross_validate(config, dataset: dict[str, Any], folds: int, device,
     import torch
 
     from engine.data.prepare import prepare_dataset
-    from engine.models.registry import build_model
+    from engine.models.registry import build_model, data_options
     from engine.training.encoded import trainable
     from engine.training.evaluate import evaluate
     from engine.training.loop import train
@@ -72,7 +72,7 @@ def cross_validate(config, dataset: dict[str, Any], folds: int, device,
     per_fold = []
     for fold in range(folds):
         data = prepare_dataset(dataset, split.validation_fraction, split.test_fraction, split.seed,
-                               folds=folds, fold=fold)
+                               folds=folds, fold=fold, **data_options(config.model.name))
         model = build_model(config.model, data.spec, seed=config.training.seed + fold)
         part, data = trainable(model, data, device, dataset)
         _, final = train(config, data, part, device, callbacks(fold))

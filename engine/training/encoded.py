@@ -40,15 +40,23 @@ def encode(encoder: nn.Module, x: np.ndarray, device: torch.device,
     images = x.ndim == 4
     if images:
         encoder.to(memory_format=torch.channels_last)
-    parts = []
+    # Texts go shortest first and each batch only as wide as its longest text: padding costs attention time.
+    lengths = (x != 0).sum(axis=1) if not images else None
+    order = np.argsort(lengths, kind="stable") if lengths is not None else np.arange(len(x))
+    features = None
     for first in range(0, len(x), ENCODE_BATCH):
-        batch = torch.from_numpy(x[first:first + ENCODE_BATCH]).to(device)
+        rows = order[first:first + ENCODE_BATCH]
+        batch = x[first:first + ENCODE_BATCH] if images else x[rows, : max(1, int(lengths[rows].max()))]
+        batch = torch.from_numpy(batch).to(device)
         if images:
             batch = batch.contiguous(memory_format=torch.channels_last)
-        parts.append(encoder(batch).float().cpu().numpy())
+        out = encoder(batch).float().cpu().numpy()
+        if features is None:
+            features = np.zeros((len(x), out.shape[1]), dtype=np.float32)
+        features[rows] = out
         if on_batch:
             on_batch(len(batch))
-    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+    return features if features is not None else np.zeros((0, 0), dtype=np.float32)
 
 
 def cached_features(model: nn.Module, data: PreparedData, device: torch.device, path: Path | None,
@@ -97,8 +105,11 @@ def trainable(model: nn.Module, data: PreparedData, device: torch.device, datase
         return model, data
     path = features_path(dataset, model.encoder_key) if dataset is not None else None
     features = cached_features(model, data, device, path, on_progress)
-    model.head[0].fit(torch.from_numpy(features["train"]))
+    model.fit_head(torch.from_numpy(features["train"]))
     if trains_whole_model(model):
         return model, data
-    arrays = {split: (features[split], data.arrays[split][1]) for split in SPLITS}
+    arrays = {}
+    for split in SPLITS:
+        x, y = data.arrays[split]
+        arrays[split] = (model.head_input(torch.from_numpy(features[split]), torch.from_numpy(x)).numpy(), y)
     return model.head, PreparedData(arrays=arrays, preprocessing={**data.preprocessing, "kind": "features"})

