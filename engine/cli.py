@@ -178,12 +178,6 @@ def build_config(dataset: dict[str, Any], args) -> dict[str, Any]:
     from engine.models.registry import MODELS, models_for_kind
     from engine.presets import starting_config, suggested_model
 
-    model = args.model or suggested_model(dataset)
-    if model not in MODELS:
-        raise UserError(f"Unknown model '{model}'. Choose one of: {', '.join(MODELS)}.")
-    if dataset["kind"] not in MODELS[model].kinds:
-        fitting = ", ".join(entry.name for entry in models_for_kind(dataset["kind"]))
-        raise UserError(f"The model '{model}' does not fit {dataset['kind']} data. Choose one of: {fitting}.")
     changes: dict[str, Any] = {}
     for flag, key in (("epochs", "training.epochs"), ("batch_size", "training.batch_size"),
                       ("lr", "training.learning_rate"), ("optimizer", "training.optimizer")):
@@ -196,8 +190,30 @@ def build_config(dataset: dict[str, Any], args) -> dict[str, Any]:
         set_dotted(changes, key.strip(), _parse_value(value.strip()))
     if "name" in changes.get("model", {}):
         raise UserError("Choose the model with --model NAME, not --set model.name.")
+    start_from = changes.get("training", {}).get("init_from")
+    # A run that starts from an earlier one trains that run's model unless --model says otherwise.
+    model = args.model or (_earlier_model(start_from) if isinstance(start_from, int) else suggested_model(dataset))
+    if model not in MODELS:
+        raise UserError(f"Unknown model '{model}'. Choose one of: {', '.join(MODELS)}.")
+    if dataset["kind"] not in MODELS[model].kinds:
+        fitting = ", ".join(entry.name for entry in models_for_kind(dataset["kind"]))
+        raise UserError(f"The model '{model}' does not fit {dataset['kind']} data. Choose one of: {fitting}.")
     raw = starting_config(dataset, model, getattr(args, "preset", None), changes)
-    return validate_run_config(raw).model_dump()
+    config = validate_run_config(raw)
+    if config.training.init_from:
+        from engine.training.warm_start import source_run
+
+        source_run(config.training.init_from, model)
+    return config.model_dump()
+
+
+def _earlier_model(run_id: int) -> str:
+    from db import repo
+
+    run = repo.get_run(run_id)
+    if run is None:
+        raise UserError(f"There is no run {run_id} to start from. `python -m engine runs list` shows the runs.")
+    return run["model"]
 
 
 def run_document(run: dict[str, Any]) -> dict[str, Any]:

@@ -114,6 +114,10 @@ class TrainingConfig(BaseModel):
                             "hardware")
     seed: int = setting(0, "Seed", "Makes the run repeatable: the same seed gives the same result.", "hardware",
                         ge=0, le=2**31 - 1)
+    init_from: int | None = setting(
+        None, "Start from run", "Start from the trained weights of this earlier, finished run of the same model (on "
+        "this data set or another one) instead of fresh ones; its last layer starts afresh when the labels differ.",
+        "start", ge=1)
     log_every: int = setting(10, "Log every (steps)", "How often, in training steps, the training loss is recorded.",
                              "hardware", ge=1, le=100000)
 

@@ -87,6 +87,21 @@ def test_new_run_page_queues_a_run(seeded):
     assert runs[0]["config"]["model"]["name"] == "mlp"
 
 
+def test_new_run_page_starts_a_run_from_an_earlier_one(seeded):
+    at = open_page("new_run", dataset=seeded["dataset"]["id"])
+    choice = at.selectbox(key="init-from-mlp")
+    assert choice.options[0] == "Fresh weights" and len(choice.options) == 2  # the finished run, not the waiting one
+    assert "The trained weights of run 1 (first try), on 'customers'" in choice.options
+    choice.set_value(seeded["done"]["id"]).run()
+    at.button(key="train").click().run()
+    assert not at.exception, at.exception
+    started = repo.list_runs()[0]
+    assert started["config"]["training"]["init_from"] == seeded["done"]["id"]
+    page = open_page("run", run=started["id"])
+    assert "the Balanced preset, the weights of run 1" in [t.value for t in page.text]
+    assert any("whose trained weights this run started from" in b.label for b in page.button)
+
+
 def test_new_run_page_without_data_sets_explains(home):
     at = open_page("new_run")
     assert "First add a data set" in texts(at)

@@ -37,6 +37,11 @@ def runs(limit: int = 500) -> list[dict]:
     return _runs(database_url(), limit)
 
 
+def finished_runs_of(model_name: str, limit: int = 50) -> list[dict]:
+    """Give back the newest completed runs of a model: the runs a new run of it can start from."""
+    return [run for run in runs() if run["status"] == "completed" and run["model"] == model_name][:limit]
+
+
 def clear_caches() -> None:
     _datasets.clear()
     _runs.clear()

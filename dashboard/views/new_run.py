@@ -101,6 +101,17 @@ for group, title in TRAINING_GROUPS.items():
                                   context={**context, **basics, **advanced})
 with st.expander("Data split"):
     split = settings_form(SplitConfig, "split")
+earlier_runs = state.finished_runs_of(model_name)
+if earlier_runs:
+    runs_by_id = {run["id"]: run for run in earlier_runs}
+    start_from = st.selectbox(
+        "Start from", [None, *runs_by_id], key=f"init-from-{model_name}",
+        format_func=lambda i: "Fresh weights" if i is None else
+        f"The trained weights of run {i}{' (' + runs_by_id[i]['name'] + ')' if runs_by_id[i]['name'] else ''}, "
+        f"on '{runs_by_id[i]['dataset']}'",
+        help=TrainingConfig.model_fields["init_from"].description)
+    if start_from:
+        advanced["init_from"] = start_from
 run_name = st.text_input("Run name (optional)", max_chars=180, placeholder="for example: first try")
 
 raw = {"model": {"name": model_name, **model_settings}, "training": {**basics, **advanced}, "split": split,

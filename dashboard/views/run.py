@@ -118,7 +118,8 @@ def overview() -> None:
     seconds = explorer.run_seconds(run)
     facts = [("Data set", f"{run['dataset']} ({run['dataset_kind']}, {run['dataset_rows']:,} rows)"),
              ("Model", run["model"]), ("Device", run["device"] or "—"),
-             ("Started from", f"the {preset} preset" if (preset := run["config"].get("preset")) else "own settings"),
+             ("Started from", (f"the {preset} preset" if (preset := run["config"].get("preset")) else "own settings")
+              + (f", the weights of run {earlier}" if (earlier := run["config"]["training"].get("init_from")) else "")),
              ("Training time", state.duration(seconds)),
              ("Queued", state.short_time(run["created_at"])), ("Started", state.short_time(run["started_at"]) or "—"),
              ("Ended", state.short_time(run["finished_at"]) or "—"), ("Tries", str(run["attempts"]))]
@@ -129,6 +130,9 @@ def overview() -> None:
     if run["parent_run_id"]:
         if st.button(f"Open run {run['parent_run_id']}, which this run continues", key="open-parent"):
             go("run", run=run["parent_run_id"])
+    if earlier := (run["config"].get("training") or {}).get("init_from"):
+        if st.button(f"Open run {earlier}, whose trained weights this run started from", key="open-init-from"):
+            go("run", run=earlier)
     summary = explorer.metric_summaries(run_id)
     if summary:
         st.markdown("**Results**")
