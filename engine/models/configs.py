@@ -29,6 +29,19 @@ def widths_field(default: list[int], what: str):
                  description=f"Neurons in each {what} layer, first to last (1 to 8 layers of 1 to 4096 each).")
 
 
+def train_part_field(description: str):
+    """What of a pretrained model trains: only its new last layer, or the whole network."""
+    return Field("head", title="What to train", description=description,
+                 json_schema_extra={"option_labels": {"head": "Only the last layer (fast)",
+                                                      "all": "The whole network (fine-tune)"}})
+
+
+def encoder_share_field(default: float):
+    return Field(default, gt=0.0, le=1.0, title="Learning rate of the pretrained part",
+                 description="When fine-tuning, the pretrained layers learn at this share of the learning rate, so "
+                             "that what they already know is adjusted, not overwritten.")
+
+
 def check_widths(widths: list[int]) -> None:
     if any(width < 1 or width > 4096 for width in widths):
         raise ValueError("each layer width must be between 1 and 4096")
@@ -94,21 +107,15 @@ class EfficientNetLite0Config(ModelConfigBase):
     """EfficientNet-Lite0 pretrained on ImageNet's 1.3 million photos, with a new last layer for your classes."""
 
     name: Literal["efficientnet_lite0"] = "efficientnet_lite0"
-    train_part: Literal["head", "all"] = Field(
-        "head", title="What to train",
-        description="Train only the last layer on what the pretrained network sees (its view of every picture is "
-                    "computed once and kept, so runs take seconds and need few pictures), or fine-tune the whole "
-                    "network too (slower, better with many pictures, a GPU helps).",
-        json_schema_extra={"option_labels": {"head": "Only the last layer (fast)",
-                                             "all": "The whole network (fine-tune)"}})
+    train_part: Literal["head", "all"] = train_part_field(
+        "Train only the last layer on what the pretrained network sees (its view of every picture is computed once "
+        "and kept, so runs take seconds and need few pictures), or fine-tune the whole network too (slower, better "
+        "with many pictures, a GPU helps).")
     resolution: int = Field(224, ge=64, le=320, multiple_of=32, title="Picture size inside the network",
                             description="Pictures are resized to this square before the network looks at them; "
                                         "224 is what it was trained on, smaller is faster.")
     dropout: float = dropout_field(0.2, "the network's features")
-    encoder_learning_rate_share: float = Field(
-        0.1, gt=0.0, le=1.0, title="Learning rate of the pretrained part",
-        description="When fine-tuning, the pretrained layers learn at this share of the learning rate, so that "
-                    "what they already know is adjusted, not overwritten.")
+    encoder_learning_rate_share: float = encoder_share_field(0.1)
 
     @property
     def encoder_key(self) -> str:
@@ -124,23 +131,16 @@ class MiniLMConfig(ModelConfigBase):
     layer for your classes."""
 
     name: Literal["minilm"] = "minilm"
-    train_part: Literal["head", "all"] = Field(
-        "head", title="What to train",
-        description="Train only the last layer on what the pretrained network understands of each text (computed "
-                    "once and kept, so later runs take seconds), or fine-tune the whole network too (much slower: "
-                    "a GPU helps).",
-        json_schema_extra={"option_labels": {"head": "Only the last layer (fast)",
-                                             "all": "The whole network (fine-tune)"}})
+    train_part: Literal["head", "all"] = train_part_field(
+        "Train only the last layer on what the pretrained network understands of each text (computed once and "
+        "kept, so later runs take seconds), or fine-tune the whole network too (much slower: a GPU helps).")
     word_vectors: int = Field(
         64, ge=0, le=1024, title="Word piece vector size",
         description="Beside what the pretrained network understands of a text, also learn a vector of this size "
                     "for each word piece and each pair of neighbouring pieces, as the bag of word vectors does: it "
                     "catches the words, marks and habits that tell your classes apart. 0 leaves them out.")
     dropout: float = dropout_field(0.1, "the numbers that describe each text")
-    encoder_learning_rate_share: float = Field(
-        0.05, gt=0.0, le=1.0, title="Learning rate of the pretrained part",
-        description="When fine-tuning, the pretrained layers learn at this share of the learning rate, so that "
-                    "what they already know is adjusted, not overwritten.")
+    encoder_learning_rate_share: float = encoder_share_field(0.05)
 
     @property
     def encoder_key(self) -> str:
