@@ -28,6 +28,7 @@ from engine.models.registry import MODELS, build_model, data_options
 from engine.presets import PRETRAINED_MAX_TEXTS, preset_for, suggested_model
 from engine.training.encoded import trainable
 from engine.training.loop import make_optimizer
+from engine.training.report import describe_example
 from tests.trained import train_run
 
 CPU = torch.device("cpu")
@@ -82,6 +83,8 @@ def test_texts_become_word_pieces_between_start_and_end_marks():
     assert list(ids[0][:7]) == [101, 14477, 4246, 8551, 3085, 999, 102] and not ids[0][7:].any()
     assert list(ids[1][:3]) == [101, 102, 0] and list(ids[2][:3]) == [101, 102, 0]  # no text: just the marks
     assert ids[3][0] == 101 and ids[3][-1] == 102  # a long text keeps its beginning and its end mark
+    # The evaluation shows a text the model got wrong as words again, not as numbers.
+    assert describe_example({"kind": "text", "word_pieces": "minilm"}, ids[0]) == "unaffordable!"
     assert piece_length(["short", "a little longer than that"], "minilm") == 8
     assert piece_length(["word " * 1000], "minilm") == 256  # the network's limit
 

@@ -51,6 +51,10 @@ def _describe_row(prep: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
 
 
 def _describe_text(prep: dict[str, Any], x: np.ndarray) -> str:
+    if prep.get("word_pieces"):  # the pretrained model's own pieces, joined back into (lower-case) words
+        from engine.data.text import piece_tokenizer
+
+        return piece_tokenizer(prep["word_pieces"]).decode([int(t) for t in x if t != 0], skip_special_tokens=True)
     vocabulary = prep.get("vocabulary")
     if not vocabulary:
         return f"{int((x != 0).sum())} words"
