@@ -168,7 +168,8 @@ def execute(run_id: int, stop: StopSignals) -> None:
     repo.add_artifact(run_id, "model", str(model_path), model_path.stat().st_size, file_sha256(model_path))
     print(f"Run {run_id}: fitting a simple classical model on the same rows, to compare with", flush=True)
     reference = fit_reference(dataset, data, reference_limit(state.train_seconds), threads=torch.get_num_threads())
-    report = write_evaluation(run_id, model, data, device, reference=reference)
+    answering = (part, part_data.arrays["test"][0]) if part is not model else None  # cached features: no re-reading
+    report = write_evaluation(run_id, model, data, device, reference=reference, answering=answering)
     record_reference(run_id, reference, report, step=state.step)
     summary = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
     print(f"Run {run_id}: finished after {state.epoch} epochs: {summary}", flush=True)

@@ -451,12 +451,13 @@ def save_evaluation(run_id: int, report: dict[str, Any]) -> None:
     repo.add_artifact(run_id, "evaluation", str(path), path.stat().st_size, file_sha256(path))
 
 
-def write_evaluation(run_id: int, model, data, device=None, reference: dict[str, Any] | None = None
-                     ) -> dict[str, Any] | None:
+def write_evaluation(run_id: int, model, data, device=None, reference: dict[str, Any] | None = None,
+                     answering: tuple[Any, np.ndarray] | None = None) -> dict[str, Any] | None:
     """Compute the report of a trained model on data's test split, save it in the run folder and register it.
 
     reference, the classical model fitted beside the run (engine.training.reference), is kept in the report.
-    A failure here is logged on the run and never fails training.
+    answering, (a module, its test inputs), gives the same outputs sooner: a pretrained model's head on the cached
+    features of the test examples. A failure here is logged on the run and never fails training.
     """
     from db import repo
 
@@ -466,9 +467,10 @@ def write_evaluation(run_id: int, model, data, device=None, reference: dict[str,
         from engine.training.evaluate import predict_batches
 
         x_test, y_test = data.arrays["test"]
-        model.to(device or "cpu")
-        outputs = predict_batches(model, torch.from_numpy(x_test), device=device).cpu().numpy()
-        model.to("cpu")
+        module, x = answering or (model, x_test)
+        module.to(device or "cpu")
+        outputs = predict_batches(module, torch.from_numpy(x), device=device).cpu().numpy()
+        module.to("cpu")
         report = evaluation_report(data.preprocessing, x_test, y_test, outputs, data.arrays["train"][1])
         if reference is not None:
             report["reference"] = clean(reference)
