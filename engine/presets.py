@@ -135,9 +135,9 @@ LARGE_TABLE_ROWS = 10_000
 # (8 per class: 81.2 % against 75.9 %).
 PRETRAINED_MIN_SIDE = 32
 PRETRAINED_MAX_PER_CLASS = 300
-# Text sets suit the pretrained sentence encoder up to this many texts: reading each text once takes it about
-# 1 ms to 10 ms per text on 2 CPU cores (tweets to reviews), so 50,000 texts cost 1 to 8 minutes once. Larger sets
-# start from the bag of word vectors, which learns as much from so many texts in a fraction of the time.
+# Text sets suit the pretrained sentence encoder up to this many texts: reading each text once takes it about 2 ms
+# (a tweet) to 10 ms (a review of 270 characters) on 2 CPU cores, so 50,000 texts cost 2 to 8 minutes, once per
+# data set. Larger sets start from the bag of word vectors, which learns much from so many texts in little time.
 PRETRAINED_MAX_TEXTS = 50_000
 
 MODEL_REASONS = {
