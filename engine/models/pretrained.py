@@ -347,8 +347,12 @@ class TextEncoder(nn.Module):
 
 
 class SentenceAndPieces(nn.Module):
-    """The text model's trained part: the sentence vector, standardised, beside a bag of vectors of the text's word
-    pieces and of their neighbouring pairs (engine.models.text.BagOfEmbeddings), then one linear layer.
+    """The text model's trained part: the sentence vector beside a bag of vectors of the text's word pieces and of
+    their neighbouring pairs (engine.models.text.BagOfEmbeddings), then one linear layer.
+
+    The sentence vector is read as MiniLM gives it, of length 1: standardising each of its numbers by the training
+    texts' spread, as the picture model does, made the last layer over-fit (fine_food_reviews, 3 seeds: 81.1 %
+    against 82.1 % right; 16 reviews per class: 57.0 % against 59.4 %; tweets_by_device 82.1 % against 82.4 %).
 
     Its input is the sentence vector and the word piece ids side by side, (batch, 384 + length) in float (ids are
     whole numbers below 2^24, so float holds them exactly): the same tensor whether the vector was just computed or
@@ -357,7 +361,6 @@ class SentenceAndPieces(nn.Module):
 
     def __init__(self, n_outputs: int, dropout: float, word_vectors: int):
         super().__init__()
-        self.standardise = Standardise(MINILM_WIDTH)
         self.pieces = None
         if word_vectors:
             self.pieces = BagOfEmbeddings(BagOfEmbeddingsConfig(embedding_dim=word_vectors), MINILM_VOCABULARY, 1)
@@ -365,11 +368,8 @@ class SentenceAndPieces(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(MINILM_WIDTH + word_vectors, n_outputs)
 
-    def fit(self, features: torch.Tensor) -> None:
-        self.standardise.fit(features)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        parts = [self.standardise(x[:, :MINILM_WIDTH])]
+        parts = [x[:, :MINILM_WIDTH]]
         if self.pieces is not None:
             parts.append(self.pieces(x[:, MINILM_WIDTH:].long()))
         return self.linear(self.dropout(torch.cat(parts, dim=1)))
@@ -384,7 +384,7 @@ class PretrainedTextClassifier(PretrainedClassifier):
                          config.train_part == "all", config.encoder_learning_rate_share)
 
     def fit_head(self, features: torch.Tensor) -> None:
-        self.head.fit(features)
+        """Nothing to fit: the head reads the sentence vectors as they are (see SentenceAndPieces)."""
 
     def head_input(self, features: torch.Tensor, pieces: torch.Tensor) -> torch.Tensor:
         return torch.cat([features, pieces.to(features.dtype)], dim=1)
