@@ -190,9 +190,12 @@ def build_config(dataset: dict[str, Any], args) -> dict[str, Any]:
         set_dotted(changes, key.strip(), _parse_value(value.strip()))
     if "name" in changes.get("model", {}):
         raise UserError("Choose the model with --model NAME, not --set model.name.")
+    from engine.training.warm_start import source_run
+
     start_from = changes.get("training", {}).get("init_from")
     # A run that starts from an earlier one trains that run's model unless --model says otherwise.
-    model = args.model or (_earlier_model(start_from) if isinstance(start_from, int) else suggested_model(dataset))
+    earlier = source_run(start_from) if isinstance(start_from, int) else None
+    model = args.model or (earlier["model"] if earlier else suggested_model(dataset))
     if model not in MODELS:
         raise UserError(f"Unknown model '{model}'. Choose one of: {', '.join(MODELS)}.")
     if dataset["kind"] not in MODELS[model].kinds:
@@ -201,19 +204,8 @@ def build_config(dataset: dict[str, Any], args) -> dict[str, Any]:
     raw = starting_config(dataset, model, getattr(args, "preset", None), changes)
     config = validate_run_config(raw)
     if config.training.init_from:
-        from engine.training.warm_start import source_run
-
         source_run(config.training.init_from, model)
     return config.model_dump()
-
-
-def _earlier_model(run_id: int) -> str:
-    from db import repo
-
-    run = repo.get_run(run_id)
-    if run is None:
-        raise UserError(f"There is no run {run_id} to start from. `python -m engine runs list` shows the runs.")
-    return run["model"]
 
 
 def run_document(run: dict[str, Any]) -> dict[str, Any]:

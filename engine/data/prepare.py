@@ -241,19 +241,18 @@ def prepare_text(frame: pd.DataFrame, text_column: str, label_column: str,
         encode_pieces,
         encode_texts,
         fit_vocabulary,
-        piece_length,
         piece_tokenizer,
         word_counts,
     )
 
     train = frame.iloc[splits["train"]]
     if word_pieces:
+        ids = encode_pieces(frame[text_column], word_pieces)  # as wide as the longest text needs
         prep = {"kind": "text", "task": "classification", "text_column": text_column, "target": label_column,
                 "classes": sorted(train[label_column].astype(str).unique()), "word_pieces": word_pieces,
-                "max_length": piece_length(frame[text_column], word_pieces), "padding_index": 0,
+                "max_length": ids.shape[1], "padding_index": 0,
                 "vocab_size": piece_tokenizer(word_pieces).get_vocab_size()}
         _all_classes(prep, frame[label_column])
-        ids = encode_pieces(frame[text_column], word_pieces, prep["max_length"])
         arrays = {split: (ids[rows], transform_target(frame[label_column].iloc[rows], prep))
                   for split, rows in splits.items()}
         return PreparedData(arrays=arrays, preprocessing=prep, rows=splits)

@@ -137,19 +137,25 @@ def piece_counts(texts: Iterable[Any], model_name: str) -> np.ndarray:
                     dtype=np.int64)
 
 
-def piece_length(texts: Iterable[Any], model_name: str) -> int:
-    """Give back the width of a text set's word piece ids: its longest text in steps of 8, within the model's limit
-    (MAX_LENGTH pieces; a longer text keeps its beginning)."""
-    counts = piece_counts(texts, model_name)
+def _piece_width(counts: np.ndarray) -> int:
     longest = int(counts.max()) if len(counts) else MIN_LENGTH
     return int(min(max(-(-longest // 8) * 8, MIN_LENGTH), MAX_LENGTH))
 
 
-def encode_pieces(texts: Iterable[Any], model_name: str, max_length: int) -> np.ndarray:
+def piece_length(texts: Iterable[Any], model_name: str) -> int:
+    """Give back the width of a text set's word piece ids: its longest text in steps of 8, within the model's limit
+    (MAX_LENGTH pieces; a longer text keeps its beginning)."""
+    return _piece_width(piece_counts(texts, model_name))
+
+
+def encode_pieces(texts: Iterable[Any], model_name: str, max_length: int | None = None) -> np.ndarray:
     """Give back int64 word piece ids (N, max_length) as the pretrained model reads them: a start mark, the first
     pieces, an end mark, then 0 (padding). Upper or lower case, accents and punctuation are handled as it was
-    trained (all-MiniLM-L6-v2 lower-cases and splits rare words into known pieces, so no word is unknown)."""
+    trained (all-MiniLM-L6-v2 lower-cases and splits rare words into known pieces, so no word is unknown).
+    Without max_length the width is the texts' own (piece_length's rule), from the same single tokenisation."""
     found = piece_tokenizer(model_name).encode_batch(_texts(texts))
+    if max_length is None:
+        max_length = _piece_width(np.array([len(pieces.ids) for pieces in found], dtype=np.int64))
     ids = np.zeros((len(found), max_length), dtype=np.int64)
     for row, pieces in enumerate(found):
         kept = pieces.ids if len(pieces.ids) <= max_length else pieces.ids[: max_length - 1] + pieces.ids[-1:]

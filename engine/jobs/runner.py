@@ -39,7 +39,7 @@ from engine.training.device import describe_device, pick_device
 from engine.training.encoded import ENCODE_BATCH, encoding_progress_share, trainable
 from engine.training.loop import WATCHED_WORDS, train
 from engine.training.reference import fit_reference, reference_limit
-from engine.training.warm_start import source_run, start_from_run
+from engine.training.warm_start import start_from_run
 from engine.training.report import record_reference, write_evaluation
 
 
@@ -110,7 +110,6 @@ def execute(run_id: int, stop: StopSignals) -> None:
                          lambda share: repo.update_progress(run_id, share, None))
     model = build_model(config.model, data.spec, seed=config.training.seed)
     if config.training.init_from and not (folder / "checkpoint.pt").exists():
-        source_run(config.training.init_from, config.model.name)
         started = start_from_run(model, config.model, data.spec, data.preprocessing, config.training.init_from)
         repo.add_event(run_id, started)
         print(f"Run {run_id}: {started}", flush=True)

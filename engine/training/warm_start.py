@@ -23,8 +23,9 @@ OUTPUT_KEY = "n_outputs"
 INPUT_KEYS = ("vocab_size", "n_features", "n_users", "n_items")
 
 
-def source_run(run_id: int, model_name: str) -> dict[str, Any]:
-    """Give back the finished run that a new run of model_name may start from, or say plainly why it cannot."""
+def source_run(run_id: int, model_name: str | None = None) -> dict[str, Any]:
+    """Give back the finished run that a new run of model_name (None: of the run's own model) may start from, or
+    say plainly why it cannot."""
     from db import repo
     from engine.models.registry import MODELS
     from engine.serving.predict import model_path
@@ -35,7 +36,7 @@ def source_run(run_id: int, model_name: str) -> dict[str, Any]:
     if run["status"] != "completed":
         raise UserError(f"Run {run_id} has not finished ({run['status']}), so it has no trained weights to start "
                         "from. Choose a completed run.")
-    if run["model"] != model_name:
+    if model_name is not None and run["model"] != model_name:
         theirs = MODELS[run["model"]].title if run["model"] in MODELS else run["model"]
         raise UserError(f"Run {run_id} trained a {theirs}, not a {MODELS[model_name].title}: a run can only start "
                         "from a run of the same model. Choose that model, or another run.")
@@ -78,11 +79,12 @@ def input_identity(prep: dict[str, Any]) -> Any:
 
 def start_from_run(model: nn.Module, config: Any, spec: dict[str, Any], preprocessing: dict[str, Any],
                    run_id: int) -> str:
-    """Copy the earlier run's fitting weights into model (built from config for spec); give back a sentence that
-    says what was copied and what starts afresh."""
+    """Copy the fitting weights of the earlier run run_id into model (built from config for spec), after checking
+    that it may be started from; give back a sentence that says what was copied and what starts afresh."""
     from engine.serving.predict import model_path
     from engine.training.checkpoint import load_checkpoint
 
+    source_run(run_id, config.name)
     earlier = load_checkpoint(model_path(run_id))
     theirs, theirs_prep = earlier["model"], earlier["preprocessing"]
     same_labels = (theirs_prep.get("task") == preprocessing.get("task")
