@@ -21,7 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
+RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted", "pruned")
+# pruned: a sweep's trial that its pruner stopped early, as its curves were behind the other trials'.
+SWEEP_STATUSES = ("running", "completed", "cancelled")
+SWEEP_METHODS = ("tpe", "random", "grid")
 DATASET_KINDS = ("tabular", "image", "text", "ratings")
 DATASET_TASKS = ("classification", "regression", "rating")
 
@@ -119,6 +122,41 @@ class Run(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     archived_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"), index=True)
+    trial_number: Mapped[int | None] = mapped_column(Integer)  # the Optuna trial this run is, within its sweep
+
+
+class Sweep(Base):
+    """A search over settings: its trials are runs, its sampler's memory an Optuna study (engine/search)."""
+
+    __tablename__ = "sweeps"
+    __table_args__ = (
+        CheckConstraint(_in("status", SWEEP_STATUSES), name="status"),
+        CheckConstraint(_in("method", SWEEP_METHODS), name="method"),
+        CheckConstraint(_in("direction", ("minimize", "maximize")), name="direction"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="RESTRICT"), index=True)
+    study_name: Mapped[str] = mapped_column(String(200), unique=True)
+    models: Mapped[list[Any]] = mapped_column(JSON)
+    space: Mapped[dict[str, Any]] = mapped_column(JSON)  # setting → {low, high, log} or {choices}
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # fixed settings laid over the preset
+    preset: Mapped[str] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(10))
+    pruner: Mapped[str] = mapped_column(String(20))
+    metric: Mapped[str] = mapped_column(String(100))
+    direction: Mapped[str] = mapped_column(String(10))
+    trials: Mapped[int] = mapped_column(Integer)
+    parallel: Mapped[int] = mapped_column(Integer)
+    budget_seconds: Mapped[float | None] = mapped_column(Float)
+    auto: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    outcome: Mapped[str | None] = mapped_column(Text)  # the closing sentence: the best run, and by how much
 
 
 class Metric(Base):

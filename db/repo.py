@@ -17,12 +17,13 @@ from db.models import (
     MetricSummary,
     Run,
     RunEvent,
+    Sweep,
     Worker,
     utcnow,
 )
 from db.session import get_engine, session_scope
 
-FINISHED = ("completed", "failed", "cancelled")
+FINISHED = ("completed", "failed", "cancelled", "pruned")
 
 
 def _as_dict(row) -> dict[str, Any]:
@@ -106,12 +107,14 @@ def alive_workers(max_age_seconds: float = 15.0) -> list[dict[str, Any]]:
 
 
 def create_run(dataset_id: int, model: str, config: dict[str, Any], name: str | None = None,
-               parent_run_id: int | None = None, tags: list[str] | None = None) -> dict[str, Any]:
-    """Queue a new run and give it back."""
+               parent_run_id: int | None = None, tags: list[str] | None = None, sweep_id: int | None = None,
+               trial_number: int | None = None) -> dict[str, Any]:
+    """Queue a new run and give it back; a sweep's trial names its sweep and its trial's number."""
     with session_scope(write=True) as session:
         run = Run(
             dataset_id=dataset_id, model=model, config=config, name=name, status="queued",
-            parent_run_id=parent_run_id, tags=tags or [], environment={},
+            parent_run_id=parent_run_id, tags=tags or [], environment={}, sweep_id=sweep_id,
+            trial_number=trial_number,
         )
         session.add(run)
         session.flush()
@@ -222,7 +225,7 @@ def finish_run(run_id: int, status: str, error: str | None = None) -> bool:
         ).rowcount
         if changed:
             message = {"completed": "Completed", "failed": "Failed", "cancelled": "Cancelled",
-                       "interrupted": "Interrupted"}.get(status, status)
+                       "interrupted": "Interrupted", "pruned": "Stopped early by the sweep"}.get(status, status)
             session.add(RunEvent(run_id=run_id, kind="status", level="error" if status == "failed" else "info",
                                  message=f"{message}: {error}" if error else message))
         return bool(changed)
@@ -446,3 +449,81 @@ def list_artifacts(run_id: int) -> list[dict[str, Any]]:
 
 def datetime_iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") + "Z" if value else None
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+def create_sweep(**fields: Any) -> dict[str, Any]:
+    with session_scope(write=True) as session:
+        sweep = Sweep(**fields)
+        session.add(sweep)
+        session.flush()
+        return _as_dict(sweep)
+
+
+def _sweep_counts(session, sweep_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    counts: dict[int, dict[str, int]] = {}
+    rows = session.execute(
+        select(Run.sweep_id, Run.status, func.count()).where(Run.sweep_id.in_(list(sweep_ids)))
+        .group_by(Run.sweep_id, Run.status))
+    for sweep_id, status, count in rows:
+        counts.setdefault(sweep_id, {})[status] = count
+    return counts
+
+
+def get_sweep(sweep_id: int) -> dict[str, Any] | None:
+    """Give back a sweep with its data set's name and how many of its trials have each status."""
+    with session_scope() as session:
+        row = session.execute(select(Sweep, Dataset.name).join(Dataset, Dataset.id == Sweep.dataset_id)
+                              .where(Sweep.id == sweep_id)).first()
+        if row is None:
+            return None
+        return _as_dict(row[0]) | {"dataset": row[1], "counts": _sweep_counts(session, [sweep_id]).get(sweep_id, {})}
+
+
+def list_sweeps(statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Give back the sweeps, newest first, each with its data set's name and its trials' counts by status."""
+    with session_scope() as session:
+        query = select(Sweep, Dataset.name).join(Dataset, Dataset.id == Sweep.dataset_id).order_by(Sweep.id.desc())
+        if statuses:
+            query = query.where(Sweep.status.in_(list(statuses)))
+        sweeps = [_as_dict(sweep) | {"dataset": name} for sweep, name in session.execute(query)]
+        counts = _sweep_counts(session, [s["id"] for s in sweeps]) if sweeps else {}
+        for sweep in sweeps:
+            sweep["counts"] = counts.get(sweep["id"], {})
+        return sweeps
+
+
+def sweep_runs(sweep_id: int) -> list[dict[str, Any]]:
+    """Give back a sweep's trial runs in trial order, each with its metric summaries."""
+    with session_scope() as session:
+        runs = [_as_dict(run) for run in session.scalars(
+            select(Run).where(Run.sweep_id == sweep_id).order_by(Run.trial_number, Run.id))]
+        summaries = _summaries(session, [run["id"] for run in runs]) if runs else {}
+        for run in runs:
+            run["metrics"] = summaries.get(run["id"], {})
+        return runs
+
+
+def sweep_names(sweep_ids: Iterable[int]) -> dict[int, str]:
+    """Give back {sweep id: its name} for the runs lists."""
+    ids = [i for i in set(sweep_ids) if i is not None]
+    if not ids:
+        return {}
+    with session_scope() as session:
+        return {i: name or f"Sweep {i}" for i, name in session.execute(
+            select(Sweep.id, Sweep.name).where(Sweep.id.in_(ids)))}
+
+
+def request_sweep_cancel(sweep_id: int) -> None:
+    with session_scope(write=True) as session:
+        session.execute(update(Sweep).where(Sweep.id == sweep_id).values(cancel_requested=True))
+
+
+def finish_sweep(sweep_id: int, status: str, outcome: str | None) -> bool:
+    """Mark a running sweep completed or cancelled with its closing sentence; give back False if it had ended."""
+    with session_scope(write=True) as session:
+        return bool(session.execute(
+            update(Sweep).where(Sweep.id == sweep_id, Sweep.status == "running")
+            .values(status=status, outcome=outcome, finished_at=utcnow())).rowcount)

@@ -231,7 +231,7 @@ def _wait_for(run_id: int) -> dict[str, Any]:
     try:
         while True:
             run = repo.get_run(run_id)
-            if run["status"] in ("completed", "failed", "cancelled"):
+            if run["status"] in repo.FINISHED:
                 return run
             time.sleep(0.5)
     finally:
@@ -247,6 +247,12 @@ def cmd_train(args) -> None:
     dataset = repo.get_dataset(args.dataset)
     if dataset is None:
         raise UserError(f"There is no data set '{args.dataset}'. `python -m engine datasets list` shows them.")
+    if str(args.preset).strip().lower() == "auto":
+        from engine.search.commands import train_auto
+
+        return train_auto(args, dataset)
+    if args.budget is not None:
+        raise UserError("A time budget is for Auto only: add --preset auto, or leave out --budget.")
     config = build_config(dataset, args)
     run = repo.create_run(dataset["id"], config["model"]["name"], config, name=args.name)
     if args.wait:
@@ -468,9 +474,11 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, dest="batch_size")
     train.add_argument("--lr", type=float)
     train.add_argument("--optimizer")
-    train.add_argument("--preset", default="balanced", metavar="quick|balanced|best",
+    train.add_argument("--preset", default="balanced", metavar="quick|balanced|best|auto",
                        help="the settings to start from, fitted to the data set (default balanced); "
-                            "the other options change settings on top of it")
+                            "the other options change settings on top of it. auto searches models and settings "
+                            "within --budget (a sweep)")
+    train.add_argument("--budget", metavar="TIME", help="auto: how long to search, e.g. 10m, 90s or 1h")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="any setting, e.g. model.dropout=0.2")
     train.add_argument("--wait", action="store_true", help="wait until the run ends")
 
@@ -506,6 +514,9 @@ def parser() -> argparse.ArgumentParser:
     from engine.serving.commands import register as register_serving
 
     register_serving(commands, command)
+    from engine.search.commands import register as register_sweeps
+
+    register_sweeps(commands, command)
 
     calibrate = command(commands, "calibrate", cmd_calibrate,
                         "time a few training steps on this machine, for run-time estimates")

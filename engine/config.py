@@ -170,7 +170,10 @@ def explain_validation_error(error: ValidationError) -> str:
     """Give back the pydantic errors as short plain sentences naming the setting."""
     lines = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"] if not isinstance(part, int))
+        parts = [str(part) for part in item["loc"] if not isinstance(part, int)]
+        if parts[:1] == ["model"] and len(parts) > 2 and parts[1] in MODELS:
+            del parts[1]  # the model's name, which only tells the settings of one model from another's
+        where = ".".join(parts)
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "is not a setting Trainyard knows"

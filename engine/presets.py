@@ -141,6 +141,39 @@ PRETRAINED_MAX_PER_CLASS = 300
 # data set. Larger sets start from the bag of word vectors, which learns much from so many texts in little time.
 PRETRAINED_MAX_TEXTS = 50_000
 
+# Auto: a time-budgeted sweep (engine.search) over the models of a kind that train fast enough on a CPU to try
+# several, and their key settings; its first trial is always the Balanced preset of the suggested model, so that
+# the sweep can say by how much it beat it. The slower text networks (LSTM, GRU, Transformer) are left out: on 2
+# cores one of their runs on a large text set takes most of a 10-minute budget.
+AUTO_MODELS = {"tabular": ["mlp"], "image": ["efficientnet_lite0", "resnet_small"],
+               "text": ["minilm", "bag_of_embeddings"], "ratings": ["matrix_factorization", "ncf"]}
+AUTO_SPACE: dict[str, dict[str, Any]] = {
+    "training.learning_rate": {"low": 3e-4, "high": 3e-2, "log": True},
+    "training.weight_decay": {"low": 1e-6, "high": 1e-2, "log": True},
+    "model.dropout": {"low": 0.0, "high": 0.5, "log": False},
+    "model.hidden_sizes": {"choices": [[128, 64], [256, 128], [256, 128, 64], [512, 256]]},
+    "model.base_width": {"choices": [16, 24, 32]},
+    "model.embedding_dim": {"choices": [64, 128]},
+    "model.factors": {"choices": [16, 32, 64]},
+    "model.regularisation": {"low": 1e-4, "high": 1e-1, "log": True},
+}
+
+
+def auto_space(dataset: dict[str, Any]) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """Give back the models and the search space of an Auto sweep on dataset: the kind's quick models that are
+    installed (the pretrained picture network only where it suits the pictures), and the settings they have."""
+    from engine.models.registry import MODELS
+
+    kind = dataset["kind"]
+    models = [name for name in AUTO_MODELS[kind] if MODELS[name].available]
+    if "efficientnet_lite0" in models and (picture_detail(dataset) or 0) < PRETRAINED_MIN_SIDE:
+        models.remove("efficientnet_lite0")
+    space = {key: spec for key, spec in AUTO_SPACE.items()
+             if key.startswith("training.") or any(key.split(".", 1)[1] in MODELS[m].config.model_fields
+                                                   for m in models)}
+    return models, space
+
+
 MODEL_REASONS = {
     "efficientnet_lite0": "it already learned to see from 1.3 million photos, so it needs few pictures of yours and "
                           "trains in seconds once it has looked at them.",
@@ -177,7 +210,8 @@ def preset_named(name: str | None) -> str:
     for preset in PRESETS:
         if str(name).strip().lower() == preset.lower():
             return preset
-    raise UserError(f"There is no preset '{name}'. Choose one of: {', '.join(p.lower() for p in PRESETS)}.")
+    raise UserError(f"There is no preset '{name}'. Choose one of: {', '.join(p.lower() for p in PRESETS)}"
+                    " (and, for a new run, auto: a search within a time budget).")
 
 
 def training_rows(dataset: dict[str, Any], train_share: float = TRAIN_SHARE) -> int:

@@ -58,8 +58,11 @@ def pg_home(postgres_url, tmp_path, monkeypatch):
 
     from db.session import get_engine, migrate
 
+    from engine.search import sweeps
+
     with get_engine().begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public; DROP SCHEMA IF EXISTS optuna CASCADE"))
+    sweeps._storage.cache_clear()  # the same URL as the last test's, whose study tables are gone
     migrate()
     return tmp_path
 
@@ -106,3 +109,34 @@ def test_a_whole_run_on_postgres(pg_home, tmp_path):
     result = cli("train", "--dataset", "t", "--epochs", "2", "--wait", "--json")
     assert result.returncode == 0, result.stderr
     assert '"status": "completed"' in result.stdout
+
+
+@pytest.mark.slow
+def test_two_sweeps_share_two_workers_on_postgres(pg_home, tmp_path):
+    from db import repo
+    from engine.search.sweeps import create_sweep
+
+    path = tmp_path / "t.csv"
+    make_table(rows=200).to_csv(path, index=False)
+    assert cli("datasets", "add", str(path), "--name", "t").returncode == 0
+    dataset = repo.get_dataset("t")
+    made = [create_sweep(dataset, ["mlp"], {"training.learning_rate": {"low": 1e-3, "high": 3e-2, "log": True}},
+                         trials=4, parallel=2, pruner="none", name=f"sweep {i}",
+                         changes={"model": {"members": 1}, "training": {"epochs": 3}}) for i in range(2)]
+    workers = [subprocess.Popen([sys.executable, "-m", "engine", "worker"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and any(repo.get_sweep(s["id"])["status"] == "running" for s in made):
+            time.sleep(1)
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=60)
+    runs = [run for sweep in made for run in repo.sweep_runs(sweep["id"])]
+    for sweep in made:
+        assert repo.get_sweep(sweep["id"])["status"] == "completed"
+        assert sorted(run["trial_number"] for run in repo.sweep_runs(sweep["id"])) == [0, 1, 2, 3]
+    assert {run["status"] for run in runs} == {"completed"} and len(runs) == 8
+    assert all(sum(e["message"].startswith("Started on") for e in repo.list_events(run["id"])) == 1 for run in runs)
+    assert len({run["worker_id"] for run in runs}) == 2  # both workers took trials

@@ -8,9 +8,9 @@ from db import repo
 from db.session import database_url, get_engine
 
 STATUS_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "failed": "red",
-                 "cancelled": "orange", "interrupted": "violet"}
+                 "cancelled": "orange", "interrupted": "violet", "pruned": "gray"}
 STATUS_WORDS = {"queued": "Waiting", "running": "Training", "completed": "Finished", "failed": "Failed",
-                "cancelled": "Cancelled", "interrupted": "Interrupted"}
+                "cancelled": "Cancelled", "interrupted": "Interrupted", "pruned": "Stopped early by the sweep"}
 
 
 @st.cache_resource

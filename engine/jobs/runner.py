@@ -146,6 +146,10 @@ def execute(run_id: int, stop: StopSignals) -> None:
         Checkpointer(save),
         ResourceMonitor(lambda points: repo.log_metrics(run_id, points)),
     ]
+    if run.get("sweep_id") is not None:  # a sweep's trial: its pruner may stop it after an epoch
+        from engine.search.sweeps import pruning_callback
+
+        callbacks += [callback for callback in [pruning_callback(run)] if callback is not None]
     try:
         state, final = train(config, part_data, part, device, callbacks, resume=resume)
     except torch.OutOfMemoryError:
@@ -217,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     except StopTraining as stopped:
         if stopped.reason == "cancelled":
             repo.finish_run(run_id, "cancelled")
+        elif stopped.reason == "pruned":
+            print(f"Run {run_id}: stopped early by its sweep, as its validation figures were behind the other "
+                  "trials'", flush=True)
+            repo.finish_run(run_id, "pruned")
         else:
             repo.finish_run(run_id, "interrupted", "The worker training this run stopped; it resumes from "
                                                    "its last checkpoint when a worker picks it up again.")

@@ -47,6 +47,7 @@ class Child:
     process: subprocess.Popen
     gpu: str | None
     log: object
+    sweep_id: int | None = None
     cancel_sent_at: float | None = None
     started: float = field(default_factory=time.monotonic)
 
@@ -172,7 +173,7 @@ class Worker:
         )
         self._start_spare()  # for the next run
         repo.set_run_process(run["id"], process.pid)
-        self.children[run["id"]] = Child(run["id"], process, gpu, log)
+        self.children[run["id"]] = Child(run["id"], process, gpu, log, run.get("sweep_id"))
         self._say(f"run {run['id']} started (pid {process.pid}{', GPU ' + gpu if gpu else ''})")
 
     def _start_spare(self) -> None:
@@ -220,6 +221,18 @@ class Worker:
                 # A child that exits cleanly has written its own final status; this only catches a gap.
                 repo.finish_run(run_id, "failed", "The training process ended without reporting a result.")
             self._say(f"run {run_id} ended (exit code {code})")
+            if child.sweep_id is not None:
+                self._keep_sweeps_going([child.sweep_id])
+
+    def _keep_sweeps_going(self, sweep_ids: list[int] | None = None) -> None:
+        """Queue the next trials of sweeps (those given, or every running one) and close those that are done."""
+        from engine.search import sweeps
+
+        try:
+            for sweep in sweeps.keep_going(sweep_ids):
+                self._say(f"sweep {sweep['id']} {sweep['status']}")
+        except Exception as error:  # a sweep's trouble must not stop the worker; the next check tries again
+            self._say(f"could not keep the sweeps going: {type(error).__name__}: {error}")
 
     def _handle_cancels(self) -> None:
         for run_id in repo.cancel_requested(list(self.children)):
@@ -244,6 +257,7 @@ class Worker:
             for run in repo.list_runs(statuses=["interrupted"], with_metrics=False):
                 if run["attempts"] < MAX_ATTEMPTS and repo.requeue_run(run["id"]):
                     self._say(f"run {run['id']} queued again to resume")
+        self._keep_sweeps_going()
 
     def _say(self, message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
