@@ -58,10 +58,11 @@ def _wait(sweep_id: int) -> dict[str, Any]:
 def _summary_text(document: dict[str, Any]) -> str:
     counts = document["counts"]
     done = counts["completed"] + counts["pruned"] + counts["failed"] + counts["cancelled"]
+    planned = (f"{done} trials ended within its {document['budget_seconds'] / 60:g}-minute budget"
+               if document["budget_seconds"] else f"{done} of {document['trials_planned']} trials ended")
     lines = [f"Sweep {document['id']} '{document['name'] or ''}' on {document['dataset']}: {document['status']}, "
-             f"{done} of {document['trials_planned'] if not document['auto'] else 'as many as time allows'} trials "
-             f"ended ({counts['completed']} finished, {counts['pruned']} stopped early, {counts['failed']} failed), "
-             f"{counts['running']} training, {counts['queued']} waiting."]
+             f"{planned} ({counts['completed']} finished, {counts['pruned']} stopped early, {counts['failed']} "
+             f"failed), {counts['running']} training, {counts['queued']} waiting."]
     lines += [f"  {line}" for line in document["space_words"]]
     rows = [[t["number"] + 1, t["run_id"], t["status"], t["model"],
              "" if t["value"] is None else f"{t['value']:.4g}",

@@ -282,9 +282,9 @@ def create_sweep(dataset: dict[str, Any], models: list[str], space: dict[str, di
 
 
 def create_auto(dataset: dict[str, Any], budget_seconds: float, parallel: int | None = None,
-                name: str | None = None) -> dict[str, Any]:
+                name: str | None = None, changes: dict[str, Any] | None = None) -> dict[str, Any]:
     """Auto: a sweep over the kind's quick-to-train models and their key settings, its first trial the Balanced
-    preset of the suggested model, ending at the time budget."""
+    preset of the suggested model, ending at the time budget; changes (a split's seed) hold for every trial."""
     from engine.presets import auto_space
 
     if budget_seconds is None or budget_seconds < MIN_BUDGET_SECONDS:
@@ -293,7 +293,7 @@ def create_auto(dataset: dict[str, Any], budget_seconds: float, parallel: int | 
     if parallel is None:
         parallel = max(1, sum(worker["slots"] for worker in repo.alive_workers()))
     return create_sweep(dataset, models, space, method="tpe", metric=METRICS[dataset["task"]][0],
-                        trials=MAX_TRIALS, parallel=parallel, preset="Balanced", name=name or "Auto",
+                        trials=MAX_TRIALS, parallel=parallel, preset="Balanced", name=name or "Auto", changes=changes,
                         pruner="median", budget_seconds=budget_seconds, auto=True)
 
 
@@ -578,15 +578,16 @@ def outcome(sweep_id: int) -> str:
     key, a, b = ours[0], ours[1], theirs[1]
     if key == "test_accuracy":
         gain = (a - b) * 100
-        comparison = (f" On the test rows it is right {a:.1%} of the time against {b:.1%} for the Balanced preset "
-                      f"(run {balanced['run_id']})")
-        clear = gain >= 0.5
-        return text + comparison + (f": {gain:.1f} points better." if clear else
-                                    ", not clearly better; either run will do.")
+        said = (f" On the test rows it is right {a:.1%} of the time against {b:.1%} for the Balanced preset "
+                f"(run {balanced['run_id']})")
+        return text + said + (f": {gain:.1f} points better." if gain >= 0.5 else
+                              f": Balanced did better on the rows neither had seen; keep run {balanced['run_id']}."
+                              if gain <= -0.5 else ": about the same; either run will do.")
     gain = (b - a) / b * 100 if b else 0.0
-    comparison = (f" On the test rows its error is {a:.4g} against {b:.4g} for the Balanced preset "
-                  f"(run {balanced['run_id']})")
-    return text + comparison + (f": {gain:.1f} % smaller." if gain >= 1 else ", not clearly better; either run will do.")
+    said = f" On the test rows its error is {a:.4g} against {b:.4g} for the Balanced preset (run {balanced['run_id']})"
+    return text + said + (f": {gain:.1f} % smaller." if gain >= 1 else
+                          f": Balanced did better on the rows neither had seen; keep run {balanced['run_id']}."
+                          if gain <= -1 else ": about the same; either run will do.")
 
 
 # ---------------------------------------------------------------- pruning, inside a trial's run
