@@ -36,14 +36,16 @@ datasets = st.Page(VIEWS / "datasets.py", title="Data sets", icon=":material/tab
 new_run = st.Page(VIEWS / "new_run.py", title="New run", icon=":material/play_circle:", url_path="new-run")
 runs = st.Page(VIEWS / "runs.py", title="Runs", icon=":material/list:", url_path="runs")
 queue = st.Page(VIEWS / "queue.py", title="Queue", icon=":material/queue:", url_path="queue")
+sweeps = st.Page(VIEWS / "sweeps.py", title="Sweeps", icon=":material/tune:", url_path="sweeps")
 run = st.Page(VIEWS / "run.py", title="Run details", icon=":material/monitoring:", url_path="run")
 compare = st.Page(VIEWS / "compare.py", title="Compare runs", icon=":material/compare_arrows:", url_path="compare")
 evaluate = st.Page(VIEWS / "evaluate.py", title="Evaluate", icon=":material/fact_check:", url_path="evaluate")
 playground = st.Page(VIEWS / "playground.py", title="Playground", icon=":material/science:", url_path="playground")
 
 st.session_state["pages"] = {"home": home, "datasets": datasets, "new_run": new_run, "runs": runs, "run": run,
-                             "queue": queue, "compare": compare, "evaluate": evaluate, "playground": playground}
-page = st.navigation({"Trainyard": [home], "Data": [datasets], "Training": [new_run, queue, runs, run, compare],
-                      "Results": [evaluate, playground]})
+                             "queue": queue, "sweeps": sweeps, "compare": compare, "evaluate": evaluate,
+                             "playground": playground}
+page = st.navigation({"Trainyard": [home], "Data": [datasets],
+                      "Training": [new_run, queue, runs, run, sweeps, compare], "Results": [evaluate, playground]})
 with guarded():
     page.run()

@@ -99,7 +99,7 @@ class RunsPage:
 
 LIST_COLUMNS = (Run.id, Run.name, Run.dataset_id, Run.model, Run.status, Run.progress, Run.created_at,
                 Run.started_at, Run.finished_at, Run.heartbeat_at, Run.eta_seconds, Run.device, Run.tags,
-                Run.parent_run_id, Run.archived_at)
+                Run.parent_run_id, Run.archived_at, Run.sweep_id, Run.trial_number)
 
 
 def _best_column(summary, key: str):

@@ -155,7 +155,7 @@ AUTO_SPACE: dict[str, dict[str, Any]] = {
     "model.base_width": {"choices": [16, 24, 32]},
     "model.embedding_dim": {"choices": [64, 128]},
     "model.factors": {"choices": [16, 32, 64]},
-    "model.regularisation": {"low": 1e-4, "high": 1e-1, "log": True},
+    "model.regularisation": {"low": 1.0, "high": 100.0, "log": True},  # matrix factorisation's pull (default 10)
 }
 
 

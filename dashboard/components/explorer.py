@@ -156,14 +156,17 @@ def best_validation(metrics: dict[str, dict]) -> float | None:
     return None
 
 
-def runs_frame(runs: Sequence[dict[str, Any]], sort_key: str | None = None) -> pd.DataFrame:
-    """Give back the runs list's table: one row per run, with the sorted-by metric when there is one."""
+def runs_frame(runs: Sequence[dict[str, Any]], sort_key: str | None = None,
+               sweeps: dict[int, str] | None = None) -> pd.DataFrame:
+    """Give back the runs list's table: one row per run, with the sorted-by metric when there is one, and a
+    Sweep column when sweeps ({run id: sweep name}) names the sweep of any."""
     rows = []
     for run in runs:
         metrics = run.get("metrics", {})
         item = {
             "Run": run["id"],
             "Name": run["name"] or "",
+            **({"Sweep": sweeps.get(run["id"], "")} if sweeps else {}),
             "Status": STATUS_WORDS.get(run["status"], run["status"]),
             "Data set": run["dataset"],
             "Model": run["model"],

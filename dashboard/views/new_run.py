@@ -11,6 +11,7 @@ from dashboard.components import state
 from dashboard.components.figures import learning_rate_figure
 from dashboard.components.forms import settings_form
 from dashboard.components.nav import go
+from dashboard.components.sweeps import start_auto
 from dashboard.components.trained import ROOT
 from engine.calibrate import load_calibration
 from engine.config import TRAINING_GROUPS, SplitConfig, TrainingConfig, validate_run_config
@@ -21,6 +22,8 @@ from engine.models.estimate import (dataset_spec, human_bytes, human_seconds, me
 from engine.models.registry import MODELS, model_label, model_size, models_for_kind
 from engine.presets import DEFAULT_PRESET, PRESET_HELP, PRESETS, preset_for, reasons, suggested_model
 from engine.training.schedule import schedule_curve
+
+AUTO = "Auto"
 
 
 def forget_settings() -> None:
@@ -81,9 +84,14 @@ if not MODELS[model_name].available:
 
 st.subheader("Training")
 preset = st.segmented_control(
-    "How long and how well", PRESETS, default=DEFAULT_PRESET, key="preset", on_change=forget_settings,
-    help="A preset fills in the settings below; you can still change any of them.",
+    "How long and how well", [*PRESETS, AUTO], default=DEFAULT_PRESET, key="preset", on_change=forget_settings,
+    format_func=lambda choice: "Auto (within a time budget)" if choice == AUTO else choice,
+    help="A preset fills in the settings below; you can still change any of them. Auto searches models and "
+         "settings for you, as a sweep.",
 )
+if preset == AUTO:
+    start_auto(dataset, key="train-auto")
+    st.stop()
 st.caption(PRESET_HELP[preset] if preset else f"No preset chosen: the {DEFAULT_PRESET} settings are the starting point.")
 chosen = preset_for(dataset, model_name, preset)
 preset_training, preset_model = chosen.training, chosen.model

@@ -7,6 +7,7 @@ from db import repo
 from db.session import trainyard_home
 from dashboard.components import state
 from dashboard.components.nav import go
+from dashboard.components.sweeps import sweep_of
 from engine.jobs.queue import log_tail, queue_again
 from engine.jobs.resources import machine_status
 from engine.jobs.worker import STALE_SECONDS
@@ -18,11 +19,13 @@ live = st.toggle("Live updates", value=True, key="queue-live", help="Refresh eve
 
 
 def queue_table(runs: list[dict], positions: dict[int, int]) -> pd.DataFrame:
+    sweeps = sweep_of(runs)
     rows = []
     for run in runs:
         rows.append({
             "Run": run["id"],
             "Name": run["name"] or "",
+            **({"Sweep": sweeps.get(run["id"], "")} if sweeps else {}),
             "Status": state.STATUS_WORDS.get(run["status"], run["status"]),
             "Place in queue": positions.get(run["id"]),
             "Data set": run["dataset"],
@@ -55,7 +58,7 @@ def live_queue() -> None:
                    "(the dashboard starts one by itself when it opens).")
 
     active = repo.list_runs(statuses=["queued", "running"])
-    recent = [r for r in repo.list_runs(limit=20, statuses=["completed", "failed", "cancelled", "interrupted"])]
+    recent = [r for r in repo.list_runs(limit=20, statuses=[*repo.FINISHED, "interrupted"])]
     positions = repo.queue_positions()
     active.sort(key=lambda r: (r["status"] != "running", positions.get(r["id"], 0), r["id"]))
     st.subheader(f"Training and waiting ({len(active)})")

@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard.components import explorer as ex
 from dashboard.components import state
 from dashboard.components.figures import metric_label
-from dashboard.components.nav import go
+from dashboard.components.nav import go, page
 from dashboard.components.text import markdown_safe
 from db import explorer, repo
 from db.session import trainyard_home
@@ -40,6 +40,9 @@ st.query_params["run"] = str(run_id)
 st.title(f"Run {run_id}" + (f" — {markdown_safe(run['name'])}" if run["name"] else ""))
 st.caption(f"{run['model']} on '{markdown_safe(run['dataset'])}' · queued {state.short_time(run['created_at'])}"
            + (" · archived" if run["archived_at"] else ""))
+if sweep_name := repo.sweep_names([run["sweep_id"]]).get(run["sweep_id"]):
+    st.page_link(page("sweeps"), label=f"Trial {run['trial_number'] + 1} of sweep '{markdown_safe(sweep_name)}'",
+                 query_params={"sweep": run["sweep_id"]}, icon=":material/tune:")
 
 
 def _smoothing(text):

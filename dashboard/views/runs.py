@@ -9,6 +9,7 @@ from dashboard.components import explorer as ex
 from dashboard.components import state
 from dashboard.components.figures import metric_label
 from dashboard.components.nav import go
+from dashboard.components.sweeps import sweep_of
 from db import explorer
 from db.models import RUN_STATUSES
 
@@ -160,7 +161,7 @@ def runs_list() -> None:
                "Tick runs to open, compare, archive or delete them.")
     toolbar = st.container()  # filled once the table says which runs are ticked
     sort_key = sort[len("best:"):] if sort.startswith("best:") else None
-    table = ex.runs_frame(page.runs, sort_key)
+    table = ex.runs_frame(page.runs, sort_key, sweep_of(page.runs))
     best_column = {f"Best {metric_label(sort_key).lower()}": st.column_config.NumberColumn(
         format="percent" if sort_key and ex.is_percent(sort_key) else "%.4g")} if sort_key else {}
     # Ticks belong to the rows on screen: when the rows change (another page, a new run on top),

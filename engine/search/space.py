@@ -117,8 +117,8 @@ def check_space(space: dict[str, dict[str, Any]], models: list[str], method: str
         having = [model for model in models if _fields(key, model) is not None]
         if not having:
             names = ", ".join(MODELS[m].title for m in models)
-            raise UserError(f"'{key}' is not a setting of {names}. Settings are named as in --set: training.NAME "
-                            "or model.NAME (the New run page's advanced settings list them).")
+            raise UserError(f"'{key}' is not a setting of {names}. Settings are named training.NAME or model.NAME, "
+                            "as the New run page's advanced settings list them.")
         if len(models) > 1 and method == "grid" and len(having) < len(models):
             raise UserError(f"'{key}' is a setting of some of the chosen models only; a grid sweep needs settings "
                             "all of them have. Use the TPE or random method.")
@@ -135,15 +135,14 @@ def check_space(space: dict[str, dict[str, Any]], models: list[str], method: str
             values = choices
         else:
             if isinstance(kind, tuple) or kind in (bool, list, str):
-                raise UserError(f"'{key}' takes one of a few values, not a range: give a list, for example "
-                                f"{key}=A,B.")
+                raise UserError(f"'{key}' takes one of a few values, not a range: give a list of them.")
             low, high, log = spec["low"], spec["high"], bool(spec.get("log", False))
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                        for v in (low, high)):
                 raise UserError(f"'{key}': the ends of a range must be numbers.")
             if low == high:
                 raise UserError(f"'{key}': the range {low}:{high} is empty; give a low end below the high end, or "
-                                "fix the setting with --set instead.")
+                                "fix the setting for every trial instead.")
             if low > high:
                 raise UserError(f"'{key}': the range {low}:{high} is inverted; the low end must come first.")
             if log and low <= 0:

@@ -163,9 +163,9 @@ def parse_budget(text: str | None) -> float | None:
     try:
         seconds = float(raw[:-1] if unit else raw) * (unit or 60)
     except ValueError:
-        raise UserError(f"'--budget {text}' is not a length of time: write it as 90s, 10m or 1h.") from None
+        raise UserError(f"'{text}' is not a length of time: write it as 90s, 10m or 1h.") from None
     if not math.isfinite(seconds) or seconds < MIN_BUDGET_SECONDS:
-        raise UserError(f"A time budget of {text} is too short: give at least a minute (1m), so that a trial or two "
+        raise UserError(f"A time budget of {text} is too short: give at least a minute, so that a trial or two "
                         "can finish.")
     return seconds
 
@@ -288,7 +288,7 @@ def create_auto(dataset: dict[str, Any], budget_seconds: float, parallel: int | 
     from engine.presets import auto_space
 
     if budget_seconds is None or budget_seconds < MIN_BUDGET_SECONDS:
-        raise UserError("Auto needs a time budget of at least a minute, for example --budget 10m.")
+        raise UserError("Auto needs a time budget of at least a minute.")
     models, space = auto_space(dataset)
     if parallel is None:
         parallel = max(1, sum(worker["slots"] for worker in repo.alive_workers()))
@@ -447,24 +447,36 @@ def _trial_params(sweep: dict[str, Any]) -> dict[int, dict[str, Any]]:
 
 def importance(sweep: dict[str, Any]) -> dict[str, float]:
     """Give back each setting's share of the differences between finished trials (Optuna's fANOVA), largest first;
-    empty until three trials have finished with a figure."""
+    empty until three trials have finished with a figure. Worked out again only when another trial has finished."""
     import optuna
 
-    study = load_study(sweep)
+    try:
+        study = load_study(sweep)
+    except KeyError:  # the study's file was removed: the trials themselves are still runs
+        return {}
     finished = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE
                 and not t.user_attrs.get("balanced")]  # Auto's Balanced trial chose no settings of its own
+    return dict(_importance(sweep["study_name"], tuple(t.number for t in finished)))
+
+
+@lru_cache(maxsize=64)
+def _importance(study_name: str, finished: tuple[int, ...]) -> tuple[tuple[str, float], ...]:
+    import optuna
+
     if len(finished) < 3:
-        return {}
-    common = set.intersection(*(set(t.params) for t in finished))
+        return ()
+    study = optuna.load_study(study_name=study_name, storage=storage())
+    trials = [t for t in study.get_trials(deepcopy=False) if t.number in set(finished)]
+    common = set.intersection(*(set(t.params) for t in trials))
     if not common:
-        return {}
+        return ()
     try:
         with _quiet():
             shares = optuna.importance.get_param_importances(
                 study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0), params=sorted(common))
     except (RuntimeError, ValueError, ZeroDivisionError):
-        return {}
-    return {key: round(float(value), 4) for key, value in shares.items()}
+        return ()
+    return tuple((key, round(float(value), 4)) for key, value in shares.items())
 
 
 def best_trial(sweep: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -485,7 +497,7 @@ def trials_of(sweep: dict[str, Any]) -> list[dict[str, Any]]:
         trials.append({
             "number": run["trial_number"], "run_id": run["id"], "status": run["status"], "model": run["model"],
             "value": run_value(run, sweep["metric"], sweep["direction"]), "params": params.get(run["trial_number"], {}),
-            "epochs": int(run["metrics"].get("epochs_completed", {}).get("last", 0)) or None,
+            "epochs": run["metrics"].get("val_loss", {}).get("count"),  # one validation point per epoch
             "seconds": _run_seconds(run), "test": test,
         })
     return trials
@@ -565,8 +577,9 @@ def outcome(sweep_id: int) -> str:
         return "No trial finished with a result, so the sweep found no settings to recommend."
     settings = _plain_params(best["params"], sweep["models"])
     words = METRIC_WORDS.get(sweep["metric"], sweep["metric"])
+    shown = f"{best['value']:.1%}" if sweep["metric"].endswith("accuracy") else f"{best['value']:.4g}"
     text = (f"The best trial is run {best['run_id']}, {MODELS[best['model']].title}"
-            f"{' with ' + settings if settings else ''}: {words} {best['value']:.4g}.")
+            f"{' with ' + settings if settings else ''}: {words} {shown}.")
     balanced = next((t for t in trials if t["number"] == 0 and sweep["auto"]), None)
     if balanced is None:
         return text
