@@ -202,6 +202,8 @@ def results(document: dict) -> None:
         if document["importance"]:
             right.plotly_chart(importance_figure(document["importance"], document["models"]), theme=None,
                                key="importance")
+        elif document["counts"]["completed"] >= 3:
+            right.caption("What mattered most: the finished trials scored so alike that no setting stands out.")
         else:
             right.caption("What mattered most shows once three trials have finished.")
         st.plotly_chart(parallel_figure(document, titles), theme=None, key="parallel")
