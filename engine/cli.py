@@ -110,13 +110,9 @@ def cmd_datasets_add(args) -> None:
 
 
 def cmd_datasets_clean(args) -> None:
-    from db import repo
     from engine.data.cleaning import clean_dataset
 
-    _ready()
-    dataset = repo.get_dataset(args.dataset)
-    if dataset is None:
-        raise UserError(f"There is no data set '{args.dataset}'. `python -m engine datasets list` shows them.")
+    dataset = _get_dataset(args.dataset)
     step = {"step": args.step}
     for key in ("column", "method", "value", "min_count", "height", "width", "target", "task"):
         if getattr(args, key) is not None:
@@ -153,12 +149,7 @@ def cmd_datasets_list(args) -> None:
 
 
 def cmd_datasets_show(args) -> None:
-    from db import repo
-
-    _ready()
-    dataset = repo.get_dataset(args.dataset)
-    if dataset is None:
-        raise UserError(f"There is no data set '{args.dataset}'. `python -m engine datasets list` shows them.")
+    dataset = _get_dataset(args.dataset)
     document = dataset_document(dataset) | {"schema": dataset["schema"], "quality_report": dataset["quality_report"]}
     problems = dataset["quality_report"].get("problems", [])
     text = json.dumps(_plain(dataset_document(dataset)), indent=2) + "\n" + (
@@ -243,10 +234,7 @@ def _wait_for(run_id: int) -> dict[str, Any]:
 def cmd_train(args) -> None:
     from db import repo
 
-    _ready()
-    dataset = repo.get_dataset(args.dataset)
-    if dataset is None:
-        raise UserError(f"There is no data set '{args.dataset}'. `python -m engine datasets list` shows them.")
+    dataset = _get_dataset(args.dataset)
     if str(args.preset).strip().lower() == "auto":
         from engine.search.commands import train_auto
 
@@ -296,6 +284,16 @@ def cmd_runs_list(args) -> None:
     emit(args, documents, _table(
         [[r["id"], r["status"], r["dataset"], r["model"], f"{r['progress']:.0%}", best(r)] for r in runs],
         ["ID", "STATUS", "DATA SET", "MODEL", "PROGRESS", "RESULT"]) if runs else "No runs yet.")
+
+
+def _get_dataset(name_or_id: str) -> dict[str, Any]:
+    from db import repo
+
+    _ready()
+    dataset = repo.get_dataset(name_or_id)
+    if dataset is None:
+        raise UserError(f"There is no data set '{name_or_id}'. `python -m engine datasets list` shows them.")
+    return dataset
 
 
 def _get_run(run_id: int) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, use_home
 
 CHROMIUM = os.environ.get("TRAINYARD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -86,6 +86,19 @@ def stop_workers(home: Path) -> None:
             os.kill(worker["pid"], signal.SIGTERM)
         except ProcessLookupError:
             pass
+
+
+@contextmanager
+def dashboard_in(tmp_path_factory, name: str):
+    """A dashboard started with `make run` on a fresh home, stopped with its workers at the end."""
+    with pytest.MonkeyPatch.context() as patch:
+        home = use_home(patch, tmp_path_factory.mktemp(name))
+        started = Dashboard(home).start()
+        try:
+            yield started
+        finally:
+            started.stop()
+            stop_workers(home)
 
 
 @contextmanager

@@ -15,8 +15,8 @@ import pytest
 
 from db import repo
 from engine.data.samples import SAMPLES
-from tests.browser import Dashboard, assert_no_exception, browser_page, screenshot, stop_workers, wait_idle
-from tests.conftest import shape_picture, shapes_zip, use_home, wait_until
+from tests.browser import Dashboard, assert_no_exception, browser_page, dashboard_in, screenshot, wait_idle
+from tests.conftest import shape_picture, shapes_zip, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -25,14 +25,8 @@ UPLOAD = '[data-testid="stFileUploaderDropzoneInput"]'
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        home = use_home(patch, tmp_path_factory.mktemp("journeys-home"))
-        started = Dashboard(home).start()
-        try:
-            yield started
-        finally:
-            started.stop()
-            stop_workers(home)
+    with dashboard_in(tmp_path_factory, "journeys-home") as started:
+        yield started
 
 
 class Journey:

@@ -6,22 +6,16 @@ from __future__ import annotations
 import pytest
 
 from db import repo
-from tests.browser import Dashboard, assert_no_exception, browser_page, screenshot, stop_workers, wait_idle
-from tests.conftest import use_home, wait_until
+from tests.browser import assert_no_exception, browser_page, dashboard_in, screenshot, wait_idle
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        home = use_home(patch, tmp_path_factory.mktemp("sweeps-home"))
-        started = Dashboard(home).start()
-        try:
-            yield started
-        finally:
-            started.stop()
-            stop_workers(home)
+    with dashboard_in(tmp_path_factory, "sweeps-home") as started:
+        yield started
 
 
 def test_a_sweep_from_the_form_to_a_run_with_its_best_settings(dashboard):

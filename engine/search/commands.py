@@ -6,18 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.cli import _ready, _table, emit
+from engine.cli import _get_dataset, _ready, _table, emit
 from engine.errors import UserError
-
-
-def _dataset(name_or_id: str) -> dict[str, Any]:
-    from db import repo
-
-    _ready()
-    dataset = repo.get_dataset(name_or_id)
-    if dataset is None:
-        raise UserError(f"There is no data set '{name_or_id}'. `python -m engine datasets list` shows them.")
-    return dataset
 
 
 def read_space(path: str | None, params: list[str] | None) -> dict[str, dict[str, Any]]:
@@ -55,6 +45,17 @@ def _wait(sweep_id: int) -> dict[str, Any]:
             started.wait(timeout=30)
 
 
+def _created(args, sweep: dict[str, Any], started: str) -> None:
+    """Print a new sweep: with --wait, its trials and outcome once it has ended; else how to follow it."""
+    from engine.search.sweeps import sweep_document
+
+    if args.wait:
+        _wait(sweep["id"])
+    document = sweep_document(sweep["id"])
+    emit(args, document, _summary_text(document) if args.wait else
+         f"{started} `python -m engine sweep show {sweep['id']}` follows it.")
+
+
 def _summary_text(document: dict[str, Any]) -> str:
     counts = document["counts"]
     done = counts["completed"] + counts["pruned"] + counts["failed"] + counts["cancelled"]
@@ -88,9 +89,9 @@ def _rank(document: dict[str, Any]):
 
 
 def cmd_sweep_create(args) -> None:
-    from engine.search.sweeps import create_sweep, sweep_document
+    from engine.search.sweeps import create_sweep
 
-    dataset = _dataset(args.dataset)
+    dataset = _get_dataset(args.dataset)
     from engine.cli import _parse_value
     from engine.config import set_dotted
     from engine.presets import suggested_model
@@ -105,12 +106,8 @@ def cmd_sweep_create(args) -> None:
     sweep = create_sweep(dataset, args.model or [suggested_model(dataset)], space, method=args.method,
                          metric=args.metric, direction=args.direction, trials=args.trials, parallel=args.parallel,
                          preset=args.preset, changes=changes, name=args.name, pruner=args.pruner)
-    if args.wait:
-        _wait(sweep["id"])
-    document = sweep_document(sweep["id"])
-    emit(args, document, _summary_text(document) if args.wait else
-         f"Sweep {sweep['id']} created: {sweep['trials']} trials, {sweep['parallel']} at a time; the first are "
-         f"queued. `python -m engine sweep show {sweep['id']}` follows it.")
+    _created(args, sweep, f"Sweep {sweep['id']} created: {sweep['trials']} trials, {sweep['parallel']} at a time; "
+                          "the first are queued.")
 
 
 def cmd_sweep_show(args) -> None:
@@ -146,7 +143,7 @@ def cmd_sweep_cancel(args) -> None:
 
 def train_auto(args, dataset: dict[str, Any]) -> None:
     """`train --preset auto --budget 10m`: an Auto sweep; with --wait it ends by naming the best run."""
-    from engine.search.sweeps import create_auto, parse_budget, sweep_document
+    from engine.search.sweeps import create_auto, parse_budget
 
     budget = parse_budget(args.budget)
     if budget is None:
@@ -156,12 +153,8 @@ def train_auto(args, dataset: dict[str, Any]) -> None:
             raise UserError(f"Auto chooses the models and settings itself; leave out --{option.replace('_', '-')}, "
                             "or use `python -m engine sweep create` to search your own space.")
     sweep = create_auto(dataset, budget, name=args.name)
-    if args.wait:
-        _wait(sweep["id"])
-    document = sweep_document(sweep["id"])
-    emit(args, document, _summary_text(document) if args.wait else
-         f"Auto started as sweep {sweep['id']}: it tries models and settings for {budget / 60:.0f} minutes. "
-         f"`python -m engine sweep show {sweep['id']}` follows it.")
+    _created(args, sweep, f"Auto started as sweep {sweep['id']}: it tries models and settings for "
+                          f"{budget / 60:g} minutes.")
 
 
 def register(commands, command) -> None:

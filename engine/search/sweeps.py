@@ -555,8 +555,6 @@ def _test_figure(trial: dict[str, Any]) -> tuple[str, float] | None:
 
 
 def _plain_params(params: dict[str, Any], models: list[str]) -> str:
-    from engine.models.registry import MODELS
-
     words = []
     for key, value in params.items():
         if key == "model":
