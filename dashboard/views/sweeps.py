@@ -252,7 +252,7 @@ def sweep_view(document: dict) -> None:
     live_view()
 
     buttons = st.columns(3)
-    best = document["best"]
+    best = document["recommended"]  # Auto keeps its Balanced trial unless the best one is clearly ahead
     if buttons[0].button("Train with the best settings", icon=":material/model_training:", key="train-best",
                          disabled=best is None, help="Queue a normal run with the model and settings of the best "
                                                      "trial so far, for example to keep it as your model."):

@@ -28,6 +28,7 @@ from db import repo
 from db.models import utcnow
 from db.session import database_url, get_engine, trainyard_home
 from engine.errors import UserError
+from engine.presets import VALIDATION_SHARE
 from engine.search.space import (
     METRIC_WORDS,
     METRICS,
@@ -488,6 +489,31 @@ def best_trial(sweep: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str,
     return max(done, key=lambda t: (t["value"], -t["number"]))  # a tie goes to the earlier trial
 
 
+def validation_noise(sweep: dict[str, Any], value: float) -> float:
+    """Give back how far apart two trials' validation figures can be by the luck of which rows were drawn: one
+    standard error of the figure on the sweep's validation rows (binomial for an accuracy; RMSE / sqrt(2n) for an
+    error)."""
+    dataset = repo.get_dataset(sweep["dataset_id"]) or {}
+    fraction = ((sweep.get("changes") or {}).get("split") or {}).get("validation_fraction", VALIDATION_SHARE)
+    rows = max(1, round(int(dataset.get("n_rows") or 1) * fraction))
+    if sweep["metric"].endswith("accuracy"):
+        return math.sqrt(max(value * (1 - value), 1e-6) / rows)
+    return abs(value) / math.sqrt(2 * rows)
+
+
+def recommended_trial(sweep: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Give back the trial a sweep recommends: its best one; for Auto, its Balanced trial unless the best one is
+    ahead of it on the validation rows by more than their luck of the draw (validation_noise), so that Auto never
+    swaps the Balanced model for one that only looked better on a few rows."""
+    best = best_trial(sweep, trials)
+    balanced = next((t for t in trials if sweep["auto"] and t["number"] == 0 and t["status"] == "completed"
+                     and t["value"] is not None), None)
+    if best is None or balanced is None or best is balanced:
+        return best
+    ahead = best["value"] - balanced["value"] if sweep["direction"] == "maximize" else balanced["value"] - best["value"]
+    return best if ahead > validation_noise(sweep, balanced["value"]) else balanced
+
+
 def trials_of(sweep: dict[str, Any]) -> list[dict[str, Any]]:
     params = _trial_params(sweep)
     trials = []
@@ -530,6 +556,7 @@ def sweep_document(sweep_id: int) -> dict[str, Any]:
         raise UserError(f"There is no sweep {sweep_id}. `python -m engine sweep list` shows them.")
     trials = trials_of(sweep)
     best = best_trial(sweep, trials)
+    chosen = recommended_trial(sweep, trials)
     counts = {status: sum(t["status"] == status for t in trials)
               for status in ("completed", "running", "queued", "pruned", "failed", "cancelled", "interrupted")}
     return {
@@ -543,6 +570,8 @@ def sweep_document(sweep_id: int) -> dict[str, Any]:
         "seconds_left": seconds_left(sweep, trials), "counts": counts, "trials": trials,
         "best": None if best is None else {k: best[k] for k in ("run_id", "number", "model", "value", "params",
                                                                   "test")},
+        "recommended": None if chosen is None else {k: chosen[k] for k in ("run_id", "number", "model", "value",
+                                                                           "params", "test")},
         "importance": importance(sweep), "outcome": sweep["outcome"],
     }
 
@@ -583,6 +612,11 @@ def outcome(sweep_id: int) -> str:
         return text
     if balanced is best:
         return text + " That is the Balanced preset's own run: none of the other settings tried did better."
+    if recommended_trial(sweep, trials) is balanced:
+        theirs = f"{balanced['value']:.1%}" if sweep["metric"].endswith("accuracy") else f"{balanced['value']:.4g}"
+        return text + (f" The Balanced preset's run {balanced['run_id']} reached {theirs}: a difference within the luck "
+                       "of which rows were kept for validation, so Auto recommends the Balanced run "
+                       f"{balanced['run_id']}.")
     ours, theirs = _test_figure(best), _test_figure(balanced) if balanced["status"] == "completed" else None
     if ours is None or theirs is None or ours[0] != theirs[0]:
         return text
