@@ -515,6 +515,9 @@ def parser() -> argparse.ArgumentParser:
     from engine.search.commands import register as register_sweeps
 
     register_sweeps(commands, command)
+    from engine.explain.commands import register as register_explain
+
+    register_explain(commands, command)
 
     calibrate = command(commands, "calibrate", cmd_calibrate,
                         "time a few training steps on this machine, for run-time estimates")

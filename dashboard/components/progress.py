@@ -21,7 +21,8 @@ from dashboard.components.state import duration
 T = TypeVar("T")
 
 # First guesses, in seconds: a fixed start-up part plus a part per megabyte of input.
-DEFAULT_RATES = {"import": (2.0, 0.05), "clean": (1.5, 0.03), "evaluate": (8.0, 0.0), "export": (25.0, 0.0)}
+DEFAULT_RATES = {"import": (2.0, 0.05), "clean": (1.5, 0.03), "evaluate": (8.0, 0.0), "export": (25.0, 0.0),
+                 "compress": (30.0, 0.0)}
 
 
 def _rates_path():

@@ -7,9 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.components import eval_figures as figures
+from dashboard.components.explanations import show_column_importance, show_mistake_explanations
 from dashboard.components.progress import run_with_progress
 from dashboard.components.trained import choose_finished_run, escape_markdown, read_json, run_engine
-from engine.serving.runtime import bundle_name, export_folder, run_folder
+from engine.serving.compress import comparison_rows, method_text, read_compression
+from engine.serving.runtime import INT8_FILE, bundle_name, export_folder, run_folder
 from engine.training.crossval import CROSSVAL_FILE
 from engine.training.reference import reference_sentence
 from engine.training.report import EVALUATION_FILE
@@ -141,6 +143,11 @@ else:
         st.plotly_chart(figures.error_histogram_figure(report["error_histogram"]), theme=None, key="errors")
 with tabs["Worst mistakes"]:
     show_mistakes(report["worst_mistakes"])
+    if report["worst_mistakes"] and (run_folder(run_id) / "model.pt").exists():
+        show_mistake_explanations(run_id, report)
+if report["kind"] == "tabular" and (run_folder(run_id) / "model.pt").exists():
+    st.subheader("Which columns matter most")
+    show_column_importance(run_id)
 
 if crossval:
     with tabs["Cross-validation"]:
@@ -165,6 +172,34 @@ elif bundle.exists() and bundle.stat().st_mtime >= model.stat().st_mtime:
 elif st.button("Prepare the download", key="make-bundle", icon=":material/package_2:"):
     ok, answer = run_with_progress("export", "Exporting and checking the model",
                                    lambda: run_engine("export", str(run_id), "--format", "bundle"))
+    if ok:
+        st.rerun()
+    st.error(answer)
+
+st.markdown("**A smaller int8 version**")
+st.caption("The same model with its weights stored in 8 bits instead of 32: smaller, often faster on a CPU, sometimes "
+           "a little less accurate. Trainyard measures it against the original on this machine and on the test "
+           "examples, so you can choose.")
+int8 = read_compression(run_id, any_pruning=True) if model.exists() else None
+int8_bundle = export_folder(run_id) / bundle_name(run_id, quantized=True)
+if int8 is not None:
+    st.dataframe(pd.DataFrame(comparison_rows(int8), columns=["", "Original", "int8", "Change"]), hide_index=True,
+                 key="int8-table")
+    st.caption(f"How it was made: {method_text(int8)}. Times are from ONNX Runtime on one CPU thread of this "
+               "machine.")
+    if int8.get("warning"):
+        st.warning(f"{int8['verdict']}. {int8['warning']}")
+    else:
+        st.success(f"{int8['verdict']}.")
+if model.exists() and int8 is not None and int8_bundle.exists() and (
+        int8_bundle.stat().st_mtime >= (export_folder(run_id) / INT8_FILE).stat().st_mtime):
+    st.download_button("Download the int8 model (ZIP)", int8_bundle.read_bytes(), file_name=int8_bundle.name,
+                       mime="application/zip", key="download-int8", icon=":material/download:")
+elif model.exists() and st.button("Make a smaller int8 version" if int8 is None else "Prepare the int8 download",
+                                  key="make-int8", icon=":material/compress:"):
+    ok, answer = run_with_progress("compress", "Making the int8 version and measuring it",
+                                   lambda: run_engine("export", str(run_id), "--format", "bundle", "--quantize",
+                                                      "int8"))
     if ok:
         st.rerun()
     st.error(answer)

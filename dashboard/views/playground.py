@@ -13,11 +13,14 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.components.eval_figures import probabilities_figure, top_items_figure
+from dashboard.components.explanations import explain_answer, show_explanation
 from dashboard.components.trained import choose_finished_run, escape_markdown, run_engine
 from engine.data.tables import read_table
 from engine.errors import UserError
 from engine.serving import DEFAULT_TOP
-from engine.serving.runtime import ONNX_FILE, Predictor, export_folder, onnx_predictor, onnx_ready, run_folder
+from engine.serving.compress import read_compression
+from engine.serving.runtime import (INT8_FILE, ONNX_FILE, Predictor, export_folder, onnx_predictor, onnx_ready,
+                                    run_folder)
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 MAX_LISTED_USERS = 5000
@@ -40,11 +43,25 @@ if not onnx_ready(run_id):
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def cached_predictor(run_id: int, modified: float) -> Predictor:
-    return onnx_predictor(run_id, threads=1)
+def cached_predictor(run_id: int, modified: float, quantized: bool = False) -> Predictor:
+    return onnx_predictor(run_id, threads=1, quantized=quantized)
 
 
-predictor = cached_predictor(run_id, (export_folder(run_id) / ONNX_FILE).stat().st_mtime)
+VERSIONS = ["original", "int8 (smaller)"]
+int8 = read_compression(run_id, any_pruning=True) if onnx_ready(run_id, quantized=True) else None
+if int8 is not None:
+    version = st.radio("Model", VERSIONS, horizontal=True, key="model-version",
+                       help="The int8 version stores its weights in 8 bits instead of 32: " + int8["verdict"] + ".")
+elif st.button("Make a smaller int8 version to try", key="make-int8", icon=":material/compress:",
+               help="Stores the weights in 8 bits instead of 32 and measures it against the original."):
+    with st.spinner("Making and measuring the int8 version (usually under a minute)…"):
+        ok, answer = run_engine("export", str(run_id), "--format", "onnx", "--quantize", "int8")
+    if ok:
+        st.rerun()
+    st.error(f"No int8 version could be made: {answer}")
+quantized = int8 is not None and version == VERSIONS[1]
+model_file = export_folder(run_id) / (INT8_FILE if quantized else ONNX_FILE)
+predictor = cached_predictor(run_id, model_file.stat().st_mtime, quantized)
 prep = predictor.preprocessing
 
 
@@ -70,6 +87,13 @@ def show_items(answer: dict) -> None:
 
 
 SHOW = {"classification": show_class, "regression": show_number, "rating": show_items}
+
+
+def explain_below(given, picture: bytes | None = None, **options) -> None:
+    """Show why the model answered what it did for one input (computed by the engine in a child process)."""
+    st.markdown("**Why this answer**")
+    if result := explain_answer(run_id, prep["kind"], given, **options):
+        show_explanation(result, prep["kind"], key="why", picture=picture)
 
 
 def answer_for(raw, names: list[str] | None = None, **options) -> list[dict] | None:
@@ -100,6 +124,7 @@ def try_a_row() -> None:
             pressed = st.form_submit_button("Predict", type="primary", icon=":material/bolt:")
         if pressed and (answers := answer_for(pd.DataFrame([values]))):
             SHOW[prep["task"]](answers[0])
+            explain_below(pd.DataFrame([values]))
     with many:
         upload = st.file_uploader("A CSV or Excel file with the same columns as the training data",
                                   type=["csv", "tsv", "txt", "xlsx", "parquet"], key="rows-file")
@@ -134,6 +159,7 @@ def try_a_text() -> None:
             st.warning("Type a text first.")
         elif answers := answer_for([text]):
             SHOW[prep["task"]](answers[0])
+            explain_below(pd.DataFrame({prep.get("text_column", "text"): [text]}))
 
 
 def try_an_image() -> None:
@@ -150,8 +176,11 @@ def try_an_image() -> None:
     left, right = st.columns([1, 3])
     left.image(io.BytesIO(data), width=160)
     with right:
-        if answers := answer_for([data]):
+        answers = answer_for([data])
+        if answers:
             SHOW[prep["task"]](answers[0])
+    if answers:
+        explain_below(data, picture=data)
 
 
 def try_a_user() -> None:
@@ -166,10 +195,12 @@ def try_a_user() -> None:
         pressed = st.form_submit_button("Recommend", type="primary", icon=":material/bolt:")
     if pressed and (answers := answer_for([user], top=top)):
         SHOW[prep["task"]](answers[0])
+        explain_below(user, top=top)
 
 
 PLAYGROUNDS = {"tabular": try_a_row, "text": try_a_text, "image": try_an_image, "ratings": try_a_user}
 
-st.caption("Answers come from the exported model file, run by ONNX Runtime — the same file as in the download "
-           "on the Evaluate page.")
+st.caption(("Answers come from the int8 version, run by ONNX Runtime: " + int8["verdict"] + "." if quantized else
+            "Answers come from the exported model file, run by ONNX Runtime — the same file as in the download "
+            "on the Evaluate page."))
 PLAYGROUNDS[prep["kind"]]()

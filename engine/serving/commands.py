@@ -108,7 +108,13 @@ def cmd_export(args) -> None:
     from engine.serving.export import export_run
 
     _get_run(args.run_id)
-    result = export_run(args.run_id, args.format, Path(args.out) if args.out else None)
+    result = export_run(args.run_id, args.format, Path(args.out) if args.out else None, args.quantize, args.prune)
+    if args.quantize:
+        from engine.serving.compress import table_text
+
+        emit(args, result,
+             f"Wrote {result['path']} ({result['bytes'] / 1024:,.0f} KB).\n\n{table_text(result['check'])}")
+        return
     check = result["check"]
     difference = max(c["max_abs_difference"] for c in check.values()) if args.format == "bundle" else (
         check["max_abs_difference"])
@@ -120,7 +126,7 @@ def cmd_serve(args) -> None:
     from engine.serving.http import serve
 
     _get_run(args.run_id)
-    serve(args.run_id, host=args.host, port=args.port, runtime=args.runtime)
+    serve(args.run_id, host=args.host, port=args.port, runtime=args.runtime, quantized=args.quantized)
 
 
 def register(commands, command) -> None:
@@ -140,6 +146,10 @@ def register(commands, command) -> None:
     export.add_argument("run_id", type=int, metavar="RUN_ID")
     export.add_argument("--format", default="bundle", choices=["onnx", "torchscript", "bundle"])
     export.add_argument("--out", metavar="PATH", help="where to write it (default: the run's export folder)")
+    export.add_argument("--quantize", choices=["int8"],
+                        help="a smaller int8 version of the ONNX model, measured against the original (table printed)")
+    export.add_argument("--prune", type=float, metavar="SHARE",
+                        help="with --quantize: first set this share of the weights (the smallest) to zero, e.g. 0.5")
 
     serve = command(commands, "serve", cmd_serve, "answer predictions over HTTP (OpenAPI at /docs)")
     serve.add_argument("run_id", type=int, metavar="RUN_ID")
@@ -148,3 +158,5 @@ def register(commands, command) -> None:
                        help="address to listen on; the default answers this machine only")
     serve.add_argument("--runtime", default="onnx", choices=["onnx", "torch"],
                        help="ONNX Runtime on the exported model (default), or PyTorch")
+    serve.add_argument("--quantized", action="store_true",
+                       help="answer with the smaller int8 version of the model (made first when missing)")

@@ -23,8 +23,8 @@ import torch
 from engine.errors import UserError
 from engine.serving.inputs import inputs_for
 from engine.serving.predict import TorchModel, TrainedModel, load_trained
-from engine.serving.runtime import (CHECKS_FILE, ONNX_FILE, PREPROCESSING_FILE, TORCHSCRIPT_FILE, OnnxModel,
-                                    bundle_name, export_folder)
+from engine.serving.runtime import (CHECKS_FILE, INT8_FILE, ONNX_FILE, PREPROCESSING_FILE, TORCHSCRIPT_FILE,
+                                    OnnxModel, bundle_name, export_folder)
 
 TOLERANCE = 1e-4  # largest difference allowed between an export's outputs and PyTorch's, per unit of output above 1
 CHECK_BATCHES = (1, 7)  # batch sizes other than the one exported with: the batch dimension must stay free
@@ -170,8 +170,9 @@ def labels_document(prep: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def example_document(trained: TrainedModel) -> dict[str, Any]:
-    """Give back a few ready model inputs with PyTorch's outputs for them, and for tables the raw rows too."""
+def example_document(trained: TrainedModel, model: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, Any]:
+    """Give back a few ready model inputs with PyTorch's outputs for them (or model's, when given), and for tables
+    the raw rows too."""
     prep = trained.preprocessing
     document: dict[str, Any] = {}
     if prep["kind"] == "tabular":
@@ -181,7 +182,7 @@ def example_document(trained: TrainedModel) -> dict[str, Any]:
     else:
         x = example_inputs(trained.spec, 2)
     document.update({"inputs": x.tolist(), "dtype": str(x.dtype), "shape": ["batch", *x.shape[1:]],
-                     "outputs": TorchModel(trained.model)(x).tolist()})
+                     "outputs": (model or TorchModel(trained.model))(x).tolist()})
     return document
 
 
@@ -355,17 +356,15 @@ A model trained with Trainyard (run {run_id}: `{model}` on the data set '{datase
 
 | File | What it is |
 |---|---|
-| `model.onnx` | the model for ONNX Runtime (any language; `pip install onnxruntime numpy`) |
-| `model.torchscript.pt` | the same model as TorchScript (`pip install torch`; no Trainyard code needed) |
+{model_files}
 | `preprocessing.json` | how raw inputs were turned into numbers, fitted on the training rows only |
 | `labels.json` | what the outputs mean |
-| `example_input.json` | a few ready inputs and the outputs PyTorch gave for them |
+| `example_input.json` | a few ready inputs and the outputs {example_runtime} gave for them |
 
 **Input** (`input`): {input_words}
 **Output** (`output`): {output_words}
 
-Both files were checked against the trained PyTorch model when they were made: their outputs differ by at
-most {onnx_difference:.1g} (ONNX Runtime) and {torchscript_difference:.1g} (TorchScript).
+{checked}
 
 ## Loading it
 
@@ -377,14 +376,33 @@ import json
 import numpy as np
 import onnxruntime as ort
 
-session = ort.InferenceSession("model.onnx")
+session = ort.InferenceSession("{onnx_file}")
 example = json.load(open("example_input.json"))
 x = np.array(example["inputs"], dtype=example["dtype"])
 outputs = session.run(None, {{"input": x}})[0]
-assert np.allclose(outputs, example["outputs"], rtol=1e-4, atol=1e-4)
+assert np.allclose(outputs, example["outputs"], rtol={tolerance}, atol={tolerance})
 {read_outputs}
 ```
+{torch_part}{extra}
+Trainyard can also serve it over HTTP: `python -m engine serve {run_id} --port 8000{serve_option}`, then open
+http://127.0.0.1:8000/docs.
+"""
 
+FLOAT_FILES = ("| `model.onnx` | the model for ONNX Runtime (any language; `pip install onnxruntime numpy`) |\n"
+               "| `model.torchscript.pt` | the same model as TorchScript (`pip install torch`; no Trainyard code "
+               "needed) |")
+
+INT8_FILES = ("| `model.int8.onnx` | the model with its weights stored in 8 bits (int8), for ONNX Runtime (any "
+              "language; `pip install onnxruntime numpy`) |")
+
+FLOAT_CHECKED = ("Both files were checked against the trained PyTorch model when they were made: their outputs differ "
+                 "by at\nmost {onnx:.1g} (ONNX Runtime) and {torchscript:.1g} (TorchScript).")
+
+INT8_CHECKED = """This is the smaller int8 version of the model, made as {method}.
+Measured against the original on the test rows when it was made: {verdict}.
+int8 arithmetic differs a little between processors, so the example allows answers a hundredth apart."""
+
+TORCH_PART = """
 With PyTorch instead:
 
 ```python
@@ -394,43 +412,54 @@ model = torch.jit.load("model.torchscript.pt").eval()
 with torch.no_grad():
     print(model(torch.from_numpy(x)))
 ```
-{extra}
-Trainyard can also serve it over HTTP: `python -m engine serve {run_id} --port 8000`, then open
-http://127.0.0.1:8000/docs.
 """
 
 TASK_WORDS = {"classification": "tell which label an input has", "regression": "predict the number '{target}'",
               "rating": "predict how a user would rate an item"}
 
 
-def readme(trained: TrainedModel, checks: dict[str, Any]) -> str:
+def readme(trained: TrainedModel, checks: dict[str, Any], compression: dict[str, Any] | None = None) -> str:
+    """Give back the bundle's README: of the float model checked against PyTorch, or of the int8 model with its
+    measurement (compression, from engine.serving.compress) when given."""
+    from engine.serving.compress import method_text
+
     prep, spec = trained.preprocessing, trained.spec
     inputs = "pieces" if prep.get("word_pieces") else prep["kind"]
-    return README.format(
+    if compression is None:
+        variant = {"model_files": FLOAT_FILES, "example_runtime": "PyTorch", "onnx_file": ONNX_FILE,
+                   "tolerance": "1e-4", "torch_part": TORCH_PART, "serve_option": "",
+                   "checked": FLOAT_CHECKED.format(onnx=checks["onnx"]["max_abs_difference"],
+                                                   torchscript=checks["torchscript"]["max_abs_difference"])}
+    else:
+        variant = {"model_files": INT8_FILES, "example_runtime": "this int8 model in ONNX Runtime",
+                   "onnx_file": INT8_FILE, "tolerance": "1e-2", "torch_part": "", "serve_option": " --quantized",
+                   "checked": INT8_CHECKED.format(method=method_text(compression), verdict=compression["verdict"])}
+    return README.format(**variant,
         title=f"Trainyard run {trained.run_id}", run_id=trained.run_id, model=trained.config["model"]["name"],
         dataset=trained.dataset.get("name", "?"),
         task_words=TASK_WORDS[prep["task"]].format(target=prep.get("target", "target")),
         input_words=INPUT_WORDS[inputs].format(**spec),
         output_words=OUTPUT_WORDS[prep["task"]],
-        onnx_difference=checks["onnx"]["max_abs_difference"],
-        torchscript_difference=checks["torchscript"]["max_abs_difference"],
         read_outputs=READ_OUTPUTS[prep["task"]],
         extra=PIECES_ENCODER if inputs == "pieces" else KIND_EXTRAS.get(prep["kind"], ""),
     )
 
 
-def write_bundle(trained: TrainedModel, folder: Path, checks: dict[str, Any], path: Path) -> None:
-    """Write the ZIP bundle of the run's exports to path."""
-    root = f"trainyard-run-{trained.run_id}"
+def write_bundle(trained: TrainedModel, folder: Path, checks: dict[str, Any], path: Path,
+                 compression: dict[str, Any] | None = None) -> None:
+    """Write the ZIP bundle of the run's exports to path: the float models, or with compression (the int8 model's
+    measurement) the int8 model alone."""
+    root = f"trainyard-run-{trained.run_id}" + ("-int8" if compression else "")
     partial = path.with_name(path.name + ".partial")
+    example = example_document(trained, OnnxModel(folder / INT8_FILE, threads=1) if compression else None)
     documents = {"preprocessing.json": trained.preprocessing, "labels.json": labels_document(trained.preprocessing),
-                 "example_input.json": example_document(trained)}
+                 "example_input.json": example}
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(f"{root}/README.md", readme(trained, checks))
+        archive.writestr(f"{root}/README.md", readme(trained, checks, compression))
         for name, document in documents.items():
             archive.writestr(f"{root}/{name}", json.dumps(document, indent=1))
-        archive.write(folder / ONNX_FILE, f"{root}/{ONNX_FILE}")
-        archive.write(folder / TORCHSCRIPT_FILE, f"{root}/{TORCHSCRIPT_FILE}")
+        for name in ([INT8_FILE] if compression else [ONNX_FILE, TORCHSCRIPT_FILE]):
+            archive.write(folder / name, f"{root}/{name}")
         if trained.preprocessing.get("word_pieces"):  # the pretrained text model's own tokenizer
             from engine.data.text import PIECE_TOKENIZER
             from engine.models.registry import package_file
@@ -455,10 +484,13 @@ def _write_json(path: Path, document: Any) -> None:
     os.replace(partial, path)
 
 
-def export_run(run_id: int, fmt: str, out: Path | None = None) -> dict[str, Any]:
+def export_run(run_id: int, fmt: str, out: Path | None = None, quantize: str | None = None,
+               prune: float | None = None) -> dict[str, Any]:
     """Make (or reuse) the run's export in fmt, copy it to out when given, and describe it.
 
-    Gives back {"run", "format", "path", "bytes", "check"}; raises UserError in plain words.
+    With quantize="int8", the export is the int8 version of the ONNX model (after pruning the share `prune` of the
+    weights, when given), or its own bundle; "check" is then its measurement (engine.serving.compress).
+    Gives back {"run", "format", "path", "bytes", "check"} (and "quantize"); raises UserError in plain words.
     """
     from db import repo
     from engine.data.ingest import file_sha256
@@ -466,6 +498,12 @@ def export_run(run_id: int, fmt: str, out: Path | None = None) -> dict[str, Any]
 
     if fmt not in FORMATS:
         raise UserError(f"Unknown export format '{fmt}'. Choose one of: {', '.join(FORMATS)}.")
+    if quantize not in (None, "int8"):
+        raise UserError(f"Unknown quantisation '{quantize}'. The one there is: int8.")
+    if quantize and fmt == "torchscript":
+        raise UserError("The int8 version is made from the ONNX model: use --format onnx or --format bundle.")
+    if prune is not None and not quantize:
+        raise UserError("--prune goes with --quantize int8: pruning is measured on the int8 version.")
     trained = load_trained(run_id)
     folder = export_folder(run_id)
     folder.mkdir(parents=True, exist_ok=True)
@@ -490,15 +528,39 @@ def export_run(run_id: int, fmt: str, out: Path | None = None) -> dict[str, Any]
 
     builders = {"onnx": lambda: export_onnx(trained, files["onnx"]),
                 "torchscript": lambda: export_torchscript(trained, files["torchscript"]), "bundle": bundle}
+    if quantize:
+        needed = ["onnx"]  # the float model, which the int8 one is made from and measured against
     for name in needed:
         if not fresh(name):
             make(name, builders[name])
-    target = files[fmt]
+    target, check = files[fmt], checks.get(fmt)
+    if quantize:
+        target, check = _int8_export(trained, fmt, checks, prune)
     if out is not None:
         out = Path(out)
         if out.is_dir():
-            out = out / (bundle_name(run_id) if fmt == "bundle" else target.name)
+            out = out / (bundle_name(run_id, bool(quantize)) if fmt == "bundle" else target.name)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(target, out)
         target = out
-    return {"run": run_id, "format": fmt, "path": str(target), "bytes": target.stat().st_size, "check": checks[fmt]}
+    return {"run": run_id, "format": fmt, "path": str(target), "bytes": target.stat().st_size, "check": check} | (
+        {"quantize": quantize} if quantize else {})
+
+
+def _int8_export(trained: TrainedModel, fmt: str, checks: dict[str, Any],
+                 prune: float | None) -> tuple[Path, dict[str, Any]]:
+    """Make (or reuse) the run's int8 model, and its bundle for fmt "bundle"; give back the file and its
+    measurement."""
+    from db import repo
+    from engine.data.ingest import file_sha256
+    from engine.serving.compress import compress_run, read_compression
+
+    run_id, folder = trained.run_id, export_folder(trained.run_id)
+    compression = read_compression(run_id, prune) or compress_run(run_id, prune)
+    target = folder / INT8_FILE
+    if fmt == "bundle":
+        target = folder / bundle_name(run_id, quantized=True)
+        if not target.exists() or target.stat().st_mtime < (folder / INT8_FILE).stat().st_mtime:
+            write_bundle(trained, folder, checks, target, compression)
+            repo.add_artifact(run_id, "bundle_int8", str(target), target.stat().st_size, file_sha256(target))
+    return target, compression

@@ -1,4 +1,5 @@
-"""The HTTP service of one trained run (FastAPI): POST /predict, GET /model, GET /health, OpenAPI at /docs.
+"""The HTTP service of one trained run (FastAPI): POST /predict, POST /explain, GET /model, GET /health, OpenAPI at
+/docs.
 
 The request body is typed per kind of data from the fitted preprocessing, so /docs lists a table's own
 columns. A bad request gets a 4xx answer whose "error" says in plain words what is wrong, never a 500.
@@ -199,8 +200,9 @@ def explain(error: RequestValidationError) -> tuple[str, list[dict[str, str]]]:
     return f"The request is not valid: {shown}{more}.", problems
 
 
-def create_app(predictor: Predictor, about: dict[str, Any]) -> FastAPI:
-    """Give back the service answering with predictor; about describes the model (run, model, data set)."""
+def create_app(predictor: Predictor, about: dict[str, Any], explainer: Optional[Callable[..., Any]] = None) -> FastAPI:
+    """Give back the service answering with predictor; about describes the model (run, model, data set). With an
+    explainer (explainer_for), POST /explain takes the same requests as /predict and says why each answer."""
     prep = predictor.preprocessing
     shape = REQUESTS[prep["kind"]](prep)
     answer = ANSWERS[prep["task"]]
@@ -262,7 +264,40 @@ def create_app(predictor: Predictor, about: dict[str, Any]) -> FastAPI:
                       summary="Predict for one or more inputs",
                       responses={400: {"description": "inputs the model cannot read, with the reason in 'error'"},
                                  422: {"description": "a request of the wrong form, with the reason in 'error'"}})
+    if explainer is not None:
+        def explain_answers(request):
+            try:
+                raw, names, options = shape.read(request)
+                explanations = explainer(raw, names, **options)
+            except UserError as error:
+                return JSONResponse(status_code=400, content={"error": str(error)})
+            return JSONResponse({"run": run_id, "explanations": explanations})
+
+        explain_answers.__annotations__ = {"request": shape.model}
+        app.add_api_route("/explain", explain_answers, methods=["POST"],
+                          summary="Predict and say why: what in each input pushed the answer (an approximation)",
+                          description="The same request as /predict; each answer also has 'pushes' (columns or "
+                                      "words with their credit), 'heatmap' for pictures, 'because' for "
+                                      "recommendations, and a 'sentence' in plain words.",
+                          responses={400: {"description": "inputs the model cannot read, with the reason in 'error'"},
+                                     422: {"description": "a request of the wrong form, with the reason in 'error'"}})
     return app
+
+
+def explainer_for(run_id: int) -> Callable[..., Any]:
+    """Give back a function (raw inputs, names, options) → explanations of run_id's answers; it loads PyTorch and
+    the model on its first call, so a service that is never asked why starts as fast as before."""
+    loaded: dict[str, Any] = {}
+
+    def explain_answers(raw: Any, names: list[str], **options: Any) -> list[dict[str, Any]]:
+        from engine.explain.attributions import explain_inputs
+        from engine.serving.predict import load_trained
+
+        if "trained" not in loaded:
+            loaded["trained"] = load_trained(run_id)
+        return explain_inputs(loaded["trained"], raw, names, **options)
+
+    return explain_answers
 
 
 def describe(predictor: Predictor, run: dict[str, Any]) -> dict[str, Any]:
@@ -279,23 +314,25 @@ def describe(predictor: Predictor, run: dict[str, Any]) -> dict[str, Any]:
     return about
 
 
-def serve(run_id: int, host: str = "127.0.0.1", port: int = 8000, runtime: str = "onnx") -> None:
-    """Answer HTTP requests for run_id until stopped (Ctrl+C)."""
+def serve(run_id: int, host: str = "127.0.0.1", port: int = 8000, runtime: str = "onnx",
+          quantized: bool = False) -> None:
+    """Answer HTTP requests for run_id until stopped (Ctrl+C), with its int8 model when quantized."""
     import sys
 
     import uvicorn
 
     from db import repo
 
-    predictor = load_predictor(run_id, runtime)
-    app = create_app(predictor, describe(predictor, repo.get_run(run_id)))
+    predictor = load_predictor(run_id, runtime, quantized)
+    app = create_app(predictor, describe(predictor, repo.get_run(run_id)), explainer=explainer_for(run_id))
     print(f"Serving run {run_id} at http://{host}:{port} ({predictor.runtime}); the API is described at "
           f"http://{host}:{port}/docs. Stop with Ctrl+C.", file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-def load_predictor(run_id: int, runtime: str = "onnx") -> Predictor:
-    """Give back a predictor for run_id: ONNX Runtime on its export (made when missing), else PyTorch.
+def load_predictor(run_id: int, runtime: str = "onnx", quantized: bool = False) -> Predictor:
+    """Give back a predictor for run_id: ONNX Runtime on its export (made when missing), else PyTorch; or, when
+    quantized, ONNX Runtime on its int8 model (made when missing; UserError when it cannot be).
 
     With a current export at hand, torch is never imported: the service starts in about a second.
     """
@@ -303,6 +340,14 @@ def load_predictor(run_id: int, runtime: str = "onnx") -> Predictor:
 
     from engine.serving.runtime import onnx_predictor, onnx_ready
 
+    if quantized:
+        if runtime != "onnx":
+            raise UserError("The int8 model runs in ONNX Runtime: leave out --runtime torch.")
+        if not onnx_ready(run_id, quantized=True):
+            from engine.serving.export import export_run
+
+            export_run(run_id, "onnx", quantize="int8")
+        return onnx_predictor(run_id, quantized=True)
     if runtime == "onnx" and onnx_ready(run_id):
         return onnx_predictor(run_id)
     from engine.serving.predict import load_trained, torch_predictor

@@ -34,10 +34,11 @@ def export_folder(run_id: int) -> Path:
 
 ONNX_FILE, TORCHSCRIPT_FILE, PREPROCESSING_FILE, CHECKS_FILE = (
     "model.onnx", "model.torchscript.pt", "preprocessing.json", "checks.json")
+INT8_FILE, COMPRESSION_FILE = "model.int8.onnx", "compression.json"  # the int8 model and its measurement
 
 
-def bundle_name(run_id: int) -> str:
-    return f"trainyard-run-{run_id}.zip"
+def bundle_name(run_id: int, quantized: bool = False) -> str:
+    return f"trainyard-run-{run_id}-int8.zip" if quantized else f"trainyard-run-{run_id}.zip"
 
 
 class Predictor:
@@ -47,7 +48,7 @@ class Predictor:
         self.preprocessing = preprocessing
         self.inputs = inputs_for(preprocessing)
         self.model = model
-        self.runtime = runtime  # "onnx" or "torch", said in the service's description
+        self.runtime = runtime  # "onnx", "onnx int8" or "torch", said in the service's description
 
     def predict(self, raw: Any, names: list[str] | None = None, **options: Any) -> list[dict[str, Any]]:
         """Give back one answer per input, each with the input's name when names are given."""
@@ -86,10 +87,10 @@ class OnnxModel:
         return self.session.run(None, {self.input_name: x})[0]
 
 
-def onnx_ready(run_id: int) -> bool:
-    """Whether the run has an ONNX export made from its current model file."""
+def onnx_ready(run_id: int, quantized: bool = False) -> bool:
+    """Whether the run has an ONNX export (its int8 version when quantized) made from its current model file."""
     folder, model = export_folder(run_id), run_folder(run_id) / "model.pt"
-    onnx = folder / ONNX_FILE
+    onnx = folder / (INT8_FILE if quantized else ONNX_FILE)
     return (onnx.exists() and (folder / PREPROCESSING_FILE).exists()
             and (not model.exists() or onnx.stat().st_mtime >= model.stat().st_mtime))
 
@@ -98,9 +99,11 @@ def read_preprocessing(run_id: int) -> dict[str, Any]:
     return json.loads((export_folder(run_id) / PREPROCESSING_FILE).read_text())
 
 
-def onnx_predictor(run_id: int, threads: int | None = None) -> Predictor:
-    """Give back a predictor running the run's exported ONNX file; `python -m engine export` makes it."""
-    if not onnx_ready(run_id):
-        raise UserError(f"Run {run_id} has no ONNX export yet. Make it with "
-                        f"`python -m engine export {run_id} --format onnx`.")
-    return Predictor(read_preprocessing(run_id), OnnxModel(export_folder(run_id) / ONNX_FILE, threads), "onnx")
+def onnx_predictor(run_id: int, threads: int | None = None, quantized: bool = False) -> Predictor:
+    """Give back a predictor running the run's exported ONNX file, or its int8 version when quantized;
+    `python -m engine export` makes them."""
+    if not onnx_ready(run_id, quantized):
+        raise UserError(f"Run {run_id} has no {'int8 version' if quantized else 'ONNX export'} yet. Make it with "
+                        f"`python -m engine export {run_id} --format onnx{' --quantize int8' if quantized else ''}`.")
+    path = export_folder(run_id) / (INT8_FILE if quantized else ONNX_FILE)
+    return Predictor(read_preprocessing(run_id), OnnxModel(path, threads), "onnx int8" if quantized else "onnx")
