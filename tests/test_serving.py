@@ -240,7 +240,7 @@ def test_playground_predicts_a_row_the_way_pytorch_does(trained, predictors):
     expected = predictors["torch"].predict(pd.DataFrame([{"x1": 2.5, "x2": -1.0, "colour": "red"}]))[0]
     assert shown.value == expected["prediction"]
     assert f"{expected['confidence']:.0%} sure" in [c.value for c in at.caption]
-    assert len(at.get("plotly_chart")) == 1  # the probabilities
+    assert len(at.get("plotly_chart")) == 2  # the probabilities, and why this answer
 
 
 def test_playground_explains_a_run_whose_model_is_missing(home, tmp_path):

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,8 @@ from tests.conftest import ROOT, cli, wait_until
 # A real table from a public package: the HPC jobs of ../shared/data when it is there, else scikit-learn's breast
 # cancer screening sample, which ships with the code.
 SHARED_TABLE = ROOT.parent / "shared" / "data" / "hpc_jobs.csv"
+if os.environ.get("TRAINYARD_TEST_SAMPLES_ONLY"):  # as CI, whose clone has no ../shared beside it
+    SHARED_TABLE = Path("/nonexistent")
 
 
 def table_dataset() -> dict:
@@ -206,8 +210,10 @@ def test_a_tpe_sweep_two_at_a_time_starts_from_balanced_and_prunes(home):
 
     dataset = table_dataset()
     balanced = json.loads(cli("train", "--dataset", str(dataset["id"]), "--wait", "--json").stdout)
-    sweep = create(dataset, ["training.learning_rate=0.0003:0.01:log", "model.dropout=0:0.4"], models=["mlp"],
-                   trials=12, parallel=2, name="tpe")
+    # Down to 1e-5, where a network learns too slowly: the pruner has poor trials to stop on any of the two tables.
+    # Judged by the validation loss, which has no ties on a small validation split, as accuracies of 85 rows do.
+    sweep = create(dataset, ["training.learning_rate=0.00001:0.01:log", "model.dropout=0:0.4"], models=["mlp"],
+                   trials=12, parallel=2, name="tpe", metric="val_loss")
     worker = start_worker("--slots", "2")
     try:
         wait_until(lambda: repo.get_sweep(sweep["id"])["status"] == "completed", timeout=900, every=1)
@@ -223,7 +229,7 @@ def test_a_tpe_sweep_two_at_a_time_starts_from_balanced_and_prunes(home):
     # rows the sweep optimises, and on the test rows within what they can tell apart (two standard errors).
     first, best = document["trials"][0], document["best"]
     assert first["params"] == {"training.learning_rate": 1e-3, "model.dropout": 0.2}
-    assert best["value"] >= first["value"]
+    assert best["value"] <= first["value"]
     ours, theirs = best["test"]["test_accuracy"], balanced["summary"]["test_accuracy"]
     assert ours >= theirs - 2 * math.sqrt(theirs * (1 - theirs) / round(dataset["n_rows"] * 0.15))
     assert document["importance"] and document["outcome"].startswith(f"The best trial is run {best['run_id']}")
