@@ -35,11 +35,6 @@ def choice_text(value: Any) -> str:
     return str(value)
 
 
-def setting_name(key: str, models: list[str]) -> str:
-    """A searched setting's plain title; "model" is the choice of model itself when a sweep tries several."""
-    return "Model" if key == "model" else setting_title(key, models)
-
-
 def best_so_far_figure(document: dict[str, Any]) -> go.Figure:
     """Give back each finished trial's figure by trial number, with the best so far as a stepped line."""
     metric, maximize = document["metric"], document["direction"] == "maximize"
@@ -120,7 +115,7 @@ def importance_figure(importance: dict[str, float], models: list[str]) -> go.Fig
     """Give back each setting's share of the differences between trials as horizontal bars, largest on top."""
     items = sorted(importance.items(), key=lambda item: item[1])
     figure = go.Figure(go.Bar(
-        x=[share for _, share in items], y=[plain(setting_name(key, models)) for key, _ in items], orientation="h",
+        x=[share for _, share in items], y=[plain(setting_title(key, models)) for key, _ in items], orientation="h",
         marker_color=PALETTE[0], hovertemplate="%{y}: %{x:.0%}<extra></extra>"))
     figure.update_layout(template=TEMPLATE, height=140 + 40 * len(items), hovermode="closest",
                          title={"text": "What mattered most: each setting's share of the differences"},

@@ -8,7 +8,7 @@ from dashboard.components import sweeps as ui
 from dashboard.components.forms import search_start, search_widget, searchable
 from dashboard.components.nav import go
 from dashboard.components.sweep_figures import (best_so_far_figure, choice_text, format_figure, importance_figure,
-                                                metric_words, parallel_figure, setting_name)
+                                                metric_words, parallel_figure)
 from dashboard.components.text import markdown_safe
 from db import repo
 from engine.config import TrainingConfig
@@ -16,7 +16,7 @@ from engine.errors import UserError
 from engine.models.registry import MODELS, model_label, models_for_kind
 from engine.presets import PRESET_HELP, PRESETS, suggested_model
 from engine.search import sweeps
-from engine.search.space import FIXED, METRIC_WORDS, METRICS, default_direction
+from engine.search.space import FIXED, METRIC_WORDS, METRICS, default_direction, setting_title
 
 # Where the search of these settings starts; any other setting starts from its default and bounds.
 STARTS = {"training.learning_rate": {"low": 1e-4, "high": 1e-1, "log": True},
@@ -58,7 +58,7 @@ def start_form(dataset: dict) -> None:
         st.info("Choose at least one model to try.")
         return
     specs = setting_specs(models, {"kind": dataset["kind"], "task": dataset["task"]})
-    titles = {key: setting_name(key, models) for key in specs}
+    titles = {key: setting_title(key, models) for key in specs}
     chosen = st.multiselect(
         "Settings to search", list(specs), default=[key for key in DEFAULT_SEARCH if key in specs],
         format_func=titles.get, key=f"sweep-settings-{dataset['kind']}", placeholder="Choose the settings to vary",
@@ -153,7 +153,7 @@ def trials_table(document: dict) -> pd.DataFrame:
                "Model": MODELS[trial["model"]].title, metric_words(document["metric"]): trial["value"],
                "Epochs": trial["epochs"], "Training time": state.duration(trial["seconds"])}
         for key in document["space"]:
-            row[setting_name(key, document["models"])] = table_value(trial["params"].get(key))
+            row[setting_title(key, document["models"])] = table_value(trial["params"].get(key))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -53,6 +53,9 @@ def _base_type(annotation: Any) -> Any:
 
 
 def setting_title(key: str, models: list[str]) -> str:
+    """A searched setting's plain title; "model" is the choice of model itself when a sweep tries several."""
+    if key == "model":
+        return "Model"
     for model in models:
         field = _fields(key, model)
         if field is not None and field.title:
@@ -230,7 +233,8 @@ def describe(space: dict[str, dict[str, Any]], models: list[str]) -> list[str]:
     for key, spec in space.items():
         title = setting_title(key, models)
         if "choices" in spec:
-            lines.append(f"{title}: one of {', '.join(json.dumps(c) if not isinstance(c, str) else c for c in spec['choices'])}")
+            shown = ", ".join(c if isinstance(c, str) else json.dumps(c) for c in spec["choices"])
+            lines.append(f"{title}: one of {shown}")
         else:
             lines.append(f"{title}: {spec['low']:g} to {spec['high']:g}" + (" (log scale)" if spec["log"] else ""))
     return lines

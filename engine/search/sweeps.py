@@ -593,6 +593,11 @@ def _plain_params(params: dict[str, Any], models: list[str]) -> str:
     return ", ".join(words)
 
 
+def _shown(sweep: dict[str, Any], value: float) -> str:
+    """A sweep's figure as the sentence says it: an accuracy as a percentage, an error or loss as a number."""
+    return f"{value:.1%}" if sweep["metric"].endswith("accuracy") else f"{value:.4g}"
+
+
 def outcome(sweep_id: int) -> str:
     """The closing sentence of a sweep: its best run in plain words and, for Auto, how it compares with Balanced."""
     from engine.models.registry import MODELS
@@ -604,19 +609,17 @@ def outcome(sweep_id: int) -> str:
         return "No trial finished with a result, so the sweep found no settings to recommend."
     settings = _plain_params(best["params"], sweep["models"])
     words = METRIC_WORDS.get(sweep["metric"], sweep["metric"])
-    shown = f"{best['value']:.1%}" if sweep["metric"].endswith("accuracy") else f"{best['value']:.4g}"
     text = (f"The best trial is run {best['run_id']}, {MODELS[best['model']].title}"
-            f"{' with ' + settings if settings else ''}: {words} {shown}.")
+            f"{' with ' + settings if settings else ''}: {words} {_shown(sweep, best['value'])}.")
     balanced = next((t for t in trials if t["number"] == 0 and sweep["auto"]), None)
     if balanced is None:
         return text
     if balanced is best:
         return text + " That is the Balanced preset's own run: none of the other settings tried did better."
     if recommended_trial(sweep, trials) is balanced:
-        theirs = f"{balanced['value']:.1%}" if sweep["metric"].endswith("accuracy") else f"{balanced['value']:.4g}"
-        return text + (f" The Balanced preset's run {balanced['run_id']} reached {theirs}: a difference within the luck "
-                       "of which rows were kept for validation, so Auto recommends the Balanced run "
-                       f"{balanced['run_id']}.")
+        return text + (f" The Balanced preset's run {balanced['run_id']} reached {_shown(sweep, balanced['value'])}: a "
+                       "difference within the luck of which rows were kept for validation, so Auto recommends the "
+                       f"Balanced run {balanced['run_id']}.")
     ours, theirs = _test_figure(best), _test_figure(balanced) if balanced["status"] == "completed" else None
     if ours is None or theirs is None or ours[0] != theirs[0]:
         return text
