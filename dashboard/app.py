@@ -27,6 +27,17 @@ except DatabaseNotReady as error:
     st.error(str(error))
     st.stop()
 
+
+@st.cache_resource(show_spinner=False)
+def _removed_leftovers(home: str) -> int:
+    """Remove what killed imports and abandoned uploads left behind, once per dashboard process and home."""
+    from engine.data.ingest import remove_leftovers
+
+    return len(remove_leftovers())
+
+
+_removed_leftovers(os.environ.get("TRAINYARD_HOME", ""))
+
 if os.environ.get("TRAINYARD_AUTO_WORKER", "1") != "0" and not st.session_state.get("worker_checked"):
     ensure_local_worker()
     st.session_state["worker_checked"] = True

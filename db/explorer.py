@@ -5,8 +5,6 @@ Every function gives back plain dicts and lists, like db/repo.py.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import math
@@ -21,6 +19,7 @@ from sqlalchemy import String, and_, cast, delete, exists, func, or_, select, te
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
+from db.csv_export import csv_text
 from db.models import Artifact, Dataset, Metric, MetricExtreme, MetricSummary, Run, RunEvent, utcnow
 from db.session import session_scope, trainyard_home
 
@@ -469,17 +468,13 @@ def run_document(run_id: int) -> dict[str, Any]:
 
 def metrics_csv(run_id: int, key: str | None = None) -> str:
     """Give back every stored point of a run as CSV text: key, step, epoch, value, time."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["key", "step", "epoch", "value", "time"])
     with session_scope() as session:
         query = select(Metric.key, Metric.step, Metric.epoch, Metric.value, Metric.wall_time).where(
             Metric.run_id == run_id)
         if key:
             query = query.where(Metric.key == key)
-        for row in session.execute(query.order_by(Metric.key, Metric.step).execution_options(yield_per=20_000)):
-            writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v for v in row])
-    return out.getvalue()
+        rows = session.execute(query.order_by(Metric.key, Metric.step).execution_options(yield_per=20_000))
+        return csv_text(["key", "step", "epoch", "value", "time"], rows)
 
 
 def run_files(run_id: int) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -19,18 +20,23 @@ SUMMARY_KEYS = ("test_accuracy", "test_f1_macro", "test_precision_macro", "test_
 
 
 def _plain(value: Any) -> Any:
+    """Give back value as strict JSON's types: times as text, NaN and infinities as null (JSON has neither)."""
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds") + "Z"
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return _plain(value.tolist())  # a numpy number or array as plain Python ones
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
 def emit(args, document: Any, text: str) -> None:
     if getattr(args, "json", False):
-        print(json.dumps(_plain(document), indent=2, default=str))
+        print(json.dumps(_plain(document), indent=2, default=str, allow_nan=False))
     else:
         print(text)
 
@@ -50,11 +56,23 @@ def _ready() -> None:
 # ------------------------------------------------------------------ commands
 
 
+def _shown_url(url: str) -> str:
+    """Give back a database address fit to print: its password, if any, replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not an address SQLAlchemy reads: print none of it
+        return "unreadable"
+
+
 def cmd_init(args) -> None:
     from db.session import database_url, migrate, trainyard_home
+    from engine.data.ingest import remove_leftovers
 
     revision = migrate()
-    emit(args, {"database": database_url(), "home": str(trainyard_home()), "revision": revision},
+    remove_leftovers()
+    emit(args, {"database": _shown_url(database_url()), "home": str(trainyard_home()), "revision": revision},
          f"Database ready at revision {revision}; files live in {trainyard_home()}.")
 
 
@@ -261,6 +279,9 @@ def cmd_runs_list(args) -> None:
     from db import explorer
 
     _ready()
+    if args.limit < 1:
+        raise UserError(f"'--limit {args.limit}' lists no runs: give a number of runs of 1 or more, for example "
+                        "--limit 20.")
     if args.sort not in ("newest", "oldest", "name") and not args.sort.startswith("best:"):
         raise UserError(f"'--sort {args.sort}' is not an order: use newest, oldest, name or best:METRIC, "
                         "for example best:val_accuracy.")
@@ -287,12 +308,18 @@ def cmd_runs_list(args) -> None:
 
 
 def _get_dataset(name_or_id: str) -> dict[str, Any]:
+    """Give back the data set with this id or, when no id matches, this name; a number is read as an id first."""
     from db import repo
 
     _ready()
     dataset = repo.get_dataset(name_or_id)
     if dataset is None:
         raise UserError(f"There is no data set '{name_or_id}'. `python -m engine datasets list` shows them.")
+    if str(name_or_id).isdigit() and dataset["name"] != str(name_or_id):
+        named = [d["id"] for d in repo.list_datasets() if d["name"] == str(name_or_id)]
+        if named:
+            print(f"Note: '{name_or_id}' is read as the id of data set {dataset['id']} ('{dataset['name']}'). The data "
+                  f"set named '{name_or_id}' has the id {named[0]}: use {named[0]} to choose it.", file=sys.stderr)
     return dataset
 
 
@@ -334,9 +361,13 @@ def cmd_runs_compare(args) -> None:
     for run_id in args.run_ids:
         _get_run(run_id)
     document = explorer.compare_document(args.run_ids, args.metric)
-    if document["metric"] is None:
+    logged = list(dict.fromkeys(k for r in document["runs"] for k in r["best"]))
+    if document["metric"] is None or not logged:
         raise UserError("None of these runs has logged a result yet.")
-    keys = list(dict.fromkeys(k for r in document["runs"] for k in r["best"]))[:6]
+    if args.metric and document["best_run"] is None:
+        raise UserError(f"None of these runs has a result called '{args.metric}'. Choose one of: "
+                        f"{', '.join(logged)}.")
+    keys = logged[:6]
     rows = [[("*" if r["id"] == document["best_run"] else "") + str(r["id"]), r["name"] or "", r["model"]]
             + [f"{r['best'][k]:.4g}" if k in r["best"] else "" for k in keys] for r in document["runs"]]
     differ = "\n".join(f"  {k}: " + ", ".join(f"run {i}={v}" for i, v in values.items())
@@ -533,9 +564,19 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _check_text(args) -> None:
+    """Refuse an argument holding a NUL character before it reaches the database (PostgreSQL cannot store one)."""
+    for key, value in vars(args).items():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and "\x00" in text:
+                raise UserError(f"The value given for {key.replace('_', '-')} holds an invisible NUL character (often "
+                                "left by copying from another program). Type it again without it.")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        _check_text(args)
         args.handler(args)
     except UserError as error:
         print(f"Error: {error}", file=sys.stderr)
@@ -543,11 +584,29 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader (`| head`) stopped early: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception as error:  # the database not ready, a broken file…: say it plainly
-        from db.session import DatabaseNotReady
-
-        if isinstance(error, DatabaseNotReady):
-            print(f"Error: {error}", file=sys.stderr)
-            return 2
-        raise
+    except Exception as error:  # the database not ready or out of reach, a broken file…: say it plainly
+        message = _database_trouble(error)
+        if message is None:
+            raise
+        print(f"Error: {message}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _database_trouble(error: Exception) -> str | None:
+    """Give back a plain message when error says the database is not ready or cannot be reached, else None."""
+    from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
+
+    from db.session import DatabaseNotReady, database_url
+
+    if isinstance(error, DatabaseNotReady):
+        return str(error)
+    if isinstance(error, (ArgumentError, NoSuchModuleError)):
+        return (f"DATABASE_URL ({_shown_url(database_url())}) is not a database address Trainyard can use. Write it "
+                "like postgresql+psycopg://user:password@host/trainyard, or unset it to use the SQLite file in "
+                "TRAINYARD_HOME.")
+    if isinstance(error, (OperationalError, InterfaceError)):
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        return (f"Could not reach the database at {_shown_url(database_url())}: {reason}. Check that it is running "
+                "and that DATABASE_URL (or TRAINYARD_HOME) points at it, then try again.")
+    return None

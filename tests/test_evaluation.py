@@ -216,7 +216,9 @@ def test_evaluate_page_shows_the_report(evaluated):
     (run_folder(evaluated["id"]) / "crossval.json").write_text(json.dumps(summarise(folds)))
     at.run()
     assert not at.exception, at.exception
-    assert any("Across 3 folds, the accuracy on rows each model never saw was 85.0% ± 4.1%" in m.value
+    from dashboard.components.text import markdown_safe
+
+    assert any(markdown_safe("Across 3 folds, the accuracy on rows each model never saw was 85.0% ± 4.1%") in m.value
                for m in at.markdown)
     assert len(at.get("plotly_chart")) == 5
 

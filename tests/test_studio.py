@@ -158,7 +158,9 @@ def test_a_failed_measurement_says_so_in_plain_words(iris, monkeypatch):
         "", "Traceback (most recent call last):\nError: No GPU here.\n", 2))
     at = open_page("new_run", dataset=iris["id"])
     at.button(key="calibrate").click().run()
-    assert [e.value for e in at.error] == ["No GPU here."]
+    from dashboard.components.text import markdown_safe
+
+    assert [e.value for e in at.error] == [markdown_safe("No GPU here.")]  # shown as written, never as Markdown
     assert "Traceback" not in texts(at)
 
 

@@ -8,14 +8,10 @@ from typing import Any
 import plotly.graph_objects as go
 
 from dashboard.components.figures import PALETTE, TEMPLATE
+from dashboard.components.text import figure_safe
 
 MAX_BARS = 20
 ANNOTATE_CELLS_UP_TO = 25  # classes; beyond that the numbers in the cells become unreadable
-
-
-def plain(label: Any) -> str:
-    """Give back label as text Plotly shows literally (it reads <b>, <a> and the like in labels as markup)."""
-    return str(label).replace("<", "‹").replace(">", "›")
 
 
 def confusion_matrix_figure(counts: Sequence[Sequence[int]], labels: Sequence[str], share: bool = False) -> go.Figure:
@@ -23,7 +19,7 @@ def confusion_matrix_figure(counts: Sequence[Sequence[int]], labels: Sequence[st
 
     With share, each row shows the share of that label's examples, so rare labels read as clearly as common ones.
     """
-    names = [plain(label) for label in labels]
+    names = [figure_safe(label) for label in labels]
     values = [list(map(float, row)) for row in counts]
     if share:
         values = [[v / (sum(row) or 1.0) for v in row] for row in values]
@@ -46,7 +42,7 @@ def roc_figure(curves: Sequence[dict[str, Any]]) -> go.Figure:
     figure = go.Figure()
     for curve in curves:
         figure.add_trace(go.Scatter(x=curve["fpr"], y=curve["tpr"], mode="lines",
-                                    name=f"{plain(curve['label'])} (area {curve['auc']:.2f})"))
+                                    name=f"{figure_safe(curve['label'])} (area {curve['auc']:.2f})"))
     figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="guessing",
                                 line={"dash": "dot", "color": "#94a3b8"}))
     figure.update_layout(template=TEMPLATE, title={"text": "ROC curve: found against false alarms"}, height=420,
@@ -62,7 +58,7 @@ def precision_recall_figure(curves: Sequence[dict[str, Any]]) -> go.Figure:
     figure = go.Figure()
     for curve in curves:
         figure.add_trace(go.Scatter(x=curve["recall"], y=curve["precision"], mode="lines",
-                                    name=f"{plain(curve['label'])} (average {curve['average_precision']:.2f})"))
+                                    name=f"{figure_safe(curve['label'])} (average {curve['average_precision']:.2f})"))
     if len(curves) == 1 and "positive_share" in curves[0]:
         share = curves[0]["positive_share"]
         figure.add_trace(go.Scatter(x=[0, 1], y=[share, share], mode="lines", name="guessing",
@@ -77,7 +73,7 @@ def precision_recall_figure(curves: Sequence[dict[str, Any]]) -> go.Figure:
 
 def per_class_figure(per_class: Sequence[dict[str, Any]]) -> go.Figure:
     """Give back grouped bars of precision, recall and F1 for each label."""
-    names = [plain(c["label"]) for c in per_class]
+    names = [figure_safe(c["label"]) for c in per_class]
     figure = go.Figure()
     for key, title in (("precision", "Right when it says so (precision)"), ("recall", "Found (recall)"),
                        ("f1", "F1")):
@@ -94,7 +90,7 @@ def probabilities_figure(probabilities: dict[str, float], title: str = "How sure
     items = sorted(probabilities.items(), key=lambda item: -item[1])[:MAX_BARS]
     colours = [PALETTE[0]] + ["#94a3b8"] * (len(items) - 1)
     figure = go.Figure(go.Bar(
-        x=[p for _, p in items], y=[plain(label) for label, _ in items], orientation="h", marker_color=colours,
+        x=[p for _, p in items], y=[figure_safe(label) for label, _ in items], orientation="h", marker_color=colours,
         text=[f"{p:.0%}" if p >= 0.005 else "<1%" for _, p in items], textposition="auto",
         hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
     figure.update_layout(template=TEMPLATE, title={"text": title}, height=max(200, 70 + 32 * len(items)),
@@ -107,7 +103,7 @@ def probabilities_figure(probabilities: dict[str, float], title: str = "How sure
 def top_items_figure(items: Sequence[dict[str, Any]], low: float | None = None, high: float | None = None) -> go.Figure:
     """Give back horizontal bars of recommended items ({item, predicted_rating}), best on top."""
     figure = go.Figure(go.Bar(
-        x=[i["predicted_rating"] for i in items], y=[plain(i["item"]) for i in items], orientation="h",
+        x=[i["predicted_rating"] for i in items], y=[figure_safe(i["item"]) for i in items], orientation="h",
         marker_color=PALETTE[0], text=[f"{i['predicted_rating']:.2f}" for i in items], textposition="auto",
         hovertemplate="%{y}: %{x:.2f}<extra></extra>"))
     figure.update_layout(template=TEMPLATE, title={"text": "Recommended items and their predicted rating"},
@@ -128,7 +124,7 @@ def predicted_against_true_figure(scatter: dict[str, Sequence[float]], target: s
         low, high = min(min(true), min(predicted)), max(max(true), max(predicted))
         figure.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines", name="perfect",
                                     line={"dash": "dot", "color": "#94a3b8"}))
-    name = plain(target)
+    name = figure_safe(target)
     figure.update_layout(template=TEMPLATE, title={"text": f"Predicted against true {name}"}, height=420,
                          xaxis_title=f"True {name}", yaxis_title=f"Predicted {name}", hovermode="closest")
     return figure

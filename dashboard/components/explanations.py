@@ -15,9 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.components.eval_figures import plain
 from dashboard.components.figures import TEMPLATE
-from dashboard.components.text import markdown_safe
+from dashboard.components.text import figure_safe, markdown_safe
 from dashboard.components.trained import run_engine
 from engine.explain import APPROXIMATION
 from engine.serving.runtime import run_folder
@@ -32,7 +31,7 @@ HEAT = [[0.0, "rgba(255, 230, 0, 0)"], [0.35, "rgba(255, 170, 0, 0.45)"], [1.0, 
 def pushes_figure(pushes: Sequence[dict[str, Any]], regression: bool = False, title: str = "") -> go.Figure:
     """Give back horizontal bars of each column's push: right and green towards the answer, left and red away."""
     shown = list(pushes)[::-1]  # Plotly draws the first bar at the bottom; the strongest should be on top
-    names = [plain(p["name"]) + (f" = {_cell(p['input'])}" if p.get("input") is not None else "") for p in shown]
+    names = [figure_safe(p["name"]) + (f" = {_cell(p['input'])}" if p.get("input") is not None else "") for p in shown]
     figure = go.Figure(go.Bar(
         x=[p["value"] for p in shown], y=names, orientation="h",
         marker_color=[TOWARDS if p["value"] >= 0 else AWAY for p in shown],
@@ -46,7 +45,7 @@ def pushes_figure(pushes: Sequence[dict[str, Any]], regression: bool = False, ti
 
 
 def _cell(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else plain(value)
+    return f"{value:.4g}" if isinstance(value, float) else figure_safe(value)
 
 
 def importance_figure(columns: Sequence[dict[str, Any]], percent: bool) -> go.Figure:
@@ -54,7 +53,7 @@ def importance_figure(columns: Sequence[dict[str, Any]], percent: bool) -> go.Fi
     shown = list(columns)[:20][::-1]
     scale = 100.0 if percent else 1.0
     figure = go.Figure(go.Bar(
-        x=[c["importance"] * scale for c in shown], y=[plain(c["name"]) for c in shown], orientation="h",
+        x=[c["importance"] * scale for c in shown], y=[figure_safe(c["name"]) for c in shown], orientation="h",
         error_x={"type": "data", "array": [c["spread"] * scale for c in shown], "visible": True},
         marker_color="#2563eb", hovertemplate="%{y}<br>%{x:.3g}<extra></extra>"))
     figure.update_layout(template=TEMPLATE, height=120 + 28 * len(shown), hovermode="closest",
@@ -173,7 +172,7 @@ def explain_answer(run_id: int, kind: str, given: Any, top: int = 10) -> dict[st
         else:
             ok, answer = _explain_file(run_id, modified, ".csv", given.to_csv(index=False).encode())
     if not ok:
-        st.warning(f"No explanation for this answer: {answer}")
+        st.warning(f"No explanation for this answer: {markdown_safe(answer)}")
         return None
     return answer[0]
 
@@ -206,7 +205,7 @@ def show_mistake_explanations(run_id: int, report: dict[str, Any]) -> None:
     with st.spinner("Working out why the model got these wrong…"):
         ok, document = run_explanation(run_id, "mistakes")
     if not ok:
-        st.warning(f"No explanations: {document}")
+        st.warning(f"No explanations: {markdown_safe(document)}")
         return
     pictures = {m["index"]: _picture_of(m) for m in report.get("worst_mistakes", [])}
     regression = report["task"] == "regression"
@@ -228,7 +227,7 @@ def show_column_importance(run_id: int) -> None:
     with st.spinner("Shuffling each column a few times and scoring the model again…"):
         ok, document = run_explanation(run_id, "importance")
     if not ok:
-        st.warning(f"It could not be worked out: {document}")
+        st.warning(f"It could not be worked out: {markdown_safe(document)}")
         return
     st.plotly_chart(importance_figure(document["columns"], document["metric"] == "accuracy"), theme=None,
                     key="importance")

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.components.text import figure_safe
+
 PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777"]
 WEBGL_ABOVE = 1000
 
@@ -61,19 +63,15 @@ def curves_figure(history: dict[str, Sequence[dict[str, Any]]], title: str, x: s
 def bar_figure(counts: dict[str, int], title: str, x_title: str = "", y_title: str = "Rows") -> go.Figure:
     """Give back a bar chart of counts, largest first."""
     items = sorted(counts.items(), key=lambda item: -item[1])
-    figure = go.Figure(go.Bar(x=[str(k) for k, _ in items], y=[v for _, v in items], marker_color=PALETTE[0]))
-    figure.update_layout(template=TEMPLATE, title={"text": title}, height=300, xaxis_title=x_title, yaxis_title=y_title,
+    figure = go.Figure(go.Bar(x=[figure_safe(k) for k, _ in items], y=[v for _, v in items], marker_color=PALETTE[0]))
+    figure.update_layout(template=TEMPLATE, title={"text": figure_safe(title)}, height=300,
+                         xaxis_title=figure_safe(x_title), yaxis_title=figure_safe(y_title),
                          hovermode="closest")
     return figure
 
 
 X_TITLES = {"step": "Training step", "epoch": "Epoch", "time": "Minutes since the start"}
 FAINT = 0.25
-
-
-def plain(text: Any) -> str:
-    """Give back text that Plotly shows as written: it reads a few HTML tags in labels, so escape them."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def smooth(values: Sequence[float], weight: float) -> list[float]:
@@ -124,7 +122,7 @@ def smoothed_curves_figure(series: dict[str, Sequence[dict[str, Any]]], title: s
         trace = go.Scattergl if len(points) > WEBGL_ABOVE else go.Scatter
         mode = "lines+markers" if len(points) < 60 else "lines"
         width = 3.5 if name == highlight else 2
-        label = plain(f"★ {name}" if name == highlight else name)
+        label = figure_safe(f"★ {name}" if name == highlight else name)
         if smoothing > 0 and len(points) > 2:
             figure.add_trace(trace(x=xs, y=ys, name=label, legendgroup=name, showlegend=False, mode="lines",
                                    opacity=FAINT, line={"color": color, "width": 1}, hoverinfo="skip"))
@@ -165,12 +163,12 @@ def parallel_figure(rows: Sequence[dict[str, Any]], settings: dict[str, str], me
     for key, title in settings.items():
         values = [row.get(key) for row in rows]
         if all(_is_number(v) for v in values):
-            dimensions.append({"label": plain(title), "values": values})
+            dimensions.append({"label": figure_safe(title), "values": values})
         else:
             labels = sorted({str(v) for v in values}, key=lambda s: (len(s), s))
             index = {label: i for i, label in enumerate(labels)}
-            dimensions.append({"label": plain(title), "values": [index[str(v)] for v in values],
-                               "tickvals": list(range(len(labels))), "ticktext": [plain(t) for t in labels]})
+            dimensions.append({"label": figure_safe(title), "values": [index[str(v)] for v in values],
+                               "tickvals": list(range(len(labels))), "ticktext": [figure_safe(t) for t in labels]})
     scores = [row[metric] for row in rows]
     dimensions.append({"label": metric_title, "values": scores})
     figure = go.Figure(go.Parcoords(
@@ -198,8 +196,8 @@ def settings_scatter_figure(points: Sequence[dict[str, Any]], x_title: str, y_ti
         if not chosen:
             continue
         figure.add_trace(go.Scatter(
-            x=[plain(p["x"]) if categorical else p["x"] for p in chosen], y=[p["y"] for p in chosen],
-            text=[plain(p["label"]) for p in chosen], mode="markers+text", textposition="top center",
+            x=[figure_safe(p["x"]) if categorical else p["x"] for p in chosen], y=[p["y"] for p in chosen],
+            text=[figure_safe(p["label"]) for p in chosen], mode="markers+text", textposition="top center",
             name="Best run" if best else "Runs",
             marker={"size": 18 if best else 11, "symbol": "star" if best else "circle",
                     "color": PALETTE[1] if best else PALETTE[0], "line": {"width": 1, "color": "white"}},

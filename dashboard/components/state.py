@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.components.text import markdown_safe
 from db import repo
 from db.session import database_url, get_engine
 
@@ -59,7 +60,8 @@ def ensure_local_worker() -> None:
         if ensure_worker():
             st.toast("Started a background worker to train your runs.")
     except OSError as error:
-        st.warning(f"Could not start a background worker ({error}). Start one with `python -m engine worker`.")
+        st.warning(f"Could not start a background worker ({markdown_safe(error)}). Start one with "
+                   "`python -m engine worker`.")
 
 
 def query_int(name: str) -> int | None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboard.components.figures import PALETTE, TEMPLATE, plain
+from dashboard.components.figures import PALETTE, TEMPLATE
+from dashboard.components.text import figure_safe
 from engine.search.space import METRIC_WORDS, setting_title
 
 
@@ -83,7 +84,7 @@ def _dimension(label: str, values: list[Any], log: bool) -> dict[str, Any]:
         return {"label": f"{label} (log scale)", "values": powers, "tickvals": ticks,
                 "ticktext": [f"{10.0 ** t:.2g}" for t in ticks]}
     keys = list(dict.fromkeys(json.dumps(v) for v in values))
-    labels = ["not used" if k == "null" else plain(choice_text(json.loads(k))) for k in keys]
+    labels = ["not used" if k == "null" else figure_safe(choice_text(json.loads(k))) for k in keys]
     return {"label": label, "values": [keys.index(json.dumps(v)) for v in values],
             "tickvals": list(range(len(keys))), "ticktext": labels}
 
@@ -100,7 +101,7 @@ def parallel_figure(document: dict[str, Any], model_titles: dict[str, str]) -> g
         dimensions.append(_dimension("Model", [model_titles.get(t["model"], t["model"]) for t in done], False))
     for key, spec in document["space"].items():
         values = [t["params"].get(key) for t in done]
-        dimensions.append(_dimension(plain(setting_title(key, models)), values, bool(spec.get("log"))))
+        dimensions.append(_dimension(figure_safe(setting_title(key, models)), values, bool(spec.get("log"))))
     values = [t["value"] for t in done]
     dimensions.append({"label": metric_words(metric), "values": values})
     scale = "Viridis" if document["direction"] == "maximize" else "Viridis_r"
@@ -115,8 +116,8 @@ def importance_figure(importance: dict[str, float], models: list[str]) -> go.Fig
     """Give back each setting's share of the differences between trials as horizontal bars, largest on top."""
     items = sorted(importance.items(), key=lambda item: item[1])
     figure = go.Figure(go.Bar(
-        x=[share for _, share in items], y=[plain(setting_title(key, models)) for key, _ in items], orientation="h",
-        marker_color=PALETTE[0], hovertemplate="%{y}: %{x:.0%}<extra></extra>"))
+        x=[share for _, share in items], y=[figure_safe(setting_title(key, models)) for key, _ in items],
+        orientation="h", marker_color=PALETTE[0], hovertemplate="%{y}: %{x:.0%}<extra></extra>"))
     figure.update_layout(template=TEMPLATE, height=140 + 40 * len(items), hovermode="closest",
                          title={"text": "What mattered most: each setting's share of the differences"},
                          xaxis={"tickformat": ".0%", "rangemode": "tozero"}, yaxis={"automargin": True})

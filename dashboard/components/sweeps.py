@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard.components import state
 from dashboard.components.nav import go
+from dashboard.components.text import markdown_safe
 from db import repo
 from db.session import database_url
 from engine.errors import UserError
@@ -81,7 +82,7 @@ def start_auto(dataset: dict[str, Any], key: str) -> None:
         try:
             sweep = sweeps.create_auto(dataset, sweeps.parse_budget(f"{minutes}m"))
         except UserError as error:
-            st.error(str(error))
+            st.error(markdown_safe(error))
             return
         clear_caches()
         state.ensure_local_worker()

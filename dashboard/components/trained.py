@@ -4,7 +4,6 @@ child process (exporting and evaluating need torch, which the dashboard never im
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,14 +14,6 @@ import streamlit as st
 from dashboard.components import state
 
 ROOT = Path(__file__).resolve().parents[2]
-# Links and images need [ ], emphasis * _ ~, code `, maths $, tables |, HTML-like tags < >: escaping these keeps
-# user text literal while leaving ordinary punctuation (and screen readers' labels) untouched.
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~$<>|#])")
-
-
-def escape_markdown(text: Any) -> str:
-    """Give back text that st.markdown shows literally (user text is never markup)."""
-    return MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
 def choose_finished_run(title: str, empty_message: str) -> dict[str, Any] | None:

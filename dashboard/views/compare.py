@@ -13,6 +13,7 @@ from dashboard.components.figures import (metric_label, parallel_figure, setting
 from dashboard.components.nav import go
 from dashboard.components.text import markdown_safe
 from db import explorer
+from db.csv_export import frame_csv
 
 MAX_RUNS = 50
 MAX_AXES = 12
@@ -103,7 +104,7 @@ st.dataframe(table, hide_index=True, key="compare-table", column_config={
     metric_label(k): st.column_config.NumberColumn(format="percent" if ex.is_percent(k) else "%.4g",
                                                    help="Best value the run reached")
     for k in shown})
-st.download_button("Download this table (CSV)", data=table.to_csv(index=False).encode(), on_click="ignore",
+st.download_button("Download this table (CSV)", data=frame_csv(table), on_click="ignore",
                    file_name="comparison.csv", mime="text/csv", icon=":material/download:", key="compare-csv")
 
 # ---------------------------------------------------------------- curves

@@ -13,9 +13,8 @@ from dashboard.components.figures import bar_figure
 from dashboard.components.nav import go
 from dashboard.components.progress import run_with_progress
 from dashboard.components.text import markdown_safe as plain
-from db.session import trainyard_home
 from engine.data.cleaning import FILL_METHODS, available_steps, clean_dataset, merge_mapping
-from engine.data.images import MAX_SIDE, MIN_SIDE, open_image, to_pixels
+from engine.data.images import MAX_SIDE, MIN_SIDE, listed_count, open_image, to_pixels
 from engine.data.ingest import (
     ARCHIVE_FILE,
     add_dataset,
@@ -24,6 +23,7 @@ from engine.data.ingest import (
     inspect_zip,
     load_index,
     load_table,
+    uploads_dir,
 )
 from engine.data.profile import MIN_CLASS_EXAMPLES, report_summary
 from engine.data.ratings import MIN_USER_RATINGS
@@ -80,13 +80,13 @@ st.title("Data sets")
 
 
 def _store_upload(uploaded) -> Path:
-    """Copy the upload to disk once per file, so the page reads it from there."""
-    folder = trainyard_home() / "uploads"
-    folder.mkdir(exist_ok=True)
+    """Copy the upload to disk once per file, so the page reads it from there; a replaced one's copy goes."""
     cached = st.session_state.get("upload_copy")
     if cached and cached[0] == uploaded.file_id and Path(cached[1]).exists():
         return Path(cached[1])
-    handle = tempfile.NamedTemporaryFile(delete=False, dir=folder, suffix=Path(uploaded.name).suffix)
+    if cached:
+        Path(cached[1]).unlink(missing_ok=True)
+    handle = tempfile.NamedTemporaryFile(delete=False, dir=uploads_dir(), suffix=Path(uploaded.name).suffix)
     with handle:
         shutil.copyfileobj(uploaded, handle)
     st.session_state["upload_copy"] = (uploaded.file_id, handle.name)
@@ -100,6 +100,12 @@ def _forget_upload() -> None:
     st.session_state["uploader_key"] = st.session_state.get("uploader_key", 0) + 1
 
 
+def _refused(path: Path, error: DataError) -> None:
+    """Say why the file was refused and remove its copy (the next change on the page copies it again)."""
+    path.unlink(missing_ok=True)
+    st.error(plain(error))
+
+
 def _add(path: Path, original_name: str, **options) -> None:
     try:
         dataset = run_with_progress(
@@ -107,7 +113,7 @@ def _add(path: Path, original_name: str, **options) -> None:
             lambda: add_dataset(path, original_name=original_name, max_bytes=LIMIT_MB << 20, **options),
             path.stat().st_size / 2**20)
     except DataError as error:
-        st.error(plain(error))
+        _refused(path, error)
     else:
         _forget_upload()
         select(dataset, f"Added '{dataset['name']}'.")
@@ -123,7 +129,7 @@ def _table_form(path: Path, name: str) -> None:
         frame = read_table(path, name)
         detected = inspect_table(frame)
     except DataError as error:
-        st.error(plain(error))
+        _refused(path, error)
         return
     st.write(f"**{plain(name)}**: {len(frame):,} rows, {frame.shape[1]} columns. First rows:")
     st.dataframe(frame.head(20), hide_index=True)
@@ -187,7 +193,7 @@ def _zip_form(path: Path, name: str) -> None:
     try:
         found = inspect_zip(path, name)
     except DataError as error:
-        st.error(plain(error))
+        _refused(path, error)
         return
     st.write(f"**{plain(name)}**: {found['images']:,} images in {found['classes']} classes — "
              f"{plain(found['label_reason'])}.")
@@ -370,7 +376,9 @@ with quality_tab:
         st.write("Picture types: " + ", ".join(f"{plain(k)} {v:,}" for k, v in report["formats"].items())
                  + ". Colour modes: " + ", ".join(f"{plain(k)} {v:,}" for k, v in report["modes"].items()) + ".")
         if report["unreadable"]:
-            st.write("Files that could not be read:")
+            more = listed_count(report, "unreadable") - len(report["unreadable"])
+            st.write("Files that could not be read" + (f" (the first {len(report['unreadable']):,}; "
+                                                       f"{more:,} more are not listed):" if more > 0 else ":"))
             st.dataframe(pd.DataFrame(report["unreadable"]).rename(columns={"file": "File", "why": "Why"}),
                          hide_index=True)
 
@@ -433,8 +441,8 @@ with fixes_tab:
 
     if kind == "image":
         with st.container(border=True):
-            st.markdown(f"**Drop unreadable images** — {len(report['unreadable']):,} found. They are already left "
-                        "out of training; this removes them from the data set.")
+            st.markdown(f"**Drop unreadable images** — {listed_count(report, 'unreadable'):,} found. They are "
+                        "already left out of training; this removes them from the data set.")
             if st.button("Drop unreadable images", key=f"clean-unreadable-{selected}",
                          disabled=not report["unreadable"]):
                 fix(dataset, {"step": "drop_unreadable"})
@@ -497,8 +505,9 @@ with fixes_tab:
 
 with details_tab:
     if kind == "image":
-        st.write(f"{report['files']:,} image files; {report['images']:,} readable; {len(report['skipped']):,} without "
-                 f"a label; {len(report.get('other_files', [])):,} other files ignored. Smallest "
+        st.write(f"{report['files']:,} image files; {report['images']:,} readable; "
+                 f"{listed_count(report, 'skipped'):,} without a label; {listed_count(report, 'other_files'):,} other "
+                 "files ignored. Smallest "
                  f"{report['smallest']['width']} × {report['smallest']['height']}, largest "
                  f"{report['largest']['width']} × {report['largest']['height']}.")
         st.dataframe(pd.DataFrame({"Class": list(counts), "Images": list(counts.values())}), hide_index=True)
@@ -539,7 +548,7 @@ with preview_tab:
         else:
             st.dataframe(load_table(dataset).head(100), hide_index=True)
     except (DataError, OSError, KeyError) as error:
-        st.error(f"The preview could not be shown: {error}")
+        st.error(f"The preview could not be shown: {plain(error)}")
 
 # ------------------------------------------------------------------ versions
 

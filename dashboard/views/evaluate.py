@@ -9,7 +9,8 @@ import streamlit as st
 from dashboard.components import eval_figures as figures
 from dashboard.components.explanations import show_column_importance, show_mistake_explanations
 from dashboard.components.progress import run_with_progress
-from dashboard.components.trained import choose_finished_run, escape_markdown, read_json, run_engine
+from dashboard.components.text import markdown_safe
+from dashboard.components.trained import choose_finished_run, read_json, run_engine
 from engine.serving.compress import comparison_rows, method_text, read_compression
 from engine.serving.runtime import INT8_FILE, bundle_name, export_folder, run_folder
 from engine.training.crossval import CROSSVAL_FILE
@@ -30,13 +31,13 @@ if report is None:
                                        lambda: run_engine("evaluate", str(run_id)))
         if ok:
             st.rerun()
-        st.error(answer)
+        st.error(markdown_safe(answer))
     st.stop()
 
 task = report["task"]
 reference = report.get("reference")
 st.subheader("In plain words")
-st.markdown("\n".join(f"- {escape_markdown(sentence)}"
+st.markdown("\n".join(f"- {markdown_safe(sentence)}"
                        for sentence in report["summary"] + [reference_sentence(reference, report)]))
 
 HEADLINES = {
@@ -89,7 +90,7 @@ def show_mistakes(mistakes: list[dict]) -> None:
             picture = base64.b64decode(mistake["input"].split(",", 1)[1]) if mistake.get("input") else None
             if picture:
                 column.image(picture, width=96)
-            column.caption(f"true {escape_markdown(mistake['true'])} · said {escape_markdown(mistake['predicted'])} "
+            column.caption(f"true {markdown_safe(mistake['true'])} · said {markdown_safe(mistake['predicted'])} "
                            f"({mistake['confidence']:.0%})")
         return
     st.caption("The answers furthest from the truth: " + ("wrong labels given with the most confidence."
@@ -151,7 +152,7 @@ if report["kind"] == "tabular" and (run_folder(run_id) / "model.pt").exists():
 
 if crossval:
     with tabs["Cross-validation"]:
-        st.markdown("\n".join(f"- {escape_markdown(s)}" for s in crossval["summary"]))
+        st.markdown("\n".join(f"- {markdown_safe(s)}" for s in crossval["summary"]))
         folds = pd.DataFrame(crossval["per_fold"])
         st.dataframe(folds, hide_index=True, key="folds")
         headline = next((k for k in ("accuracy", "f1_macro", "rmse", "mae") if k in crossval["mean"]), None)
@@ -174,7 +175,7 @@ elif st.button("Prepare the download", key="make-bundle", icon=":material/packag
                                    lambda: run_engine("export", str(run_id), "--format", "bundle"))
     if ok:
         st.rerun()
-    st.error(answer)
+    st.error(markdown_safe(answer))
 
 st.markdown("**A smaller int8 version**")
 st.caption("The same model with its weights stored in 8 bits instead of 32: smaller, often faster on a CPU, sometimes "
@@ -202,4 +203,4 @@ elif model.exists() and st.button("Make a smaller int8 version" if int8 is None 
                                                       "int8"))
     if ok:
         st.rerun()
-    st.error(answer)
+    st.error(markdown_safe(answer))

@@ -5,6 +5,7 @@ import streamlit as st
 from db import repo
 from dashboard.components import state
 from dashboard.components.nav import go, page
+from dashboard.components.text import markdown_safe
 from engine.data.samples import SAMPLES, add_sample
 
 KIND_WORDS = {"tabular": "a table", "image": "pictures", "text": "texts", "ratings": "ratings"}
@@ -25,7 +26,7 @@ steps = [
      bool(datasets), "datasets", {}, f"{len(datasets)} data set(s) so far"),
     ("Check", "Read the quality report and fix problems in one click.",
      bool(datasets), "datasets", {"dataset": latest_dataset["id"]} if latest_dataset else {},
-     f"Latest: {latest_dataset['name']}" if latest_dataset else "Needs a data set first"),
+     f"Latest: {markdown_safe(latest_dataset['name'])}" if latest_dataset else "Needs a data set first"),
     ("Train", "Pick a model and press Train; it learns in the background.",
      bool(runs), "new_run", {"dataset": latest_dataset["id"]} if latest_dataset else {},
      f"{len(runs)} run(s) so far"),
@@ -51,7 +52,8 @@ else:
 if latest_run:
     words = state.STATUS_WORDS.get(latest_run["status"], latest_run["status"]).lower()
     left, right = st.columns([4, 1], vertical_alignment="center")
-    left.write(f"Latest run: **Run {latest_run['id']}** ({latest_run['model']} on '{latest_run['dataset']}') — {words}.")
+    left.write(f"Latest run: **Run {latest_run['id']}** ({markdown_safe(latest_run['model'])} on "
+               f"'{markdown_safe(latest_run['dataset'])}') — {words}.")
     if right.button("Open it", key="home-open-run"):
         go("run", run=latest_run["id"])
 

@@ -12,6 +12,7 @@ from dashboard.components.figures import learning_rate_figure
 from dashboard.components.forms import settings_form
 from dashboard.components.nav import go
 from dashboard.components.sweeps import start_auto
+from dashboard.components.text import markdown_safe
 from dashboard.components.trained import ROOT
 from engine.calibrate import load_calibration
 from engine.config import TRAINING_GROUPS, SplitConfig, TrainingConfig, validate_run_config
@@ -160,7 +161,7 @@ else:
                    + (f" Time on {device_words}, measured {calibration['measured_at'][:10]}."
                       if calibration and calibration.get("measured_at") else ""))
         if message := st.session_state.pop("calibration_error", None):
-            st.error(message)
+            st.error(markdown_safe(message))
         if st.button("Measure this computer" if not calibration else "Measure again",
                      key="calibrate", icon=":material/speed:",
                      help="Times a few training steps (about half a minute) so the page can estimate training time."):
@@ -182,11 +183,11 @@ else:
 
 if st.button("Train", type="primary", icon=":material/rocket_launch:", key="train"):
     if config is None:
-        st.error(problem)
+        st.error(markdown_safe(problem))
         st.stop()
     run = repo.create_run(dataset_id, model_name, config.model_dump(), name=run_name.strip() or None)
     state.clear_caches()
     state.ensure_local_worker()
     go("run", run=run["id"])
 elif problem:
-    st.warning(problem)
+    st.warning(markdown_safe(problem))

@@ -14,7 +14,9 @@ import streamlit as st
 
 from dashboard.components.eval_figures import probabilities_figure, top_items_figure
 from dashboard.components.explanations import explain_answer, show_explanation
-from dashboard.components.trained import choose_finished_run, escape_markdown, run_engine
+from dashboard.components.text import markdown_safe
+from dashboard.components.trained import choose_finished_run, run_engine
+from db.csv_export import frame_csv
 from engine.data.tables import read_table
 from engine.errors import UserError
 from engine.serving import DEFAULT_TOP
@@ -38,7 +40,7 @@ if not onnx_ready(run_id):
     with st.spinner("Getting this model ready to try (once per model, usually under half a minute)…"):
         ok, answer = run_engine("export", str(run_id), "--format", "onnx")
     if not ok:
-        st.error(f"This model cannot be tried here: {answer}")
+        st.error(f"This model cannot be tried here: {markdown_safe(answer)}")
         st.stop()
 
 
@@ -58,7 +60,7 @@ elif st.button("Make a smaller int8 version to try", key="make-int8", icon=":mat
         ok, answer = run_engine("export", str(run_id), "--format", "onnx", "--quantize", "int8")
     if ok:
         st.rerun()
-    st.error(f"No int8 version could be made: {answer}")
+    st.error(f"No int8 version could be made: {markdown_safe(answer)}")
 quantized = int8 is not None and version == VERSIONS[1]
 model_file = export_folder(run_id) / (INT8_FILE if quantized else ONNX_FILE)
 predictor = cached_predictor(run_id, model_file.stat().st_mtime, quantized)
@@ -76,7 +78,7 @@ def show_class(answer: dict) -> None:
 
 
 def show_number(answer: dict) -> None:
-    st.metric(f"Predicted {prep.get('target', 'value')}", f"{answer['prediction']:,.4g}")
+    st.metric(f"Predicted {markdown_safe(prep.get('target', 'value'))}", f"{answer['prediction']:,.4g}")
 
 
 def show_items(answer: dict) -> None:
@@ -101,7 +103,7 @@ def answer_for(raw, names: list[str] | None = None, **options) -> list[dict] | N
     try:
         return predictor.predict(raw, names, **options)
     except UserError as error:
-        st.error(str(error))
+        st.error(markdown_safe(error))
         return None
 
 
@@ -117,10 +119,10 @@ def try_a_row() -> None:
             cells = st.columns(3)
             for i, column in enumerate(prep["numeric"]):
                 values[column["name"]] = cells[i % 3].number_input(
-                    escape_markdown(column["name"]), value=float(column["median"]), format="%.6g", key=f"number-{i}")
+                    markdown_safe(column["name"]), value=float(column["median"]), format="%.6g", key=f"number-{i}")
             for j, column in enumerate(prep["categorical"], start=len(prep["numeric"])):
                 values[column["name"]] = cells[j % 3].selectbox(
-                    escape_markdown(column["name"]), column["categories"], key=f"category-{j}")
+                    markdown_safe(column["name"]), column["categories"], key=f"category-{j}")
             pressed = st.form_submit_button("Predict", type="primary", icon=":material/bolt:")
         if pressed and (answers := answer_for(pd.DataFrame([values]))):
             SHOW[prep["task"]](answers[0])
@@ -135,7 +137,7 @@ def try_a_row() -> None:
                 try:
                     frame = read_table(path, original_name=upload.name)
                 except UserError as error:
-                    st.error(str(error))
+                    st.error(markdown_safe(error))
                     return
             answers = answer_for(frame)
             if answers:
@@ -145,7 +147,7 @@ def try_a_row() -> None:
                     result["Sure"] = [a["confidence"] for a in answers]
                 st.dataframe(result, hide_index=True, key="rows-result",
                              column_config={"Sure": st.column_config.NumberColumn(format="percent")})
-                st.download_button("Download the predictions (CSV)", result.to_csv(index=False).encode(),
+                st.download_button("Download the predictions (CSV)", frame_csv(result),
                                    file_name="predictions.csv", mime="text/csv", key="rows-download")
 
 

@@ -326,6 +326,8 @@ def _clean_image_dataset(dataset: dict[str, Any], step: dict[str, Any], title: s
     cleaned.loc[cleaned["readable"], "pixel_row"] = np.arange(len(readable))
     cleaned = cleaned.reset_index(drop=True)
     layout = {key: dataset["quality_report"].get(key, []) for key in ("skipped", "other_files", "missing_files")}
+    layout.update(counts=dataset["quality_report"].get("counts", {}),
+                  skipped_reasons=dataset["quality_report"].get("skipped_reasons"))
     report = image_quality_report(cleaned, height, width, schema["channels"], layout)
     report["detected"] = dataset["quality_report"].get("detected", {})
     report.update(before=before, cleaning={"step": step, "words": step_words(step), "changed": changed})

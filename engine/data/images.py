@@ -41,6 +41,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 LABEL_FILE_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx"}
 GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 MAX_IMAGE_PIXELS = 40_000_000  # larger pictures are reported, not decoded (a decompression bomb guard)
+MAX_LISTED = 1000  # files a quality report names per list (unreadable, unlabelled…); its counts stay exact
+LISTS = ("unreadable", "skipped", "other_files", "missing_files")
 TYPICAL_LIMIT = 64  # a typical size above this many pixels is scaled down to a square of it
 MIN_SIDE, MAX_SIDE = 4, 512
 PARALLEL_FROM = 4000  # images; below this, starting helper processes costs more than it saves
@@ -295,7 +297,8 @@ def decode_members(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], hei
                 record.update(width=image.width, height=image.height, mode=image.mode,
                               format=image.format or "", frames=getattr(image, "n_frames", 1))
                 if image.width * image.height > MAX_IMAGE_PIXELS:
-                    raise DataError(f"it is too large ({image.width} × {image.height} pixels)")
+                    raise DataError(f"it is too large ({image.width:,} × {image.height:,} pixels; at most "
+                                    f"{MAX_IMAGE_PIXELS:,} pixels are read)")
                 grey = is_grey(image)
                 if grey:
                     pixels[row] = to_pixels(image, height, width, 1)
@@ -305,7 +308,10 @@ def decode_members(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], hei
                 row += 1
         except DataError as error:
             record["why"] = str(error)
-        except (UnidentifiedImageError, Image.DecompressionBombError):
+        except Image.DecompressionBombError:  # Pillow refuses to open far larger ones at all
+            record["why"] = (f"it is too large (over {Image.MAX_IMAGE_PIXELS * 2:,} pixels; at most "
+                             f"{MAX_IMAGE_PIXELS:,} pixels are read)")
+        except UnidentifiedImageError:
             record["why"] = "it is not an image Pillow can read"
         except (OSError, ValueError, SyntaxError, EOFError, zipfile.BadZipFile) as error:
             record["why"] = f"the file is damaged ({str(error) or type(error).__name__})"
@@ -436,9 +442,18 @@ def read_image_zip(archive: zipfile.ZipFile, name: str, size: tuple[int, int] | 
 # ---------------------------------------------------------------- quality report
 
 
+def listed_count(report: dict[str, Any], key: str) -> int:
+    """Give back how many files a report's list (unreadable, skipped…) holds, though it names MAX_LISTED at most."""
+    return int(report.get("counts", {}).get(key, len(report.get(key, []))))
+
+
 def image_quality_report(index: pd.DataFrame, height: int, width: int, channels: int,
                          layout: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Give back a JSON-able report of an image data set: counts, sizes, modes, unreadable files, problems."""
+    """Give back a JSON-able report of an image data set: counts, sizes, modes, unreadable files, problems.
+
+    Each list of files names MAX_LISTED at most, so a ZIP of many junk files makes no huge report;
+    report["counts"] keeps each list's whole count (layout["counts"] carries them over from an earlier report).
+    """
     layout = layout or {}
     readable = index[index["readable"]]
     counts = readable["label"].value_counts()
@@ -470,6 +485,13 @@ def image_quality_report(index: pd.DataFrame, height: int, width: int, channels:
         "missing_files": layout.get("missing_files", []),
         "missing": {},
     }
+    carried = layout.get("counts", {})  # a cleaned version's lists come capped from its source's report
+    report["counts"] = {key: int(carried.get(key, len(report[key]))) for key in LISTS}
+    report["counts"]["unreadable"] = len(unreadable)  # the index lists every file: always exact
+    skipped_reasons = layout.get("skipped_reasons") or dict(Counter(item["why"] for item in report["skipped"]))
+    report["skipped_reasons"] = skipped_reasons
+    for key in LISTS:
+        report[key] = report[key][:MAX_LISTED]
     problems = []
     if unreadable:
         shown = ", ".join(f"'{item['file']}'" for item in unreadable[:5])
@@ -501,16 +523,16 @@ def image_quality_report(index: pd.DataFrame, height: int, width: int, channels:
             "animated", "info", f"{report['animated']:,} images are animations",
             "Only their first frame is used.", "Nothing to do, unless another frame shows the subject better."))
     if report["skipped"]:
-        reasons = Counter(item["why"] for item in report["skipped"])
         problems.append(problem(
-            "unlabelled", "warning", f"{len(report['skipped']):,} images have no label and are left out "
-            f"({'; '.join(f'{n} {why}' for why, n in reasons.items())})",
+            "unlabelled", "warning", f"{listed_count(report, 'skipped'):,} images have no label and are left out "
+            f"({'; '.join(f'{n} {why}' for why, n in skipped_reasons.items())})",
             "They are not used for training or testing.",
             "Put them in a class folder or list them with a label, then add the archive again."))
     if report["missing_files"]:
         problems.append(problem(
-            "missing_files", "warning", f"{len(report['missing_files']):,} files named in the label file are not "
-            "in the ZIP", "Those examples are missing from training.",
+            "missing_files", "warning",
+            f"{listed_count(report, 'missing_files'):,} files named in the label file are not in the ZIP",
+            "Those examples are missing from training.",
             "Add the missing images to the ZIP, or remove them from the label file."))
     report["problems"] = problems
     return report

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +26,7 @@ from db import repo
 from db.session import trainyard_home
 from engine.data.archive import open_zip
 from engine.data.images import image_quality_report, inspect_image_zip, read_image_zip
+from engine.data.limits import DEFAULT_MAX_FILE_MB, max_file_bytes  # noqa: F401  (kept importable from here)
 from engine.data.profile import check_target, guess_target, guess_task, quality_report
 from engine.data.ratings import check_ratings, find_rating_columns, ratings_kind_reason, ratings_quality_report
 from engine.data.tables import TABLE_SUFFIXES, read_table
@@ -38,13 +39,57 @@ TABLE_FILE = "table.arrow"
 LEGACY_TABLE_FILE = "table.parquet"
 INDEX_FILE = "index.arrow"
 ARCHIVE_FILE = "images.zip"
-DEFAULT_MAX_FILE_MB = 4096
 
 
 def datasets_dir() -> Path:
     folder = trainyard_home() / "datasets"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def uploads_dir() -> Path:
+    """Give back the folder where the dashboard keeps a copy of each file being uploaded."""
+    folder = trainyard_home() / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+LEFTOVER_SECONDS = 24 * 3600
+
+
+def _last_touched(path: Path) -> float:
+    """Give back the newest modification time of path and, for a folder, of what it holds."""
+    times = [path.lstat().st_mtime]
+    if path.is_dir() and not path.is_symlink():
+        times += [child.lstat().st_mtime for child in path.rglob("*")]
+    return max(times)
+
+
+def remove_leftovers(older_than_seconds: float = LEFTOVER_SECONDS) -> list[Path]:
+    """Remove what failed or abandoned imports left behind; give back what was removed.
+
+    That is the `.incoming-*` folders of imports that were killed and the dashboard's copies of uploads that
+    were refused, replaced or abandoned, once untouched for older_than_seconds (an import may still be
+    running in another process) and unless a data set refers to them.
+    """
+    in_use = {Path(d["files_path"]).resolve() for d in repo.list_datasets() if d.get("files_path")}
+    candidates = [*datasets_dir().glob(".incoming-*"), *uploads_dir().iterdir()]
+    cutoff = time.time() - older_than_seconds
+    removed = []
+    for path in candidates:
+        try:
+            if path.resolve() in in_use or any(parent in in_use for parent in path.resolve().parents):
+                continue
+            if _last_touched(path) > cutoff:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:  # gone already, or another process is removing it
+            continue
+        removed.append(path)
+    return removed
 
 
 def pixels_file(height: int, width: int) -> str:
@@ -69,16 +114,14 @@ def in_background(function, *args) -> Future:
 
 def unique_name(wanted: str) -> str:
     """Give back wanted, or wanted with ' (2)', ' (3)'… when a data set already has that name."""
+    if "\x00" in wanted:  # PostgreSQL refuses it, and no one means to type it
+        raise DataError("The name holds an invisible NUL character (often left by copying from another program). "
+                        "Type the name again without it.")
     wanted = re.sub(r"\s+", " ", wanted).strip()[:180] or "data set"
     name, number = wanted, 2
     while repo.dataset_name_taken(name):
         name, number = f"{wanted} ({number})", number + 1
     return name
-
-
-def max_file_bytes() -> int:
-    """Give back the largest file add_dataset takes: $TRAINYARD_MAX_FILE_MB megabytes (default 4096)."""
-    return int(float(os.environ.get("TRAINYARD_MAX_FILE_MB", DEFAULT_MAX_FILE_MB)) * (1 << 20))
 
 
 def check_file_size(size: int, name: str, max_bytes: int | None = None) -> None:

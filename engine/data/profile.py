@@ -462,5 +462,5 @@ def report_summary(report: dict[str, Any]) -> dict[str, Any]:
         "problem_titles": [p["title"] for p in report.get("problems", [])],
     }
     if "unreadable" in report:
-        summary["unreadable_images"] = len(report["unreadable"])
+        summary["unreadable_images"] = int(report.get("counts", {}).get("unreadable", len(report["unreadable"])))
     return summary

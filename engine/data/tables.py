@@ -8,7 +8,9 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
+from pandas.io.excel._openpyxl import OpenpyxlReader
 
+from engine.data.limits import check_table_size, max_table_cells, max_table_rows, rows_fitting
 from engine.errors import DataError
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xls", ".parquet", ".pq"}
@@ -77,24 +79,103 @@ def read_table(path: str | Path, original_name: str | None = None, fewest_column
     if not path.exists() or path.stat().st_size == 0:
         raise DataError(f"'{name}' is empty. Choose a file that contains a table with a header row.")
     if suffix in (".parquet", ".pq"):
-        try:
-            frame = pd.read_parquet(path)
-        except Exception:
-            raise DataError(f"'{name}' is not a readable Parquet file. Export it again, or save it as CSV.") from None
+        frame = _read_parquet(path, name)
     elif suffix in (".xlsx", ".xls"):
-        try:
-            frame = pd.read_excel(path)
-        except Exception:
-            raise DataError(f"'{name}' is not a readable Excel workbook. Open it in Excel and save it again as "
-                            ".xlsx, or save it as CSV.") from None
+        frame = _read_excel(path, name, suffix)
     else:
         frame = _read_text_table(path, name, suffix, fewest_columns)
+    check_table_size(len(frame), frame.shape[1], name)
     frame.columns = [str(column).strip() for column in frame.columns]
     if frame.empty or len(frame.columns) == 0:
         raise DataError(f"'{name}' has a header but no rows. Add data rows below the header.")
     if len(set(frame.columns)) != len(frame.columns):
         raise DataError(f"'{name}' has two columns with the same name. Give every column its own name.")
     return _tidy(frame)
+
+
+def _read_parquet(path: Path, name: str) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        # The footer says how many rows the file unpacks to: a small file can hold millions.
+        metadata = pq.ParquetFile(path).metadata
+    except Exception:
+        raise DataError(f"'{name}' is not a readable Parquet file. Export it again, or save it as CSV.") from None
+    check_table_size(metadata.num_rows, metadata.num_columns, name)
+    try:
+        return pd.read_parquet(path)
+    except Exception:
+        raise DataError(f"'{name}' is not a readable Parquet file. Export it again, or save it as CSV.") from None
+
+
+def _read_excel(path: Path, name: str, suffix: str) -> pd.DataFrame:
+    unreadable = (f"'{name}' is not a readable Excel workbook. Open it in Excel and save it again as .xlsx, or save "
+                  "it as CSV.")
+    if suffix == ".xls":
+        try:
+            return pd.read_excel(path)  # the old format holds at most 65,536 rows of 256 columns
+        except Exception:
+            raise DataError(unreadable) from None
+    try:
+        reader = LimitedExcelReader(str(path), name)
+    except DataError:
+        raise
+    except Exception:
+        raise DataError(unreadable) from None
+    try:
+        return reader.parse(sheet_name=0)
+    except DataError:
+        raise
+    except Exception:
+        raise DataError(unreadable) from None
+    finally:
+        reader.close()
+
+
+class LimitedExcelReader(OpenpyxlReader):
+    """pandas' own .xlsx reader (so cells read as before), its sheets counted as they stream (pandas 3.1)."""
+
+    def __init__(self, path: str, name: str) -> None:
+        self.table_name = name
+        super().__init__(path)
+
+    def get_sheet_by_index(self, index: int):
+        return _CountedSheet(super().get_sheet_by_index(index), self.table_name)
+
+    def get_sheet_by_name(self, name: str):
+        return _CountedSheet(super().get_sheet_by_name(name), self.table_name)
+
+
+class _CountedSheet:
+    """A read-only worksheet whose rows stop with a DataError once the table is over the row or cell limit.
+
+    The declared size is checked first (Excel writes it; refused at once), then the real one while reading,
+    because a hand-made file may declare less than it holds."""
+
+    def __init__(self, sheet, name: str) -> None:
+        object.__setattr__(self, "_sheet", sheet)
+        object.__setattr__(self, "_name", name)
+        rows, columns = sheet.max_row, sheet.max_column
+        if rows and columns:
+            check_table_size(max(rows - 1, 0), columns, name)  # the first row is the header
+
+    def __getattr__(self, key):
+        return getattr(self._sheet, key)
+
+    def __setattr__(self, key, value) -> None:
+        setattr(self._sheet, key, value)
+
+    @property
+    def rows(self):
+        most_rows, most_cells = max_table_rows(), max_table_cells()
+        cells = width = 0
+        for number, row in enumerate(self._sheet.rows):
+            if number:  # the header's cells are names, not data
+                cells += len(row)
+                width = max(width, len(row))
+                if number > most_rows or cells > most_cells:
+                    check_table_size(number, width, self._name, at_least=True)
+            yield row
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
@@ -122,12 +203,12 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
     delimiter = "\t" if suffix == ".tsv" else _delimiter(text_head)
     try:
         try:
-            frame = _read_csv(path, delimiter, encoding)
+            frame = _read_csv(path, delimiter, encoding, name)
         except UnicodeDecodeError:
             # The sample was clean but a later line is not: a legacy Windows file, most likely.
-            frame = _read_csv(path, delimiter, "cp1252" if encoding == "utf-8-sig" else "latin-1")
+            frame = _read_csv(path, delimiter, "cp1252" if encoding == "utf-8-sig" else "latin-1", name)
     except UnicodeDecodeError:
-        frame = _read_csv(path, delimiter, "latin-1")
+        frame = _read_csv(path, delimiter, "latin-1", name)
     except pd.errors.ParserError as error:
         detail = str(error).strip().split("\n")[-1].removeprefix("Error tokenizing data. C error: ")
         raise DataError(
@@ -145,7 +226,7 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
     if all(_is_number(column) for column in frame.columns):
         # Every name is a number: the file has no header row, and its first row is data.
         names = [f"column {i + 1}" for i in range(frame.shape[1])]
-        frame = _read_csv(path, delimiter, encoding, header=None, names=names)
+        frame = _read_csv(path, delimiter, encoding, name, header=None, names=names)
         frame.attrs["header"] = "none"
     if frame.shape[1] < fewest_columns and frame.shape[0] > 0:
         raise DataError(
@@ -155,10 +236,16 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
     return frame
 
 
-def _read_csv(path: Path, delimiter: str, encoding: str, **options) -> pd.DataFrame:
+def _read_csv(path: Path, delimiter: str, encoding: str, name: str, **options) -> pd.DataFrame:
+    """Give back the CSV table, reading one row past the row and cell limits at most, and refusing it then."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed columns are made text in _tidy
-        return pd.read_csv(path, sep=delimiter, encoding=encoding, engine="c", **options)
+        header = pd.read_csv(path, sep=delimiter, encoding=encoding, engine="c", nrows=0, **options)
+        fitting = rows_fitting(header.shape[1])
+        frame = pd.read_csv(path, sep=delimiter, encoding=encoding, engine="c", nrows=fitting + 1, **options)
+    if len(frame) > fitting:
+        check_table_size(len(frame), frame.shape[1], name, at_least=True)
+    return frame
 
 
 def _is_number(text: str) -> bool:

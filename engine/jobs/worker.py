@@ -76,6 +76,9 @@ class Worker:
         self.worker_id = repo.register_worker(self.host, os.getpid(), self.slots, devices)
         self._say(f"worker {self.worker_id} on {self.host} started with {self.slots} slot(s) on {', '.join(devices)}")
         self._start_spare()
+        from engine.data.ingest import remove_leftovers
+
+        remove_leftovers()  # what killed imports and abandoned uploads left behind
         last_heartbeat = last_recovery = 0.0
         try:
             while True:
