@@ -52,11 +52,12 @@ run = st.Page(VIEWS / "run.py", title="Run details", icon=":material/monitoring:
 compare = st.Page(VIEWS / "compare.py", title="Compare runs", icon=":material/compare_arrows:", url_path="compare")
 evaluate = st.Page(VIEWS / "evaluate.py", title="Evaluate", icon=":material/fact_check:", url_path="evaluate")
 playground = st.Page(VIEWS / "playground.py", title="Playground", icon=":material/science:", url_path="playground")
+serving = st.Page(VIEWS / "serving.py", title="Serving", icon=":material/cloud_upload:", url_path="serving")
 
 st.session_state["pages"] = {"home": home, "datasets": datasets, "new_run": new_run, "runs": runs, "run": run,
                              "queue": queue, "sweeps": sweeps, "compare": compare, "evaluate": evaluate,
-                             "playground": playground}
+                             "playground": playground, "serving": serving}
 page = st.navigation({"Trainyard": [home], "Data": [datasets],
-                      "Training": [new_run, queue, runs, run, sweeps, compare], "Results": [evaluate, playground]})
+                      "Training": [new_run, queue, runs, run, sweeps, compare], "Results": [evaluate, playground, serving]})
 with guarded():
     page.run()

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 APP = str(ROOT / "dashboard" / "app.py")
+LOCAL = "http://127.0.0.1"  # the address a test client speaks to: the model service answers loopback names only
 
 
 def use_home(patch: pytest.MonkeyPatch, folder: Path) -> Path:

@@ -18,7 +18,7 @@ from db import repo
 from engine.data.ingest import add_dataset
 from engine.errors import UserError
 from engine.serving.runtime import COMPRESSION_FILE, INT8_FILE, ONNX_FILE, OnnxModel, export_folder
-from tests.conftest import APP, make_table, page_texts, shapes_zip, use_home
+from tests.conftest import APP, LOCAL, make_table, page_texts, shapes_zip, use_home
 from tests.test_serving import run_cli
 from tests.trained import table_dataset, train_run
 
@@ -140,7 +140,7 @@ def test_http_service_answers_with_the_int8_model(runs, table_int8):
     run_id = runs["table"]["id"]
     predictor = load_predictor(run_id, quantized=True)
     assert predictor.runtime == "onnx int8"
-    client = TestClient(create_app(predictor, describe(predictor, repo.get_run(run_id))))
+    client = TestClient(create_app(predictor, describe(predictor, repo.get_run(run_id))), base_url=LOCAL)
     rows = make_table(rows=4, seed=5).drop(columns="label")
     answer = client.post("/predict", json={"rows": rows.to_dict(orient="records")})
     assert answer.status_code == 200, answer.text

@@ -18,7 +18,7 @@ from db import repo
 from engine.config import RunConfig
 from engine.data.ingest import add_dataset
 from engine.errors import UserError
-from tests.conftest import ROOT, cli, use_home
+from tests.conftest import LOCAL, ROOT, cli, use_home
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette's notice about its test client's HTTP library
@@ -189,7 +189,7 @@ def test_http_explain_beside_predict(runs):
     run_id = runs["table"]["id"]
     predictor = load_predictor(run_id, "torch")
     client = TestClient(create_app(predictor, describe(predictor, repo.get_run(run_id)),
-                                   explainer=explainer_for(run_id)))
+                                   explainer=explainer_for(run_id)), base_url=LOCAL)
     rows = [{"noise_a": 0.1, "decider": 1.5, "noise_b": -0.2, "colour": "red"}]
     answer = client.post("/explain", json={"rows": rows})
     assert answer.status_code == 200, answer.text

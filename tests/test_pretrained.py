@@ -109,6 +109,11 @@ def test_the_export_answers_as_the_trained_model_does(home, tmp_path):
     got = OnnxModel(tmp_path / "model.onnx", threads=1)(x)
     # Written tolerance: a millionth of the largest answer's size, and at least 1e-4, as export checks it.
     assert np.abs(got - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
+    export_run(run["id"], "pt2", tmp_path / "model.pt2")
+    program = torch.export.load(str(tmp_path / "model.pt2")).module()
+    with torch.inference_mode():
+        got = program(torch.from_numpy(x)).numpy()
+    assert np.abs(got - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
 
 
 def test_picture_sets_with_few_pictures_per_class_start_from_the_pretrained_model(home, tmp_path):

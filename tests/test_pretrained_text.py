@@ -153,6 +153,11 @@ def test_the_export_and_its_bundle_answer_as_the_trained_model_does(home, tmp_pa
     got = OnnxModel(tmp_path / "model.onnx", threads=1)(x)
     # Written tolerance: 1e-4 of the largest answer's size, and at least 1e-4, as the export checks it.
     assert np.abs(got - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
+    export_run(run["id"], "pt2", tmp_path / "model.pt2")
+    program = torch.export.load(str(tmp_path / "model.pt2")).module()
+    with torch.inference_mode():
+        got = program(torch.from_numpy(x)).numpy()
+    assert np.abs(got - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
 
     bundle = export_run(run["id"], "bundle", tmp_path / "bundle.zip")
     with zipfile.ZipFile(bundle["path"]) as archive:

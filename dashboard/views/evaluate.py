@@ -162,8 +162,9 @@ if crossval:
                             theme=None, key="folds-chart")
 
 st.subheader("Take the model with you")
-st.caption("A ZIP with the model as ONNX and TorchScript, its preprocessing, the label names and a README with a "
-           "working example. Both files are checked against the trained model when they are made.")
+st.caption("A ZIP with the model for ONNX Runtime and for PyTorch, its preprocessing, the label names and a README "
+           "with working examples. Both files are checked against the trained model when they are made. To let "
+           "other programs ask it over the network instead, use **Serving**.")
 bundle, model = export_folder(run_id) / bundle_name(run_id), run_folder(run_id) / "model.pt"
 if not model.exists():
     st.warning("The model file of this run is missing, so there is nothing to download.")

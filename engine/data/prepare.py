@@ -194,6 +194,28 @@ def transform_features(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
     return out
 
 
+def transform_records(records: list[dict[str, Any]], prep: dict[str, Any]) -> np.ndarray:
+    """Give back what transform_features gives for pd.DataFrame(records), without pandas: the model service's
+    path for rows sent as JSON, where building a frame would cost more than the model. Numbers are floats or
+    None (missing); categories are compared as text, as the frame's string conversion does."""
+    out = np.zeros((len(records), prep["n_features"]), dtype=np.float32)
+    at = 0
+    for column in prep["numeric"]:
+        name, median = column["name"], column["median"]
+        values = np.array([median if row.get(name) is None else row[name] for row in records], dtype=float)
+        values[np.isnan(values)] = median
+        out[:, at] = scale_numbers(values, column)
+        at += 1
+    rows = np.arange(len(records))
+    for column in prep["categorical"]:
+        lookup = {category: i for i, category in enumerate(column["categories"])}
+        unseen, name = len(lookup), column["name"]
+        codes = [lookup.get("(missing)" if row.get(name) is None else str(row[name]), unseen) for row in records]
+        out[rows, at + np.array(codes, dtype=np.int64)] = 1.0
+        at += len(column["categories"]) + 1
+    return out
+
+
 def transform_target(series: pd.Series, prep: dict[str, Any]) -> np.ndarray:
     """Give back class indices (int64) or standardised numbers (float32) for a target column."""
     if prep["task"] == "classification":

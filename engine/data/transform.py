@@ -59,21 +59,27 @@ def transform_texts(prep: dict[str, Any], raw: pd.DataFrame | Iterable[str]) -> 
 
 
 def _image(item: Any):
+    """Give back the picture in item (a Pillow image, the bytes of a file, or its path), its size checked before
+    its pixels are decoded: a small file can hold a picture too large for memory."""
     from PIL import Image
 
-    from engine.data.images import open_image
+    from engine.data.images import MAX_IMAGE_PIXELS, open_image
 
     if isinstance(item, Image.Image):
-        return open_image(item)
-    if isinstance(item, (bytes, bytearray, memoryview)):
-        return open_image(bytes(item))
-    path = Path(item)
-    return open_image(path.read_bytes())
+        image = open_image(item)
+    elif isinstance(item, (bytes, bytearray, memoryview)):
+        image = open_image(bytes(item))
+    else:
+        image = open_image(Path(item).read_bytes())
+    if image.width * image.height > MAX_IMAGE_PIXELS:
+        raise DataError(f"it is too large ({image.width:,} × {image.height:,} pixels; at most "
+                        f"{MAX_IMAGE_PIXELS // 1_000_000} million pixels are read). Send a smaller copy of it")
+    return image
 
 
 def transform_images(prep: dict[str, Any], raw: Sequence[Any]) -> np.ndarray:
     """Give back float32 (N, C, H, W) for images: decoded, resized and normalised as in training."""
-    from PIL import UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     from engine.data.images import to_pixels
 
@@ -82,10 +88,15 @@ def transform_images(prep: dict[str, Any], raw: Sequence[Any]) -> np.ndarray:
     height, width, channels = prep["height"], prep["width"], prep["channels"]
     pixels = np.empty((len(raw), height, width, channels), dtype=np.uint8)
     for row, item in enumerate(raw):
+        name = item if isinstance(item, (str, Path)) else f"image {row + 1}"
         try:
             pixels[row] = to_pixels(_image(item), height, width, channels)
+        except DataError as error:
+            raise DataError(f"{name}: {error}.") from None
+        except Image.DecompressionBombError:
+            raise DataError(f"{name} is too large to read (over {Image.MAX_IMAGE_PIXELS * 2:,} pixels). Send a "
+                            "smaller copy of it.") from None
         except (UnidentifiedImageError, OSError, ValueError) as error:
-            name = item if isinstance(item, (str, Path)) else f"image {row + 1}"
             raise DataError(f"{name} could not be read as an image ({error}).") from None
     return normalise_pixels(pixels, prep["mean"], prep["std"])
 

@@ -1,5 +1,6 @@
-"""Exporting a trained run: ONNX and TorchScript files, each checked against PyTorch, and a ZIP bundle with
-the fitted preprocessing, the label names and a README whose example runs as written.
+"""Exporting a trained run: an ONNX file and a PyTorch program (torch.export's .pt2), each checked against the
+trained model, and a ZIP bundle of both with the fitted preprocessing, the label names and a README whose examples
+run as written. TorchScript, which PyTorch deprecates, is made only when asked for by name.
 
 Exports are made once per run, in runs/<id>/export/, and reused while the model file is unchanged.
 """
@@ -23,12 +24,14 @@ import torch
 from engine.errors import UserError
 from engine.serving.inputs import inputs_for
 from engine.serving.predict import TorchModel, TrainedModel, load_trained
-from engine.serving.runtime import (CHECKS_FILE, INT8_FILE, ONNX_FILE, PREPROCESSING_FILE, TORCHSCRIPT_FILE,
-                                    OnnxModel, bundle_name, export_folder)
+from engine.serving.runtime import (CHECKS_FILE, INT8_FILE, ONNX_FILE, PREPROCESSING_FILE, PROGRAM_FILE,
+                                    TORCHSCRIPT_FILE, OnnxModel, bundle_name, export_folder)
 
 TOLERANCE = 1e-4  # largest difference allowed between an export's outputs and PyTorch's, per unit of output above 1
 CHECK_BATCHES = (1, 7)  # batch sizes other than the one exported with: the batch dimension must stay free
-FORMATS = ("onnx", "torchscript", "bundle")
+FORMATS = ("onnx", "pt2", "torchscript", "bundle")
+TORCHSCRIPT_NOTE = ("PyTorch deprecates TorchScript; the .pt2 program (--format pt2, also in the bundle) is its "
+                    "successor and loads with torch.export.load.")
 
 
 # ---------------------------------------------------------------- example inputs
@@ -120,6 +123,38 @@ def export_onnx(trained: TrainedModel, path: Path) -> dict[str, Any]:
     except Exception as error:
         partial.unlink(missing_ok=True)
         raise UserError(f"This model could not be turned into ONNX ({type(error).__name__}: "
+                        f"{str(error).splitlines()[0][:300] if str(error) else ''}).") from None
+    os.replace(partial, path)
+    return check
+
+
+class ProgramModel:
+    """A saved torch.export program as a function from a numpy batch to its float32 outputs."""
+
+    def __init__(self, path: Path):
+        self.module = torch.export.load(str(path)).module()  # exported in evaluation mode, so it stays in it
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self.module(torch.from_numpy(np.ascontiguousarray(x))).float().numpy()
+
+
+def export_program(trained: TrainedModel, path: Path) -> dict[str, Any]:
+    """Write the model as a torch.export program (.pt2, batch size free) to path and give back its check against
+    the trained model, made on the program as loaded back from the file."""
+    x = torch.from_numpy(example_inputs(trained.spec, 4))  # not 1: an example of 1 would fix the batch size
+    partial = path.with_name("partial-" + path.name)  # torch.export.save wants the .pt2 ending
+    try:
+        with _quiet():
+            program = torch.export.export(trained.model, (x,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+            torch.export.save(program, str(partial))
+        check = compare(ProgramModel(partial), trained)
+    except UserError:
+        partial.unlink(missing_ok=True)
+        raise
+    except Exception as error:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"This model could not be exported as a PyTorch program ({type(error).__name__}: "
                         f"{str(error).splitlines()[0][:300] if str(error) else ''}).") from None
     os.replace(partial, path)
     return check
@@ -389,14 +424,14 @@ http://127.0.0.1:8000/docs.
 """
 
 FLOAT_FILES = ("| `model.onnx` | the model for ONNX Runtime (any language; `pip install onnxruntime numpy`) |\n"
-               "| `model.torchscript.pt` | the same model as TorchScript (`pip install torch`; no Trainyard code "
-               "needed) |")
+               "| `model.pt2` | the same model as a PyTorch program made by `torch.export` (`pip install torch`; no "
+               "Trainyard code needed) |")
 
 INT8_FILES = ("| `model.int8.onnx` | the model with its weights stored in 8 bits (int8), for ONNX Runtime (any "
               "language; `pip install onnxruntime numpy`) |")
 
 FLOAT_CHECKED = ("Both files were checked against the trained PyTorch model when they were made: their outputs differ "
-                 "by at\nmost {onnx:.1g} (ONNX Runtime) and {torchscript:.1g} (TorchScript).")
+                 "by at\nmost {onnx:.1g} (ONNX Runtime) and {program:.1g} (PyTorch program).")
 
 INT8_CHECKED = """This is the smaller int8 version of the model, made as {method}.
 Measured against the original on the test rows when it was made: {verdict}.
@@ -408,9 +443,11 @@ With PyTorch instead:
 ```python
 import torch
 
-model = torch.jit.load("model.torchscript.pt").eval()
-with torch.no_grad():
-    print(model(torch.from_numpy(x)))
+model = torch.export.load("model.pt2").module()
+with torch.inference_mode():
+    outputs = model(torch.from_numpy(x)).numpy()
+assert np.allclose(outputs, example["outputs"], rtol=1e-4, atol=1e-4)
+print(outputs)
 ```
 """
 
@@ -429,7 +466,7 @@ def readme(trained: TrainedModel, checks: dict[str, Any], compression: dict[str,
         variant = {"model_files": FLOAT_FILES, "example_runtime": "PyTorch", "onnx_file": ONNX_FILE,
                    "tolerance": "1e-4", "torch_part": TORCH_PART, "serve_option": "",
                    "checked": FLOAT_CHECKED.format(onnx=checks["onnx"]["max_abs_difference"],
-                                                   torchscript=checks["torchscript"]["max_abs_difference"])}
+                                                   program=checks["pt2"]["max_abs_difference"])}
     else:
         variant = {"model_files": INT8_FILES, "example_runtime": "this int8 model in ONNX Runtime",
                    "onnx_file": INT8_FILE, "tolerance": "1e-2", "torch_part": "", "serve_option": " --quantized",
@@ -458,7 +495,7 @@ def write_bundle(trained: TrainedModel, folder: Path, checks: dict[str, Any], pa
         archive.writestr(f"{root}/README.md", readme(trained, checks, compression))
         for name, document in documents.items():
             archive.writestr(f"{root}/{name}", json.dumps(document, indent=1))
-        for name in ([INT8_FILE] if compression else [ONNX_FILE, TORCHSCRIPT_FILE]):
+        for name in ([INT8_FILE] if compression else [ONNX_FILE, PROGRAM_FILE]):
             archive.write(folder / name, f"{root}/{name}")
         if trained.preprocessing.get("word_pieces"):  # the pretrained text model's own tokenizer
             from engine.data.text import PIECE_TOKENIZER
@@ -500,7 +537,7 @@ def export_run(run_id: int, fmt: str, out: Path | None = None, quantize: str | N
         raise UserError(f"Unknown export format '{fmt}'. Choose one of: {', '.join(FORMATS)}.")
     if quantize not in (None, "int8"):
         raise UserError(f"Unknown quantisation '{quantize}'. The one there is: int8.")
-    if quantize and fmt == "torchscript":
+    if quantize and fmt in ("pt2", "torchscript"):
         raise UserError("The int8 version is made from the ONNX model: use --format onnx or --format bundle.")
     if prune is not None and not quantize:
         raise UserError("--prune goes with --quantize int8: pruning is measured on the int8 version.")
@@ -508,7 +545,7 @@ def export_run(run_id: int, fmt: str, out: Path | None = None, quantize: str | N
     folder = export_folder(run_id)
     folder.mkdir(parents=True, exist_ok=True)
     checks = _read_checks(folder)
-    files = {"onnx": folder / ONNX_FILE, "torchscript": folder / TORCHSCRIPT_FILE,
+    files = {"onnx": folder / ONNX_FILE, "pt2": folder / PROGRAM_FILE, "torchscript": folder / TORCHSCRIPT_FILE,
              "bundle": folder / bundle_name(run_id)}
     model_time = model_path(run_id).stat().st_mtime
 
@@ -521,12 +558,14 @@ def export_run(run_id: int, fmt: str, out: Path | None = None, quantize: str | N
         repo.add_artifact(run_id, name, str(files[name]), files[name].stat().st_size, file_sha256(files[name]))
 
     _write_json(folder / PREPROCESSING_FILE, trained.preprocessing)  # the playground reads it next to the ONNX file
-    needed = {"onnx": ["onnx"], "torchscript": ["torchscript"], "bundle": ["onnx", "torchscript", "bundle"]}[fmt]
+    needed = {"bundle": ["onnx", "pt2", "bundle"]}.get(fmt, [fmt])
+
     def bundle() -> dict[str, Any]:
         write_bundle(trained, folder, checks, files["bundle"])
-        return {"onnx": checks["onnx"], "torchscript": checks["torchscript"]}
+        return {"onnx": checks["onnx"], "pt2": checks["pt2"]}
 
     builders = {"onnx": lambda: export_onnx(trained, files["onnx"]),
+                "pt2": lambda: export_program(trained, files["pt2"]),
                 "torchscript": lambda: export_torchscript(trained, files["torchscript"]), "bundle": bundle}
     if quantize:
         needed = ["onnx"]  # the float model, which the int8 one is made from and measured against
@@ -544,7 +583,7 @@ def export_run(run_id: int, fmt: str, out: Path | None = None, quantize: str | N
         shutil.copyfile(target, out)
         target = out
     return {"run": run_id, "format": fmt, "path": str(target), "bytes": target.stat().st_size, "check": check} | (
-        {"quantize": quantize} if quantize else {})
+        {"quantize": quantize} if quantize else {}) | ({"note": TORCHSCRIPT_NOTE} if fmt == "torchscript" else {})
 
 
 def _int8_export(trained: TrainedModel, fmt: str, checks: dict[str, Any],

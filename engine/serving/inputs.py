@@ -91,7 +91,11 @@ class TableInputs(Inputs):
         frame = _read_table_files(arguments)
         return frame, [f"row {i + 1}" for i in range(len(frame))]
 
-    def encode(self, prep, raw: pd.DataFrame) -> np.ndarray:
+    def encode(self, prep, raw: pd.DataFrame | list[dict[str, Any]]) -> np.ndarray:
+        if isinstance(raw, list):  # rows already checked by the service's request type: no frame needed
+            from engine.data.prepare import transform_records
+
+            return transform_records(raw, prep)
         missing = [name for name in self.columns(prep) if name not in raw.columns]
         if missing:
             raise DataError(f"These input columns are missing: {', '.join(missing)}. Every row needs the columns "

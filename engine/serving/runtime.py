@@ -32,8 +32,8 @@ def export_folder(run_id: int) -> Path:
     return run_folder(run_id) / "export"
 
 
-ONNX_FILE, TORCHSCRIPT_FILE, PREPROCESSING_FILE, CHECKS_FILE = (
-    "model.onnx", "model.torchscript.pt", "preprocessing.json", "checks.json")
+ONNX_FILE, PROGRAM_FILE, TORCHSCRIPT_FILE, PREPROCESSING_FILE, CHECKS_FILE = (
+    "model.onnx", "model.pt2", "model.torchscript.pt", "preprocessing.json", "checks.json")
 INT8_FILE, COMPRESSION_FILE = "model.int8.onnx", "compression.json"  # the int8 model and its measurement
 
 
@@ -52,6 +52,12 @@ class Predictor:
 
     def predict(self, raw: Any, names: list[str] | None = None, **options: Any) -> list[dict[str, Any]]:
         """Give back one answer per input, each with the input's name when names are given."""
+        x = self.encode(raw)
+        outputs = np.concatenate([self.model(x[i:i + BATCH]) for i in range(0, len(x), BATCH)])
+        return self.respond(outputs, raw, x, names, **options)
+
+    def encode(self, raw: Any) -> np.ndarray:
+        """Give back the model's input for raw inputs, or raise DataError saying what is wrong with them."""
         count = self.inputs.count(raw)
         if count == 0:
             raise DataError(f"There is nothing to predict: give at least one {self.inputs.noun}.")
@@ -59,12 +65,15 @@ class Predictor:
             raise DataError(f"{count:,} {self.inputs.noun}s were given; at most {MAX_INPUTS:,} fit in one request. "
                             "Split them into smaller batches.")
         try:
-            x = self.inputs.encode(self.preprocessing, raw)
+            return self.inputs.encode(self.preprocessing, raw)
         except UserError:
             raise
         except Exception as error:  # a value the preprocessing cannot read: the input's fault, said plainly
             raise DataError(f"The {self.inputs.noun}s could not be read ({error}).") from None
-        outputs = np.concatenate([self.model(x[i:i + BATCH]) for i in range(0, len(x), BATCH)])
+
+    def respond(self, outputs: np.ndarray, raw: Any, x: np.ndarray, names: list[str] | None = None,
+                **options: Any) -> list[dict[str, Any]]:
+        """Give back the answers from the model's outputs for x, the encoded raw inputs."""
         answers = self.inputs.answer(self.preprocessing, outputs, raw, x, **options)
         if names is not None:
             answers = [{"input": name} | answer for name, answer in zip(names, answers)]
