@@ -129,6 +129,26 @@ def test_token_host_ready_and_metrics(trained):
     assert 'trainyard_request_seconds_count{path="/predict"}' in figures
 
 
+def test_a_request_the_model_cannot_answer_in_time_gets_a_504_and_the_service_goes_on():
+    from engine.serving.http import ServeOptions, create_app
+    from engine.serving.runtime import Predictor
+
+    prep = {"kind": "text", "task": "classification", "text_column": "text", "classes": ["no", "yes"],
+            "vocabulary": ["slow"], "max_length": 4}
+
+    def model(tokens: np.ndarray) -> np.ndarray:
+        if (tokens == 2).any():  # the word "slow" takes a second to answer
+            time.sleep(1.0)
+        return np.zeros((len(tokens), 2), np.float32)
+
+    client = TestClient(create_app(Predictor(prep, model, "test"), {"run": 1}, options=ServeOptions(timeout_s=0.3)),
+                        base_url=LOCAL)
+    late = client.post("/predict", json={"texts": ["slow"]})
+    assert late.status_code == 504 and "longer than 0.3 s" in late.json()["error"]
+    time.sleep(1.0)  # the model answers one call at a time: the slow call ends, then others are answered
+    assert client.post("/predict", json={"texts": ["quick"]}).status_code == 200
+
+
 def test_a_chunked_body_is_stopped_at_the_limit_without_being_read_whole(trained):
     client = client_for(trained)
     sent = []
