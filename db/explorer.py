@@ -654,3 +654,69 @@ def delete_runs(run_ids: Sequence[int]) -> DeleteOutcome:
             shutil.rmtree(folder, ignore_errors=True)
     return DeleteOutcome(deleted=doomed, training=training)
 
+
+
+@dataclass(frozen=True)
+class DatasetDependents:
+    runs: list[int]  # every run trained on the data set, deleted with it
+    active: list[int]  # of those, the ones waiting or training: the data set cannot go while they do
+    sweeps: list[int]
+    versions: list[int]  # cleaned versions made from it: they stay, no longer linked to it
+
+    def sentence(self, done: bool = False) -> str:
+        """Give back, in words, what deleting a data set takes with it, or took when done (the command line and the
+        Data sets page say the same)."""
+        parts = []
+        if self.runs:
+            parts.append(f"{len(self.runs)} run{'s' if len(self.runs) > 1 else ''} trained on it "
+                         f"({', '.join(map(str, self.runs))}), with their results and models")
+        if self.sweeps:
+            parts.append(f"{len(self.sweeps)} sweep{'s' if len(self.sweeps) > 1 else ''}")
+        if parts:
+            taken = f"{'Also deleted' if done else 'It also deletes'}: {' and '.join(parts)}."
+        else:
+            taken = "No run was trained on it."
+        if self.versions:
+            taken += (f" Its cleaned version{'s' if len(self.versions) > 1 else ''} "
+                      f"({', '.join(map(str, self.versions))}) {'were kept' if done else 'stay'}.")
+        return taken
+
+
+def dataset_dependents(dataset_id: int) -> DatasetDependents:
+    """Give back what depends on a data set, to be shown before it is deleted."""
+    from db.models import Sweep
+
+    with session_scope() as session:
+        runs = dict(session.execute(select(Run.id, Run.status).where(Run.dataset_id == dataset_id)).all())
+        sweeps = list(session.scalars(select(Sweep.id).where(Sweep.dataset_id == dataset_id)))
+        versions = list(session.scalars(select(Dataset.id).where(Dataset.parent_id == dataset_id)))
+    return DatasetDependents(runs=sorted(runs), active=sorted(i for i, s in runs.items() if s in ACTIVE),
+                             sweeps=sorted(sweeps), versions=sorted(versions))
+
+
+def delete_dataset(dataset_id: int) -> DatasetDependents:
+    """Delete a data set with its files, the runs trained on it (their curves and files) and its sweeps; its
+    cleaned versions stay. Nothing is deleted while one of its runs waits or trains (ValueError saying so)."""
+    from db.models import Sweep
+
+    dependents = dataset_dependents(dataset_id)
+    if dependents.active:
+        raise ValueError(f"Runs {', '.join(map(str, dependents.active))} are waiting or training on this data set. "
+                         "Cancel them (or let them finish) first.")
+    delete_runs(dependents.runs)
+    home = trainyard_home()
+    with session_scope(write=True) as session:
+        dataset = session.get(Dataset, dataset_id)
+        if dataset is None:
+            return dependents
+        if session.scalar(select(func.count()).select_from(Run).where(Run.dataset_id == dataset_id)):
+            raise ValueError("A run was started on this data set a moment ago; it was not deleted. Try again once "
+                             "that run has finished or been cancelled.")
+        folder = Path(dataset.files_path)
+        session.execute(update(Run).where(Run.sweep_id.in_(dependents.sweeps)).values(sweep_id=None))
+        session.execute(delete(Sweep).where(Sweep.dataset_id == dataset_id))
+        session.execute(update(Dataset).where(Dataset.parent_id == dataset_id).values(parent_id=None))
+        session.delete(dataset)
+    if folder.is_dir() and _inside(folder, home / "datasets") and folder.resolve() != (home / "datasets").resolve():
+        shutil.rmtree(folder, ignore_errors=True)
+    return dependents

@@ -175,6 +175,27 @@ def cmd_datasets_show(args) -> None:
     emit(args, document, text)
 
 
+def cmd_datasets_delete(args) -> None:
+    from db import explorer
+
+    dataset = _get_dataset(args.dataset)
+    dependents = explorer.dataset_dependents(dataset["id"])
+    if dependents.active:
+        raise UserError(f"Runs {', '.join(map(str, dependents.active))} are waiting or training on "
+                        f"'{dataset['name']}'. Cancel them (`python -m engine runs cancel ID`) or let them finish "
+                        "first.")
+    if not args.yes:
+        raise UserError(f"Deleting '{dataset['name']}' removes it and its files for good. "
+                        f"{dependents.sentence()} Add --yes to go on.")
+    try:
+        explorer.delete_dataset(dataset["id"])
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    emit(args, {"deleted": dataset["id"], "runs": dependents.runs, "sweeps": dependents.sweeps,
+                "versions_kept": dependents.versions},
+         f"Deleted the data set '{dataset['name']}'. {dependents.sentence(done=True)}")
+
+
 def _parse_value(raw: str) -> Any:
     try:
         return json.loads(raw)
@@ -494,6 +515,10 @@ def parser() -> argparse.ArgumentParser:
     command(datasets, "list", cmd_datasets_list, "list data sets")
     show = command(datasets, "show", cmd_datasets_show, "show a data set and its quality report")
     show.add_argument("dataset", metavar="NAME_OR_ID")
+    delete = command(datasets, "delete", cmd_datasets_delete,
+                     "delete a data set, its files and the runs trained on it (what goes is said first)")
+    delete.add_argument("dataset", metavar="NAME_OR_ID")
+    delete.add_argument("--yes", action="store_true", help="delete without asking again")
 
     train = command(commands, "train", cmd_train, "queue a training run")
     train.add_argument("--dataset", required=True, metavar="NAME_OR_ID")

@@ -13,6 +13,7 @@ from dashboard.components.figures import bar_figure
 from dashboard.components.nav import go
 from dashboard.components.progress import run_with_progress
 from dashboard.components.text import markdown_safe as plain
+from db import explorer
 from engine.data.cleaning import FILL_METHODS, available_steps, clean_dataset, merge_mapping
 from engine.data.images import MAX_SIDE, MIN_SIDE, listed_count, open_image, to_pixels
 from engine.data.ingest import (
@@ -578,3 +579,23 @@ with versions_tab:
         gone = [t for t in before["problem_titles"] if t not in after["problem_titles"]]
         if gone:
             st.markdown("Solved: " + "; ".join(plain(t) for t in gone) + ".")
+
+with st.expander("Delete this data set", icon=":material/delete:"):
+    dependents = explorer.dataset_dependents(selected)
+    if dependents.active:
+        st.warning(f"Runs {', '.join(map(str, dependents.active))} are waiting or training on this data set. Cancel "
+                   "them on the **Queue** page, or let them finish, before deleting it.")
+    else:
+        st.markdown(f"Deleting '{plain(dataset['name'])}' removes it and its files for good. "
+                    f"{plain(dependents.sentence())}")
+        sure = st.checkbox("I understand that this cannot be undone", key=f"delete-sure-{selected}")
+        if st.button("Delete the data set", disabled=not sure, icon=":material/delete:", key=f"delete-{selected}"):
+            try:
+                explorer.delete_dataset(selected)
+            except ValueError as error:
+                st.error(plain(str(error)))
+            else:
+                state.clear_caches()
+                st.query_params.pop("dataset", None)
+                st.session_state["flash"] = f"Deleted the data set '{dataset['name']}'. {dependents.sentence(done=True)}"
+                st.rerun()
