@@ -355,6 +355,27 @@ def test_image_requests_with_broken_images_get_a_400():
     assert not_base64.status_code == 400 and "base64" in not_base64.json()["error"]
 
 
+def test_ratings_of_many_items_are_scored_a_group_of_users_at_a_time():
+    """1,000 users × 40,000 items would be 640 MB of pairs in one array: a request holds at most 100 such users,
+    and a prediction of more scores them in groups with the same answers."""
+    items = [f"item{i}" for i in range(40_000)]
+    prep = RATINGS_PREP | {"items": items}
+    calls = []
+
+    def scores(pairs: np.ndarray) -> np.ndarray:
+        calls.append(len(pairs))
+        return (pairs[:, 1] % 97 - pairs[:, 0] % 5).astype(np.float32)[:, None]
+
+    predictor = Predictor(prep, scores, "test")
+    assert predictor.limit() == 100
+    with pytest.raises(DataError, match="with 40,000 items to score for each; at most 100 fit"):
+        predictor.encode(["ann"] * 1000)
+    users = [str(i) for i in range(250)]
+    answers = predictor.predict(users, users, top=3)
+    assert [a["input"] for a in answers] == users and max(calls) <= 512
+    assert answers[:3] == predictor.predict(users[:3], users[:3], top=3)
+
+
 def test_too_many_inputs_are_refused_plainly():
     with pytest.raises(DataError, match="at most 1,000"):
         Predictor(RATINGS_PREP, item_scores, "test").predict([str(i) for i in range(1001)])

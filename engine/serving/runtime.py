@@ -17,6 +17,7 @@ from engine.errors import DataError, UserError
 from engine.serving.inputs import inputs_for
 
 MAX_INPUTS = 1000  # per request: bounds the memory one call can take
+MAX_PAIRS = 4_000_000  # ratings: user × item pairs scored for one request (64 MB of indices)
 BATCH = 512
 
 ModelFunction = Callable[[np.ndarray], np.ndarray]
@@ -51,18 +52,32 @@ class Predictor:
         self.runtime = runtime  # "onnx", "onnx int8" or "torch", said in the service's description
 
     def predict(self, raw: Any, names: list[str] | None = None, **options: Any) -> list[dict[str, Any]]:
-        """Give back one answer per input, each with the input's name when names are given."""
+        """Give back one answer per input, each with the input's name when names are given. Users of a ratings
+        model are scored a group at a time, so every item of every user never sits in memory at once."""
+        limit = self.limit()
+        if self.inputs.kind == "ratings" and limit < self.inputs.count(raw) <= MAX_INPUTS:
+            return [answer for start in range(0, len(raw), limit) for answer in self.predict(
+                raw[start:start + limit], names[start:start + limit] if names is not None else None, **options)]
         x = self.encode(raw)
         outputs = np.concatenate([self.model(x[i:i + BATCH]) for i in range(0, len(x), BATCH)])
         return self.respond(outputs, raw, x, names, **options)
 
+    def limit(self) -> int:
+        """Give back how many inputs one request may hold: for ratings, fewer users the more items each is
+        scored against."""
+        if self.inputs.kind == "ratings":
+            return max(1, min(MAX_INPUTS, MAX_PAIRS // max(1, len(self.preprocessing["items"]))))
+        return MAX_INPUTS
+
     def encode(self, raw: Any) -> np.ndarray:
         """Give back the model's input for raw inputs, or raise DataError saying what is wrong with them."""
-        count = self.inputs.count(raw)
+        count, limit = self.inputs.count(raw), self.limit()
         if count == 0:
             raise DataError(f"There is nothing to predict: give at least one {self.inputs.noun}.")
-        if count > MAX_INPUTS:
-            raise DataError(f"{count:,} {self.inputs.noun}s were given; at most {MAX_INPUTS:,} fit in one request. "
+        if count > limit:
+            each = (f" with {len(self.preprocessing['items']):,} items to score for each"
+                    if limit < MAX_INPUTS else "")
+            raise DataError(f"{count:,} {self.inputs.noun}s were given{each}; at most {limit:,} fit in one request. "
                             "Split them into smaller batches.")
         try:
             return self.inputs.encode(self.preprocessing, raw)
