@@ -107,25 +107,41 @@ def _quiet():
         logger.setLevel(level)
 
 
-def export_onnx(trained: TrainedModel, path: Path) -> dict[str, Any]:
-    """Write the model as ONNX (batch size free) to path and give back its check against PyTorch."""
-    x = torch.from_numpy(example_inputs(trained.spec, 4))  # not 1: an example of 1 would fix the batch size
-    partial = path.with_name(path.name + ".partial")
+def _write_checked(path: Path, partial: Path, what: str, write: Callable[[Path], None],
+                   load: Callable[[Path], Callable[[np.ndarray], np.ndarray]], trained: TrainedModel) -> dict[str, Any]:
+    """Write an export to partial, check what load makes of it against the trained model, and only then put it at
+    path; give back the check. Nothing is left behind when either step fails (UserError naming `what`)."""
     try:
         with _quiet():
-            torch.onnx.export(trained.model, (x,), str(partial), dynamo=True, external_data=False,
-                              input_names=["input"], output_names=["output"],
-                              dynamic_shapes=({0: torch.export.Dim("batch")},))
-        check = compare(OnnxModel(partial, threads=1), trained)
+            write(partial)
+        check = compare(load(partial), trained)
     except UserError:
         partial.unlink(missing_ok=True)
         raise
     except Exception as error:
         partial.unlink(missing_ok=True)
-        raise UserError(f"This model could not be turned into ONNX ({type(error).__name__}: "
+        raise UserError(f"This model could not be exported as {what} ({type(error).__name__}: "
                         f"{str(error).splitlines()[0][:300] if str(error) else ''}).") from None
     os.replace(partial, path)
     return check
+
+
+def _batch_free(trained: TrainedModel) -> tuple[torch.Tensor, tuple[dict[int, Any]]]:
+    """Give back an example batch and the dynamic shapes that keep the batch size free in an export."""
+    x = torch.from_numpy(example_inputs(trained.spec, 4))  # not 1: an example of 1 would fix the batch size
+    return x, ({0: torch.export.Dim("batch")},)
+
+
+def export_onnx(trained: TrainedModel, path: Path) -> dict[str, Any]:
+    """Write the model as ONNX (batch size free) to path and give back its check against PyTorch."""
+    x, shapes = _batch_free(trained)
+
+    def write(partial: Path) -> None:
+        torch.onnx.export(trained.model, (x,), str(partial), dynamo=True, external_data=False,
+                          input_names=["input"], output_names=["output"], dynamic_shapes=shapes)
+
+    return _write_checked(path, path.with_name(path.name + ".partial"), "ONNX", write,
+                          lambda partial: OnnxModel(partial, threads=1), trained)
 
 
 class ProgramModel:
@@ -142,22 +158,14 @@ class ProgramModel:
 def export_program(trained: TrainedModel, path: Path) -> dict[str, Any]:
     """Write the model as a torch.export program (.pt2, batch size free) to path and give back its check against
     the trained model, made on the program as loaded back from the file."""
-    x = torch.from_numpy(example_inputs(trained.spec, 4))  # not 1: an example of 1 would fix the batch size
-    partial = path.with_name("partial-" + path.name)  # torch.export.save wants the .pt2 ending
-    try:
-        with _quiet():
-            program = torch.export.export(trained.model, (x,), dynamic_shapes=({0: torch.export.Dim("batch")},))
-            torch.export.save(program, str(partial))
-        check = compare(ProgramModel(partial), trained)
-    except UserError:
-        partial.unlink(missing_ok=True)
-        raise
-    except Exception as error:
-        partial.unlink(missing_ok=True)
-        raise UserError(f"This model could not be exported as a PyTorch program ({type(error).__name__}: "
-                        f"{str(error).splitlines()[0][:300] if str(error) else ''}).") from None
-    os.replace(partial, path)
-    return check
+    x, shapes = _batch_free(trained)
+
+    def write(partial: Path) -> None:
+        torch.export.save(torch.export.export(trained.model, (x,), dynamic_shapes=shapes), str(partial))
+
+    # torch.export.save wants the .pt2 ending, so the unfinished file is named before it
+    return _write_checked(path, path.with_name("partial-" + path.name), "a PyTorch program", write, ProgramModel,
+                          trained)
 
 
 def export_torchscript(trained: TrainedModel, path: Path) -> dict[str, Any]:
