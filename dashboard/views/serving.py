@@ -112,7 +112,7 @@ for service in services:
     with st.container(border=True):
         st.subheader(markdown_safe(run_label(service["run"])))
         where = "any computer that can reach this one" if service["host"] in ("0.0.0.0", "::") else "this computer"
-        st.markdown(f"Answering at **{service['url']}** for {where}, since {service['started'].replace('T', ' ')} "
+        st.markdown(f"Answering at **{service['url']}** for {where}, since {service['started'][:19].replace('T', ' ')} "
                     f"(UTC). [Try it in the browser]({service['url']}/docs) · [Model description]"
                     f"({service['url']}/model)")
         if service.get("token"):
