@@ -12,7 +12,7 @@ from dashboard.components import state
 from dashboard.components.figures import bar_figure
 from dashboard.components.nav import go
 from dashboard.components.progress import run_with_progress
-from dashboard.components.text import markdown_safe as plain
+from dashboard.components.text import label_safe, markdown_safe as plain
 from db import explorer
 from engine.data.cleaning import FILL_METHODS, available_steps, clean_dataset, merge_mapping
 from engine.data.images import MAX_SIDE, MIN_SIDE, listed_count, open_image, to_pixels
@@ -329,7 +329,7 @@ with quality_tab:
             st.markdown(f"*What it does to training:* {plain(item['effect'])}  \n*Fix:* {plain(item['fix'])}")
             buttons = st.columns(max(len(item["actions"]), 1) + 2)
             for j, step in enumerate(item["actions"]):
-                if buttons[j].button(plain(step["label"]), key=f"fix-{selected}-{i}-{j}"):
+                if buttons[j].button(label_safe(step["label"]), key=f"fix-{selected}-{i}-{j}"):
                     fix(dataset, step)
     notes = [(i, p) for i, p in enumerate(problems) if p["severity"] == "info"]
     if notes:
@@ -337,7 +337,7 @@ with quality_tab:
             for i, item in notes:
                 st.markdown(f"**{plain(item['title'])}.** {plain(item['effect'])} *Fix:* {plain(item['fix'])}")
                 for j, step in enumerate(item["actions"]):
-                    if st.button(plain(step["label"]), key=f"fix-{selected}-{i}-{j}"):
+                    if st.button(label_safe(step["label"]), key=f"fix-{selected}-{i}-{j}"):
                         fix(dataset, step)
 
     left, right = st.columns(2)

@@ -14,7 +14,7 @@ import streamlit as st
 
 from dashboard.components.eval_figures import probabilities_figure, top_items_figure
 from dashboard.components.explanations import explain_answer, show_explanation
-from dashboard.components.text import markdown_safe
+from dashboard.components.text import label_safe, markdown_safe
 from dashboard.components.trained import choose_finished_run, run_engine
 from db.csv_export import frame_csv
 from engine.data.tables import read_table
@@ -78,7 +78,7 @@ def show_class(answer: dict) -> None:
 
 
 def show_number(answer: dict) -> None:
-    st.metric(f"Predicted {markdown_safe(prep.get('target', 'value'))}", f"{answer['prediction']:,.4g}")
+    st.metric(f"Predicted {label_safe(prep.get('target', 'value'))}", f"{answer['prediction']:,.4g}")
 
 
 def show_items(answer: dict) -> None:
@@ -119,10 +119,10 @@ def try_a_row() -> None:
             cells = st.columns(3)
             for i, column in enumerate(prep["numeric"]):
                 values[column["name"]] = cells[i % 3].number_input(
-                    markdown_safe(column["name"]), value=float(column["median"]), format="%.6g", key=f"number-{i}")
+                    label_safe(column["name"]), value=float(column["median"]), format="%.6g", key=f"number-{i}")
             for j, column in enumerate(prep["categorical"], start=len(prep["numeric"])):
                 values[column["name"]] = cells[j % 3].selectbox(
-                    markdown_safe(column["name"]), column["categories"], key=f"category-{j}")
+                    label_safe(column["name"]), column["categories"], key=f"category-{j}")
             pressed = st.form_submit_button("Predict", type="primary", icon=":material/bolt:")
         if pressed and (answers := answer_for(pd.DataFrame([values]))):
             SHOW[prep["task"]](answers[0])
