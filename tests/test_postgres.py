@@ -4,12 +4,10 @@ The server is a throwaway cluster listening on a Unix socket only. Skipped, with
 PostgreSQL's server programs are not installed (`apt-get install -y postgresql`; CI installs them).
 """
 
-import glob
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -18,35 +16,16 @@ import pytest
 from tests.conftest import ROOT, cli, make_table
 
 
-def _server_programs():
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return os.path.dirname(found[-1]) if found else None
-
-
 @pytest.fixture(scope="module")
 def postgres_url():
-    bin_dir = _server_programs()
-    if bin_dir is None:
+    from bench.pg_server import server_programs, throwaway_postgres
+
+    if server_programs() is None:
         pytest.skip("PostgreSQL is not installed here: run `apt-get install -y postgresql` to test it.")
-    as_postgres = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
-    if as_postgres and shutil.which("runuser") is None:
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
         pytest.skip("Needs `runuser` to start PostgreSQL as its own user.")
-    folder = tempfile.mkdtemp(prefix="trainyard-pg-")
-    if as_postgres:
-        shutil.chown(folder, "postgres", "postgres")
-    data = os.path.join(folder, "data")
-    subprocess.run(as_postgres + [f"{bin_dir}/initdb", "-D", data, "-A", "trust", "-U", "trainyard"],
-                   check=True, capture_output=True)
-    port = "54329"
-    subprocess.run(as_postgres + [f"{bin_dir}/pg_ctl", "-D", data, "-w", "-l", f"{folder}/log", "-o",
-                                  f"-p {port} -k {folder} -c listen_addresses=''", "start"],
-                   check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg://trainyard@/postgres?host={folder}&port={port}"
-    finally:
-        subprocess.run(as_postgres + [f"{bin_dir}/pg_ctl", "-D", data, "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
+    with throwaway_postgres() as url:
+        yield url
 
 
 @pytest.fixture
