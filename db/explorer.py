@@ -36,6 +36,7 @@ TAIL_BLOCKS = 16
 
 _HIGHER_WORDS = {"accuracy", "acc", "f1", "precision", "recall", "r2", "auc", "ndcg", "hit", "hits", "map",
                  "score", "coverage"}
+RESULT_PREFIXES = ("train_", "val_", "test_")
 FIRST_KEYS = ("test_accuracy", "reference_accuracy", "val_accuracy", "test_f1_macro", "test_rmse", "reference_rmse",
               "val_rmse", "val_loss", "train_loss", "test_mae", "val_mae", "train_accuracy")
 
@@ -43,6 +44,12 @@ FIRST_KEYS = ("test_accuracy", "reference_accuracy", "val_accuracy", "test_f1_ma
 def higher_is_better(key: str) -> bool:
     """Give back True when a larger value of this metric is a better result (accuracy), False for errors."""
     return key.endswith("per_second") or bool(_HIGHER_WORDS & set(key.lower().split("_")))
+
+
+def is_result(key: str) -> bool:
+    """Give back True for a result of training (a training, validation or test loss or score), False for a
+    setting or a system figure logged along (learning rate, memory, CPU use, speed)."""
+    return key.startswith(RESULT_PREFIXES) and not key.endswith(("seconds", "per_second"))
 
 
 def metric_order(keys: Iterable[str]) -> list[str]:
@@ -419,6 +426,51 @@ def get_run(run_id: int) -> dict[str, Any] | None:
         return run
 
 
+# The validation figure a run is judged by, in the order looked for: the task's score (what keep-best watches
+# with early_stopping_metric "val_score"), then the loss.
+JUDGED_FIGURES = ("val_accuracy", "val_rmse", "val_loss")
+# Worse at the end than at the best epoch by more than this share of the best value: not noise.
+OVERFIT_MARGIN = 0.02
+
+
+def overfitting(run: dict[str, Any]) -> dict[str, Any] | None:
+    """Give back what a finished run lost by not keeping its best epoch: {key, higher_is_better, best,
+    best_epoch, last, last_epoch}, or None when it kept the best epoch, is still training, or its validation
+    figure ended within OVERFIT_MARGIN of its best.
+
+    The one reading of a run's validation history behind the run page's and the Evaluate page's note.
+    """
+    if run["status"] in ACTIVE or ((run.get("config") or {}).get("training") or {}).get("keep_best"):
+        return None
+    summaries = metric_summaries(run["id"])
+    key = next((k for k in JUDGED_FIGURES if summaries.get(k, {}).get("count", 0) > 1), None)
+    if key is None:
+        return None
+    summary, higher = summaries[key], higher_is_better(key)
+    best, last = summary["best"], summary["last"]
+    lost = best - last if higher else last - best
+    if summary["best_step"] >= summary["last_step"] or lost <= OVERFIT_MARGIN * abs(best):
+        return None
+    with session_scope() as session:
+        epochs = dict(session.execute(select(Metric.step, Metric.epoch).where(
+            Metric.run_id == run["id"], Metric.key == key,
+            Metric.step.in_([summary["best_step"], summary["last_step"]]))).all())
+
+    def epoch(step: int) -> int | float:
+        value = epochs.get(step)
+        return step if value is None else round(value) if abs(value - round(value)) < 1e-6 else round(value, 2)
+
+    return {"key": key, "higher_is_better": higher, "best": best, "best_epoch": epoch(summary["best_step"]),
+            "last": last, "last_epoch": epoch(summary["last_step"])}
+
+
+def keep_best_config(config: dict[str, Any], key: str) -> dict[str, Any]:
+    """Give back a copy of a run's settings that keeps the epoch with the best value of validation figure key."""
+    training = dict(config.get("training") or {})
+    training.update(keep_best=True, early_stopping_metric="val_loss" if key == "val_loss" else "val_score")
+    return {**config, "training": training}
+
+
 def status_history(run_id: int) -> list[dict[str, Any]]:
     """Give back the run's status changes, oldest first, each with {time, message, level}."""
     with session_scope() as session:
@@ -560,28 +612,52 @@ def differing_settings(settings: Sequence[dict[str, Any]]) -> list[str]:
     return [k for k in keys if len({repr(s.get(k)) for s in settings}) > 1]
 
 
-def best_run(runs: Sequence[dict[str, Any]], key: str) -> dict[str, Any] | None:
-    """Give back the run with the best value of metric key (highest or lowest, as the metric wants)."""
-    scored = [r for r in runs if key in r.get("metrics", {})]
+def and_list(items: Iterable[Any]) -> str:
+    """Give back items as a plain-word list: "3", "3 and 5", "3, 5 and 7"."""
+    words = [str(item) for item in items]
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
+
+
+def same_result(a: float, b: float) -> bool:
+    """Give back True when two results read the same as shown (4 significant digits, as 98.08 %)."""
+    return f"{a:.4g}" == f"{b:.4g}"
+
+
+def leading_runs(runs: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Give back the runs with the best value of metric key: one run, several when they are tied, or none."""
+    scored = [r for r in runs if key in r.get("metrics", {}) and r["metrics"][key].get("best") is not None]
     if not scored:
-        return None
+        return []
     pick = max if higher_is_better(key) else min
-    return pick(scored, key=lambda r: r["metrics"][key]["best"])
+    top = pick(r["metrics"][key]["best"] for r in scored)
+    return [r for r in scored if same_result(r["metrics"][key]["best"], top)]
+
+
+def best_run(runs: Sequence[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    """Give back the one run with the best value of metric key, or None when none has it or several tie."""
+    leaders = leading_runs(runs, key)
+    return leaders[0] if len(leaders) == 1 else None
 
 
 def compare_document(run_ids: Sequence[int], metric: str | None = None) -> dict[str, Any]:
     """Give back a comparison as one JSON-ready document: each run's results, the best run by metric
-    (default: the first usual result every run has), and the settings that differ, run by run."""
+    (default: the first usual result every run has), and the settings that differ, run by run.
+
+    best_run is the one best run's id; when several share the best value, best_run is None and tied
+    lists their ids (otherwise tied is empty).
+    """
     runs = runs_for_compare(run_ids)
     keys = metric_order({k for r in runs for k in r["metrics"]})
     common = [k for k in keys if all(k in r["metrics"] for r in runs)]
     metric = metric or next(iter(common or keys), None)
-    best = best_run(runs, metric) if metric else None
+    leaders = leading_runs(runs, metric) if metric else []
     settings = {r["id"]: run_settings(r) for r in runs}
     return {
         "metric": metric,
         "higher_is_better": higher_is_better(metric) if metric else None,
-        "best_run": best["id"] if best else None,
+        "best_run": leaders[0]["id"] if len(leaders) == 1 else None,
+        "tied": [r["id"] for r in leaders] if len(leaders) > 1 else [],
+        "best_value": leaders[0]["metrics"][metric]["best"] if leaders else None,
         "runs": [{"id": r["id"], "name": r["name"], "status": r["status"], "dataset": r["dataset"], "model": r["model"],
                   "best": {k: r["metrics"][k]["best"] for k in keys if k in r["metrics"]},
                   "summary": {k: r["metrics"][k]["last"] for k in keys if k in r["metrics"]}} for r in runs],

@@ -385,16 +385,22 @@ def cmd_runs_compare(args) -> None:
     logged = list(dict.fromkeys(k for r in document["runs"] for k in r["best"]))
     if document["metric"] is None or not logged:
         raise UserError("None of these runs has logged a result yet.")
-    if args.metric and document["best_run"] is None:
+    if args.metric and document["best_value"] is None:
         raise UserError(f"None of these runs has a result called '{args.metric}'. Choose one of: "
                         f"{', '.join(logged)}.")
     keys = logged[:6]
-    rows = [[("*" if r["id"] == document["best_run"] else "") + str(r["id"]), r["name"] or "", r["model"]]
+    if document["tied"]:
+        verdict = (f"Runs {explorer.and_list(document['tied'])} are tied on {document['metric']} at "
+                   f"{document['best_value']:.4g}: none is better")
+    else:
+        verdict = f"Best by {document['metric']}: run {document['best_run']}"
+    leaders = set(document["tied"]) | {document["best_run"]}
+    rows = [[("*" if r["id"] in leaders else "") + str(r["id"]), r["name"] or "", r["model"]]
             + [f"{r['best'][k]:.4g}" if k in r["best"] else "" for k in keys] for r in document["runs"]]
     differ = "\n".join(f"  {k}: " + ", ".join(f"run {i}={v}" for i, v in values.items())
                        for k, values in document["settings_that_differ"].items()) or "  none"
     emit(args, document, _table(rows, ["RUN", "NAME", "MODEL"] + [k.upper() for k in keys])
-         + f"\n\nBest by {document['metric']}: run {document['best_run']}. Settings that differ:\n{differ}")
+         + f"\n\n{verdict}. Settings that differ:\n{differ}")
 
 
 def cmd_runs_archive(args) -> None:

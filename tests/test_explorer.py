@@ -521,3 +521,116 @@ def test_a_constant_curve_sits_mid_chart_on_its_own_scale():
     assert figure.layout.yaxis.range == pytest.approx((0.0005, 0.0015))
     moving = [dict(p, value=p["value"] * p["step"]) for p in points]
     assert smoothed_curves_figure({"Learning rate": moving}, "Learning rate").layout.yaxis.range is None
+
+
+# ---------------------------------------------------------------- figures that agree (issue 22)
+
+
+def test_tied_runs_are_named_as_ties_in_the_document_the_cli_and_the_compare_page(home):
+    from tests.conftest import cli
+
+    dataset = make_dataset("digits")
+    first, second, third = (make_run(dataset, accuracy=a) for a in (0.9808, 0.9808, 0.95))
+    chosen = [first["id"], second["id"], third["id"]]
+    document = explorer.compare_document(chosen, "val_accuracy")
+    assert document["best_run"] is None and document["tied"] == [first["id"], second["id"]]
+    assert document["best_value"] == pytest.approx(0.9808)
+    assert explorer.compare_document([first["id"], third["id"]], "val_accuracy")["tied"] == []
+
+    done = cli("runs", "compare", *map(str, chosen), "--metric", "val_accuracy", "--json")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["best_run"] is None and shown["tied"] == [first["id"], second["id"]]
+    done = cli("runs", "compare", *map(str, chosen), "--metric", "val_accuracy")
+    assert f"Runs {first['id']} and {second['id']} are tied on val_accuracy at 0.9808" in done.stdout
+    assert "Best by" not in done.stdout
+
+    at = open_page("compare", runs=",".join(map(str, chosen)), metric="val_accuracy")
+    assert not at.success  # no run is declared best
+    message = at.info[0].value.replace("\\", "")
+    assert f"Runs {first['id']} and {second['id']} are tied at 98.08%" in message
+    assert list(at.dataframe[0].value["Best"]) == ["tied", "tied", ""]
+
+
+def test_accuracy_axes_stay_within_0_and_100_percent(home):
+    from dashboard.components.eval_figures import folds_figure
+    from dashboard.components.figures import curves_figure, settings_scatter_figure, smoothed_curves_figure
+
+    perfect = [{"step": s, "epoch": s, "value": 1.0, "time": float(s)} for s in range(1, 6)]
+    rising = [dict(p, value=0.5 + p["step"] / 10) for p in perfect]
+    for figure in (smoothed_curves_figure({"Validation accuracy": perfect}, "Accuracy", percent=True),
+                   smoothed_curves_figure({"a": perfect, "b": rising}, "Accuracy", percent=True),
+                   curves_figure({"val_accuracy": perfect}, "Accuracy", percent=True),
+                   settings_scatter_figure([{"label": "Run 1", "x": 0.1, "y": 1.0, "best": True}], "Rate", "Accuracy",
+                                           percent=True),
+                   folds_figure([{"fold": 1, "accuracy": 1.0}, {"fold": 2, "accuracy": 0.98}], "accuracy", 0.99,
+                                percent=True)):
+        low, high = figure.layout.yaxis.range
+        assert 0.0 <= low < high <= 1.0 and figure.layout.yaxis.tickformat.endswith("%")
+
+    # On a real run page: a run whose validation accuracy is 100 % all along.
+    run = make_run(make_dataset("digits"), accuracy=1.0)
+    repo.log_metrics(run["id"], [("val_accuracy", s, 1.0, s / 10, 100.0 + s) for s in range(1, 21)])
+    at = open_page("run", run=run["id"])
+    accuracy_charts = [c for c in charts(at) if "ccuracy" in json.dumps(c.get("layout", {}).get("title", ""))]
+    assert accuracy_charts
+    for chart in accuracy_charts:
+        low, high = chart["layout"]["yaxis"]["range"]
+        assert 0.0 <= low < high <= 1.0
+
+
+def test_runs_page_names_the_metric_of_each_result_and_sorts_only_by_results(home):
+    classifier = make_run(make_dataset("digits"), name="digits", accuracy=1.0)
+    ratings = repo.create_run(make_dataset("ratings")["id"], "mf", {"training": {"epochs": 2}}, name="ratings")
+    repo.log_metrics(ratings["id"], [("val_loss", 1, 0.7147, 1.0, 100.0), ("val_rmse", 1, 0.8945, 1.0, 100.0),
+                                     ("learning_rate", 1, 0.001, 1.0, 100.0),
+                                     ("system/cpu_percent", 1, 93.0, 1.0, 100.0)])
+    repo.log_metrics(classifier["id"], [("learning_rate", 1, 0.01, 1.0, 100.0)])
+    at = open_page("runs")
+    frame = at.dataframe[0].value
+    shown = dict(zip(frame["Run"], frame["Best on validation"]))
+    assert shown == {classifier["id"]: "accuracy 100.0%", ratings["id"]: "error (RMSE) 0.8945"}
+    options = at.selectbox(key="sort").options
+    assert not [o for o in options if "learning rate" in o.lower() or "cpu" in o.lower()]
+    assert any("validation accuracy" in o.lower() for o in options) and any("training loss" in o.lower() for o in options)
+    assert explorer.is_result("test_f1_macro") and not explorer.is_result("system/memory_mb")
+
+
+def ratings_run(dataset: dict, rmse: list[float], keep_best: bool = False) -> dict:
+    """A finished ratings run whose validation error went through rmse, one value per epoch."""
+    config = {"model": {"name": "mf"}, "training": {"epochs": len(rmse), "keep_best": keep_best}, "split": {"seed": 0}}
+    run = repo.create_run(dataset["id"], "mf", config, name="ratings")
+    repo.log_metrics(run["id"], [("val_rmse", epoch * 10, value, float(epoch), 100.0 + epoch)
+                                 for epoch, value in enumerate(rmse, start=1)]
+                     + [("train_loss", epoch * 10, 1.0 / epoch, float(epoch), 100.0 + epoch)
+                        for epoch in range(1, len(rmse) + 1)])
+    with session_scope(write=True) as session:
+        session.execute(update(Run).where(Run.id == run["id"]).values(
+            status="completed", started_at=datetime(2026, 3, 1, 12, 0), finished_at=datetime(2026, 3, 1, 12, 5)))
+    return explorer.get_run(run["id"])
+
+
+def test_a_run_that_overfitted_says_so_on_the_run_and_evaluate_pages(home):
+    ratings = make_dataset("ratings")
+    overfitted = ratings_run(ratings, [0.95, 0.8945, 0.92, 0.974])
+    lost = explorer.overfitting(overfitted)
+    assert lost == {"key": "val_rmse", "higher_is_better": False, "best": pytest.approx(0.8945), "best_epoch": 2,
+                    "last": pytest.approx(0.974), "last_epoch": 4}
+    assert explorer.overfitting(ratings_run(ratings, [0.95, 0.8945, 0.92, 0.974], keep_best=True)) is None
+    assert explorer.overfitting(ratings_run(ratings, [0.95, 0.8945, 0.90])) is None  # within 2 %: noise
+    assert explorer.overfitting(ratings_run(ratings, [0.95, 0.92, 0.8945])) is None  # best at the end
+
+    sentence = ("The validation error was lowest at epoch 2 (0.8945) and ended at 0.974: the model over-fitted "
+                "after epoch 2.")
+    for page in ("run", "evaluate"):
+        at = open_page(page, run=overfitted["id"])
+        assert any(sentence in w.value and "Keep the best epoch" in w.value for w in at.warning), page
+
+    at = open_page("run", run=overfitted["id"])
+    at.button(key="run-keep-best").click().run()
+    assert_fine(at)
+    again = max(explorer.find_runs().runs, key=lambda r: r["id"])
+    config = repo.get_run(again["id"])["config"]
+    assert again["id"] > overfitted["id"] and again["status"] == "queued"
+    assert config["training"]["keep_best"] is True and config["training"]["early_stopping_metric"] == "val_score"
+    assert config["training"]["epochs"] == 4 and config["model"] == overfitted["config"]["model"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboard.components.figures import PALETTE, TEMPLATE
+from dashboard.components.figures import PALETTE, TEMPLATE, percent_axis
 from dashboard.components.text import figure_safe
 
 MAX_BARS = 20
@@ -150,5 +150,5 @@ def folds_figure(per_fold: Sequence[dict[str, Any]], key: str, mean: float, perc
     figure.update_layout(template=TEMPLATE, title={"text": f"{key.replace('_', ' ').capitalize()} on each fold"},
                          height=320, hovermode="closest", showlegend=False)
     if percent:
-        figure.update_yaxes(tickformat=".0%", rangemode="tozero")
+        percent_axis(figure, [f[key] for f in per_fold] + [mean], from_zero=True)
     return figure

@@ -36,6 +36,24 @@ LABELS = {
 }
 
 
+def percent_axis(figure: go.Figure, values: Sequence[Any], from_zero: bool = False) -> go.Figure:
+    """Give back figure with its y axis in percent, kept within 0–100 %: the one place accuracy-like axes
+    (accuracy, F1, precision, recall, stored as fractions 0–1) are set.
+
+    The axis fits the values with a little room, from 0 % when from_zero (bars), and never passes 0 % or
+    100 %: Plotly's own margins would run an accuracy of 100 % up to 150 %.
+    """
+    finite = [float(v) for v in values if _is_number(v) and math.isfinite(v)]
+    low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    if low < 0 or high > 1:  # not a fraction after all: percent ticks, Plotly's own range
+        return figure.update_yaxes(tickformat=".0%")
+    room = max(0.02, (high - low) * 0.08)
+    bottom, top = (0.0 if from_zero else max(0.0, low - room)), min(1.0, high + room)
+    figure.update_yaxes(range=[bottom, top], tickformat=".0%" if top - bottom >= 0.1 else ".1%")
+    figure.update_traces(cliponaxis=False, selector={"type": "scatter"})  # a point at 100 % shows whole
+    return figure
+
+
 def metric_label(key: str) -> str:
     return LABELS.get(key, key.replace("_", " ").capitalize())
 
@@ -56,7 +74,7 @@ def curves_figure(history: dict[str, Sequence[dict[str, Any]]], title: str, x: s
                          xaxis_title={"step": "Training step", "epoch": "Epoch", "time": "Seconds"}.get(x, x),
                          yaxis_title=y_title)
     if percent:
-        figure.update_yaxes(tickformat=".0%", rangemode="tozero")
+        percent_axis(figure, [p["value"] for points in history.values() for p in points], from_zero=True)
     return figure
 
 
@@ -132,10 +150,11 @@ def smoothed_curves_figure(series: dict[str, Sequence[dict[str, Any]]], title: s
                                line={"color": color, "width": width}, marker={"size": 5}))
     figure.update_layout(template=TEMPLATE, title={"text": title}, height=height,
                          xaxis_title=X_TITLES.get(x, x), yaxis_title=y_title)
+    values = [p["value"] for points in series.values() for p in points]
+    flat = flat_value(values)
     if percent:
-        figure.update_yaxes(tickformat=".0%")
-    flat = flat_value([p["value"] for points in series.values() for p in points])
-    if flat is not None:  # a constant (a fixed learning rate): Plotly would draw it on an axis from -1 to 1
+        percent_axis(figure, values)
+    elif flat is not None:  # a constant (a fixed learning rate): Plotly would draw it on an axis from -1 to 1
         margin = abs(flat) / 2 or 1.0
         figure.update_yaxes(range=[flat - margin, flat + margin])
     return figure
@@ -211,7 +230,7 @@ def settings_scatter_figure(points: Sequence[dict[str, Any]], x_title: str, y_ti
     elif xs and min(xs) > 0 and max(xs) / min(xs) >= 100:  # learning rates and the like: spread them evenly
         figure.update_xaxes(type="log")
     if percent:
-        figure.update_yaxes(tickformat=".0%")
+        percent_axis(figure, [p["y"] for p in points])
     return figure
 
 

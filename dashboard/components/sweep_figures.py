@@ -8,7 +8,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboard.components.figures import PALETTE, TEMPLATE
+from dashboard.components.figures import PALETTE, TEMPLATE, percent_axis
 from dashboard.components.text import figure_safe
 from engine.search.space import METRIC_WORDS, setting_title
 
@@ -64,7 +64,7 @@ def best_so_far_figure(document: dict[str, Any]) -> go.Figure:
                          legend={"y": -0.2, "yanchor": "top", "x": 0, "xanchor": "left"})
     figure.update_xaxes(dtick=1 if len(document["trials"]) <= 20 else None)
     if metric.endswith("accuracy"):
-        figure.update_yaxes(tickformat=".0%")
+        percent_axis(figure, [y for trace in figure.data if trace.y is not None for y in trace.y])
     return figure
 
 

@@ -83,20 +83,28 @@ ex.keep_in_url({"metric": "" if metric == default_metric else metric,
                 "curve": "" if curve == _curve_for(default_metric) else curve,
                 "x": "" if x_axis == "step" else x_axis})
 
-best = explorer.best_run(runs, metric)
+leaders = explorer.leading_runs(runs, metric)
+best = leaders[0] if len(leaders) == 1 else None
+better = "highest" if explorer.higher_is_better(metric) else "lowest"
 if best:
     value = ex.format_value(metric, best["metrics"][metric]["best"])
-    better = "highest" if explorer.higher_is_better(metric) else "lowest"
     st.success(f"**Best by {metric_label(metric).lower()}: {markdown_safe(names[best['id']])}**, "
                f"with {value} (the {better} of the {len(runs)} runs).", icon=":material/star:")
+elif leaders:
+    top = leaders[0]["metrics"][metric]["best"]
+    value = f"{top:.2%}" if ex.is_percent(metric) and 0 <= top <= 1 else f"{top:.4g}"  # the digits the tie is at
+    st.info(f"**Runs {markdown_safe(explorer.and_list(r['id'] for r in leaders))} are tied at {value}** "
+            f"({metric_label(metric).lower()}, the {better} of the {len(runs)} runs): on this result none of "
+            "them is better. Choose another result above to tell them apart.", icon=":material/balance:")
 best_name = names[best["id"]] if best else None
+tied_ids = {r["id"] for r in leaders} if len(leaders) > 1 else set()
 st.caption("The address in your browser opens this same comparison: copy it to share.")
 
 # ---------------------------------------------------------------- results
 st.subheader("Results")
 shown = [metric] + [k for k in keys if k != metric][:6]
 table = pd.DataFrame([{
-    "Best": "★" if best and run["id"] == best["id"] else "",
+    "Best": "★" if best and run["id"] == best["id"] else "tied" if run["id"] in tied_ids else "",
     "Run": run["id"], "Name": run["name"] or "", "Data set": run["dataset"], "Model": run["model"],
     "Status": state.STATUS_WORDS.get(run["status"], run["status"]),
 } | {metric_label(k): run["metrics"].get(k, {}).get("best") for k in shown} for run in runs])
@@ -135,7 +143,7 @@ else:
     st.dataframe(grid, key="compare-settings")
 
 axes = [k for k in differ if len({repr(s.get(k)) for s in settings.values()}) > 1][:MAX_AXES]
-if axes and best:
+if axes and leaders:
     rows = [{k: settings[r["id"]].get(k) for k in axes} | {metric: r["metrics"].get(metric, {}).get("best")}
             for r in runs]
     st.plotly_chart(parallel_figure(rows, {k: ex.setting_label(k) for k in axes}, metric, metric_label(metric),

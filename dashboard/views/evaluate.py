@@ -7,10 +7,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.components import eval_figures as figures
+from dashboard.components import explorer as ex
 from dashboard.components.explanations import show_column_importance, show_mistake_explanations
 from dashboard.components.progress import run_with_progress
 from dashboard.components.text import markdown_safe
 from dashboard.components.trained import choose_finished_run, read_json, run_engine
+from db import explorer
 from engine.serving.compress import comparison_rows, method_text, read_compression
 from engine.serving.runtime import INT8_FILE, bundle_name, export_folder, run_folder
 from engine.training.crossval import CROSSVAL_FILE
@@ -22,6 +24,7 @@ run = choose_finished_run("Evaluate", "No finished runs yet. Train a model under
 if run is None:
     st.stop()
 run_id = run["id"]
+ex.show_overfitting(explorer.get_run(run_id), key="evaluate-keep-best")
 
 report = read_json(run_folder(run_id) / EVALUATION_FILE)
 if report is None:

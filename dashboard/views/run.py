@@ -112,6 +112,7 @@ def live_view() -> None:
 
 
 live_view()
+ex.show_overfitting(run, key="run-keep-best")
 
 
 # ---------------------------------------------------------------- sections

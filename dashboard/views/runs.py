@@ -25,7 +25,8 @@ if flash:
 
 choices = ex.filter_choices()
 datasets = {d["id"]: d["name"] for d in choices["datasets"]}
-metrics = choices["metrics"]
+# Only results order or filter the list: a learning rate or CPU use is no measure of a run's quality.
+metrics = {key: span for key, span in choices["metrics"].items() if explorer.is_result(key)}
 sorts = list(ex.SORTS) + [f"best:{key}" for key in metrics]
 
 
@@ -174,8 +175,9 @@ def runs_list() -> None:
             "Run": st.column_config.NumberColumn(format="%d", width="small"),
             "Tags": st.column_config.ListColumn(),
             "Progress": st.column_config.ProgressColumn("Progress", min_value=0.0, max_value=1.0, format="percent"),
-            "Best validation": st.column_config.NumberColumn(format="%.4f", help="Highest validation accuracy, "
-                                                             "or lowest validation loss for numbers"),
+            "Best on validation": st.column_config.TextColumn(
+                help="The best figure the run reached on its validation rows, with what it measures: the "
+                     "highest accuracy, or else the lowest error or loss (for those, smaller is better)."),
             "Test accuracy": st.column_config.NumberColumn(format="percent"),
             "Classical reference (accuracy)": st.column_config.NumberColumn(format="percent", help=REFERENCE_HELP),
             "Test error (RMSE)": st.column_config.NumberColumn(format="%.4g"),
