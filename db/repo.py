@@ -364,6 +364,17 @@ def log_metrics(run_id: int, points: Sequence[tuple[str, int, float, float | Non
     return len(rows)
 
 
+def replace_metrics(run_id: int, points: Sequence[tuple[str, int, float, float | None, float]]) -> int:
+    """Store points in place of every earlier point of their keys (a final figure computed once more, better)."""
+    from db.models import MetricExtreme
+
+    keys = sorted({key for key, *_ in points})
+    with session_scope(write=True) as session:
+        for table in (Metric, MetricSummary, MetricExtreme):
+            session.execute(delete(table).where(table.run_id == run_id, table.key.in_(keys)))
+    return log_metrics(run_id, points)
+
+
 def delete_metrics_after(run_id: int, step: int) -> None:
     """Drop points logged after step, so a resumed run continues without duplicates, and rebuild summaries."""
     with session_scope(write=True) as session:

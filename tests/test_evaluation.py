@@ -263,3 +263,21 @@ def test_cross_validation_reports_each_fold_and_mean_and_std(dataset):
     assert summary["cv_accuracy_mean"] == pytest.approx(result["mean"]["accuracy"])
     # Asked again (a resumed run), it does not train the folds twice.
     assert run_cross_validation(run["id"], config, dataset, torch.device("cpu"), []) is None
+
+
+def test_a_ratings_run_gives_one_test_figure_everywhere(home, capsys):
+    """The run's test RMSE and MAE (run lists, `runs show`, the run page) are the evaluation report's own, to the
+    last digit, and each is one point: the training loop's figure, which did not clip predicted ratings to the
+    scale, is replaced."""
+    from engine.cli import main
+    from engine.data.samples import add_sample
+    from engine.serving.commands import evaluation_document
+
+    run = train_run(add_sample("films"), "matrix_factorization", epochs=3, batch_size=256)
+    report = evaluation_document(run["id"])
+    summary = repo.run_summary(run["id"])
+    assert summary["test_rmse"] == report["metrics"]["rmse"] and summary["test_mae"] == report["metrics"]["mae"]
+    assert main(["runs", "show", str(run["id"]), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["summary"]["test_rmse"] == report["metrics"]["rmse"]
+    assert len(repo.metric_history(run["id"], "test_rmse")) == 1

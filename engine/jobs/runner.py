@@ -40,7 +40,7 @@ from engine.training.encoded import ENCODE_BATCH, encoding_progress_share, train
 from engine.training.loop import WATCHED_WORDS, train
 from engine.training.reference import fit_reference, reference_limit
 from engine.training.warm_start import start_from_run
-from engine.training.report import record_reference, write_evaluation
+from engine.training.report import record_reference, record_test_figures, write_evaluation
 
 
 def run_dir(run_id: int) -> Path:
@@ -173,6 +173,7 @@ def execute(run_id: int, stop: StopSignals) -> None:
     reference = fit_reference(dataset, data, reference_limit(state.train_seconds), threads=torch.get_num_threads())
     answering = (part, part_data.arrays["test"][0]) if part is not model else None  # cached features: no re-reading
     report = write_evaluation(run_id, model, data, device, reference=reference, answering=answering)
+    record_test_figures(run_id, report, state.step, float(state.epoch))
     record_reference(run_id, reference, report, step=state.step)
     summary = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
     print(f"Run {run_id}: finished after {state.epoch} epochs: {summary}", flush=True)

@@ -482,6 +482,26 @@ def write_evaluation(run_id: int, model, data, device=None, reference: dict[str,
         return None
 
 
+# The evaluation report's figures that are also a run's test figures: recorded once more from the report, so the
+# run page, the run lists, `runs show`, the Evaluate page and `evaluate` give one figure per fact (the training
+# loop's own test score did not clip predicted ratings to the scale, as the report and every prediction do).
+TEST_FIGURES = {"classification": ("accuracy", "f1_macro", "precision_macro", "recall_macro"),
+                "regression": ("rmse", "mae", "r2"), "rating": ("rmse", "mae")}
+
+
+def record_test_figures(run_id: int, report: dict[str, Any] | None, step: int, epoch: float) -> None:
+    """Make the run's test_* figures the evaluation report's own; without a report, the training loop's stay."""
+    from db import repo
+
+    if report is None:
+        return
+    now = time.time()
+    points = [(f"test_{name}", step, float(report["metrics"][name]), epoch, now)
+              for name in TEST_FIGURES[report["task"]] if name in report["metrics"]]
+    if points:
+        repo.replace_metrics(run_id, points)
+
+
 def record_reference(run_id: int, reference: dict[str, Any], report: dict[str, Any] | None, step: int = 0) -> None:
     """Record a run's classical reference as a final metric (reference_accuracy or reference_rmse, which run lists
     show) and as a sentence in its history; the evaluation report holds the reference itself.
