@@ -122,3 +122,34 @@ def test_ratings_columns_can_be_chosen_and_bad_ones_refused(home, tmp_path):
     flat.to_csv(path, index=False)
     with pytest.raises(DataError, match="Every rating in 'stars' is the same"):
         add_dataset(path, kind="ratings", roles={"user": "who", "item": "what", "rating": "stars"})
+
+
+def test_a_column_of_item_names_names_the_recommendations():
+    """Ratings whose items are numbers, with a title per item: recommendations, the command line's text and the
+    quality report show the titles; a column that varies within an item (a user's nickname) is not taken."""
+    from engine.data.ratings import find_rating_columns, fit_ratings, ratings_quality_report
+    from engine.serving.commands import _prediction_text
+    from engine.serving.runtime import Predictor
+
+    titles = {101: "Blue Harbour", 102: "Silent River", 103: "Paper Moon"}
+    rows = [(f"u{u}", item, 1 + (u + item) % 5, f"nick{u}{item % 2}") for u in range(6) for item in titles]
+    frame = pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "user_name"])
+    frame["title"] = frame["movie_id"].map(titles)
+    roles = find_rating_columns(frame)
+    prep = fit_ratings(frame, roles)
+    assert prep["item_name_column"] == "title"
+    assert dict(zip(prep["items"], prep["item_names"])) == {"101": "Blue Harbour", "102": "Silent River",
+                                                            "103": "Paper Moon"}
+    report = ratings_quality_report(frame, roles)
+    assert report["item_name_column"] == "title" and any(p["code"] == "item_names" for p in report["problems"])
+
+    def scores(pairs: np.ndarray) -> np.ndarray:
+        return 0.1 * pairs[:, 1:2].astype(np.float32)  # later items are liked more (within the 1-5 scale)
+
+    answer = Predictor(prep, scores, "test").predict(["u1"], ["u1"], top=2)[0]
+    assert answer["top_items"][0] | {"predicted_rating": 0} == {"item": "103", "name": "Paper Moon",
+                                                               "predicted_rating": 0}
+    assert _prediction_text([answer]).startswith("u1: Paper Moon (103) (")
+
+    nameless = fit_ratings(frame.drop(columns="title"), roles)
+    assert "item_names" not in nameless  # 'user_name' differs within each film: not the films' names

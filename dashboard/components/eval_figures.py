@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from dashboard.components.figures import PALETTE, TEMPLATE, percent_axis
 from dashboard.components.text import figure_safe
+from engine.serving.inputs import item_label
 
 MAX_BARS = 20
 ANNOTATE_CELLS_UP_TO = 25  # classes; beyond that the numbers in the cells become unreadable
@@ -101,9 +102,9 @@ def probabilities_figure(probabilities: dict[str, float], title: str = "How sure
 
 
 def top_items_figure(items: Sequence[dict[str, Any]], low: float | None = None, high: float | None = None) -> go.Figure:
-    """Give back horizontal bars of recommended items ({item, predicted_rating}), best on top."""
+    """Give back horizontal bars of recommended items ({item, predicted_rating}, and name when known), best on top."""
     figure = go.Figure(go.Bar(
-        x=[i["predicted_rating"] for i in items], y=[figure_safe(i["item"]) for i in items], orientation="h",
+        x=[i["predicted_rating"] for i in items], y=[figure_safe(item_label(i)) for i in items], orientation="h",
         marker_color=PALETTE[0], text=[f"{i['predicted_rating']:.2f}" for i in items], textposition="auto",
         hovertemplate="%{y}: %{x:.2f}<extra></extra>"))
     figure.update_layout(template=TEMPLATE, title={"text": "Recommended items and their predicted rating"},

@@ -19,6 +19,7 @@ from dashboard.components.figures import TEMPLATE
 from dashboard.components.text import figure_safe, markdown_safe
 from dashboard.components.trained import run_engine
 from engine.explain import APPROXIMATION
+from engine.serving.inputs import item_label
 from engine.serving.runtime import run_folder
 
 TOWARDS, AWAY = "#16a34a", "#dc2626"  # green pushes towards the answer (or up), red away from it (or down)
@@ -130,8 +131,8 @@ def show_explanation(result: dict[str, Any], kind: str, key: str, picture: bytes
                                                                         "away from it")
                    + f"; a column holding its typical value pushes nothing. {APPROXIMATION}")
     else:
-        rows = [{"Recommended": r["item"], "Predicted rating": r["predicted_rating"],
-                 "Because this user rated": ", ".join(f"{b['item']} ({b['rating']:g})" for b in r["because"])}
+        rows = [{"Recommended": item_label(r), "Predicted rating": r["predicted_rating"],
+                 "Because this user rated": ", ".join(f"{item_label(b)} ({b['rating']:g})" for b in r["because"])}
                 for r in result.get("recommendations", [])]
         st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}-because",
                      column_config={"Predicted rating": st.column_config.NumberColumn(format="%.2f")})

@@ -24,6 +24,9 @@ ROLE_NAMES = {
     "timestamp": ("timestamp", "time", "date", "datetime", "ts", "ratedat", "createdat", "when"),
 }
 MIN_USER_RATINGS = 3
+# A column naming the items ("title", "movie_title", "product_name"): recommendations show it beside each item's id.
+ITEM_NAME_WORDS = ("title", "name", "itemname", "movietitle", "filmtitle", "booktitle", "productname", "songname",
+                   "trackname", "label", "description")
 
 
 def _plain_name(column: str) -> str:
@@ -170,8 +173,41 @@ def ratings_quality_report(frame: pd.DataFrame, roles: dict[str, str | None]) ->
             "continuous_ratings", "info", f"The ratings take {len(distinct):,} different values",
             "They are predicted as numbers; that works, but check that the column really holds ratings.",
             "Nothing to do."))
+    named = item_name_column(frame, roles)
+    if named:
+        report["item_name_column"] = named
+        problems.append(problem(
+            "item_names", "info", f"'{named}' names the items",
+            "Recommendations show each item's name from it beside its id.", "Nothing to do."))
     report["problems"] = problems
     return report
+
+
+def item_name_column(frame: pd.DataFrame, roles: dict[str, str | None]) -> str | None:
+    """Give back the column that names the items — called like a title or a name, holding text, one name per item
+    (for at least 95 % of items) — or None when the table has none."""
+    taken = {column for column in roles.values() if column}
+    for column in frame.columns:
+        if column in taken or not any(_plain_name(column) == word or _plain_name(column).endswith(word)
+                                      for word in ITEM_NAME_WORDS):
+            continue
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values) or values.notna().mean() < 0.5:
+            continue
+        names_per_item = frame.groupby(id_strings(frame[roles["item"]]))[column].nunique()
+        if len(names_per_item) and (names_per_item <= 1).mean() >= 0.95:
+            return column
+    return None
+
+
+def item_names(train: pd.DataFrame, roles: dict[str, str | None], items: list[str]) -> tuple[str, list[str]] | None:
+    """Give back (the name column, each item's name in the order of items; its id where it has none), or None."""
+    column = item_name_column(train, roles)
+    if column is None:
+        return None
+    named = train[[roles["item"], column]].dropna()
+    first = named.groupby(id_strings(named[roles["item"]]))[column].first().astype(str)
+    return column, [first.get(item, item) for item in items]
 
 
 def fit_ratings(train: pd.DataFrame, roles: dict[str, str | None]) -> dict[str, Any]:
@@ -179,7 +215,8 @@ def fit_ratings(train: pd.DataFrame, roles: dict[str, str | None]) -> dict[str, 
     values = pd.to_numeric(train[roles["rating"]], errors="coerce").astype(float)
     users, items = id_strings(train[roles["user"]]).value_counts(), id_strings(train[roles["item"]]).value_counts()
     users, items = users.sort_index(), items.sort_index()
-    return {
+    names = item_names(train, roles, items.index.tolist())
+    return ({"item_name_column": names[0], "item_names": names[1]} if names else {}) | {
         "kind": "ratings", "task": "rating",
         "user_column": roles["user"], "item_column": roles["item"], "rating_column": roles["rating"],
         "timestamp_column": roles.get("timestamp"),

@@ -348,8 +348,9 @@ def rated_by_user(run_id: int, prep: dict[str, Any]) -> dict[int, list[tuple[int
 
 
 def items_behind(vectors: np.ndarray, item: int, rated: list[tuple[int, float]], items: list[Any],
-                 count: int = BECAUSE) -> list[dict[str, Any]]:
-    """Give back the user's rated items nearest to item in the model's space, nearest first."""
+                 count: int = BECAUSE, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """Give back the user's rated items nearest to item in the model's space, nearest first (with their names when
+    the data set has them)."""
     if not rated:
         return []
     norms = np.linalg.norm(vectors, axis=1).clip(min=1e-12)
@@ -357,12 +358,13 @@ def items_behind(vectors: np.ndarray, item: int, rated: list[tuple[int, float]],
     similarity = vectors[indices] @ vectors[item] / (norms[indices] * norms[item])
     order = np.argsort(-similarity, kind="stable")[:count]
     return [{"item": str(items[indices[i] - 1]), "similarity": round(float(similarity[i]), 4),
-             "rating": rated[i][1]} for i in order]
+             "rating": rated[i][1]} | ({"name": names[indices[i] - 1]} if names else {}) for i in order]
 
 
 def explain_recommendations(model, prep: dict[str, Any], answers: list[dict[str, Any]],
                             rated: dict[int, list[tuple[int, float]]]) -> list[dict[str, Any]]:
     from engine.data.transform import transform_pairs
+    from engine.serving.inputs import item_label
 
     vectors = item_vectors(model)
     items = list(prep["items"])
@@ -371,17 +373,17 @@ def explain_recommendations(model, prep: dict[str, Any], answers: list[dict[str,
     for answer in answers:
         user = int(transform_pairs(prep, [answer["user"]], [items[0]])[0, 0])
         own = rated.get(user, [])
-        recommended = [{"item": top["item"], "predicted_rating": top["predicted_rating"],
-                        "because": items_behind(vectors, index_of[top["item"]], own, items)}
+        recommended = [top | {"because": items_behind(vectors, index_of[top["item"]], own, items,
+                                                      names=prep.get("item_names"))}
                        for top in answer["top_items"]]
         first = recommended[0] if recommended else None
         if not own or first is None:
             sentence = ("The model never saw this user rate anything, so there are no rated items to point to: "
                         "these items are the ones most people rate highly.")
         else:
-            behind = ", ".join(f"'{b['item']}' (rated {b['rating']:g})" for b in first["because"])
-            sentence = (f"In what the model learned about tastes, '{first['item']}' sits closest to these items this "
-                        f"user rated: {behind}.")
+            behind = ", ".join(f"'{item_label(b)}' (rated {b['rating']:g})" for b in first["because"])
+            sentence = (f"In what the model learned about tastes, '{item_label(first)}' sits closest to these items "
+                        f"this user rated: {behind}.")
         results.append({"method": "nearest rated items in the model's space (cosine similarity of item vectors)",
                         "because": first["because"] if first else [], "recommendations": recommended,
                         "sentence": sentence})

@@ -12,8 +12,10 @@ from engine.serving import DEFAULT_TOP, MAX_TOP
 
 
 def _prediction_text(answers: list[dict[str, Any]]) -> str:
+    from engine.serving.inputs import item_label
+
     if answers and "top_items" in answers[0]:
-        return "\n".join(f"{a['user']}: " + ", ".join(f"{t['item']} ({t['predicted_rating']:.2f})"
+        return "\n".join(f"{a['user']}: " + ", ".join(f"{item_label(t)} ({t['predicted_rating']:.2f})"
                                                       for t in a["top_items"]) for a in answers)
     if answers and "confidence" in answers[0]:
         return _table([[a["input"], a["prediction"], f"{a['confidence']:.0%}"] for a in answers],

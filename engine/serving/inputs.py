@@ -43,6 +43,11 @@ def number_answers(prep: dict[str, Any], outputs: np.ndarray) -> list[dict[str, 
 ANSWERS = {"classification": class_answers, "regression": number_answers}
 
 
+def item_label(item: dict[str, Any]) -> str:
+    """Give back how a recommended item is shown: its name with its id, or its id alone."""
+    return f"{item['name']} ({item['item']})" if item.get("name") and item["name"] != item["item"] else item["item"]
+
+
 class Inputs:
     """How one kind of data reads raw inputs, encodes them for the model and reads the model's outputs."""
 
@@ -172,6 +177,7 @@ class RatingInputs(Inputs):
 
     def answer(self, prep, outputs, raw, x, top: int = DEFAULT_TOP, **options):
         items = [str(i) for i in prep["items"]]
+        names = prep.get("item_names")  # from the data set's column of item names, when it has one
         ratings = decode_ratings(prep, outputs.reshape(len(raw), len(items)))
         known = x[:: len(items), 0] > 0  # each user's first pair holds their index
         top = max(1, min(int(top), MAX_TOP, len(items)))
@@ -179,7 +185,8 @@ class RatingInputs(Inputs):
         for user, is_known, row in zip(raw, known, ratings):
             best = np.argsort(-row, kind="stable")[:top]
             answers.append({"user": str(user), "known_user": bool(is_known),
-                            "top_items": [{"item": items[i], "predicted_rating": float(row[i])} for i in best]})
+                            "top_items": [{"item": items[i], "predicted_rating": float(row[i])}
+                                          | ({"name": names[i]} if names else {}) for i in best]})
         return answers
 
     def example(self, prep):

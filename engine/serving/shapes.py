@@ -132,6 +132,7 @@ class NumberAnswer(BaseModel):
 
 class RecommendedItem(BaseModel):
     item: str
+    name: Optional[str] = Field(None, description="the item's name, when the data set had a column of names")
     predicted_rating: float
 
 
