@@ -634,3 +634,28 @@ def test_a_run_that_overfitted_says_so_on_the_run_and_evaluate_pages(home):
     assert again["id"] > overfitted["id"] and again["status"] == "queued"
     assert config["training"]["keep_best"] is True and config["training"]["early_stopping_metric"] == "val_score"
     assert config["training"]["epochs"] == 4 and config["model"] == overfitted["config"]["model"]
+
+
+def test_a_training_run_draws_its_loss_first_and_the_computer_below(home):
+    """The first training step's loss is on the run page before the computer's figures (which come sooner), those
+    are folded below it, and the overview shows the device and tries as the run goes."""
+    run = make_run(make_dataset("shop"), status="running")
+    repo.log_metrics(run["id"], [("system/cpu_percent", s, 50.0 + s, None, 100.0 + s) for s in range(5)]
+                     + [("system/memory_mb", s, 300.0 + s, None, 100.0 + s) for s in range(5)])
+    at = open_page("run", run=run["id"])
+    assert any("loss appears here" in c.value for c in at.caption)
+    folded = next(e for e in at.expander if e.label.startswith("The computer while training"))
+    assert len(folded.get("plotly_chart")) == len(charts(at)) == 2  # only in the folded section
+    assert [c["layout"]["title"]["text"] for c in charts(at)] == ["Processor use (% of one core)",
+                                                                  "Memory used by the run (MB)"]
+
+    repo.log_metrics(run["id"], [("train_loss", 1, 0.9, 0.01, 106.0)])
+    repo.set_run_environment(run["id"], "cpu", {})
+    at = open_page("run", run=run["id"])
+    titles = [chart["layout"]["title"]["text"] for chart in charts(at)]
+    assert titles[0].startswith("Training loss") or titles[0].startswith("Loss"), titles
+    assert not any("cpu" in t.lower() or "memory" in t.lower() for t in titles[:1])
+    folded = next(e for e in at.expander if e.label.startswith("The computer while training"))
+    assert len(folded.get("plotly_chart")) == 2
+    overview = [t.value for t in at.text]
+    assert "cpu" in overview  # the device, read again while the run trains

@@ -128,7 +128,7 @@ def test_run_page_shows_results_and_curves(seeded):
 
 def test_run_page_cancels_a_queued_run(seeded):
     at = open_page("run", run=seeded["waiting"]["id"])
-    assert "Waiting for a worker" in texts(at)
+    assert "Next in line: training starts within seconds" in texts(at)
     at.button(key="cancel").click().run()
     assert not at.exception
     assert repo.get_run(seeded["waiting"]["id"])["status"] == "cancelled"

@@ -121,7 +121,7 @@ def metric_groups(summaries: dict[str, dict]) -> list[tuple[str, list[str]]]:
     groups: dict[str, list[str]] = {}
     stage = {p: i for i, p in enumerate(GROUP_PREFIXES)}
     for key in sorted(explorer.metric_order(summaries), key=lambda k: stage.get(k.split("_")[0] + "_", 3)):
-        if summaries[key]["count"] < 2:
+        if summaries[key]["count"] < 2 and not key.startswith("train_"):  # a training curve shows from its first point
             continue
         base = next((key[len(p):] for p in GROUP_PREFIXES if key.startswith(p)), key)
         groups.setdefault(base, []).append(key)
@@ -134,6 +134,13 @@ def metric_groups(summaries: dict[str, dict]) -> list[tuple[str, list[str]]]:
             title += f" ({better} is better)"
         charts.append((title, keys))
     return charts
+
+
+SYSTEM_PREFIX = "system/"  # the computer's figures while training (processor, memory, GPU), drawn apart
+
+
+def is_system(key: str) -> bool:
+    return key.startswith(SYSTEM_PREFIX)
 
 
 def run_charts(summaries: dict[str, dict], curves: dict[str, list], x: str = "step",

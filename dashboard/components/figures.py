@@ -33,6 +33,8 @@ LABELS = {
     "learning_rate": "Learning rate", "memory_mb": "Memory used (MB)", "samples_per_second": "Examples per second", "epoch_seconds": "Seconds per epoch",
     "kept_epoch": "Weights from epoch (the best on validation)",
     "reference_accuracy": "Classical reference (accuracy)", "reference_rmse": "Classical reference (RMSE)",
+    "system/cpu_percent": "Processor use (% of one core)", "system/memory_mb": "Memory used by the run (MB)",
+    "system/gpu_utilization": "GPU use (%)", "system/gpu_memory_mb": "GPU memory used (MB)",
 }
 
 

@@ -83,8 +83,11 @@ def live_view() -> None:
     state.status_badge(status)
     if status == "queued":
         ahead = repo.queue_positions().get(run_id, 1) - 1
-        st.info(f"Waiting for a worker{f' ({ahead} run(s) ahead)' if ahead else ''}. "
-                "Training starts in the background within seconds.")
+        if ahead:
+            st.info(f"Waiting: {ahead} run{'s are' if ahead > 1 else ' is'} ahead of this one. It starts when a "
+                    "worker is free for it; the **Queue** page shows how long the runs ahead should take.")
+        else:
+            st.info("Next in line: training starts within seconds, once a worker picks it up.")
     elif status == "running":
         eta = current["eta_seconds"]
         st.progress(current["progress"],
@@ -101,14 +104,24 @@ def live_view() -> None:
     if finals:
         for column, (label, value) in zip(st.columns(len(finals)), finals):
             column.metric(label, value)
-    if not any(s["count"] > 1 for s in summary.values()):
+    # The learning curves first; the computer's figures (processor, memory), which come sooner, folded below them.
+    learning = {k: s for k, s in summary.items() if not ex.is_system(k)}
+    computer = {k: s for k, s in summary.items() if ex.is_system(k)}
+    if not ex.metric_groups(learning):
         if status in ACTIVE:
-            st.caption("The first points appear after the first few training steps.")
-        return
-    curves = ex.history(run_id, summary, [k for k, s in summary.items() if s["count"] > 1])
-    columns = st.columns(2)
-    for i, (_, figure) in enumerate(ex.run_charts(summary, curves, x_axis, smoothing)):
-        columns[i % 2].plotly_chart(figure, theme=None, key=f"chart-{i}")
+            st.caption("The loss appears here after the first training step.")
+    else:
+        curves = ex.history(run_id, learning, [k for k, s in learning.items() if s["count"] > 1 or
+                                               k.startswith("train_")])
+        columns = st.columns(2)
+        for i, (_, figure) in enumerate(ex.run_charts(learning, curves, x_axis, smoothing)):
+            columns[i % 2].plotly_chart(figure, theme=None, key=f"chart-{i}")
+    if ex.metric_groups(computer):
+        with st.expander("The computer while training (processor, memory)", icon=":material/memory:"):
+            curves = ex.history(run_id, computer, [k for k, s in computer.items() if s["count"] > 1])
+            columns = st.columns(2)
+            for i, (_, figure) in enumerate(ex.run_charts(computer, curves, x_axis, smoothing)):
+                columns[i % 2].plotly_chart(figure, theme=None, key=f"system-chart-{i}")
 
 
 live_view()
@@ -118,23 +131,27 @@ ex.show_overfitting(run, key="run-keep-best")
 # ---------------------------------------------------------------- sections
 
 
+@st.fragment(run_every="2s" if live and run["status"] in ACTIVE else None)
 def overview() -> None:
-    seconds = explorer.run_seconds(run)
-    facts = [("Data set", f"{run['dataset']} ({run['dataset_kind']}, {run['dataset_rows']:,} rows)"),
-             ("Model", run["model"]), ("Device", run["device"] or "—"),
-             ("Started from", (f"the {preset} preset" if (preset := run["config"].get("preset")) else "own settings")
-              + (f", the weights of run {earlier}" if (earlier := run["config"]["training"].get("init_from")) else "")),
-             ("Training time", state.duration(seconds)),
-             ("Queued", state.short_time(run["created_at"])), ("Started", state.short_time(run["started_at"]) or "—"),
-             ("Ended", state.short_time(run["finished_at"]) or "—"), ("Tries", str(run["attempts"]))]
+    current = explorer.get_run(run_id) or run  # read again while the run trains: its device, tries and times
+    seconds = explorer.run_seconds(current)
+    config = current["config"]
+    started_from = f"the {config['preset']} preset" if config.get("preset") else "own settings"
+    if earlier := (config.get("training") or {}).get("init_from"):
+        started_from += f", the weights of run {earlier}"
+    facts = [("Data set", f"{current['dataset']} ({current['dataset_kind']}, {current['dataset_rows']:,} rows)"),
+             ("Model", current["model"]), ("Device", current["device"] or "—"), ("Started from", started_from),
+             ("Training time", state.duration(seconds)), ("Queued", state.short_time(current["created_at"])),
+             ("Started", state.short_time(current["started_at"]) or "—"),
+             ("Ended", state.short_time(current["finished_at"]) or "—"), ("Tries", str(current["attempts"]))]
     columns = st.columns(4)
     for i, (label, value) in enumerate(facts):
         columns[i % 4].markdown(f"**{label}**")
         columns[i % 4].text(value)
-    if run["parent_run_id"]:
-        if st.button(f"Open run {run['parent_run_id']}, which this run continues", key="open-parent"):
-            go("run", run=run["parent_run_id"])
-    if earlier := (run["config"].get("training") or {}).get("init_from"):
+    if current["parent_run_id"]:
+        if st.button(f"Open run {current['parent_run_id']}, which this run continues", key="open-parent"):
+            go("run", run=current["parent_run_id"])
+    if earlier:
         if st.button(f"Open run {earlier}, whose trained weights this run started from", key="open-init-from"):
             go("run", run=earlier)
     summary = explorer.metric_summaries(run_id)
