@@ -339,8 +339,9 @@ def reasons(kind: str, model_name: str, suggested_name: str, training: dict[str,
     lines.append(f"**{training['epochs']} epochs**: the model sees each of the {n_train:,} training examples "
                  f"{training['epochs']} times, in {steps:,} steps per epoch.")
     lines.append(f"**Batch size {training['batch_size']}**: " + (
-        "small batches give many updates per epoch on a small data set." if training["batch_size"] <= 64 else
-        "larger batches keep each epoch short when there are many examples."))
+        "larger batches keep each epoch short when there are many examples." if training["batch_size"] > 64 else
+        "small batches give many updates per epoch on a small data set." if n_train < 5_000 else
+        f"small batches give many updates per epoch ({steps:,} here), which this model learns best from."))
     lines.append(f"**{training['lr_schedule'].replace('_', ' ').capitalize()} schedule**: "
                  f"{SCHEDULE_REASONS[training['lr_schedule']]}")
     return lines

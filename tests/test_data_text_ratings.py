@@ -153,3 +153,30 @@ def test_a_column_of_item_names_names_the_recommendations():
 
     nameless = fit_ratings(frame.drop(columns="title"), roles)
     assert "item_names" not in nameless  # 'user_name' differs within each film: not the films' names
+
+
+def test_a_text_report_names_its_encoding_lists_no_problem_in_unread_columns_and_fixes_conflicts(tmp_path, home):
+    """A Latin-1 file of short posts with a 'confidence' column full of gaps and a few posts labelled two ways:
+    the encoding is named, 'confidence' (which the text model never reads) raises no problem, and one click drops
+    the conflicting posts."""
+    from engine.data.ingest import load_table
+
+    posts = [f"Post number {i} about the café and the crème brûlée" for i in range(120)]
+    labels = ["good" if i % 2 else "bad" for i in range(120)]
+    frame = pd.DataFrame({"text": posts + posts[:3], "sentiment": labels + ["good", "bad", "bad"],
+                          "confidence": [None if i % 3 else 0.5 for i in range(123)]})
+    path = tmp_path / "posts.csv"
+    path.write_bytes(frame.to_csv(index=False).encode("latin-1"))
+    dataset = add_dataset(path, name="posts", kind="text", target="sentiment")
+    report = dataset["quality_report"]
+    assert "Latin-1" in report["detected"]["encoding_reason"] or "cp1252" in report["detected"]["encoding_reason"]
+    assert not [p for p in report["problems"] if "confidence" in p["title"] and p["code"] != "unused_column"]
+    conflict = next(p for p in report["problems"] if p["code"] == "conflicting_labels")
+    assert conflict["title"].startswith("2 texts appear with different answers")
+    assert [a["step"] for a in conflict["actions"]] == ["drop_conflicts"]
+
+    cleaned = clean_dataset(dataset, conflict["actions"][0])
+    kept = load_table(cleaned)
+    assert len(kept) == 123 - 4  # both rows of each of the 2 conflicting posts go; the third repeat agrees
+    assert not [p for p in cleaned["quality_report"]["problems"] if p["code"] == "conflicting_labels"]
+    assert "café" in kept["text"].iloc[0]

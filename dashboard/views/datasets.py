@@ -136,7 +136,10 @@ def _table_form(path: Path, name: str) -> None:
     st.dataframe(frame.head(20), hide_index=True)
     if detected.get("header_reason"):
         st.caption(f"No header row: {plain(detected['header_reason'])}.")
+    if detected.get("encoding_reason"):
+        st.caption(f"Text encoding: {plain(detected['encoding_reason'])}.")
     kinds = list(KIND_CHOICES)
+    suggested_kind = detected["kind"]
     kind = st.radio("What is in this table?", kinds, index=kinds.index(detected["kind"]),
                     format_func=KIND_CHOICES.get, key="upload-kind")
     st.caption(f"Suggested because {plain(detected['kind_reason'])}.")
@@ -147,7 +150,8 @@ def _table_form(path: Path, name: str) -> None:
             st.error(plain(error))
             return
     columns = list(frame.columns)
-    options: dict = {"kind": kind}
+    # Only what differs from the suggestion is passed on, so the report keeps the reason of what was accepted.
+    options: dict = {} if kind == suggested_kind else {"kind": kind}
     left, right = st.columns(2)
     if kind == "ratings":
         roles = detected["roles"]
@@ -171,7 +175,9 @@ def _table_form(path: Path, name: str) -> None:
         target = _choose(right, "Column with the labels", [c for c in columns if c != text_column], guess["target"],
                          "The class the model learns to give each text.", f"upload-label-{text_column}")
         right.caption(f"Suggested because {plain(guess['target_reason'])}.")
-        options.update(text_column=text_column, target=target)
+        options.update({key: value for key, value, suggested in (
+            ("text_column", text_column, detected["text_column"]), ("target", target, guess["target"]))
+            if value != suggested})
     else:
         target = _choose(left, "Column to predict", columns, detected["target"],
                          "The answer the model learns to give from the other columns.", "upload-target")
@@ -184,7 +190,8 @@ def _table_form(path: Path, name: str) -> None:
             help="A category is one of a few labels; a number is a measured quantity.", key=f"upload-task-{target}",
         )
         right.caption(f"Suggested because {plain(guess['task_reason'])}.")
-        options.update(target=target, task=task)
+        options.update({key: value for key, value, suggested in (
+            ("target", target, detected["target"]), ("task", task, guess["task"])) if value != suggested})
     title = st.text_input("Name", value=Path(name).stem, max_chars=180, key="upload-name")
     if st.button("Add data set", type="primary", key="add-dataset"):
         _add(path, name, name=title, **options)
@@ -305,6 +312,8 @@ with quality_tab:
     reasons = [f"**Kind:** {KIND_WORDS[kind].lower()}, because {plain(detected.get('kind_reason', 'you chose it'))}."]
     if detected.get("header_reason"):
         reasons.append(f"**No header row:** {plain(detected['header_reason'])}.")
+    if detected.get("encoding_reason"):
+        reasons.append(f"**Text encoding:** {plain(detected['encoding_reason'])}.")
     if kind == "text":
         reasons.append(f"**Texts:** '{plain(schema['text_column'])}', because "
                        f"{plain(detected.get('text_reason', 'you chose it'))}.")
@@ -313,9 +322,11 @@ with quality_tab:
         reasons.append(f"**Size:** {schema['width']} × {schema['height']} pixels, "
                        f"{'grey' if schema['channels'] == 1 else 'colour'}; {plain(detected.get('size_reason', ''))}.")
     else:
+        target_reason = detected.get("target_reason", "you chose it")
+        task_reason = detected.get("task_reason", "")
+        why = target_reason if task_reason in ("", target_reason) else f"{target_reason}; {task_reason}"
         reasons.append(f"**Predicts:** '{plain(dataset['target'])}' as a {TASK_WORDS[dataset['task']].lower()}, "
-                       f"because {plain(detected.get('target_reason', 'you chose it'))}; "
-                       f"{plain(detected.get('task_reason', ''))}.")
+                       f"because {plain(why)}.")
     st.markdown("  \n".join(reasons))
     st.caption("To change any of these, use 'Change what to predict' under Fix problems, or add the file again.")
 

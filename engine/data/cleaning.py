@@ -49,6 +49,7 @@ FILL_METHODS = ("median", "mode", "constant")
 # What each step does, in the words a new version's name and the page use.
 STEP_WORDS = {
     "drop_duplicates": "duplicates dropped",
+    "drop_conflicts": "inputs with conflicting answers dropped",
     "drop_missing": "rows with missing values dropped",
     "fill_missing": "missing values filled",
     "merge_labels": "label spellings merged",
@@ -62,7 +63,7 @@ STEP_WORDS = {
     "resize": "resized",
     "set_target": "new column to predict",
 }
-TABLE_STEPS = {"drop_duplicates", "drop_missing", "fill_missing", "merge_labels", "drop_rare_classes",
+TABLE_STEPS = {"drop_duplicates", "drop_conflicts", "drop_missing", "fill_missing", "merge_labels", "drop_rare_classes",
                "drop_column", "clip_outliers", "drop_empty_texts", "keep_last_rating", "drop_rare_users",
                "set_target"}
 IMAGE_STEPS = {"drop_duplicates", "merge_labels", "drop_rare_classes", "drop_unreadable", "resize"}
@@ -98,6 +99,15 @@ def clean_table(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, An
     if name == "drop_duplicates":
         keep = ~pd.Series(row_hashes(frame)).duplicated().to_numpy()
         return frame[keep], _dropped(rows, int(keep.sum()), "duplicate rows")
+    if name == "drop_conflicts":
+        # Every row whose input (the text, for a text data set) appears elsewhere with another answer: no model can
+        # get both right, and which one is right is not known.
+        inputs = ([dataset["schema"]["text_column"]] if dataset["kind"] == "text"
+                  else [c for c in frame.columns if c != target])
+        keys = pd.Series(row_hashes(frame[inputs]), index=frame.index)
+        answers = frame[target].astype(str).groupby(keys).nunique()
+        keep = (keys.map(answers) <= 1).to_numpy()
+        return frame[keep], _dropped(rows, int(keep.sum()), "rows whose input has conflicting answers")
     if name == "drop_missing":
         column = step.get("column")
         result = frame.dropna(subset=[_column(frame, step)] if column else None)

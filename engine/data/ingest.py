@@ -29,7 +29,7 @@ from engine.data.images import image_quality_report, inspect_image_zip, read_ima
 from engine.data.limits import DEFAULT_MAX_FILE_MB, max_file_bytes  # noqa: F401  (kept importable from here)
 from engine.data.profile import check_target, guess_target, guess_task, quality_report
 from engine.data.ratings import check_ratings, find_rating_columns, ratings_kind_reason, ratings_quality_report
-from engine.data.tables import TABLE_SUFFIXES, read_table
+from engine.data.tables import ENCODING_WORDS, TABLE_SUFFIXES, read_table
 from engine.data.text import check_text, text_kind_reason, text_quality_report
 from engine.errors import DataError
 
@@ -209,6 +209,10 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
     else:
         kind, kind_reason = "tabular", "its columns are measurements and categories, with one to predict"
     detected: dict[str, Any] = {"kind": kind, "kind_reason": kind_reason}
+    encoding = frame.attrs.get("encoding", "utf-8")
+    if encoding not in ("utf-8", "utf-8-sig", "ascii"):
+        detected["encoding_reason"] = (f"its text is not UTF-8; it was read as {ENCODING_WORDS.get(encoding, encoding)}"
+                                       ", so accented letters come out right")
     if frame.attrs.get("header") == "none":
         detected["header_reason"] = ("the first row holds numbers, not names, so it is read as data and the "
                                      f"columns are called column 1 to column {frame.shape[1]}")

@@ -369,7 +369,8 @@ def duplicate_problems(duplicates: int, conflicting: int, what: str = "rows", in
         problems.append(problem(
             "conflicting_labels", "serious", title,
             "The same input labelled two ways teaches the model a contradiction; no model can get both right.",
-            "Check those rows' answers and correct them at the source."))
+            "Correct those rows' answers at the source, or drop them here (every row of such an input goes).",
+            [action(f"Drop the {inputs} with conflicting answers", "drop_conflicts")]))
     return problems
 
 

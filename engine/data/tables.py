@@ -15,6 +15,7 @@ from engine.errors import DataError
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xls", ".parquet", ".pq"}
 ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
+ENCODING_WORDS = {"cp1252": "Windows Western European text (cp1252)", "latin-1": "Western European text (Latin-1)"}
 DELIMITERS = ",;\t|"
 HEAD_BYTES = 1 << 16
 
@@ -206,9 +207,11 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
             frame = _read_csv(path, delimiter, encoding, name)
         except UnicodeDecodeError:
             # The sample was clean but a later line is not: a legacy Windows file, most likely.
-            frame = _read_csv(path, delimiter, "cp1252" if encoding == "utf-8-sig" else "latin-1", name)
+            encoding = "cp1252" if encoding == "utf-8-sig" else "latin-1"
+            frame = _read_csv(path, delimiter, encoding, name)
     except UnicodeDecodeError:
-        frame = _read_csv(path, delimiter, "latin-1", name)
+        encoding = "latin-1"
+        frame = _read_csv(path, delimiter, encoding, name)
     except pd.errors.ParserError as error:
         detail = str(error).strip().split("\n")[-1].removeprefix("Error tokenizing data. C error: ")
         raise DataError(
@@ -228,6 +231,7 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
         names = [f"column {i + 1}" for i in range(frame.shape[1])]
         frame = _read_csv(path, delimiter, encoding, name, header=None, names=names)
         frame.attrs["header"] = "none"
+    frame.attrs["encoding"] = encoding  # said in the report when it is not UTF-8
     if frame.shape[1] < fewest_columns and frame.shape[0] > 0:
         raise DataError(
             f"'{name}' has only one column. A training table needs input columns and a column to predict; "
