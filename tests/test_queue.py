@@ -107,7 +107,8 @@ def test_queue_page_shows_runs_and_acts_on_them(dataset):
     assert not at.exception, at.exception
     active = at.dataframe[0].value
     assert list(active["Run"]) == [running["id"], waiting["id"]]
-    assert list(active["Place in queue"].fillna(0)) == [0, 1]
+    assert list(active["Place in queue"]) == ["training", "1"]
+    assert active.iloc[1]["Device"] == "any free one"
     assert active.iloc[0]["Machine"] == "gpu-box"
     assert list(at.dataframe[1].value["Run"]) == [failed["id"]]
 

@@ -25,6 +25,7 @@ TEMPLATE = go.layout.Template(layout=go.Layout(
     legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
     title={"x": 0, "xanchor": "left", "font": {"size": 15}},
     hovermode="x unified",
+    modebar={"orientation": "v"},  # down the right side: across the top it covered the title on a phone
 ))
 
 LABELS = {

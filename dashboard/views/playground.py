@@ -202,7 +202,6 @@ def try_a_user() -> None:
 
 PLAYGROUNDS = {"tabular": try_a_row, "text": try_a_text, "image": try_an_image, "ratings": try_a_user}
 
-st.caption(("Answers come from the int8 version, run by ONNX Runtime: " + int8["verdict"] + "." if quantized else
-            "Answers come from the exported model file, run by ONNX Runtime — the same file as in the download "
-            "on the Evaluate page."))
+st.caption(("Answers come from the smaller int8 version: " + int8["verdict"] + "." if quantized else
+            "Answers come from the exported model file — the same file as in the download on the Evaluate page."))
 PLAYGROUNDS[prep["kind"]]()

@@ -18,6 +18,11 @@ st.caption("Runs train in background workers: closing this page never stops them
 live = st.toggle("Live updates", value=True, key="queue-live", help="Refresh every two seconds.")
 
 
+def device_wish(device: str) -> str:
+    """Give back, in words, what a waiting run asked for: any free device, or one device it waits for."""
+    return {"auto": "any free one", "cpu": "the processor", "cuda": "any free GPU"}.get(device, f"waits for {device}")
+
+
 def queue_table(runs: list[dict], positions: dict[int, int]) -> pd.DataFrame:
     sweeps = sweep_of(runs)
     rows = []
@@ -27,10 +32,10 @@ def queue_table(runs: list[dict], positions: dict[int, int]) -> pd.DataFrame:
             "Name": run["name"] or "",
             **({"Sweep": sweeps.get(run["id"], "")} if sweeps else {}),
             "Status": state.STATUS_WORDS.get(run["status"], run["status"]),
-            "Place in queue": positions.get(run["id"]),
+            "Place in queue": "training" if run["status"] == "running" else str(positions.get(run["id"], "")),
             "Data set": run["dataset"],
             "Model": run["model"],
-            "Device": run["device"] or ("asks for " + run["config"]["training"].get("device", "auto")
+            "Device": run["device"] or (device_wish(run["config"]["training"].get("device", "auto"))
                                         if run["status"] == "queued" else ""),
             "Machine": run["worker_host"] or "",
             "Progress": run["progress"],
