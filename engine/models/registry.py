@@ -54,9 +54,10 @@ MODELS: dict[str, ModelEntry] = {
         ModelEntry("mlp", "Multi-layer network (MLP)", c.MLPConfig, "engine.models.tabular:build_mlp",
                    e.mlp_size, ("tabular",),
                    "Layers of neurons over the table's columns; the standard choice for tables."),
-        ModelEntry("seed_cnn", "Seed CNN (the brief's network)", c.SeedCNNConfig, "engine.models.image:build_seed_cnn",
-                   e.seed_cnn_size, ("image",),
-                   "Three convolutions and two dense layers, as in the brief; needs images of at least 18×18 pixels."),
+        ModelEntry("seed_cnn", "Simple picture network (Seed CNN)", c.SeedCNNConfig,
+                   "engine.models.image:build_seed_cnn", e.seed_cnn_size, ("image",),
+                   "Three layers that look for small patterns in the picture (convolutions), then two plain layers: "
+                   "the simplest picture network here; needs images of at least 18×18 pixels."),
         ModelEntry("resnet_small", "Small residual network", c.ResNetSmallConfig,
                    "engine.models.image:build_resnet_small", e.resnet_small_size, ("image",),
                    "Convolutions with shortcuts and batch normalisation; more accurate than the Seed CNN at "
