@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import time
@@ -52,10 +53,11 @@ def open_page(page: str, timeout: float = 60, **query):
 
 
 def page_texts(at) -> str:
-    """Give back every message, caption and markdown text an AppTest page shows, one per line."""
+    """Give back every message, caption and markdown text an AppTest page shows, one per line, as a reader sees
+    it: without the backslashes that keep user text from being read as Markdown."""
     parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [i.value for i in at.info]
     parts += [s.value for s in at.success] + [w.value for w in at.warning] + [c.value for c in at.caption]
-    return "\n".join(str(p) for p in parts)
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))
 
 
 def make_table(rows: int = 120, seed: int = 0, classes: int = 2) -> pd.DataFrame:

@@ -59,7 +59,7 @@ def test_a_data_set_with_a_waiting_run_is_not_deleted(home):
 def test_the_data_sets_page_deletes_after_saying_what_goes(home):
     dataset, version, run = dataset_with_a_run(home)
     at = open_page("datasets", dataset=dataset["id"])
-    assert f"1 run trained on it ({run['id']})" in page_texts(at).replace("\\", "")  # Markdown escapes dropped
+    assert f"1 run trained on it ({run['id']})" in page_texts(at)
     button = next(b for b in at.button if b.label == "Delete the data set")
     assert button.disabled  # until the user says they understand
     next(c for c in at.checkbox if c.label.startswith("I understand")).check().run()
