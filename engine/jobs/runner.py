@@ -50,7 +50,8 @@ def run_dir(run_id: int) -> Path:
 
 
 class StopSignals:
-    """Turns SIGTERM into a stop reason: 'cancelled' from a live worker, 'interrupted' when it is gone."""
+    """Turns signals into a stop reason: SIGTERM from a live worker is a cancel, SIGINT (a worker stopping) and the
+    worker's death are an interruption, which resumes later."""
 
     def __init__(self):
         self.parent = os.getppid()
@@ -58,9 +59,13 @@ class StopSignals:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_interrupt)
         if sys.platform.startswith("linux"):
-            # Ask the kernel for SIGTERM when the worker dies, so no run trains on unsupervised.
+            # Ask the kernel for a signal of its own when the worker dies, so no run trains on unsupervised. Not
+            # SIGTERM: the kernel sends it when the worker's thread that started this process ends, which can come
+            # while the rest of a killed worker is still going, so this process's parent still looked alive and a
+            # SIGTERM read as a cancel (2 runs in 4 when a worker was killed with SIGKILL).
+            signal.signal(signal.SIGUSR1, self._on_interrupt)
             try:
-                ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+                ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGUSR1)  # PR_SET_PDEATHSIG
             except OSError:
                 pass
 
