@@ -39,7 +39,6 @@ def load_calibration(device: str = "auto") -> dict[str, Any] | None:
 
 def measure(device: str = "auto", progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Time training steps on device and store the result; give back the stored document."""
-    started = time.perf_counter()
     import torch
 
     from engine.config import TrainingConfig
@@ -49,7 +48,6 @@ def measure(device: str = "auto", progress: Callable[[int, int], None] | None = 
     from engine.training.device import set_up_device
     from engine.training.loop import make_optimizer
 
-    startup = time.perf_counter() - started
     from engine.errors import UserError
 
     name = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device.split(":")[0]
@@ -86,9 +84,7 @@ def measure(device: str = "auto", progress: Callable[[int, int], None] | None = 
     (small_work, small_time), (large_work, large_time) = points
     per_unit = max(0.0, (large_time - small_time) / (large_work - small_work))
     per_step = max(1e-5, small_time - per_unit * small_work)
-    # Starting a run also loads the data set and the worker's own imports: a few times the bare import of torch.
-    found = {"seconds_per_step": per_step, "seconds_per_unit": per_unit, "startup_seconds": round(3 * startup + 2, 1),
-             "threads": torch.get_num_threads()}
+    found = {"seconds_per_step": per_step, "seconds_per_unit": per_unit, "threads": torch.get_num_threads()}
     path = calibration_path()
     try:
         document = json.loads(path.read_text())

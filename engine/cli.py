@@ -277,10 +277,16 @@ def cmd_train(args) -> None:
     if str(args.preset).strip().lower() == "auto":
         from engine.search.commands import train_auto
 
+        if args.estimate:
+            raise UserError("Auto searches for as long as its --budget allows: that is its time. --estimate is for "
+                            "one run of a preset (quick, balanced or best).")
+
         return train_auto(args, dataset)
     if args.budget is not None:
         raise UserError("A time budget is for Auto only: add --preset auto, or leave out --budget.")
     config = build_config(dataset, args)
+    if args.estimate:
+        return _print_estimate(args, dataset, config)
     run = repo.create_run(dataset["id"], config["model"]["name"], config, name=args.name)
     if args.wait:
         run = _wait_for(run["id"])
@@ -294,6 +300,19 @@ def cmd_train(args) -> None:
     emit(args, document, text)
     if args.wait and run["status"] != "completed":
         raise SystemExit(1)
+
+
+def _print_estimate(args, dataset: dict[str, Any], config: dict[str, Any]) -> None:
+    """Print how long a run of config should take and the memory it needs; queue nothing."""
+    from engine.estimates import estimate_run
+    from engine.models.estimate import human_bytes
+
+    estimate = estimate_run(config, dataset)
+    text = (f"A {config['model']['name']} run on '{dataset['name']}' ({config.get('preset') or 'own settings'}): "
+            f"{estimate.parameters:,} parameters, about {human_bytes(estimate.memory.total)} of memory, "
+            f"training time {estimate.words}.\n{estimate.basis}\nNothing was queued.")
+    emit(args, {"dataset": dataset["name"], "model": config["model"]["name"], "preset": config.get("preset"),
+                **estimate.document()}, text)
 
 
 def cmd_runs_list(args) -> None:
@@ -466,8 +485,8 @@ def cmd_calibrate(args) -> None:
 
     found = measure(args.device, progress)
     emit(args, found, f"On {found['device']}: about {found['seconds_per_step'] * 1000:.2f} ms per training step, "
-                      f"plus {found['seconds_per_unit'] * 1e9:.2f} ns per unit of work; "
-                      f"starting a run takes about {found['startup_seconds']:.0f} s. Saved for run-time estimates.")
+                      f"plus {found['seconds_per_unit'] * 1e9:.2f} ns per unit of work. "
+                      "Saved for run-time estimates.")
 
 
 # ------------------------------------------------------------------ parser
@@ -541,6 +560,8 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--budget", metavar="TIME", help="auto: how long to search, e.g. 10m, 90s or 1h")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="any setting, e.g. model.dropout=0.2")
     train.add_argument("--wait", action="store_true", help="wait until the run ends")
+    train.add_argument("--estimate", action="store_true",
+                       help="print how long the run should take and the memory it needs, and queue nothing")
 
     runs = commands.add_parser("runs", help="inspect runs").add_subparsers(dest="sub", required=True)
     runs_list = command(runs, "list", cmd_runs_list, "list runs, newest first (archived ones left out)")

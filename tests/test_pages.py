@@ -128,7 +128,7 @@ def test_run_page_shows_results_and_curves(seeded):
 
 def test_run_page_cancels_a_queued_run(seeded):
     at = open_page("run", run=seeded["waiting"]["id"])
-    assert "Next in line: training starts within seconds" in texts(at)
+    assert "Next in line." in texts(at)
     at.button(key="cancel").click().run()
     assert not at.exception
     assert repo.get_run(seeded["waiting"]["id"])["status"] == "cancelled"
@@ -142,3 +142,13 @@ def test_home_sample_button_adds_the_sample_and_opens_it(home):
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.button(key="sample-iris").click().run()
     assert len(repo.list_datasets()) == 1  # a second click reuses the sample
+
+
+def test_terms_that_stay_on_the_pages_are_explained():
+    from dashboard.components.glossary import explain
+
+    assert "Lower is better" in explain("Test error (RMSE)")
+    assert "macro" in explain("Test F1 (macro)") and "perfect" in explain("F1 (macro)")
+    assert explain("Precision at 10").startswith("Of the items")  # not the classes' precision
+    assert explain("Classical reference (accuracy)").startswith("A simple classical model")
+    assert explain("Weights from epoch").startswith("One pass") and explain("Parameters") is None

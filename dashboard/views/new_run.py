@@ -16,11 +16,10 @@ from dashboard.components.text import markdown_safe
 from dashboard.components.trained import ROOT
 from engine.calibrate import load_calibration
 from engine.config import TRAINING_GROUPS, SplitConfig, TrainingConfig, validate_run_config
-from engine.data.prepare import features_path
 from engine.errors import UserError
-from engine.models.estimate import (dataset_spec, human_bytes, human_seconds, memory_estimate, time_estimate,
-                                    training_steps)
-from engine.models.registry import MODELS, model_label, model_size, models_for_kind
+from engine.estimates import estimate_run, human_range
+from engine.models.estimate import human_bytes, human_seconds, training_steps
+from engine.models.registry import MODELS, model_label, models_for_kind
 from engine.presets import DEFAULT_PRESET, PRESET_HELP, PRESETS, preset_for, reasons, suggested_model
 from engine.training.schedule import schedule_curve
 
@@ -127,37 +126,31 @@ raw = {"model": {"name": model_name, **model_settings}, "training": {**basics, *
        "preset": chosen.name}
 try:
     config = validate_run_config(raw)
-    spec, exact = dataset_spec(dataset)
-    size = model_size(config.model, spec)
+    estimate = estimate_run(config, dataset)
 except UserError as error:
     config, problem = None, str(error)
 else:
-    problem, t = None, config.training
-    memory = memory_estimate(size, spec, t.batch_size, t.optimizer, dataset["n_rows"], t.momentum)
+    problem, t, memory = None, config.training, estimate.memory
     n_train = max(1, round(dataset["n_rows"] * (1 - config.split.validation_fraction - config.split.test_fraction)))
     calibration = load_calibration(t.device)
-    about = "" if exact else "about "
+    about = "" if estimate.exact else "about "
     st.subheader("Before you train")
     cells = st.columns(3)  # full width, so that values such as "about 12 minutes" fit
-    cells[0].metric("Parameters", f"{about}{size.parameters:,}", help="Numbers the model learns.")
+    cells[0].metric("Parameters", f"{about}{estimate.parameters:,}", help="Numbers the model learns.")
     cells[1].metric("Memory for training", f"about {human_bytes(memory.total)}",
                     help="A rough estimate of what training needs on its device (GPU or CPU).")
-    device_words = "this computer's GPU" if (calibration or {}).get("device") == "cuda" else "this computer's CPU"
-    if calibration:
-        key = getattr(config.model, "encoder_key", None)
-        to_encode = dataset["n_rows"] if key and not features_path(dataset, key).exists() else 0
-        seconds = time_estimate(size, n_train, t.batch_size, t.epochs, calibration, n_rows=to_encode)
-        cells[2].metric("Training time", human_seconds(seconds),
-                        help=f"On {device_words}, from a short measurement of this computer; "
-                             "a rough guide — other work on the computer slows it down.")
+    device_words = "this computer's GPU" if estimate.device == "cuda" else "this computer's CPU"
+    if estimate.seconds is not None:
+        cells[2].metric("Training time", human_seconds(estimate.seconds), help=estimate.basis)
+        st.caption(f"Training time: likely {human_range(estimate.low, estimate.high)}. {estimate.basis}")
     else:
-        cells[2].metric("Training time", "not measured yet", help="Measure this computer once to see it.")
+        cells[2].metric("Training time", "not measured yet", help=estimate.basis)
     figures, chart = st.columns([3, 2])
     with figures:
         st.caption(f"Weights {human_bytes(memory.weights)}, gradients {human_bytes(memory.gradients)}, "
                    f"optimizer {human_bytes(memory.optimizer)}, one batch in flight {human_bytes(memory.activations)}, "
                    f"data set {human_bytes(memory.data)}."
-                   + ("" if exact else " Exact figures appear once the data set has been prepared for training.")
+                   + ("" if estimate.exact else " Exact figures appear once the data set has been prepared for training.")
                    + (f" Time on {device_words}, measured {calibration['measured_at'][:10]}."
                       if calibration and calibration.get("measured_at") else ""))
         if message := st.session_state.pop("calibration_error", None):
@@ -178,8 +171,7 @@ else:
         for line in chosen.fitted:
             st.markdown(f"- {line}")
         steps = training_steps(n_train, t.batch_size, t.epochs)
-        st.caption(f"{steps:,} training steps in all." + (
-            " Early stopping may end the run sooner." if t.early_stopping_patience else ""))
+        st.caption(f"{steps:,} training steps in all.")
 
 if st.button("Train", type="primary", icon=":material/rocket_launch:", key="train"):
     if config is None:

@@ -8,6 +8,7 @@ from db.session import trainyard_home
 from dashboard.components import state
 from dashboard.components.nav import go
 from dashboard.components.sweeps import sweep_of
+from engine.estimates import queue_waits
 from engine.jobs.queue import log_tail, queue_again
 from engine.jobs.resources import machine_status
 from engine.jobs.worker import STALE_SECONDS
@@ -23,7 +24,17 @@ def device_wish(device: str) -> str:
     return {"auto": "any free one", "cpu": "the processor", "cuda": "any free GPU"}.get(device, f"waits for {device}")
 
 
-def queue_table(runs: list[dict], positions: dict[int, int]) -> pd.DataFrame:
+def time_left(run: dict, waits: dict[int, float | None]) -> str:
+    """Give back, in words, when a run should end (training) or start (waiting)."""
+    if run["status"] == "running":
+        return state.duration(run["eta_seconds"])
+    if run["id"] in waits:
+        wait = waits[run["id"]]
+        return "starts when a worker is free" if wait is None else f"starts in about {state.duration(wait)}"
+    return ""
+
+
+def queue_table(runs: list[dict], positions: dict[int, int], waits: dict[int, float | None]) -> pd.DataFrame:
     sweeps = sweep_of(runs)
     rows = []
     for run in runs:
@@ -39,7 +50,7 @@ def queue_table(runs: list[dict], positions: dict[int, int]) -> pd.DataFrame:
                                         if run["status"] == "queued" else ""),
             "Machine": run["worker_host"] or "",
             "Progress": run["progress"],
-            "Time left": state.duration(run["eta_seconds"]) if run["status"] == "running" else "",
+            "Time left": time_left(run, waits),
         })
     return pd.DataFrame(rows)
 
@@ -68,13 +79,14 @@ def live_queue() -> None:
     active.sort(key=lambda r: (r["status"] != "running", positions.get(r["id"], 0), r["id"]))
     st.subheader(f"Training and waiting ({len(active)})")
     if active:
-        st.dataframe(queue_table(active, positions), hide_index=True, column_config={
+        waits = queue_waits(active, positions, sum(worker["slots"] for worker in workers)) if workers else {}
+        st.dataframe(queue_table(active, positions, waits), hide_index=True, column_config={
             "Progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")})
     else:
         st.caption("Nothing is training or waiting. Start a run from **New run**.")
     st.subheader("Recently ended")
     if recent:
-        st.dataframe(queue_table(recent, {}).drop(columns=["Place in queue", "Time left"]), hide_index=True,
+        st.dataframe(queue_table(recent, {}, {}).drop(columns=["Place in queue", "Time left"]), hide_index=True,
                      column_config={"Progress": st.column_config.ProgressColumn(
                          min_value=0.0, max_value=1.0, format="percent")})
     else:

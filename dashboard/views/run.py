@@ -11,10 +11,13 @@ import streamlit as st
 from dashboard.components import explorer as ex
 from dashboard.components import state
 from dashboard.components.figures import metric_label
+from dashboard.components.glossary import explain
 from dashboard.components.nav import go, page
 from dashboard.components.text import markdown_safe
 from db import explorer, repo
 from db.session import trainyard_home
+from engine.estimates import queue_waits
+from engine.jobs.worker import STALE_SECONDS
 
 ACTIVE = ("queued", "running")
 FINAL = [("test_accuracy", "Test accuracy", "{:.1%}"), ("test_f1_macro", "Test F1 (macro)", "{:.3f}"),
@@ -71,6 +74,23 @@ if run["status"] in ACTIVE:
 ex.keep_in_url({"x": "" if x_axis == "step" else x_axis, "smooth": smoothing or ""})
 
 
+def waiting_words(run_id: int) -> str:
+    """Say how many runs are ahead of a waiting run and when it should start."""
+    positions = repo.queue_positions()
+    ahead = positions.get(run_id, 1) - 1
+    workers = repo.alive_workers(STALE_SECONDS)
+    if not workers:
+        return ("Waiting: no worker is running, so it waits. The dashboard starts one when it opens; "
+                "`python -m engine worker` starts one by hand.")
+    active = repo.list_runs(statuses=["queued", "running"], with_metrics=False)
+    wait = queue_waits(active, positions, sum(worker["slots"] for worker in workers)).get(run_id)
+    when = ("It should start in about " + state.duration(wait) + "." if wait is not None and wait >= 5 else
+            "It should start within seconds." if wait is not None else "It starts when a worker is free for it.")
+    if not ahead:
+        return f"Next in line. {when}"
+    return f"Waiting: {ahead} run{'s are' if ahead > 1 else ' is'} ahead of this one. {when}"
+
+
 @st.fragment(run_every="2s" if live and run["status"] in ACTIVE else None)
 def live_view() -> None:
     current = explorer.get_run(run_id)
@@ -82,12 +102,7 @@ def live_view() -> None:
         st.rerun(scope="app")  # the run ended: redraw the whole page once, without the timer
     state.status_badge(status)
     if status == "queued":
-        ahead = repo.queue_positions().get(run_id, 1) - 1
-        if ahead:
-            st.info(f"Waiting: {ahead} run{'s are' if ahead > 1 else ' is'} ahead of this one. It starts when a "
-                    "worker is free for it; the **Queue** page shows how long the runs ahead should take.")
-        else:
-            st.info("Next in line: training starts within seconds, once a worker picks it up.")
+        st.info(waiting_words(run_id))
     elif status == "running":
         eta = current["eta_seconds"]
         st.progress(current["progress"],
@@ -103,7 +118,7 @@ def live_view() -> None:
     finals = [(label, fmt.format(summary[key]["last"])) for key, label, fmt in FINAL if key in summary]
     if finals:
         for column, (label, value) in zip(st.columns(len(finals)), finals):
-            column.metric(label, value)
+            column.metric(label, value, help=explain(label))
     # The learning curves first; the computer's figures (processor, memory), which come sooner, folded below them.
     learning = {k: s for k, s in summary.items() if not ex.is_system(k)}
     computer = {k: s for k, s in summary.items() if ex.is_system(k)}

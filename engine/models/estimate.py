@@ -270,6 +270,14 @@ def human_bytes(count: float) -> str:
 
 # Validation after each epoch and the final evaluation add roughly this share to the training steps.
 EVALUATION_SHARE = 0.15
+# A run starts in a process whose imports are done and whose optimisers are loaded; preparing a small data set,
+# fitting its classical reference (gradient boosting for a table takes the longest) and writing its evaluation
+# take about this long in all, by kind of data (measured with bench/estimates.py on 2 CPU cores).
+RUN_START_SECONDS = {"tabular": 3.0, "image": 2.0, "text": 2.0, "ratings": 1.0}
+# A forward pass is about a third of the work of a training step (the backward pass costs about twice as much).
+FORWARD_SHARE = 1 / 3
+# Each epoch also writes its figures and a checkpoint: about this long for a small model.
+EPOCH_SECONDS = 0.02
 
 
 def step_work(size: ModelSize, batch_size: int) -> float:
@@ -283,15 +291,17 @@ def training_steps(n_train: int, batch_size: int, epochs: int) -> int:
 
 
 def time_estimate(size: ModelSize, n_train: int, batch_size: int, epochs: int, calibration: dict[str, float],
-                  n_rows: int = 0) -> float:
+                  n_rows: int = 0, share: float = 1.0, kind: str = "tabular") -> float:
     """Give back the seconds a run should take, from a calibration's seconds per step and per unit of work.
 
     n_rows: the examples a frozen pretrained encoder looks at once before training (all of the data set's).
+    share: the share of its steps the run takes (early stopping may end it sooner).
     """
     per_step = calibration["seconds_per_step"] + step_work(size, batch_size) * calibration["seconds_per_unit"]
-    steps = training_steps(n_train, batch_size, epochs)
-    encoding = n_rows * size.encoding_per_example * calibration["seconds_per_unit"]
-    return calibration.get("startup_seconds", 0.0) + encoding + steps * per_step * (1 + EVALUATION_SHARE)
+    steps = training_steps(n_train, batch_size, epochs) * share
+    # reading examples through a frozen encoder is a forward pass alone: about a third of a training step's work
+    encoding = n_rows * size.encoding_per_example * calibration["seconds_per_unit"] * FORWARD_SHARE
+    return RUN_START_SECONDS[kind] + encoding + (steps * per_step * (1 + EVALUATION_SHARE) + epochs * share * EPOCH_SECONDS)
 
 
 def human_seconds(seconds: float) -> str:

@@ -100,12 +100,17 @@ class ProgressReporter(Callback):
         self.last = 0.0
         self.start = time.monotonic()
         self.start_step = 0
+        self.paced = False  # whether the pace is counted yet
 
     def on_train_start(self, state):
         self.start = time.monotonic()
         self.start_step = state.step
+        self.paced = False
 
     def _send(self, state: TrainState) -> None:
+        if not self.paced:
+            # The pace is counted from the end of the first step: that step also loads what the optimiser needs.
+            self.start, self.start_step, self.paced = time.monotonic(), state.step, True
         done = state.step - self.start_step
         elapsed = time.monotonic() - self.start
         remaining = state.total_steps - state.step

@@ -1,0 +1,281 @@
+"""How long a run will take and the memory it needs: a short measurement of this computer, corrected by the runs
+it has finished.
+
+The arithmetic (engine.models.estimate.time_estimate) prices a run from the calibration's seconds per step and
+per unit of work. What it leaves out (preparing the data, the classical reference, the evaluation, the data
+loader, other work on the computer) differs per model and data set, so each finished run tells how far off the
+arithmetic was for it: the seconds it took over its price at the steps it really took. A new run's price is
+scaled by the ratio of the finished runs most like it (same model and data set first), and its steps by the
+share of them that early stopping let those runs take. The range widens when the runs behind it are few or
+unlike it. No torch here: the pages call it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from db import repo
+from engine.calibrate import load_calibration
+from engine.config import RunConfig, validate_run_config
+from engine.data.prepare import features_path
+from engine.errors import UserError
+from engine.models.estimate import (RUN_START_SECONDS, MemoryEstimate, dataset_spec, human_seconds, memory_estimate,
+                                    time_estimate, training_steps)
+from engine.models.registry import model_size
+
+HISTORY_RUNS = 200  # the newest finished runs read for the correction
+SIMILAR_RUNS = 5  # at most this many of the most alike runs decide it
+# How far the truth may lie from the estimate (a factor either way), by what the estimate rests on.
+SPREAD_MEASURED_ONLY = 2.0  # the calibration alone: nothing this computer trained is like the run
+SPREAD_LEAST, SPREAD_MOST = 1.25, 2.0
+# Before any run with early stopping has finished here, a run with it is expected to take this share of its
+# steps (the real data sets' Balanced runs took 30–100 % of theirs, most around 70 %).
+EARLY_STOP_SHARE = 0.7
+# How alike a finished run is to the new one; the best level with any run decides.
+LEVELS = ("the same model on this data set", "the same model on other data sets", "other models on this kind of data")
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    parameters: int
+    memory: MemoryEstimate
+    exact: bool  # the data set's prepared shape was known (else parameters and memory are close guesses)
+    steps: int  # training steps if every epoch runs
+    early_stopping: bool
+    device: str | None  # the device the calibration measured ('cpu', 'cuda'), None when not measured
+    seconds: float | None = None  # most likely; None when this computer was never measured
+    low: float | None = None
+    high: float | None = None
+    basis: str = ""  # what the figure rests on, in a sentence
+    learned_from: list[int] = field(default_factory=list)  # the finished runs that corrected it
+
+    @property
+    def words(self) -> str:
+        """'about 2 minutes (1–3 minutes)', or 'not measured yet'."""
+        if self.seconds is None:
+            return "not measured yet"
+        return f"{human_seconds(self.seconds)} ({human_range(self.low, self.high)})"
+
+    def document(self) -> dict[str, Any]:
+        return {"seconds": _round(self.seconds), "low": _round(self.low), "high": _round(self.high),
+                "words": self.words, "basis": self.basis, "learned_from_runs": self.learned_from,
+                "early_stopping": self.early_stopping, "steps": self.steps, "device": self.device,
+                "parameters": self.parameters, "exact": self.exact,
+                "memory_bytes": self.memory.total, "memory": {
+                    k: getattr(self.memory, k) for k in ("weights", "gradients", "optimizer", "activations", "data")}}
+
+
+def _round(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
+
+
+def human_range(low: float, high: float) -> str:
+    """Give back a range of durations in words: '20–50 seconds', '1–3 minutes', '2 minutes–1.5 hours'."""
+    high = max(low, high)
+    units = (("seconds", 1, 90), ("minutes", 60, 5400), ("hours", 3600, math.inf))
+
+    def said(seconds: float, unit: tuple[str, int, float]) -> float:
+        name, size, _ = unit
+        if name == "seconds":
+            return round(seconds / 10) * 10 if seconds >= 10 else max(1, round(seconds))
+        return round(seconds / size) if name == "minutes" else round(seconds / size, 1)
+
+    high_unit = next(unit for unit in units if high < unit[2])
+    low_unit = high_unit if said(low, high_unit) >= 1 else next(unit for unit in units if low < unit[2])
+    a, b = said(low, low_unit), said(high, high_unit)
+    if low_unit != high_unit:
+        return f"{a:g} {low_unit[0]}–{b:g} {high_unit[0]}"
+    return f"{a:g}–{b:g} {high_unit[0]}" if b > a else f"about {a:g} {high_unit[0]}"
+
+
+def _training_rows(n_rows: int, config: RunConfig) -> int:
+    return max(1, round(n_rows * (1 - config.split.validation_fraction - config.split.test_fraction)))
+
+
+def _early_stopping(config: RunConfig) -> bool:
+    """Whether early stopping can end the run before its last epoch."""
+    patience = config.training.early_stopping_patience
+    return bool(patience) and patience < config.training.epochs
+
+
+@dataclass(frozen=True)
+class _Priced:
+    """A run's arithmetic price at every step, and what it needs to price it at a share of its steps."""
+
+    config: RunConfig
+    dataset: dict[str, Any]
+    size: Any
+    spec: dict[str, Any]
+    exact: bool
+    n_train: int
+
+    def seconds(self, calibration: dict[str, Any], share: float = 1.0, encodes: bool = False,
+                ratio: float = 1.0) -> float:
+        """Give back the price at share of the steps, scaled by ratio."""
+        return ratio * (RUN_START_SECONDS[self.dataset["kind"]] + self.work(calibration, share, encodes))
+
+    def work(self, calibration: dict[str, Any], share: float = 1.0, encodes: bool = False) -> float:
+        """Give back the seconds priced for the work that grows with the data and the model."""
+        t = self.config.training
+        folds = max(1, self.config.split.folds)
+        n_train = self.n_train * (folds - 1) // folds if folds > 1 else self.n_train
+        encoding = self.dataset["n_rows"] if encodes else 0
+        kind = self.dataset["kind"]
+        return folds * (time_estimate(self.size, n_train, t.batch_size, t.epochs, calibration, n_rows=encoding,
+                                      share=share, kind=kind) - RUN_START_SECONDS[kind])
+
+
+def _price(config: RunConfig, dataset: dict[str, Any]) -> _Priced:
+    spec, exact = dataset_spec(dataset)
+    return _Priced(config, dataset, model_size(config.model, spec), spec, exact,
+                   _training_rows(dataset["n_rows"], config))
+
+
+def _steps_done(run: dict[str, Any]) -> int:
+    return int(max((summary.get("last_step") or 0 for summary in (run.get("metrics") or {}).values()), default=0))
+
+
+@dataclass(frozen=True)
+class _Finished:
+    run_id: int
+    model: str
+    dataset_id: int
+    kind: str
+    ratio: float  # seconds it took / its price at the steps it took
+    share: float | None  # share of its steps it took, for runs with early stopping
+    encoded: bool  # it first read every example through a pretrained network (its time is mostly that)
+
+
+def _finished_runs(calibration: dict[str, Any], device: str) -> list[_Finished]:
+    """Give back what this computer's newest finished runs on device teach, newest first."""
+    datasets: dict[int, dict[str, Any] | None] = {}
+    # a run that was interrupted and resumed took its time in pieces: it teaches nothing about a whole run
+    runs = [r for r in repo.list_runs(limit=HISTORY_RUNS, statuses=["completed"])
+            if r["started_at"] and r["finished_at"] and (r["attempts"] or 1) == 1]
+    encoded: set[tuple[int, str]] = set()  # (data set, encoder) whose features the run that made them paid for
+    found = []
+    for run in sorted(runs, key=lambda r: r["started_at"]):
+        if (run["device"] or "cpu").split(":")[0] != device:
+            continue
+        if run["dataset_id"] not in datasets:
+            datasets[run["dataset_id"]] = repo.get_dataset(run["dataset_id"])
+        dataset = datasets[run["dataset_id"]]
+        try:
+            config = validate_run_config(run["config"])
+            priced = _price(config, dataset)
+        except (UserError, KeyError, TypeError, ValueError):
+            continue  # an older run whose settings this version no longer reads
+        total = training_steps(priced.n_train, config.training.batch_size, config.training.epochs)
+        share = min(1.0, _steps_done(run) / total) if total else 1.0
+        key = getattr(config.model, "encoder_key", None)
+        encodes = bool(key) and (run["dataset_id"], key) not in encoded
+        if key:
+            encoded.add((run["dataset_id"], key))
+        took = (run["finished_at"] - run["started_at"]).total_seconds()
+        if took > 0:
+            ratio = took / priced.seconds(calibration, share=max(share, 1e-3), encodes=encodes)
+            found.append(_Finished(run["id"], run["model"], run["dataset_id"], dataset["kind"], ratio,
+                                   share if _early_stopping(config) else None, encodes))
+    return found[::-1]
+
+
+def _alike(history: Iterable[_Finished], config: RunConfig, dataset: dict[str, Any],
+           encodes: bool) -> tuple[list[_Finished], int]:
+    """Give back the finished runs most like the new one (newest first) and their level in LEVELS; at each level
+    the runs that read the examples through a pretrained network first, as the new one will (or will not), count
+    before the others."""
+    tests = (lambda f: f.model == config.model.name and f.dataset_id == dataset["id"],
+             lambda f: f.model == config.model.name,
+             lambda f: f.kind == dataset["kind"])
+    history = list(history)
+    for level, test in enumerate(tests):
+        matching = [f for f in history if test(f)]
+        alike = ([f for f in matching if f.encoded == encodes] or matching)[:SIMILAR_RUNS]
+        if alike:
+            return alike, level
+    return [], len(LEVELS)
+
+
+def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any]) -> RunEstimate:
+    """Give back how long a run of config on dataset should take here, and the memory it needs.
+
+    Raises UserError when the settings do not fit the data set (the model cannot be built on it).
+    """
+    config = config if isinstance(config, RunConfig) else validate_run_config(config)
+    priced = _price(config, dataset)
+    t = config.training
+    memory = memory_estimate(priced.size, priced.spec, t.batch_size, t.optimizer, dataset["n_rows"], t.momentum)
+    early = _early_stopping(config)
+    base = dict(parameters=priced.size.parameters, memory=memory, exact=priced.exact, early_stopping=early,
+                steps=training_steps(priced.n_train, t.batch_size, t.epochs) * max(1, config.split.folds))
+    calibration = load_calibration(t.device)
+    if calibration is None:
+        return RunEstimate(**base, device=None,
+                           basis="This computer has not been measured yet: measure it once (about half a minute) "
+                                 "to see how long runs take.")
+    device = calibration["device"]
+    key = getattr(config.model, "encoder_key", None)
+    encodes = bool(key) and not features_path(dataset, key).exists()
+    alike, level = _alike(_finished_runs(calibration, device), config, dataset, encodes)
+    ratios = [f.ratio for f in alike]
+    ratio = math.exp(statistics.median(math.log(r) for r in ratios)) if ratios else 1.0
+    shares = [f.share for f in alike if f.share is not None]
+    share = (statistics.median(shares) if shares else EARLY_STOP_SHARE) if early else 1.0
+    least = min(min(shares, default=share), (t.early_stopping_patience + 1) / t.epochs) if early else 1.0
+    if not alike:
+        spread = SPREAD_MEASURED_ONLY
+    else:
+        scatter = max(abs(math.log(r / ratio)) for r in ratios)
+        # fewer and less alike runs leave more room; the runs' own scatter sets the least
+        spread = min(SPREAD_MOST, max(SPREAD_LEAST * (1 + 0.15 * level) * (1 + 0.25 / len(alike)), math.exp(scatter)))
+    seconds = priced.seconds(calibration, share=share, encodes=encodes, ratio=ratio)
+    low = priced.seconds(calibration, share=min(share, least), encodes=encodes, ratio=ratio) / spread
+    high = priced.seconds(calibration, encodes=encodes, ratio=ratio) * spread
+    device_words = "GPU" if device == "cuda" else "processor"
+    if alike:
+        runs = f"{len(alike)} finished run{'s' if len(alike) > 1 else ''} of {LEVELS[level]}"
+        basis = f"From a short measurement of this computer's {device_words}, corrected by how long {runs} took."
+    else:
+        basis = (f"From a short measurement of this computer's {device_words} alone: no run like it has finished "
+                 "here yet, so it may be off by half or double. It gets closer as runs finish.")
+    if early:
+        basis += (" Early stopping may end the run sooner: the range runs from an early stop to every epoch.")
+    if encodes:
+        basis += " It includes reading every example once through the pretrained network (later runs reuse it)."
+    return RunEstimate(**base, device=device, seconds=seconds, low=low, high=high, basis=basis,
+                       learned_from=[f.run_id for f in alike])
+
+
+def queue_waits(active: list[dict[str, Any]], positions: dict[int, int], slots: int) -> dict[int, float | None]:
+    """Give back {queued run id: seconds until it should start}, from the runs ahead of it and the workers' slots.
+
+    active: the queued and training runs (repo.list_runs). A training run counts for its own time left, a waiting
+    one for its estimate; the runs ahead share `slots` places at once. None where a run ahead cannot be estimated.
+    """
+    left: dict[int, float | None] = {}
+    for run in active:
+        if run["status"] == "running":
+            left[run["id"]] = run["eta_seconds"]
+    datasets: dict[int, dict[str, Any] | None] = {}
+    waits: dict[int, float | None] = {}
+    busy = sorted(v for v in left.values() if v is not None)
+    unknown = any(v is None for v in left.values())
+    lanes = [0.0] * max(1, slots)
+    for seconds in busy:  # the training runs hold the lanes first
+        lanes[lanes.index(min(lanes))] += seconds
+    for run in sorted((r for r in active if r["status"] == "queued"), key=lambda r: positions.get(r["id"], 0)):
+        waits[run["id"]] = None if unknown else min(lanes)
+        if run["dataset_id"] not in datasets:
+            datasets[run["dataset_id"]] = repo.get_dataset(run["dataset_id"])
+        try:
+            seconds = estimate_run(run["config"], datasets[run["dataset_id"]]).seconds
+        except (UserError, KeyError, TypeError, ValueError):
+            seconds = None
+        if seconds is None:
+            unknown = True
+        else:
+            lanes[lanes.index(min(lanes))] += seconds
+    return waits

@@ -1,0 +1,147 @@
+"""Estimates that learn: the calibration's price of a run, corrected by this computer's finished runs."""
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+
+from db import repo
+from db.models import Run
+from db.session import session_scope
+from engine.calibrate import calibration_path
+from engine.data.samples import add_sample
+from engine.estimates import estimate_run, human_range, queue_waits
+from engine.presets import starting_config
+from tests.conftest import cli, open_page, page_texts
+
+CALIBRATION = {"devices": {"cpu": {"seconds_per_step": 0.002, "seconds_per_unit": 1e-8}}, "auto": "cpu",
+               "measured_at": "2026-01-01T00:00:00+00:00"}
+
+
+@pytest.fixture
+def iris(home):
+    return add_sample("iris")
+
+
+def finished_run(dataset: dict, config: dict, seconds: float, steps: int) -> dict:
+    """Store a run that finished on the CPU after seconds, having taken steps training steps."""
+    run = repo.create_run(dataset["id"], config["model"]["name"], config)
+    start = datetime(2026, 1, 1, 12, 0, 0) + timedelta(minutes=run["id"])
+    with session_scope(write=True) as session:
+        session.execute(update(Run).where(Run.id == run["id"]).values(
+            status="completed", started_at=start, finished_at=start + timedelta(seconds=seconds), device="cpu",
+            attempts=1))
+    repo.log_metrics(run["id"], [("train_loss", step, 1.0 / step, None, 0.0) for step in (1, steps)])
+    return run
+
+
+def test_without_a_measurement_the_estimate_says_how_to_get_one(iris):
+    estimate = estimate_run(starting_config(iris, "mlp", "balanced", {}), iris)
+    assert estimate.seconds is None and estimate.words == "not measured yet"
+    assert "measure it once" in estimate.basis
+    assert estimate.parameters > 0 and estimate.memory.total > 0  # memory needs no measurement
+
+
+def test_finished_runs_correct_the_measurement_and_narrow_the_range(iris):
+    calibration_path().write_text(json.dumps(CALIBRATION))
+    config = starting_config(iris, "mlp", "quick", {"training": {"early_stopping_patience": 0}})
+    first = estimate_run(config, iris)
+    assert first.low < first.seconds < first.high and not first.learned_from
+    assert first.high / first.low == pytest.approx(4, rel=0.01)  # half to double: the measurement alone
+    assert "alone" in first.basis
+
+    # runs like it took three times the price: the next estimate says so, with a narrower range
+    for _ in range(3):
+        finished_run(iris, config, 3 * first.seconds, first.steps)
+    learned = estimate_run(config, iris)
+    assert learned.seconds == pytest.approx(3 * first.seconds, rel=0.01)
+    assert learned.low < learned.seconds < learned.high and learned.high / learned.low < first.high / first.low
+    assert len(learned.learned_from) == 3 and "3 finished runs of the same model on this data set" in learned.basis
+
+    # a run of another model on the data set teaches less than those of the same model
+    other = starting_config(iris, "mlp", "quick", {"model": {"hidden_sizes": [8]}})
+    assert estimate_run(other, iris).learned_from  # same model name: learned
+
+
+def test_early_stopping_shortens_the_estimate_by_the_share_runs_like_it_took(iris):
+    calibration_path().write_text(json.dumps(CALIBRATION))
+    config = starting_config(iris, "mlp", "balanced", {"training": {"early_stopping_patience": 5, "epochs": 100}})
+    full = estimate_run({**config, "training": {**config["training"], "early_stopping_patience": 0}}, iris)
+    before = estimate_run(config, iris)
+    assert before.early_stopping and before.seconds < full.seconds and before.high >= full.seconds
+    assert "Early stopping may end the run sooner" in before.basis
+    # runs like it stopped after a fifth of their steps, taking exactly their price
+    for _ in range(2):
+        run = finished_run(iris, config, 1.0, before.steps // 5)
+    learned = estimate_run(config, iris)
+    assert learned.seconds < before.seconds
+    assert run["id"] in learned.learned_from
+
+
+def test_queue_waits_add_up_the_runs_ahead_over_the_workers_slots(iris):
+    calibration_path().write_text(json.dumps(CALIBRATION))
+    config = starting_config(iris, "mlp", "quick", {})
+    each = estimate_run(config, iris).seconds
+    running = repo.create_run(iris["id"], "mlp", config)
+    queued = [repo.create_run(iris["id"], "mlp", config) for _ in range(3)]
+    with session_scope(write=True) as session:
+        session.execute(update(Run).where(Run.id == running["id"]).values(status="running", eta_seconds=100.0))
+    active = repo.list_runs(statuses=["queued", "running"], with_metrics=False)
+    positions = repo.queue_positions()
+    one = queue_waits(active, positions, slots=1)
+    assert one[queued[0]["id"]] == pytest.approx(100)
+    assert one[queued[1]["id"]] == pytest.approx(100 + each)
+    assert one[queued[2]["id"]] == pytest.approx(100 + 2 * each)
+    two = queue_waits(active, positions, slots=2)
+    assert two[queued[0]["id"]] == 0 and two[queued[1]["id"]] == pytest.approx(min(100, each))
+    with session_scope(write=True) as session:  # a training run without a pace yet: the wait is unknown
+        session.execute(update(Run).where(Run.id == running["id"]).values(eta_seconds=None))
+    active = repo.list_runs(statuses=["queued", "running"], with_metrics=False)
+    assert queue_waits(active, positions, slots=1)[queued[0]["id"]] is None
+
+
+def test_the_command_line_prints_the_estimate_and_queues_nothing(iris):
+    calibration_path().write_text(json.dumps(CALIBRATION))
+    done = cli("train", "--dataset", str(iris["id"]), "--preset", "quick", "--estimate", "--json")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["low"] < document["seconds"] < document["high"]
+    assert document["memory_bytes"] > 0 and document["parameters"] > 0 and document["preset"] == "Quick"
+    assert repo.list_runs() == []
+    text = cli("train", "--dataset", str(iris["id"]), "--estimate").stdout
+    assert "training time" in text and "Nothing was queued." in text
+    refused = cli("train", "--dataset", str(iris["id"]), "--preset", "auto", "--budget", "1m", "--estimate")
+    assert refused.returncode == 2 and "--estimate is for one run" in refused.stderr
+
+
+def test_the_new_run_page_shows_the_range_and_what_it_rests_on(iris):
+    calibration_path().write_text(json.dumps(CALIBRATION))
+    at = open_page("new_run", dataset=iris["id"])
+    assert not at.exception
+    text = page_texts(at)
+    assert "Training time: likely" in text and "no run like it has finished here yet" in text
+
+
+def test_a_waiting_run_says_when_it_should_start(iris):
+    calibration_path().write_text(json.dumps(CALIBRATION))
+    config = starting_config(iris, "mlp", "quick", {})
+    running = repo.create_run(iris["id"], "mlp", config)
+    waiting = repo.create_run(iris["id"], "mlp", config)
+    with session_scope(write=True) as session:
+        session.execute(update(Run).where(Run.id == running["id"]).values(status="running", eta_seconds=125.0))
+    repo.register_worker("here", 1, 1, ["cpu"])
+    text = page_texts(open_page("run", run=waiting["id"]))
+    assert "Next in line. It should start in about 2 min 05 s." in text
+    queue = open_page("queue")
+    assert not queue.exception
+    frame = queue.dataframe[0].value
+    assert frame.loc[frame["Run"] == waiting["id"], "Time left"].item() == "starts in about 2 min 05 s"
+
+
+def test_ranges_read_as_a_person_says_them():
+    assert human_range(20, 50) == "20–50 seconds"
+    assert human_range(70, 170) == "1–3 minutes"
+    assert human_range(120, 5400) == "2 minutes–1.5 hours"
+    assert human_range(3, 3) == "about 3 seconds"
+
