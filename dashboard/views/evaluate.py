@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard.components import eval_figures as figures
 from dashboard.components import explorer as ex
 from dashboard.components.explanations import show_column_importance, show_mistake_explanations
+from dashboard.components.glossary import explain
 from dashboard.components.progress import run_with_progress
 from dashboard.components.text import markdown_safe
 from dashboard.components.trained import choose_finished_run, read_json, run_engine
@@ -58,11 +59,10 @@ shown = [(label, fmt.format(report["metrics"][key]), None) for key, label, fmt i
 if reference and "skipped" not in reference:
     fmt = next((fmt for key, _, fmt in HEADLINES[task] if key == reference["metric"]), "{:.4g}")
     model = reference["model"]
-    shown.append(("Classical reference", fmt.format(reference["value"]),
-                  f"{model[:1].upper()}{model[1:]}: a simple classical model fitted on the same training rows and "
-                  "scored on the same test rows."))
+    shown.append(("Classical reference", fmt.format(reference["value"]), f"{model[:1].upper()}{model[1:]}. "
+                  + explain("Classical reference")))
 for column, (label, value, explained) in zip(st.columns(len(shown)), shown):
-    column.metric(label, value, help=explained)
+    column.metric(label, value, help=explained or explain(label))
 st.caption(f"On {report['n_test']:,} test examples the model never saw during training.")
 
 

@@ -8,14 +8,14 @@ import streamlit as st
 from dashboard.components import explorer as ex
 from dashboard.components import state
 from dashboard.components.figures import metric_label
+from dashboard.components.glossary import explain
 from dashboard.components.nav import go
 from dashboard.components.sweeps import sweep_of
 from db import explorer
 from db.models import RUN_STATUSES
 
 PER_PAGE = 50
-REFERENCE_HELP = ("A simple classical model (such as gradient boosting) fitted on the run's training rows and "
-                  "scored on its test rows: the yardstick the run should beat.")
+REFERENCE_HELP = explain("Classical reference")
 
 st.title("Runs")
 
@@ -178,9 +178,9 @@ def runs_list() -> None:
             "Best on validation": st.column_config.TextColumn(
                 help="The best figure the run reached on its validation rows, with what it measures: the "
                      "highest accuracy, or else the lowest error or loss (for those, smaller is better)."),
-            "Test accuracy": st.column_config.NumberColumn(format="percent"),
+            "Test accuracy": st.column_config.NumberColumn(format="percent", help=explain("Accuracy")),
             "Classical reference (accuracy)": st.column_config.NumberColumn(format="percent", help=REFERENCE_HELP),
-            "Test error (RMSE)": st.column_config.NumberColumn(format="%.4g"),
+            "Test error (RMSE)": st.column_config.NumberColumn(format="%.4g", help=explain("RMSE")),
             "Classical reference (RMSE)": st.column_config.NumberColumn(format="%.4g", help=REFERENCE_HELP),
         } | best_column,
     )
