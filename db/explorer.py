@@ -19,6 +19,7 @@ from sqlalchemy import String, and_, cast, delete, exists, func, or_, select, te
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
+from db import access
 from db.csv_export import csv_text
 from db.models import Artifact, Dataset, Metric, MetricExtreme, MetricSummary, Run, RunEvent, utcnow
 from db.session import session_scope, trainyard_home
@@ -494,6 +495,7 @@ def update_run_details(run_id: int, name: str | None, notes: str | None, tags: I
     """Save a run's name, notes and tags; give back what was stored."""
     values = {"name": (name or "").strip()[:200] or None, "notes": (notes or "").strip() or None,
               "tags": clean_tags(tags)}
+    access.require("edit")
     with session_scope(write=True) as session:
         if not session.execute(update(Run).where(Run.id == run_id).values(**values)).rowcount:
             raise KeyError(run_id)
@@ -675,6 +677,7 @@ def archive_runs(run_ids: Sequence[int], archived: bool = True) -> list[int]:
     Runs that wait or train are never archived.
     """
     ids = [int(i) for i in run_ids]
+    actor = access.require("edit")
     with session_scope(write=True) as session:
         if archived:
             condition = and_(Run.id.in_(ids), Run.archived_at.is_(None), Run.status.not_in(ACTIVE))
@@ -686,6 +689,8 @@ def archive_runs(run_ids: Sequence[int], archived: bool = True) -> list[int]:
                             .values(archived_at=utcnow() if archived else None))
             for run_id in changed:
                 session.add(RunEvent(run_id=run_id, kind="status", message="Archived" if archived else "Restored"))
+            access.record(session, "archive", f"runs {', '.join(map(str, sorted(changed)))}",
+                          None if archived else "restored", actor)
         return sorted(changed)
 
 
@@ -711,6 +716,7 @@ def delete_runs(run_ids: Sequence[int]) -> DeleteOutcome:
     """
     ids = [int(i) for i in run_ids]
     home = trainyard_home()
+    actor = access.require("delete")
     with session_scope(write=True) as session:
         found = dict(session.execute(select(Run.id, Run.status).where(Run.id.in_(ids)).with_for_update()).all())
         training = sorted(i for i, status in found.items() if status == "running")
@@ -721,6 +727,7 @@ def delete_runs(run_ids: Sequence[int]) -> DeleteOutcome:
             for table in (Metric, MetricExtreme, MetricSummary, Artifact, RunEvent):
                 session.execute(delete(table).where(table.run_id.in_(doomed)))
             session.execute(delete(Run).where(Run.id.in_(doomed), Run.status != "running"))
+            access.record(session, "delete_run", f"runs {', '.join(map(str, doomed))}", None, actor)
     for path in paths:
         if _inside(path, home) and path.is_file():
             path.unlink(missing_ok=True)
@@ -775,6 +782,7 @@ def delete_dataset(dataset_id: int) -> DatasetDependents:
     cleaned versions stay. Nothing is deleted while one of its runs waits or trains (ValueError saying so)."""
     from db.models import Sweep
 
+    actor = access.require("delete")
     dependents = dataset_dependents(dataset_id)
     if dependents.active:
         raise ValueError(f"Runs {', '.join(map(str, dependents.active))} are waiting or training on this data set. "
@@ -792,6 +800,8 @@ def delete_dataset(dataset_id: int) -> DatasetDependents:
         session.execute(update(Run).where(Run.sweep_id.in_(dependents.sweeps)).values(sweep_id=None))
         session.execute(delete(Sweep).where(Sweep.dataset_id == dataset_id))
         session.execute(update(Dataset).where(Dataset.parent_id == dataset_id).values(parent_id=None))
+        access.record(session, "delete_dataset", f"data set {dataset_id} '{dataset.name}'", dependents.sentence(True),
+                      actor)
         session.delete(dataset)
     if folder.is_dir() and _inside(folder, home / "datasets") and folder.resolve() != (home / "datasets").resolve():
         shutil.rmtree(folder, ignore_errors=True)

@@ -27,6 +27,8 @@ SWEEP_STATUSES = ("running", "completed", "cancelled")
 SWEEP_METHODS = ("tpe", "random", "grid")
 DATASET_KINDS = ("tabular", "image", "text", "ratings")
 DATASET_TASKS = ("classification", "regression", "rating")
+# What a signed-in person may do, from least to most (db/access.py says what each role may do).
+ROLES = ("viewer", "editor", "admin")
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -72,6 +74,7 @@ class Dataset(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(320))  # who added it (db/access.py), None: before sign-in
 
 
 class Worker(Base):
@@ -124,6 +127,7 @@ class Run(Base):
     archived_at: Mapped[datetime | None] = mapped_column(DateTime)
     sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"), index=True)
     trial_number: Mapped[int | None] = mapped_column(Integer)  # the Optuna trial this run is, within its sweep
+    created_by: Mapped[str | None] = mapped_column(String(320))  # who started it (db/access.py)
 
 
 class Sweep(Base):
@@ -227,3 +231,36 @@ class RunEvent(Base):
     kind: Mapped[str] = mapped_column(String(20))  # status | log | warning
     level: Mapped[str] = mapped_column(String(10), default="info")
     message: Mapped[str] = mapped_column(Text)
+
+
+class User(Base):
+    """A person who may sign in: by OpenID Connect (no password here) or with a local password (Argon2 hash)."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-case
+    name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20), default="viewer")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong passwords since the last good one
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)  # no sign-in before this after many failures
+
+
+class AuditEvent(Base):
+    """Who did what, when and from where: uploads, runs, cancels, deletions, exports, services, roles."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index(None, "at"), Index(None, "actor", "at"), Index(None, "action", "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(String(500))  # "run 7", "data set 'customers'", "user a@b.c"
+    detail: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(100))  # the browser's address, or "command line"

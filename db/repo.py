@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, inspect, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from db import access
 from db.models import (
     Artifact,
     Dataset,
@@ -34,11 +35,15 @@ def _as_dict(row) -> dict[str, Any]:
 
 
 def create_dataset(**fields: Any) -> dict[str, Any]:
-    """Insert a data set row and give it back."""
+    """Insert a data set row and give it back (editors and admins: db.access)."""
+    actor = access.require("upload")
     with session_scope(write=True) as session:
-        dataset = Dataset(**fields)
+        dataset = Dataset(created_by=actor.email, **fields)
         session.add(dataset)
         session.flush()
+        access.record(session, "upload", f"data set {dataset.id} '{dataset.name}'",
+                      f"{dataset.kind}, {dataset.n_rows:,} rows" + (f", cleaned from {dataset.parent_id}"
+                                                                     if dataset.parent_id else ""), actor)
         return _as_dict(dataset)
 
 
@@ -109,16 +114,22 @@ def alive_workers(max_age_seconds: float = 15.0) -> list[dict[str, Any]]:
 def create_run(dataset_id: int, model: str, config: dict[str, Any], name: str | None = None,
                parent_run_id: int | None = None, tags: list[str] | None = None, sweep_id: int | None = None,
                trial_number: int | None = None) -> dict[str, Any]:
-    """Queue a new run and give it back; a sweep's trial names its sweep and its trial's number."""
+    """Queue a new run and give it back; a sweep's trial names its sweep and its trial's number.
+
+    A person's run needs the editor role (db.access); a sweep's trials were allowed with their sweep.
+    """
+    actor = access.current_actor() if sweep_id else access.require("train")
     with session_scope(write=True) as session:
         run = Run(
             dataset_id=dataset_id, model=model, config=config, name=name, status="queued",
             parent_run_id=parent_run_id, tags=tags or [], environment={}, sweep_id=sweep_id,
-            trial_number=trial_number,
+            trial_number=trial_number, created_by=actor.email,
         )
         session.add(run)
         session.flush()
         session.add(RunEvent(run_id=run.id, kind="status", message="Queued"))
+        if not sweep_id:
+            access.record(session, "train", f"run {run.id}", f"{model} on data set {dataset_id}", actor)
         return _as_dict(run)
 
 
@@ -231,15 +242,19 @@ def finish_run(run_id: int, status: str, error: str | None = None) -> bool:
         return bool(changed)
 
 
-def request_cancel(run_id: int) -> str:
+def request_cancel(run_id: int, by_person: bool = True) -> str:
     """Cancel a queued run at once, or ask the worker to stop a running one.
 
-    Gives back 'cancelled', 'requested' or the status the run already had.
+    Gives back 'cancelled', 'requested' or the status the run already had. A person needs the editor role
+    (db.access) and is named in the audit trail; a sweep stopping its own trials (by_person=False) is not.
     """
+    actor = access.require("cancel") if by_person else None
     with session_scope(write=True) as session:
         run = session.get(Run, run_id)
         if run is None:
             raise KeyError(run_id)
+        if actor is not None and run.status in ("queued", "interrupted", "running"):
+            access.record(session, "cancel", f"run {run_id}", None, actor)
         if run.status in ("queued", "interrupted"):
             run.status = "cancelled"
             run.finished_at = utcnow()
@@ -259,16 +274,20 @@ def cancel_requested(run_ids: Sequence[int]) -> list[int]:
         return list(session.scalars(select(Run.id).where(Run.id.in_(run_ids), Run.cancel_requested)))
 
 
-def requeue_run(run_id: int, fresh: bool = False) -> bool:
+def requeue_run(run_id: int, fresh: bool = False, by_person: bool = True) -> bool:
     """Queue an ended run again; give back False when it is still queued or running.
 
     An interrupted run resumes from its last checkpoint. With fresh=True (or for a failed or cancelled
-    run) it starts over: its metrics are cleared and the caller removes its checkpoint.
+    run) it starts over: its metrics are cleared and the caller removes its checkpoint. A person needs the
+    editor role and is named in the audit trail; a worker resuming a run it lost (by_person=False) is not.
     """
+    actor = access.require("edit") if by_person else None
     with session_scope(write=True) as session:
         run = session.get(Run, run_id)
         if run is None or run.status in ("queued", "running"):
             return False
+        if actor is not None:
+            access.record(session, "queue_again", f"run {run_id}", "to start over" if fresh else None, actor)
         starts_over = fresh or run.status != "interrupted"
         if starts_over:
             session.execute(delete(Metric).where(Metric.run_id == run_id))
@@ -466,10 +485,13 @@ def datetime_iso(value: datetime | None) -> str | None:
 
 
 def create_sweep(**fields: Any) -> dict[str, Any]:
+    actor = access.require("train")
     with session_scope(write=True) as session:
         sweep = Sweep(**fields)
         session.add(sweep)
         session.flush()
+        access.record(session, "sweep", f"sweep {sweep.id}", f"{sweep.trials} trials on data set {sweep.dataset_id}",
+                      actor)
         return _as_dict(sweep)
 
 
@@ -528,7 +550,9 @@ def sweep_names(sweep_ids: Iterable[int]) -> dict[int, str]:
 
 
 def request_sweep_cancel(sweep_id: int) -> None:
+    actor = access.require("cancel")
     with session_scope(write=True) as session:
+        access.record(session, "cancel", f"sweep {sweep_id}", None, actor)
         session.execute(update(Sweep).where(Sweep.id == sweep_id).values(cancel_requested=True))
 
 

@@ -626,11 +626,13 @@ def _check_text(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from db.access import AccessDenied
+
     args = parser().parse_args(argv)
     try:
         _check_text(args)
         args.handler(args)
-    except UserError as error:
+    except (UserError, AccessDenied) as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader (`| head`) stopped early: not an error

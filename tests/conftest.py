@@ -27,8 +27,11 @@ def use_home(patch: pytest.MonkeyPatch, folder: Path) -> Path:
     patch.setenv("TRAINYARD_HOME", str(folder))
     patch.delenv("DATABASE_URL", raising=False)
     patch.setenv("TRAINYARD_AUTO_WORKER", "0")
+    patch.delenv("TRAINYARD_SIGN_IN", raising=False)
+    from db.access import use_actor_provider
     from db.session import migrate
 
+    use_actor_provider(None)  # an earlier test's pages may have named who acts in this process
     migrate()
     return folder
 
@@ -81,10 +84,12 @@ def table_csv(tmp_path) -> Path:
     return path
 
 
-def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run `python -m engine ARGS` in a real process and give back the finished process."""
+def cli(*args: str, env: dict | None = None, timeout: float = 300, input: str | None = None
+        ) -> subprocess.CompletedProcess:
+    """Run `python -m engine ARGS` in a real process (input on its standard input) and give back the finished
+    process."""
     return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+                          timeout=timeout, env={**os.environ, **(env or {})}, input=input)
 
 
 def wait_until(predicate, timeout: float = 60, every: float = 0.2):

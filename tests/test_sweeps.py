@@ -143,7 +143,7 @@ def test_studies_live_apart_from_trainyards_tables(dataset, home):
     tables = set(inspect(get_engine()).get_table_names())
     assert "sweeps" in tables and "studies" not in tables and "trials" not in tables
     assert (home / "trainyard-sweeps.db").exists()
-    assert migrate() == "0003_sweeps"  # Trainyard's own migrations see only their own tables
+    assert migrate() == "0004_team_access"  # Trainyard's own migrations see only their own tables
 
 
 def test_cancelling_a_sweep_cancels_its_waiting_trials(dataset):

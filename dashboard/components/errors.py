@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import streamlit as st
 
+from db.access import AccessDenied
 from db.session import trainyard_home
 
 
@@ -36,5 +37,7 @@ def guarded() -> Iterator[None]:
     """Run a block of page code; an unexpected error becomes a plain message instead of a traceback."""
     try:
         yield
+    except AccessDenied as error:  # the role does not allow it: say so, as the engine words it
+        st.error(str(error), icon=":material/lock:")
     except Exception as error:  # Streamlit's own stop/rerun signals are BaseExceptions and pass through
         report_unexpected(error)

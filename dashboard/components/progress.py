@@ -15,6 +15,8 @@ from typing import TypeVar
 
 import streamlit as st
 
+from db import access
+
 from db.session import trainyard_home
 from dashboard.components.state import duration
 
@@ -63,10 +65,12 @@ def run_with_progress(task: str, label: str, work: Callable[[], T], megabytes: f
     An error raised by work() is raised again here, after the bar is removed.
     """
     outcome: dict[str, object] = {}
+    actor = access.current_actor()  # the helper thread acts for the page's signed-in person
 
     def target() -> None:
         try:
-            outcome["value"] = work()
+            with access.acting_as(actor):
+                outcome["value"] = work()
         except BaseException as error:  # handed back to the page's thread below
             outcome["error"] = error
 

@@ -3,7 +3,9 @@ child process (exporting and evaluating need torch, which the dashboard never im
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,8 @@ from typing import Any
 import streamlit as st
 
 from dashboard.components import state
+from db import access
+from db.access import ACTING_AS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,11 +37,18 @@ def choose_finished_run(title: str, empty_message: str) -> dict[str, Any] | None
     return next(r for r in finished if r["id"] == run_id)
 
 
-def run_engine(*args: str, timeout: float = 600) -> tuple[bool, Any]:
-    """Run `python -m engine ARGS --json` in a child process; give back (True, document) or (False, message)."""
+def run_engine(*args: str, timeout: float = 600, acting: bool = False) -> tuple[bool, Any]:
+    """Run `python -m engine ARGS --json` in a child process; give back (True, document) or (False, message).
+
+    acting: the command acts for the page's signed-in person (their role is checked and the audit trail names
+    them); without it, it is the dashboard's own work (the Playground preparing its model, an evaluation).
+    """
+    env = None
+    if acting:
+        env = {**os.environ, ACTING_AS: json.dumps(dataclasses.asdict(access.current_actor()))}
     try:
         result = subprocess.run([sys.executable, "-m", "engine", *args, "--json"], cwd=ROOT, capture_output=True,
-                                text=True, timeout=timeout)
+                                text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return False, f"This took more than {timeout / 60:.0f} minutes and was stopped. Try again later."
     if result.returncode == 0:

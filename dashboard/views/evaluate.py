@@ -176,7 +176,7 @@ elif bundle.exists() and bundle.stat().st_mtime >= model.stat().st_mtime:
                        mime="application/zip", key="download-bundle", icon=":material/download:")
 elif st.button("Prepare the download", key="make-bundle", icon=":material/package_2:"):
     ok, answer = run_with_progress("export", "Exporting and checking the model",
-                                   lambda: run_engine("export", str(run_id), "--format", "bundle"))
+                                   lambda: run_engine("export", str(run_id), "--format", "bundle", acting=True))
     if ok:
         st.rerun()
     st.error(markdown_safe(answer))
@@ -204,7 +204,7 @@ elif model.exists() and st.button("Make a smaller int8 version" if int8 is None 
                                   key="make-int8", icon=":material/compress:"):
     ok, answer = run_with_progress("compress", "Making the int8 version and measuring it",
                                    lambda: run_engine("export", str(run_id), "--format", "bundle", "--quantize",
-                                                      "int8"))
+                                                      "int8", acting=True))
     if ok:
         st.rerun()
     st.error(markdown_safe(answer))

@@ -258,7 +258,7 @@ class Worker:
             self._say(f"run {run_id} lost its worker: marked interrupted")
         if self.auto_resume:
             for run in repo.list_runs(statuses=["interrupted"], with_metrics=False):
-                if run["attempts"] < MAX_ATTEMPTS and repo.requeue_run(run["id"]):
+                if run["attempts"] < MAX_ATTEMPTS and repo.requeue_run(run["id"], by_person=False):
                     self._say(f"run {run['id']} queued again to resume")
         self._keep_sweeps_going()
 

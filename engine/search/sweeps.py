@@ -349,7 +349,7 @@ def top_up(sweep_id: int) -> dict[str, Any] | None:
         if sweep["cancel_requested"] or out_of_time:
             for run in active:
                 if run["status"] != "running" or out_of_time:
-                    if repo.request_cancel(run["id"]) == "requested" and out_of_time:
+                    if repo.request_cancel(run["id"], by_person=False) == "requested" and out_of_time:
                         repo.add_event(run["id"], "Stopped: the sweep's time budget ran out", kind="status")
             active = [run for run in active if run["status"] == "running"]
         else:
@@ -414,7 +414,7 @@ def cancel_sweep(sweep_id: int, stop_running: bool = False) -> str:
     stopping = 0
     for run in repo.sweep_runs(sweep_id):
         if run["status"] in ("queued", "interrupted") or (stop_running and run["status"] == "running"):
-            stopping += repo.request_cancel(run["id"]) == "requested"
+            stopping += repo.request_cancel(run["id"], by_person=False) == "requested"
     after = top_up(sweep_id) or repo.get_sweep(sweep_id)
     if after["status"] != "running":
         return f"Sweep {sweep_id} cancelled."

@@ -537,10 +537,11 @@ def export_run(run_id: int, fmt: str, out: Path | None = None, quantize: str | N
     weights, when given), or its own bundle; "check" is then its measurement (engine.serving.compress).
     Gives back {"run", "format", "path", "bytes", "check"} (and "quantize"); raises UserError in plain words.
     """
-    from db import repo
+    from db import access, repo
     from engine.data.ingest import file_sha256
     from engine.serving.predict import model_path
 
+    actor = access.require("export")
     if fmt not in FORMATS:
         raise UserError(f"Unknown export format '{fmt}'. Choose one of: {', '.join(FORMATS)}.")
     if quantize not in (None, "int8"):
@@ -590,6 +591,7 @@ def export_run(run_id: int, fmt: str, out: Path | None = None, quantize: str | N
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(target, out)
         target = out
+    access.audit("export", f"run {run_id}", fmt + (f", {quantize}" if quantize else ""), actor)
     return {"run": run_id, "format": fmt, "path": str(target), "bytes": target.stat().st_size, "check": check} | (
         {"quantize": quantize} if quantize else {}) | ({"note": TORCHSCRIPT_NOTE} if fmt == "torchscript" else {})
 

@@ -65,6 +65,9 @@ def start_service(run_id: int, options: Any) -> dict[str, Any]:
     description once it answers /ready, or raise UserError with the reason it could not start."""
     import httpx
 
+    from db import access
+
+    actor = access.require("serve")
     options = options.checked()
     folder = services_folder()
     if any(service["run"] == run_id for service in running_services()):
@@ -103,6 +106,7 @@ def start_service(run_id: int, options: Any) -> dict[str, Any]:
     path = folder / f"{run_id}.json"
     path.write_text(json.dumps(service))
     path.chmod(0o600)  # it holds the token
+    access.audit("serve", f"run {run_id}", f"{url}{' with a token' if options.token else ''}", actor)
     return service
 
 
@@ -125,9 +129,13 @@ def stop_service(run_id: int) -> dict[str, Any]:
     """Stop run_id's background service: it answers the requests in flight, then ends (killed after 30 s)."""
     import psutil
 
+    from db import access
+
+    actor = access.require("serve")
     service = next((s for s in running_services() if s["run"] == run_id), None)
     if service is None:
         raise UserError(f"No service of run {run_id} is running. `python -m engine services` lists those that are.")
+    access.audit("stop_service", f"run {run_id}", service.get("url"), actor)
     try:
         process = psutil.Process(service["pid"])
         process.send_signal(signal.SIGTERM)
