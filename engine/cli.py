@@ -601,6 +601,9 @@ def parser() -> argparse.ArgumentParser:
     from engine.explain.commands import register as register_explain
 
     register_explain(commands, command)
+    from engine.team import register as register_team
+
+    register_team(commands, command)
 
     calibrate = command(commands, "calibrate", cmd_calibrate,
                         "time a few training steps on this machine, for run-time estimates")
