@@ -14,6 +14,7 @@ import streamlit as st  # noqa: E402
 
 from db.session import DatabaseNotReady, ensure_ready  # noqa: E402
 from dashboard.components.errors import guarded  # noqa: E402
+from dashboard.components.signin import sign_in_page, who_is_here  # noqa: E402
 from dashboard.components.state import ensure_local_worker  # noqa: E402
 
 # Not "pages/": a folder of that name beside app.py switches Streamlit to its old multipage layout.
@@ -37,6 +38,7 @@ def _removed_leftovers(home: str) -> int:
 
 
 _removed_leftovers(os.environ.get("TRAINYARD_HOME", ""))
+actor = who_is_here()  # None while sign-in is on and nobody is signed in
 
 if os.environ.get("TRAINYARD_AUTO_WORKER", "1") != "0" and not st.session_state.get("worker_checked"):
     ensure_local_worker()
@@ -53,11 +55,19 @@ compare = st.Page(VIEWS / "compare.py", title="Compare runs", icon=":material/co
 evaluate = st.Page(VIEWS / "evaluate.py", title="Evaluate", icon=":material/fact_check:", url_path="evaluate")
 playground = st.Page(VIEWS / "playground.py", title="Playground", icon=":material/science:", url_path="playground")
 serving = st.Page(VIEWS / "serving.py", title="Serving", icon=":material/cloud_upload:", url_path="serving")
+team = st.Page(VIEWS / "team.py", title="Team", icon=":material/group:", url_path="team")
 
 st.session_state["pages"] = {"home": home, "datasets": datasets, "new_run": new_run, "runs": runs, "run": run,
                              "queue": queue, "sweeps": sweeps, "compare": compare, "evaluate": evaluate,
-                             "playground": playground, "serving": serving}
-page = st.navigation({"Trainyard": [home], "Data": [datasets],
-                      "Training": [new_run, queue, runs, run, sweeps, compare], "Results": [evaluate, playground, serving]})
+                             "playground": playground, "serving": serving, "team": team}
+sections = {"Trainyard": [home], "Data": [datasets], "Training": [new_run, queue, runs, run, sweeps, compare],
+            "Results": [evaluate, playground, serving]}
+if actor is None:  # every page is known (so the address asked for opens after signing in), none is shown
+    st.navigation([page for pages in sections.values() for page in pages] + [team], position="hidden")
+    sign_in_page()
+    st.stop()
+if actor.role == "admin":  # people, roles and the audit trail
+    sections["Trainyard"].append(team)
+page = st.navigation(sections)
 with guarded():
     page.run()

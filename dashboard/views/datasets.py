@@ -12,6 +12,7 @@ from dashboard.components import state
 from dashboard.components.figures import bar_figure
 from dashboard.components.nav import go
 from dashboard.components.progress import run_with_progress
+from dashboard.components.signin import can, refusal
 from dashboard.components.text import label_safe, markdown_safe as plain
 from db import explorer
 from engine.data.cleaning import FILL_METHODS, available_steps, clean_dataset, merge_mapping
@@ -217,36 +218,44 @@ def _zip_form(path: Path, name: str) -> None:
         _add(path, name, name=title, image_size=(int(height), int(width)))
 
 
-with st.expander("Add a data set", expanded=not state.datasets()):
-    upload_tab, sample_tab = st.tabs(["Upload a file", "Try a sample"])
-    with upload_tab:
-        uploaded = st.file_uploader(
-            f"A table with a header row (CSV, TSV, Excel or Parquet), or a ZIP of images with one folder per "
-            f"class — up to {LIMIT_MB} MB",
-            type=UPLOAD_TYPES, key=f"uploader-{st.session_state.get('uploader_key', 0)}",
-            help="For texts, use a table with a text column and a label column; for recommendations, a table "
-                 "with user, item and rating columns. Larger files: python -m engine datasets add PATH.",
-        )
-        if uploaded is not None:
-            try:
-                check_file_size(uploaded.size, uploaded.name, LIMIT_MB << 20)
-            except DataError as error:
-                st.error(plain(error))
-            else:
-                stored = _store_upload(uploaded)
-                if uploaded.name.lower().endswith(".zip"):
-                    _zip_form(stored, uploaded.name)
+def add_a_data_set() -> None:
+    """The upload form and the samples (editors and admins)."""
+    with st.expander("Add a data set", expanded=not state.datasets()):
+        upload_tab, sample_tab = st.tabs(["Upload a file", "Try a sample"])
+        with upload_tab:
+            uploaded = st.file_uploader(
+                f"A table with a header row (CSV, TSV, Excel or Parquet), or a ZIP of images with one folder per "
+                f"class — up to {LIMIT_MB} MB",
+                type=UPLOAD_TYPES, key=f"uploader-{st.session_state.get('uploader_key', 0)}",
+                help="For texts, use a table with a text column and a label column; for recommendations, a table "
+                     "with user, item and rating columns. Larger files: python -m engine datasets add PATH.",
+            )
+            if uploaded is not None:
+                try:
+                    check_file_size(uploaded.size, uploaded.name, LIMIT_MB << 20)
+                except DataError as error:
+                    st.error(plain(error))
                 else:
-                    _table_form(stored, uploaded.name)
-    with sample_tab:
-        keys = list(SAMPLES)
-        sample = st.selectbox("Sample", keys, key="sample",
-                              format_func=lambda k: f"{KIND_WORDS[SAMPLES[k].kind]}: {SAMPLES[k].title}")
-        st.caption(SAMPLES[sample].description)
-        if st.button("Add this sample", key="add-sample"):
-            with st.spinner("Making the sample…"):
-                dataset = add_sample(sample)
-            select(dataset, f"Added the sample '{dataset['name']}'.")
+                    stored = _store_upload(uploaded)
+                    if uploaded.name.lower().endswith(".zip"):
+                        _zip_form(stored, uploaded.name)
+                    else:
+                        _table_form(stored, uploaded.name)
+        with sample_tab:
+            keys = list(SAMPLES)
+            sample = st.selectbox("Sample", keys, key="sample",
+                                  format_func=lambda k: f"{KIND_WORDS[SAMPLES[k].kind]}: {SAMPLES[k].title}")
+            st.caption(SAMPLES[sample].description)
+            if st.button("Add this sample", key="add-sample"):
+                with st.spinner("Making the sample…"):
+                    dataset = add_sample(sample)
+                select(dataset, f"Added the sample '{dataset['name']}'.")
+
+
+if can("upload"):
+    add_a_data_set()
+else:
+    st.caption(refusal("upload"))
 
 if message := st.session_state.pop("flash", None):
     st.success(plain(message))
@@ -294,6 +303,8 @@ else:
 cols[3].metric("Task", TASK_WORDS[dataset["task"]])
 cols[4].metric("Problems found", sum(p["severity"] != "info" for p in problems),
                help="Serious problems and warnings; notes are counted apart.")
+if dataset.get("created_by") and dataset["created_by"] != "local":
+    st.caption(f"Added by {plain(dataset['created_by'])} on {str(dataset['created_at'])[:16]}.")
 
 if dataset["parent_id"] and report.get("cleaning"):
     parent = by_id.get(dataset["parent_id"])

@@ -11,6 +11,7 @@ from dashboard.components import state
 from dashboard.components.figures import learning_rate_figure
 from dashboard.components.forms import settings_form
 from dashboard.components.nav import go
+from dashboard.components.signin import can, refusal
 from dashboard.components.sweeps import start_auto
 from dashboard.components.text import markdown_safe
 from dashboard.components.trained import ROOT
@@ -173,7 +174,9 @@ else:
         steps = training_steps(n_train, t.batch_size, t.epochs)
         st.caption(f"{steps:,} training steps in all.")
 
-if st.button("Train", type="primary", icon=":material/rocket_launch:", key="train"):
+if not can("train"):
+    st.caption(refusal("train"))
+if st.button("Train", type="primary", icon=":material/rocket_launch:", key="train", disabled=not can("train")):
     if config is None:
         st.error(markdown_safe(problem))
         st.stop()

@@ -91,7 +91,16 @@ def waiting_words(run_id: int) -> str:
     return f"Waiting: {ahead} run{'s are' if ahead > 1 else ' is'} ahead of this one. {when}"
 
 
-@st.fragment(run_every="2s" if live and run["status"] in ACTIVE else None)
+def has_learning_points() -> bool:
+    return bool(ex.metric_groups({k: s for k, s in explorer.metric_summaries(run_id).items() if not ex.is_system(k)}))
+
+
+# Until the first loss is there the page looks every half second, so it shows as soon as it is written; then
+# every two seconds.
+FIRST_POINT_WAIT = live and run["status"] in ACTIVE and not has_learning_points()
+
+
+@st.fragment(run_every=("0.5s" if FIRST_POINT_WAIT else "2s") if live and run["status"] in ACTIVE else None)
 def live_view() -> None:
     current = explorer.get_run(run_id)
     if current is None:
@@ -137,6 +146,8 @@ def live_view() -> None:
             columns = st.columns(2)
             for i, (_, figure) in enumerate(ex.run_charts(computer, curves, x_axis, smoothing)):
                 columns[i % 2].plotly_chart(figure, theme=None, key=f"system-chart-{i}")
+    if FIRST_POINT_WAIT and ex.metric_groups(learning):
+        st.rerun(scope="app")  # the first loss is drawn: redraw the page once, on the slower timer
 
 
 live_view()
@@ -159,6 +170,8 @@ def overview() -> None:
              ("Training time", state.duration(seconds)), ("Queued", state.short_time(current["created_at"])),
              ("Started", state.short_time(current["started_at"]) or "—"),
              ("Ended", state.short_time(current["finished_at"]) or "—"), ("Tries", str(current["attempts"]))]
+    if current.get("created_by") and current["created_by"] != "local":
+        facts.append(("Started by", current["created_by"]))
     columns = st.columns(4)
     for i, (label, value) in enumerate(facts):
         columns[i % 4].markdown(f"**{label}**")
