@@ -38,7 +38,7 @@ test: install-test
 	if [ $$code -eq 5 ]; then echo "No tests were collected." >&2; exit 1; fi; exit $$code
 
 test-fast: install-test
-	$(PY) -m pytest -m "not browser"
+	$(PY) -m pytest -m "not browser and not slow"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -112,20 +112,24 @@ class _Priced:
     exact: bool
     n_train: int
 
-    def seconds(self, calibration: dict[str, Any], share: float = 1.0, encodes: bool = False,
-                ratio: float = 1.0) -> float:
-        """Give back the price at share of the steps, scaled by ratio."""
-        return ratio * (RUN_START_SECONDS[self.dataset["kind"]] + self.work(calibration, share, encodes))
+    def seconds(self, calibration: dict[str, Any], share: float = 1.0, ratio: float = 1.0) -> float:
+        """Give back the price of starting and training at share of the steps, scaled by ratio."""
+        return ratio * (RUN_START_SECONDS[self.dataset["kind"]] + self.work(calibration, share))
 
-    def work(self, calibration: dict[str, Any], share: float = 1.0, encodes: bool = False) -> float:
-        """Give back the seconds priced for the work that grows with the data and the model."""
+    def work(self, calibration: dict[str, Any], share: float = 1.0) -> float:
+        """Give back the seconds priced for the training steps (not the start, not the encoder's reading)."""
         t = self.config.training
         folds = max(1, self.config.split.folds)
         n_train = self.n_train * (folds - 1) // folds if folds > 1 else self.n_train
-        encoding = self.dataset["n_rows"] if encodes else 0
         kind = self.dataset["kind"]
-        return folds * (time_estimate(self.size, n_train, t.batch_size, t.epochs, calibration, n_rows=encoding,
-                                      share=share, kind=kind) - RUN_START_SECONDS[kind])
+        return folds * (time_estimate(self.size, n_train, t.batch_size, t.epochs, calibration, share=share,
+                                      kind=kind) - RUN_START_SECONDS[kind])
+
+    def encoding(self, calibration: dict[str, Any]) -> float:
+        """Give back the price of reading every example through a frozen pretrained encoder once."""
+        kind = self.dataset["kind"]
+        return time_estimate(self.size, 0, 1, 0, calibration, n_rows=self.dataset["n_rows"],
+                             kind=kind) - RUN_START_SECONDS[kind]
 
 
 def _price(config: RunConfig, dataset: dict[str, Any]) -> _Priced:
@@ -144,9 +148,9 @@ class _Finished:
     model: str
     dataset_id: int
     kind: str
-    ratio: float  # seconds it took / its price at the steps it took
+    ratio: float  # seconds it took (less its encoder's reading) / its price at the steps it took
     share: float | None  # share of its steps it took, for runs with early stopping
-    encoded: bool  # it first read every example through a pretrained network (its time is mostly that)
+    encoding_ratio: float | None  # seconds its encoder took to read the data set / their price, when it read it
 
 
 def _finished_runs(calibration: dict[str, Any], device: str) -> list[_Finished]:
@@ -155,7 +159,6 @@ def _finished_runs(calibration: dict[str, Any], device: str) -> list[_Finished]:
     # a run that was interrupted and resumed took its time in pieces: it teaches nothing about a whole run
     runs = [r for r in repo.list_runs(limit=HISTORY_RUNS, statuses=["completed"])
             if r["started_at"] and r["finished_at"] and (r["attempts"] or 1) == 1]
-    encoded: set[tuple[int, str]] = set()  # (data set, encoder) whose features the run that made them paid for
     found = []
     for run in sorted(runs, key=lambda r: r["started_at"]):
         if (run["device"] or "cpu").split(":")[0] != device:
@@ -170,30 +173,28 @@ def _finished_runs(calibration: dict[str, Any], device: str) -> list[_Finished]:
             continue  # an older run whose settings this version no longer reads
         total = training_steps(priced.n_train, config.training.batch_size, config.training.epochs)
         share = min(1.0, _steps_done(run) / total) if total else 1.0
-        key = getattr(config.model, "encoder_key", None)
-        encodes = bool(key) and (run["dataset_id"], key) not in encoded
-        if key:
-            encoded.add((run["dataset_id"], key))
         took = (run["finished_at"] - run["started_at"]).total_seconds()
+        encoding_seconds = (run.get("environment") or {}).get("encoding_seconds")
+        encoding_ratio = None
+        if encoding_seconds:  # the run read the data set through its encoder first: learn that apart
+            took -= encoding_seconds
+            price = priced.encoding(calibration)
+            encoding_ratio = encoding_seconds / price if price > 0 else None
         if took > 0:
-            ratio = took / priced.seconds(calibration, share=max(share, 1e-3), encodes=encodes)
+            ratio = took / priced.seconds(calibration, share=max(share, 1e-3))
             found.append(_Finished(run["id"], run["model"], run["dataset_id"], dataset["kind"], ratio,
-                                   share if _early_stopping(config) else None, encodes))
+                                   share if _early_stopping(config) else None, encoding_ratio))
     return found[::-1]
 
 
-def _alike(history: Iterable[_Finished], config: RunConfig, dataset: dict[str, Any],
-           encodes: bool) -> tuple[list[_Finished], int]:
-    """Give back the finished runs most like the new one (newest first) and their level in LEVELS; at each level
-    the runs that read the examples through a pretrained network first, as the new one will (or will not), count
-    before the others."""
+def _alike(history: Iterable[_Finished], config: RunConfig, dataset: dict[str, Any]) -> tuple[list[_Finished], int]:
+    """Give back the finished runs most like the new one (newest first) and their level in LEVELS."""
     tests = (lambda f: f.model == config.model.name and f.dataset_id == dataset["id"],
              lambda f: f.model == config.model.name,
              lambda f: f.kind == dataset["kind"])
     history = list(history)
     for level, test in enumerate(tests):
-        matching = [f for f in history if test(f)]
-        alike = ([f for f in matching if f.encoded == encodes] or matching)[:SIMILAR_RUNS]
+        alike = [f for f in history if test(f)][:SIMILAR_RUNS]
         if alike:
             return alike, level
     return [], len(LEVELS)
@@ -219,7 +220,8 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any]) ->
     device = calibration["device"]
     key = getattr(config.model, "encoder_key", None)
     encodes = bool(key) and not features_path(dataset, key).exists()
-    alike, level = _alike(_finished_runs(calibration, device), config, dataset, encodes)
+    history = _finished_runs(calibration, device)
+    alike, level = _alike(history, config, dataset)
     ratios = [f.ratio for f in alike]
     ratio = math.exp(statistics.median(math.log(r) for r in ratios)) if ratios else 1.0
     shares = [f.share for f in alike if f.share is not None]
@@ -231,9 +233,13 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any]) ->
         scatter = max(abs(math.log(r / ratio)) for r in ratios)
         # fewer and less alike runs leave more room; the runs' own scatter sets the least
         spread = min(SPREAD_MOST, max(SPREAD_LEAST * (1 + 0.15 * level) * (1 + 0.25 / len(alike)), math.exp(scatter)))
-    seconds = priced.seconds(calibration, share=share, encodes=encodes, ratio=ratio)
-    low = priced.seconds(calibration, share=min(share, least), encodes=encodes, ratio=ratio) / spread
-    high = priced.seconds(calibration, encodes=encodes, ratio=ratio) * spread
+    reading = 0.0
+    if encodes:  # scaled by how the encoder's earlier readings of other data sets compared with their price
+        readings = [f.encoding_ratio for f in history if f.model == config.model.name and f.encoding_ratio]
+        reading = priced.encoding(calibration) * (statistics.median(readings[:SIMILAR_RUNS]) if readings else 1.0)
+    seconds = reading + priced.seconds(calibration, share=share, ratio=ratio)
+    low = (reading + priced.seconds(calibration, share=min(share, least), ratio=ratio)) / spread
+    high = (reading + priced.seconds(calibration, ratio=ratio)) * spread
     device_words = "GPU" if device == "cuda" else "processor"
     if alike:
         runs = f"{len(alike)} finished run{'s' if len(alike) > 1 else ''} of {LEVELS[level]}"

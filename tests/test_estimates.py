@@ -145,3 +145,17 @@ def test_ranges_read_as_a_person_says_them():
     assert human_range(120, 5400) == "2 minutes–1.5 hours"
     assert human_range(3, 3) == "about 3 seconds"
 
+
+
+def test_the_pretrained_encoders_reading_is_learned_apart_from_training(home):
+    reviews = add_sample("reviews")
+    calibration_path().write_text(json.dumps(CALIBRATION))
+    config = starting_config(reviews, "minilm", "quick", {})
+    first = estimate_run(config, reviews)
+    assert "reading every example once through the pretrained network" in first.basis
+    # a run on it read the texts in 40 s and then trained in 10 s: the next run that reads them says so
+    run = finished_run(reviews, config, 50.0, first.steps)
+    with session_scope(write=True) as session:
+        session.execute(update(Run).where(Run.id == run["id"]).values(environment={"encoding_seconds": 40.0}))
+    again = estimate_run(config, reviews)
+    assert again.seconds == pytest.approx(50.0, rel=0.05)

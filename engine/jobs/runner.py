@@ -17,6 +17,7 @@ import platform
 import signal
 import subprocess
 import sys
+import time
 import traceback
 import warnings
 from pathlib import Path
@@ -102,11 +103,12 @@ def execute(run_id: int, stop: StopSignals) -> None:
     if os.environ.get("TRAINYARD_GPU") is not None and preference.startswith("cuda"):
         preference = "cuda"  # the worker handed this run its GPU; inside the process it is cuda:0
     device = pick_device(preference)
-    repo.set_run_environment(run_id, describe_device(device), {
+    environment = {
         "seed": config.training.seed, "dataset_sha256": dataset["sha256"], "code_version": code_version(),
         "torch": torch.__version__, "python": platform.python_version(), "host": platform.node(),
         "threads": torch.get_num_threads(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-    })
+    }
+    repo.set_run_environment(run_id, describe_device(device), environment)
     print(f"Run {run_id}: preparing data set '{dataset['name']}' on {device}", flush=True)
 
     data = prepare_dataset(dataset, config.split.validation_fraction, config.split.test_fraction,
@@ -119,7 +121,7 @@ def execute(run_id: int, stop: StopSignals) -> None:
         repo.add_event(run_id, started)
         print(f"Run {run_id}: {started}", flush=True)
     # Share of the progress bar the pretrained encoder's first look at the data takes, when it has to look.
-    encoding_share = 0.0
+    encoding_share, encoding_started = 0.0, time.monotonic()
 
     def encoding(done: int, total: int, seconds_left: float | None) -> None:
         nonlocal encoding_share
@@ -132,6 +134,9 @@ def execute(run_id: int, stop: StopSignals) -> None:
                   f"(once for this data set; later runs reuse it)", flush=True)
 
     part, part_data = trainable(model, data, device, dataset, encoding)
+    if encoding_share:  # the encoder read the data set: its time, for the estimates of later runs
+        environment["encoding_seconds"] = round(time.monotonic() - encoding_started, 2)
+        repo.set_run_environment(run_id, describe_device(device), environment)
     checkpoint_path = folder / "checkpoint.pt"
     resume = None
     if checkpoint_path.exists():
