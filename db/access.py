@@ -121,17 +121,28 @@ def allowed(action: str, actor: Actor | None = None) -> bool:
     return actor.role in ROLES and ROLES.index(actor.role) >= ROLES.index(least)
 
 
-def require(action: str) -> Actor:
-    """Give back the acting person when their role allows action; else raise AccessDenied in plain words."""
-    actor = current_actor()
+def refusal(action: str, actor: Actor | None = None) -> str | None:
+    """Give back the sentence that refuses action to actor (the acting person), or None when they may take it."""
+    actor = actor or current_actor()
     if allowed(action, actor):
-        return actor
+        return None
     least, words = ACTIONS[action]
     who = "editors and admins" if least == "editor" else "admins" if least == "admin" else "signed-in people"
     if actor is NOBODY:
-        raise AccessDenied(f"Sign in first: only {who} can {words}.")
-    raise AccessDenied(f"Only {who} can {words}; {actor.label} is signed in as a {actor.role}. "
-                       "Ask an admin for another role.")
+        return f"Sign in first: only {who} can {words}."
+    return f"Only {who} can {words}; {actor.label} is signed in as a {actor.role}. Ask an admin for another role."
+
+
+def require(action: str) -> Actor:
+    """Give back the acting person when their role allows action; else record the attempt in the audit trail and
+    raise AccessDenied in plain words."""
+    actor = current_actor()
+    refused = refusal(action, actor)
+    if refused is None:
+        return actor
+    least, words = ACTIONS[action]
+    audit("refused", words, f"needs the {least} role", actor)  # admins see what was tried
+    raise AccessDenied(refused)
 
 
 def record(session, action: str, target: str | None = None, detail: str | None = None,
@@ -164,8 +175,8 @@ def audit_trail(actor: str | None = None, action: str | None = None, since: date
                 for e in session.scalars(query)]
 
 
-AUDIT_ACTIONS = ("sign_in", "sign_in_failed", "sign_out", "upload", "delete_dataset", "train", "sweep", "cancel",
+AUDIT_ACTIONS = ("sign_in", "sign_in_failed", "sign_out", "refused", "upload", "delete_dataset", "train", "sweep", "cancel",
                  "queue_again", "archive", "delete_run", "export", "serve", "stop_service", "add_user",
                  "set_role", "remove_user")
 __all__ = ["Actor", "LOCAL", "NOBODY", "ACTIONS", "AUDIT_ACTIONS", "AccessDenied", "acting_as", "allowed", "audit",
-           "audit_trail", "current_actor", "record", "require", "use_actor_provider", "utcnow"]
+           "audit_trail", "current_actor", "record", "refusal", "require", "use_actor_provider", "utcnow"]

@@ -43,8 +43,15 @@ def test_roles_are_checked_where_the_work_is_done_not_only_on_the_pages(home):
         assert explorer.delete_runs([run["id"]]).deleted == [run["id"]]
     trail = access.audit_trail()
     assert [(e["actor"], e["action"], e["target"]) for e in trail] == [
-        ("ad@example.com", "delete_run", f"runs {run['id']}"), ("ed@example.com", "cancel", f"run {run['id']}"),
-        ("ed@example.com", "train", f"run {run['id']}"), ("local", "upload", f"data set {dataset['id']} 'customers'")]
+        ("ad@example.com", "delete_run", f"runs {run['id']}"),
+        ("vi@example.com", "refused", "delete runs and data sets"),
+        ("ed@example.com", "refused", "delete runs and data sets"),
+        ("ed@example.com", "refused", "delete runs and data sets"),
+        ("ed@example.com", "cancel", f"run {run['id']}"), ("ed@example.com", "train", f"run {run['id']}"),
+        ("vi@example.com", "refused", "add or clean data sets"),
+        ("vi@example.com", "refused", "start runs and sweeps"),
+        ("local", "upload", f"data set {dataset['id']} 'customers'")]
+    assert trail[1]["detail"] == "needs the admin role"
     assert trail[0]["address"] == "10.0.0.9" and trail[0]["role"] == "admin"
     assert access.audit_trail(actor="ED@example.com", action="train")[0]["target"] == f"run {run['id']}"
 
@@ -85,6 +92,7 @@ def test_passwords_are_hashed_counted_and_locked_after_five_wrong_tries(home):
         accounts.sign_in_with_password("ana@example.com", PASSWORD)  # even the right one waits now
     with pytest.raises(accounts.AccountError, match="do not match an account"):  # an unknown email says the same
         accounts.sign_in_with_password("nobody@example.com", PASSWORD)
+    assert access.audit_trail(action="refused")[0]["target"] == "add people and change their roles"
     failed = access.audit_trail(action="sign_in_failed")
     assert len(failed) == accounts.MAX_FAILED_ATTEMPTS + 1 and failed[-1]["actor"] == "ana@example.com"
 

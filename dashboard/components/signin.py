@@ -106,9 +106,6 @@ def can(action: str) -> bool:
 
 
 def refusal(action: str) -> str:
-    """The sentence the engine would give for action, to show beside a greyed-out button."""
-    try:
-        access.require(action)
-    except access.AccessDenied as error:
-        return str(error)
-    return ""
+    """The sentence the engine would give for action, to show beside a greyed-out button (not an attempt: the
+    audit trail does not record it)."""
+    return access.refusal(action) or ""
