@@ -58,8 +58,8 @@ def test_a_viewer_and_an_admin_sign_in_with_local_accounts(home, monkeypatch):
             trail = page.locator('[data-testid="stDataFrame"]').nth(1)
             trail.wait_for()
         actions = [(e["actor"], e["action"]) for e in access.audit_trail()]
-        assert actions[:4] == [("ad@example.com", "sign_in"), ("vi@example.com", "sign_out"),
-                               ("vi@example.com", "sign_in"), ("local", "upload")]
+        assert actions[:5] == [("ad@example.com", "sign_in"), ("vi@example.com", "sign_out"),
+                               ("vi@example.com", "refused"), ("vi@example.com", "sign_in"), ("local", "upload")]
     finally:
         dashboard.stop()
         stop_workers(home)
