@@ -188,3 +188,17 @@ def test_the_dashboard_asks_who_is_there_and_the_role_decides_what_they_may_do(h
     admin.button(key="sign-out").click().run()
     assert [t.value for t in admin.title] == ["Sign in to Trainyard"]
     assert access.audit_trail(action="sign_out")[0]["actor"] == "ad@example.com"
+
+
+def test_a_mistyped_sign_in_setting_is_named_and_lets_nobody_in(home, monkeypatch):
+    monkeypatch.setenv(accounts.SIGN_IN_VARIABLE, "yes please")
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import APP
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert "TRAINYARD_SIGN_IN='yes please' is not a setting: use 'on'" in page_texts(at)
+    assert not at.title  # no page is shown
+

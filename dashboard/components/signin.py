@@ -42,7 +42,12 @@ def _session_actor() -> access.Actor | None:
 
 def who_is_here() -> access.Actor | None:
     """Give back who acts for this session, or None while nobody is signed in (then show `sign_in_page`)."""
-    mode = accounts.sign_in_mode()
+    try:
+        mode = accounts.sign_in_mode()
+    except accounts.AccountError as error:  # a mistyped setting: say so, and let nobody in
+        access.use_actor_provider(_session_actor, required=True)
+        st.error(str(error))
+        st.stop()
     access.use_actor_provider(_session_actor, required=mode == "on")
     if mode == "off":
         st.session_state[SESSION_KEY] = access.Actor("local", "admin", _address() or "this computer")
