@@ -3,7 +3,7 @@
 import pytest
 
 from tests.browser import Dashboard, assert_no_exception, browser_page, screenshot, stop_workers, wait_idle
-from tests.test_explorer import make_dataset, make_run
+from tests.factories import make_dataset, make_run
 
 pytestmark = pytest.mark.browser
 

@@ -5,15 +5,11 @@ import pytest
 
 from db import access, accounts, repo
 from tests.browser import Dashboard, assert_no_exception, browser_page, stop_workers, wait_idle
+from tests.factories import make_dataset
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "a long enough secret"
-
-
-def make_dataset(name: str) -> dict:
-    return repo.create_dataset(name=name, kind="tabular", task="classification", target="label", n_rows=100,
-                               n_columns=3, schema={}, quality_report={}, files_path="/nowhere", sha256="0" * 64)
 
 
 def sign_in(page, url: str, email: str, password: str) -> None:

@@ -11,7 +11,7 @@ from db import repo
 from engine.data.ingest import add_dataset, datasets_dir
 from engine.errors import DataError
 from tests.conftest import cli, make_table
-from tests.test_explorer import make_dataset, make_run
+from tests.factories import make_dataset, make_run
 from tests.test_postgres import postgres_url  # noqa: F401  (a throwaway PostgreSQL server, skipped without one)
 
 

@@ -16,7 +16,7 @@ from db import repo
 from engine.data.ingest import add_dataset, datasets_dir
 from engine.errors import DataError
 from tests.conftest import ROOT, cli, make_table, open_page
-from tests.test_explorer import make_dataset, make_run
+from tests.factories import make_dataset, make_run
 
 # Runs `python -m engine ARGS` as its only child and prints that child's peak memory (kB) last on stderr.
 PEAK = ("import resource, subprocess, sys; code = subprocess.call([sys.executable, '-m', 'engine', *sys.argv[1:]]); "

@@ -6,7 +6,8 @@ import pytest
 
 from db import access, accounts, explorer, repo
 from db.access import AccessDenied, Actor, acting_as
-from tests.conftest import cli, open_page, page_texts
+from tests.conftest import cli, page_texts
+from tests.factories import make_dataset
 
 PASSWORD = "a long enough secret"
 VIEWER = Actor("vi@example.com", "viewer", "10.0.0.7")
@@ -14,13 +15,8 @@ EDITOR = Actor("ed@example.com", "editor", "10.0.0.8")
 ADMIN = Actor("ad@example.com", "admin", "10.0.0.9")
 
 
-def make_dataset(name: str = "customers") -> dict:
-    return repo.create_dataset(name=name, kind="tabular", task="classification", target="label", n_rows=100,
-                               n_columns=3, schema={}, quality_report={}, files_path="/nowhere", sha256="0" * 64)
-
-
 def test_roles_are_checked_where_the_work_is_done_not_only_on_the_pages(home):
-    dataset = make_dataset()
+    dataset = make_dataset("customers")
     with acting_as(VIEWER):
         with pytest.raises(AccessDenied, match="Only editors and admins can start runs and sweeps; vi@example.com is "
                                                "signed in as a viewer"):
@@ -60,10 +56,10 @@ def test_nobody_signed_in_may_do_nothing_while_sign_in_is_on(home):
     access.use_actor_provider(lambda: None, required=True)
     try:
         with pytest.raises(AccessDenied, match="Sign in first"):
-            make_dataset()
+            make_dataset("customers")
     finally:
         access.use_actor_provider(None)
-    assert make_dataset()["created_by"] == "local"  # sign-in off: this computer's operator
+    assert make_dataset("customers")["created_by"] == "local"  # sign-in off: this computer's operator
 
 
 def test_passwords_are_hashed_counted_and_locked_after_five_wrong_tries(home):
@@ -134,7 +130,7 @@ def test_the_command_line_manages_people_and_prints_the_audit_trail(home):
 
 
 def test_a_dashboard_child_process_acts_for_the_signed_in_person(home):
-    make_dataset()
+    make_dataset("customers")
     viewer = json.dumps({"email": "vi@example.com", "role": "viewer", "address": "10.0.0.7"})
     refused = cli("train", "--dataset", "customers", env={access.ACTING_AS: viewer})
     assert refused.returncode == 2 and "Only editors and admins can start runs" in refused.stderr
@@ -148,7 +144,7 @@ def sign_in_on(monkeypatch):
 def test_the_dashboard_asks_who_is_there_and_the_role_decides_what_they_may_do(home, monkeypatch):
     accounts.add_user("vi@example.com", "viewer", PASSWORD, "Vi")
     accounts.add_user("ad@example.com", "admin", PASSWORD, "Ad")
-    dataset = make_dataset()
+    dataset = make_dataset("customers")
     run = repo.create_run(dataset["id"], "mlp", {"model": {"name": "mlp"}, "training": {}, "split": {}})
     sign_in_on(monkeypatch)
     from streamlit.testing.v1 import AppTest
