@@ -22,8 +22,8 @@ from engine.calibrate import load_calibration
 from engine.config import RunConfig, validate_run_config
 from engine.data.prepare import features_path
 from engine.errors import UserError
-from engine.models.estimate import (RUN_START_SECONDS, MemoryEstimate, dataset_spec, human_seconds, memory_estimate,
-                                    time_estimate, training_steps)
+from engine.models.estimate import (RUN_START_SECONDS, MemoryEstimate, dataset_spec, encoding_seconds, human_seconds,
+                                    memory_estimate, training_seconds, training_steps)
 from engine.models.registry import model_size
 
 HISTORY_RUNS = 200  # the newest finished runs read for the correction
@@ -43,6 +43,7 @@ class RunEstimate:
     parameters: int
     memory: MemoryEstimate
     exact: bool  # the data set's prepared shape was known (else parameters and memory are close guesses)
+    n_train: int  # the training split's examples
     steps: int  # training steps if every epoch runs
     early_stopping: bool
     device: str | None  # the device the calibration measured ('cpu', 'cuda'), None when not measured
@@ -121,15 +122,11 @@ class _Priced:
         t = self.config.training
         folds = max(1, self.config.split.folds)
         n_train = self.n_train * (folds - 1) // folds if folds > 1 else self.n_train
-        kind = self.dataset["kind"]
-        return folds * (time_estimate(self.size, n_train, t.batch_size, t.epochs, calibration, share=share,
-                                      kind=kind) - RUN_START_SECONDS[kind])
+        return folds * training_seconds(self.size, n_train, t.batch_size, t.epochs, calibration, share)
 
     def encoding(self, calibration: dict[str, Any]) -> float:
         """Give back the price of reading every example through a frozen pretrained encoder once."""
-        kind = self.dataset["kind"]
-        return time_estimate(self.size, 0, 1, 0, calibration, n_rows=self.dataset["n_rows"],
-                             kind=kind) - RUN_START_SECONDS[kind]
+        return encoding_seconds(self.size, self.dataset["n_rows"], calibration)
 
 
 def _price(config: RunConfig, dataset: dict[str, Any]) -> _Priced:
@@ -200,10 +197,12 @@ def _alike(history: Iterable[_Finished], config: RunConfig, dataset: dict[str, A
     return [], len(LEVELS)
 
 
-def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any]) -> RunEstimate:
+def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any],
+                 histories: dict[str, list[_Finished]] | None = None) -> RunEstimate:
     """Give back how long a run of config on dataset should take here, and the memory it needs.
 
-    Raises UserError when the settings do not fit the data set (the model cannot be built on it).
+    histories: what the finished runs teach, by device, kept between calls by a caller that estimates many runs
+    (queue_waits) so that they are read once. Raises UserError when the settings do not fit the data set.
     """
     config = config if isinstance(config, RunConfig) else validate_run_config(config)
     priced = _price(config, dataset)
@@ -211,6 +210,7 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any]) ->
     memory = memory_estimate(priced.size, priced.spec, t.batch_size, t.optimizer, dataset["n_rows"], t.momentum)
     early = _early_stopping(config)
     base = dict(parameters=priced.size.parameters, memory=memory, exact=priced.exact, early_stopping=early,
+                n_train=priced.n_train,
                 steps=training_steps(priced.n_train, t.batch_size, t.epochs) * max(1, config.split.folds))
     calibration = load_calibration(t.device)
     if calibration is None:
@@ -220,7 +220,10 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any]) ->
     device = calibration["device"]
     key = getattr(config.model, "encoder_key", None)
     encodes = bool(key) and not features_path(dataset, key).exists()
-    history = _finished_runs(calibration, device)
+    histories = {} if histories is None else histories
+    if device not in histories:
+        histories[device] = _finished_runs(calibration, device)
+    history = histories[device]
     alike, level = _alike(history, config, dataset)
     ratios = [f.ratio for f in alike]
     ratio = math.exp(statistics.median(math.log(r) for r in ratios)) if ratios else 1.0
@@ -266,6 +269,7 @@ def queue_waits(active: list[dict[str, Any]], positions: dict[int, int], slots: 
         if run["status"] == "running":
             left[run["id"]] = run["eta_seconds"]
     datasets: dict[int, dict[str, Any] | None] = {}
+    histories: dict[str, list[_Finished]] = {}  # read once for all the waiting runs
     waits: dict[int, float | None] = {}
     busy = sorted(v for v in left.values() if v is not None)
     unknown = any(v is None for v in left.values())
@@ -277,7 +281,7 @@ def queue_waits(active: list[dict[str, Any]], positions: dict[int, int], slots: 
         if run["dataset_id"] not in datasets:
             datasets[run["dataset_id"]] = repo.get_dataset(run["dataset_id"])
         try:
-            seconds = estimate_run(run["config"], datasets[run["dataset_id"]]).seconds
+            seconds = estimate_run(run["config"], datasets[run["dataset_id"]], histories).seconds
         except (UserError, KeyError, TypeError, ValueError):
             seconds = None
         if seconds is None:

@@ -132,7 +132,7 @@ except UserError as error:
     config, problem = None, str(error)
 else:
     problem, t, memory = None, config.training, estimate.memory
-    n_train = max(1, round(dataset["n_rows"] * (1 - config.split.validation_fraction - config.split.test_fraction)))
+    n_train = estimate.n_train
     calibration = load_calibration(t.device)
     about = "" if estimate.exact else "about "
     st.subheader("Before you train")

@@ -290,18 +290,27 @@ def training_steps(n_train: int, batch_size: int, epochs: int) -> int:
     return epochs * max(1, -(-n_train // batch_size))
 
 
-def time_estimate(size: ModelSize, n_train: int, batch_size: int, epochs: int, calibration: dict[str, float],
-                  n_rows: int = 0, share: float = 1.0, kind: str = "tabular") -> float:
-    """Give back the seconds a run should take, from a calibration's seconds per step and per unit of work.
-
-    n_rows: the examples a frozen pretrained encoder looks at once before training (all of the data set's).
-    share: the share of its steps the run takes (early stopping may end it sooner).
-    """
+def training_seconds(size: ModelSize, n_train: int, batch_size: int, epochs: int, calibration: dict[str, float],
+                     share: float = 1.0) -> float:
+    """Give back the seconds of a run's training steps and epochs, from a calibration's seconds per step and per unit
+    of work; share: the share of its steps the run takes (early stopping may end it sooner)."""
     per_step = calibration["seconds_per_step"] + step_work(size, batch_size) * calibration["seconds_per_unit"]
     steps = training_steps(n_train, batch_size, epochs) * share
-    # reading examples through a frozen encoder is a forward pass alone: about a third of a training step's work
-    encoding = n_rows * size.encoding_per_example * calibration["seconds_per_unit"] * FORWARD_SHARE
-    return RUN_START_SECONDS[kind] + encoding + (steps * per_step * (1 + EVALUATION_SHARE) + epochs * share * EPOCH_SECONDS)
+    return steps * per_step * (1 + EVALUATION_SHARE) + epochs * share * EPOCH_SECONDS
+
+
+def encoding_seconds(size: ModelSize, n_rows: int, calibration: dict[str, float]) -> float:
+    """Give back the seconds a frozen pretrained encoder takes to read n_rows examples once: a forward pass alone,
+    about a third of a training step's work."""
+    return n_rows * size.encoding_per_example * calibration["seconds_per_unit"] * FORWARD_SHARE
+
+
+def time_estimate(size: ModelSize, n_train: int, batch_size: int, epochs: int, calibration: dict[str, float],
+                  n_rows: int = 0, share: float = 1.0, kind: str = "tabular") -> float:
+    """Give back the seconds a run should take: its start, the encoder's reading of n_rows examples (all of the
+    data set's, when a frozen pretrained encoder has not read them yet) and its training at share of its steps."""
+    return (RUN_START_SECONDS[kind] + encoding_seconds(size, n_rows, calibration)
+            + training_seconds(size, n_train, batch_size, epochs, calibration, share))
 
 
 def human_seconds(seconds: float) -> str:
