@@ -103,9 +103,7 @@ class ProgressReporter(Callback):
         self.paced = False  # whether the pace is counted yet
 
     def on_train_start(self, state):
-        self.start = time.monotonic()
-        self.start_step = state.step
-        self.paced = False
+        self.paced = False  # the first report after the first step sets where the pace is counted from
 
     def _send(self, state: TrainState) -> None:
         if not self.paced:
