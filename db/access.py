@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 
 from sqlalchemy import select
 
-from db.models import ROLES, AuditEvent, utcnow
+from db.models import ROLES, AuditEvent, datetime_iso, utcnow
 from db.session import session_scope
 
 
@@ -170,7 +170,7 @@ def audit_trail(actor: str | None = None, action: str | None = None, since: date
     if since:
         query = query.where(AuditEvent.at >= since)
     with session_scope() as session:
-        return [{"at": e.at.isoformat(timespec="seconds") + "Z", "actor": e.actor, "role": e.role,
+        return [{"at": datetime_iso(e.at), "actor": e.actor, "role": e.role,
                  "action": e.action, "target": e.target, "detail": e.detail, "address": e.address}
                 for e in session.scalars(query)]
 

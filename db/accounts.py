@@ -17,7 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func, select
 
 from db import access
-from db.models import ROLES, User, utcnow
+from db.models import ROLES, User, datetime_iso, utcnow
 from db.session import session_scope
 
 SIGN_IN_VARIABLE = "TRAINYARD_SIGN_IN"
@@ -60,9 +60,7 @@ def _role(role: str) -> str:
 
 def _as_dict(user: User) -> dict[str, Any]:
     return {"email": user.email, "name": user.name, "role": user.role, "password": user.password_hash is not None,
-            "created_at": user.created_at.isoformat(timespec="seconds") + "Z",
-            "last_sign_in_at": user.last_sign_in_at.isoformat(timespec="seconds") + "Z" if user.last_sign_in_at
-            else None}
+            "created_at": datetime_iso(user.created_at), "last_sign_in_at": datetime_iso(user.last_sign_in_at)}
 
 
 def check_password(password: str) -> None:

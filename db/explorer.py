@@ -21,7 +21,8 @@ from sqlalchemy.orm import aliased
 
 from db import access
 from db.csv_export import csv_text
-from db.models import Artifact, Dataset, Metric, MetricExtreme, MetricSummary, Run, RunEvent, utcnow
+from db.models import (Artifact, Dataset, Metric, MetricExtreme, MetricSummary, Run, RunEvent, datetime_iso,
+                       utcnow)
 from db.session import session_scope, trainyard_home
 
 log = logging.getLogger(__name__)
@@ -512,7 +513,7 @@ def run_document(run_id: int) -> dict[str, Any]:
             "created_at", "started_at", "finished_at", "parent_run_id", "tags", "notes", "environment")
     document = {k: run.get(k) for k in keys}
     for k in ("created_at", "started_at", "finished_at"):
-        document[k] = document[k].isoformat(timespec="seconds") + "Z" if document[k] else None
+        document[k] = datetime_iso(document[k])
     document["duration_seconds"] = run_seconds(run)
     document["summary"] = {k: summaries[k]["last"] for k in metric_order(summaries)}
     document["best"] = {k: {"value": summaries[k]["best"], "step": summaries[k]["best_step"],

@@ -43,6 +43,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def datetime_iso(value: datetime | None) -> str | None:
+    """Give back a stored (UTC) time as ISO 8601 to the second with its Z, or None."""
+    return value.isoformat(timespec="seconds") + "Z" if value else None
+
+
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 

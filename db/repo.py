@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, inspect, or_, select, update
@@ -475,10 +475,6 @@ def list_artifacts(run_id: int) -> list[dict[str, Any]]:
     with session_scope() as session:
         rows = session.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id))
         return [_as_dict(row) for row in rows]
-
-
-def datetime_iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") + "Z" if value else None
 
 
 # ---------------------------------------------------------------- sweeps
