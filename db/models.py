@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -133,6 +134,23 @@ class Run(Base):
     sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"), index=True)
     trial_number: Mapped[int | None] = mapped_column(Integer)  # the Optuna trial this run is, within its sweep
     created_by: Mapped[str | None] = mapped_column(String(320))  # who started it (db/access.py)
+
+
+class RunMachine(Base):
+    """A machine taking part in one try of a run spread over several (training.machines): machine 0 is the worker
+    that claimed the run and hosts the meeting point (address:port) where the others' processes join it."""
+
+    __tablename__ = "run_machines"
+    __table_args__ = (UniqueConstraint("run_id", "attempt", "machine"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    machine: Mapped[int] = mapped_column(Integer)
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id", ondelete="SET NULL"))
+    host: Mapped[str] = mapped_column(String(255))
+    endpoint: Mapped[str | None] = mapped_column(String(300))  # machine 0's address:port, where the others meet
+    joined_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Sweep(Base):

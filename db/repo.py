@@ -18,6 +18,7 @@ from db.models import (
     MetricSummary,
     Run,
     RunEvent,
+    RunMachine,
     Sweep,
     Worker,
     utcnow,
@@ -198,6 +199,59 @@ def claim_next_run(worker_id: int, host: str, accept=None) -> dict[str, Any] | N
         session.flush()
         session.refresh(run)
         return _as_dict(run)
+
+
+def open_shared_run(run_id: int, attempt: int, worker_id: int | None, host: str, endpoint: str) -> None:
+    """Record this try of a run spread over several machines as opened by its first machine, meeting at endpoint."""
+    with session_scope(write=True) as session:
+        session.add(RunMachine(run_id=run_id, attempt=attempt, machine=0, worker_id=worker_id, host=host,
+                               endpoint=endpoint))
+
+
+def shared_run_endpoint(run_id: int, attempt: int) -> str:
+    """Give back where the machines of this try of run_id meet (address:port)."""
+    with session_scope() as session:
+        return session.scalar(select(RunMachine.endpoint).where(
+            RunMachine.run_id == run_id, RunMachine.attempt == attempt, RunMachine.machine == 0))
+
+
+def join_shared_run(worker_id: int, host: str, accept=None) -> tuple[dict[str, Any], int] | None:
+    """Take the next free machine's place in a running run spread over several machines; give back (the run,
+    the machine's number from 1), or None when no such run waits for a machine.
+
+    A worker takes at most one place per run; two workers reaching for the same place are told apart by the
+    table's unique (run, try, machine), so each place goes to one worker.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    with session_scope() as session:
+        runs = [_as_dict(run) for run in session.scalars(
+            select(Run).join(RunMachine, (RunMachine.run_id == Run.id) & (RunMachine.attempt == Run.attempts)
+                             & (RunMachine.machine == 0))
+            .where(Run.status == "running").order_by(Run.started_at, Run.id))]
+        places = {}
+        for run in runs:
+            rows = session.execute(select(RunMachine.machine, RunMachine.worker_id).where(
+                RunMachine.run_id == run["id"], RunMachine.attempt == run["attempts"])).all()
+            places[run["id"]] = rows
+    for run in runs:
+        machines = run["config"].get("training", {}).get("machines", 1)
+        taken = places[run["id"]]
+        if len(taken) >= machines or any(worker == worker_id for _, worker in taken):
+            continue
+        if accept is not None and not accept(run):
+            continue
+        machine = len(taken)
+        try:
+            with session_scope(write=True) as session:
+                session.add(RunMachine(run_id=run["id"], attempt=run["attempts"], machine=machine,
+                                       worker_id=worker_id, host=host))
+                session.add(RunEvent(run_id=run["id"], kind="status",
+                                     message=f"Machine {machine + 1} of {machines} joined: {host}"))
+        except IntegrityError:  # another worker took this place first
+            return None
+        return run, machine
+    return None
 
 
 def queue_positions() -> dict[int, int]:

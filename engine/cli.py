@@ -235,6 +235,9 @@ def build_config(dataset: dict[str, Any], args) -> dict[str, Any]:
     config = validate_run_config(raw)
     if config.training.init_from:
         source_run(config.training.init_from, model)
+    from engine.jobs.launch import check_launch
+
+    check_launch(config)
     return config.model_dump()
 
 

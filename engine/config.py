@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal, Union
 
@@ -35,12 +36,18 @@ SCHEDULE_LABELS = {"constant": "Constant", "step": "Step down every few epochs",
                    "one_cycle": "One cycle (rise, then decay)"}
 PRECISION_LABELS = {"auto": "Automatic (on with a GPU)", "off": "Off (full 32-bit precision)",
                     "bf16": "bfloat16", "fp16": "float16 with loss scaling"}
+STRATEGY_LABELS = {"ddp": "Each process keeps the whole model (DDP)",
+                   "fsdp": "The model's weights are split between the processes (FSDP, for models too big for one "
+                           "device)"}
+LR_SCALING_LABELS = {"linear": "In proportion to the processes", "sqrt": "By the square root of the processes",
+                     "constant": "Not at all"}
 EARLY_STOP_LABELS = {"val_loss": "Validation loss", "val_score": "Validation accuracy, or error for numbers"}
 
 
 # The folded sections of the New run form, in order; each training setting names its group.
 TRAINING_GROUPS = {"optimizer": "Optimizer", "schedule": "Learning-rate schedule",
-                   "regularisation": "Against over-fitting", "hardware": "Device, speed and repeatability"}
+                   "regularisation": "Against over-fitting", "hardware": "Device, speed and repeatability",
+                   "parallel": "Hardware: several processes or machines"}
 
 
 class TrainingConfig(BaseModel):
@@ -118,8 +125,37 @@ class TrainingConfig(BaseModel):
         None, "Start from run", "Start from the trained weights of this earlier, finished run of the same model (on "
         "this data set or another one) instead of fresh ones; its last layer starts afresh when the labels differ.",
         "start", ge=1)
+    processes: int = setting(
+        1, "Processes per machine", "Train on this many processes at once, each taking its share of every step's "
+        "examples: one per GPU, or up to one per core on a CPU. Each step then sees processes × batch size examples.",
+        "parallel", ge=1, le=64)
+    machines: int = setting(
+        1, "Machines", "Spread the run over this many machines, each running a worker on the same shared database "
+        "(PostgreSQL); the run starts when enough workers are free.", "parallel", ge=1, le=64)
+    strategy: Literal["ddp", "fsdp"] = setting(
+        "ddp", "How the processes share the model", "With several processes: each keeps a whole copy of the model "
+        "(fastest), or the weights, gradients and optimizer state are split between them (for models that do not "
+        "fit on one device).", "parallel", option_labels=STRATEGY_LABELS)
+    lr_scaling: Literal["linear", "sqrt", "constant"] = setting(
+        "linear", "Learning rate with several processes", "More processes make each step see more examples, so the "
+        "learning rate grows with them: in proportion (the usual rule), by the square root (gentler, for very large "
+        "steps) or not at all.", "parallel", option_labels=LR_SCALING_LABELS)
     log_every: int = setting(10, "Log every (steps)", "How often, in training steps, the training loss is recorded.",
                              "hardware", ge=1, le=100000)
+
+    def learning_rate_factor(self, processes: int) -> float:
+        """Give back what the learning rate is multiplied by when processes share each step (lr_scaling)."""
+        return {"linear": float(processes), "sqrt": math.sqrt(processes), "constant": 1.0}[self.lr_scaling]
+
+    def parallel_words(self) -> str:
+        """Give back, in words, what several processes make of a step: its examples and its learning rate."""
+        processes = self.processes * self.machines
+        how = f"{self.machines} machines × {self.processes}" if self.machines > 1 else f"{self.processes}"
+        factor = self.learning_rate_factor(processes)
+        rate = (f"learning rate {self.learning_rate:.3g} × {factor:.3g} = {self.learning_rate * factor:.3g}"
+                if factor != 1 else f"learning rate {self.learning_rate:.3g}, not scaled")
+        return (f"{how} processes × {self.batch_size} = {processes * self.batch_size} examples per step; "
+                f"{rate}.")
 
     @field_validator("device")
     @classmethod
@@ -164,6 +200,19 @@ class RunConfig(BaseModel):
     split: SplitConfig = Field(default_factory=SplitConfig)
     preset: Literal["Quick", "Balanced", "Best"] | None = Field(
         None, title="Preset", description="The preset the settings started from (engine.presets); none for older runs.")
+
+    @model_validator(mode="after")
+    def _one_process_for_what_cannot_share(self):
+        t = self.training
+        if t.processes * t.machines == 1:
+            return self
+        if self.split.folds > 1:
+            raise ValueError("cross-validation trains on one process: set split.folds to 1, or training.processes "
+                             "and training.machines to 1")
+        if getattr(self.model, "train_part", None) == "head":
+            raise ValueError("training only the last layer of a pretrained network takes seconds on one process: "
+                             "set training.processes and training.machines to 1, or train the whole network")
+        return self
 
 
 def explain_validation_error(error: ValidationError) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -131,3 +132,35 @@ def shapes_zip(path: Path, per_class: int, seed: int = 0) -> Path:
                 shape_picture(shape, rng).save(buffer, format="PNG")
                 archive.writestr(f"{shape}/{i:03d}.png", buffer.getvalue())
     return path
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A throwaway PostgreSQL server on a Unix socket, for the tests of one module; skipped, with the reason,
+    where PostgreSQL's server programs are not installed (`apt-get install -y postgresql`; CI installs them)."""
+    from bench.pg_server import server_programs, throwaway_postgres
+
+    if server_programs() is None:
+        pytest.skip("PostgreSQL is not installed here: run `apt-get install -y postgresql` to test it.")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        pytest.skip("Needs `runuser` to start PostgreSQL as its own user.")
+    with throwaway_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_home(postgres_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINYARD_HOME", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    monkeypatch.setenv("TRAINYARD_AUTO_WORKER", "0")
+    from sqlalchemy import text
+
+    from db.session import get_engine, migrate
+
+    from engine.search import sweeps
+
+    with get_engine().begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public; DROP SCHEMA IF EXISTS optuna CASCADE"))
+    sweeps._storage.cache_clear()  # the same URL as the last test's, whose study tables are gone
+    migrate()
+    return tmp_path

@@ -12,7 +12,6 @@ from engine.data.ingest import add_dataset, datasets_dir
 from engine.errors import DataError
 from tests.conftest import cli, make_table
 from tests.factories import make_dataset, make_run
-from tests.test_postgres import postgres_url  # noqa: F401  (a throwaway PostgreSQL server, skipped without one)
 
 
 def assert_plain(done, *words: str) -> str:
@@ -24,7 +23,7 @@ def assert_plain(done, *words: str) -> str:
 
 
 @pytest.fixture
-def pg_with_password(postgres_url, tmp_path, monkeypatch):  # noqa: F811
+def pg_with_password(postgres_url, tmp_path, monkeypatch):
     """A fresh PostgreSQL database whose address holds a password (the test server trusts any)."""
     url = postgres_url.replace("postgresql+psycopg://trainyard@", "postgresql+psycopg://trainyard:s3cr3t-pw@")
     monkeypatch.setenv("TRAINYARD_HOME", str(tmp_path))

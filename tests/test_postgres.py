@@ -5,7 +5,6 @@ PostgreSQL's server programs are not installed (`apt-get install -y postgresql`;
 """
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -14,36 +13,6 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from tests.conftest import ROOT, cli, make_table
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    from bench.pg_server import server_programs, throwaway_postgres
-
-    if server_programs() is None:
-        pytest.skip("PostgreSQL is not installed here: run `apt-get install -y postgresql` to test it.")
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("Needs `runuser` to start PostgreSQL as its own user.")
-    with throwaway_postgres() as url:
-        yield url
-
-
-@pytest.fixture
-def pg_home(postgres_url, tmp_path, monkeypatch):
-    monkeypatch.setenv("TRAINYARD_HOME", str(tmp_path))
-    monkeypatch.setenv("DATABASE_URL", postgres_url)
-    monkeypatch.setenv("TRAINYARD_AUTO_WORKER", "0")
-    from sqlalchemy import text
-
-    from db.session import get_engine, migrate
-
-    from engine.search import sweeps
-
-    with get_engine().begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public; DROP SCHEMA IF EXISTS optuna CASCADE"))
-    sweeps._storage.cache_clear()  # the same URL as the last test's, whose study tables are gone
-    migrate()
-    return tmp_path
 
 
 def _claim_all(worker_name: str) -> list[int]:

@@ -18,6 +18,7 @@ from dashboard.components.trained import ROOT
 from engine.calibrate import load_calibration
 from engine.config import TRAINING_GROUPS, SplitConfig, TrainingConfig, validate_run_config
 from engine.errors import UserError
+from engine.jobs.launch import check_launch
 from engine.estimates import estimate_run, human_range
 from engine.models.estimate import human_bytes, human_seconds, training_steps
 from engine.models.registry import MODELS, model_label, models_for_kind
@@ -127,6 +128,7 @@ raw = {"model": {"name": model_name, **model_settings}, "training": {**basics, *
        "preset": chosen.name}
 try:
     config = validate_run_config(raw)
+    check_launch(config)
     estimate = estimate_run(config, dataset)
 except UserError as error:
     config, problem = None, str(error)
@@ -171,8 +173,9 @@ else:
             st.markdown(f"- {line}")
         for line in chosen.fitted:
             st.markdown(f"- {line}")
-        steps = training_steps(n_train, t.batch_size, t.epochs)
-        st.caption(f"{steps:,} training steps in all.")
+        processes = t.processes * t.machines
+        steps = training_steps(n_train, t.batch_size * processes, t.epochs)
+        st.caption(f"{steps:,} training steps in all." + (f" {t.parallel_words()}" if processes > 1 else ""))
 
 if not can("train"):
     st.caption(refusal("train"))

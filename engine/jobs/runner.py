@@ -39,6 +39,7 @@ from engine.training.crossval import run_cross_validation
 from engine.training.device import describe_device, pick_device
 from engine.training.encoded import ENCODE_BATCH, encoding_progress_share, trainable
 from engine.training.loop import WATCHED_WORDS, train
+from engine.training.parallel import SINGLE, Team, join, leave
 from engine.training.reference import fit_reference, reference_limit
 from engine.training.warm_start import start_from_run
 from engine.training.report import record_reference, record_test_figures, write_evaluation
@@ -91,25 +92,42 @@ def code_version() -> str:
         return engine.__version__
 
 
-def execute(run_id: int, stop: StopSignals) -> None:
+def team_device(config: RunConfig) -> str:
+    """Give back the kind of device ('cuda' or 'cpu') the processes of a run on several train on."""
+    gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return "cuda" if config.training.device != "cpu" and gpus and torch.cuda.is_available() else "cpu"
+
+
+def execute(run_id: int, stop: StopSignals, team: Team = SINGLE) -> None:
+    """Train run_id in this process; with a team, as one of the run's processes (rank 0 alone writes)."""
     run = repo.get_run(run_id)
     dataset = repo.get_dataset(run["dataset_id"])
     config = RunConfig.model_validate(run["config"])
     folder = run_dir(run_id)
+    leader = team.leader
     threads = int(os.environ.get("TRAINYARD_THREADS", "0"))
     if threads > 0:
         torch.set_num_threads(threads)
     preference = config.training.device
     if os.environ.get("TRAINYARD_GPU") is not None and preference.startswith("cuda"):
         preference = "cuda"  # the worker handed this run its GPU; inside the process it is cuda:0
-    device = pick_device(preference)
+    if team.shared:
+        device = torch.device("cuda", team.local_rank) if team_device(config) == "cuda" else torch.device("cpu")
+    else:
+        device = pick_device(preference)
     environment = {
         "seed": config.training.seed, "dataset_sha256": dataset["sha256"], "code_version": code_version(),
         "torch": torch.__version__, "python": platform.python_version(), "host": platform.node(),
         "threads": torch.get_num_threads(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
-    repo.set_run_environment(run_id, describe_device(device), environment)
-    print(f"Run {run_id}: preparing data set '{dataset['name']}' on {device}", flush=True)
+    if team.shared:
+        environment |= {"processes": team.world, "strategy": config.training.strategy}
+    if leader:
+        repo.set_run_environment(run_id, describe_device(device) + (f" × {team.world}" if team.shared else ""),
+                                 environment)
+        print(f"Run {run_id}: preparing data set '{dataset['name']}' on {device}", flush=True)
+        if team.shared:
+            repo.add_event(run_id, config.training.parallel_words())
 
     data = prepare_dataset(dataset, config.split.validation_fraction, config.split.test_fraction,
                            config.split.seed, **data_options(config.model.name))
@@ -118,8 +136,9 @@ def execute(run_id: int, stop: StopSignals) -> None:
     model = build_model(config.model, data.spec, seed=config.training.seed)
     if config.training.init_from and not (folder / "checkpoint.pt").exists():
         started = start_from_run(model, config.model, data.spec, data.preprocessing, config.training.init_from)
-        repo.add_event(run_id, started)
-        print(f"Run {run_id}: {started}", flush=True)
+        if leader:
+            repo.add_event(run_id, started)
+            print(f"Run {run_id}: {started}", flush=True)
     # Share of the progress bar the pretrained encoder's first look at the data takes, when it has to look.
     encoding_share, encoding_started = 0.0, time.monotonic()
 
@@ -134,16 +153,17 @@ def execute(run_id: int, stop: StopSignals) -> None:
                   f"(once for this data set; later runs reuse it)", flush=True)
 
     part, part_data = trainable(model, data, device, dataset, encoding)
-    if encoding_share:  # the encoder read the data set: its time, for the estimates of later runs
+    if encoding_share and leader:  # the encoder read the data set: its time, for the estimates of later runs
         environment["encoding_seconds"] = round(time.monotonic() - encoding_started, 2)
         repo.set_run_environment(run_id, describe_device(device), environment)
     checkpoint_path = folder / "checkpoint.pt"
     resume = None
-    if checkpoint_path.exists():
+    if leader and checkpoint_path.exists():
         resume = load_checkpoint(checkpoint_path)
         repo.delete_metrics_after(run_id, resume["state"]["step"])
         repo.add_event(run_id, f"Resumed from the checkpoint after epoch {resume['state']['epoch']}")
         print(f"Run {run_id}: resuming after epoch {resume['state']['epoch']}", flush=True)
+    resume = team.from_leader(resume)  # every process resumes from rank 0's checkpoint
 
     def save(checkpoint: dict[str, Any]) -> None:
         checkpoint.update(config=config.model_dump(), preprocessing=data.preprocessing, spec=data.spec)
@@ -156,16 +176,21 @@ def execute(run_id: int, stop: StopSignals) -> None:
         Checkpointer(save),
         ResourceMonitor(lambda points: repo.log_metrics(run_id, points)),
     ]
-    if run.get("sweep_id") is not None:  # a sweep's trial: its pruner may stop it after an epoch
+    if run.get("sweep_id") is not None and leader:  # a sweep's trial: its pruner may stop it after an epoch
         from engine.search.sweeps import pruning_callback
 
         callbacks += [callback for callback in [pruning_callback(run)] if callback is not None]
+    if not leader:
+        callbacks = [StopCheck(stop)]
     try:
-        state, final = train(config, part_data, part, device, callbacks, resume=resume)
+        state, final = train(config, part_data, part, device, callbacks, resume=resume, team=team)
     except torch.OutOfMemoryError:
         smaller = max(1, config.training.batch_size // 2)
         raise UserError(f"The device ran out of memory with batches of {config.training.batch_size}. "
                         f"Try a batch size of {smaller} or a smaller model.") from None
+    leave(team)
+    if not leader:
+        return
     kept = state.extra.get("kept_epoch")
     if kept:
         repo.add_event(run_id, f"Kept the weights of epoch {kept['epoch']} of {state.epoch}, the one with the best "
@@ -215,7 +240,7 @@ def wait_for_run() -> list[str] | None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
-    return [str(order["run_id"])]
+    return order["arguments"]
 
 
 def warm_up() -> None:
@@ -241,6 +266,15 @@ def warm_up() -> None:
         optimizer.zero_grad(set_to_none=True)
 
 
+def ask_for_signal_on_parent_death(signum: int) -> None:
+    """Ask the kernel to send signum to this process when the one that started it dies (Linux)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signum)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argv or sys.argv[1:]
     if args[0] == "--spare":
@@ -248,12 +282,38 @@ def main(argv: list[str] | None = None) -> int:
         args = wait_for_run()
         if args is None:
             return 0
+    if args[0] == "--rank":  # one of the processes of a run on several, started by engine.jobs.launch
+        return finish(int(args[1]), shared=True)
     run_id = int(args[0])
+    machine = int(args[args.index("--machine") + 1]) if "--machine" in args else 0
+    training = repo.get_run(run_id)["config"].get("training", {})
+    if machine or training.get("processes", 1) * training.get("machines", 1) > 1:
+        from engine.jobs.launch import launch
+
+        # The worker's death reaches the training processes as an interruption, so the run resumes later.
+        ask_for_signal_on_parent_death(signal.SIGINT)
+        return launch(run_id, machine)
+    return finish(run_id)
+
+
+def finish(run_id: int, shared: bool = False) -> int:
+    """Train run_id in this process and record how it ended; give back the process's exit code.
+
+    As one of a run's several processes (shared), rank 0 records the end; an unexpected problem is left in the
+    launcher's error file for engine.jobs.launch to report, as the other processes fail too once one is gone.
+    """
     stop = StopSignals()
     record_warnings(run_id)
+    team = SINGLE
     try:
-        execute(run_id, stop)
+        if shared:
+            config = RunConfig.model_validate(repo.get_run(run_id)["config"])
+            team = join(config.training.strategy, team_device(config))
+        execute(run_id, stop, team)
     except StopTraining as stopped:
+        leave(team)
+        if not team.leader:
+            return 0
         if stopped.reason == "cancelled":
             repo.finish_run(run_id, "cancelled")
         elif stopped.reason == "pruned":
@@ -270,9 +330,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as error:
         traceback.print_exc()
+        if shared:
+            from torch.distributed.elastic.multiprocessing.errors import ErrorHandler
+
+            ErrorHandler().record_exception(error)
+            return 1
         repo.finish_run(run_id, "failed", f"Training stopped because of an unexpected problem "
                                           f"({type(error).__name__}: {error}). The run's log has the details.")
         return 1
+    if not team.leader:
+        return 0
     repo.finish_run(run_id, "completed")
     prepare_charts(run_id)
     return 0

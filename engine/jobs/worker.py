@@ -45,9 +45,10 @@ def detect_gpus() -> list[str]:
 class Child:
     run_id: int
     process: subprocess.Popen
-    gpu: str | None
+    gpus: tuple[str, ...]
     log: object
     sweep_id: int | None = None
+    machine: int = 0  # a run spread over several machines: which one this is (0 claimed it and owns its status)
     cancel_sent_at: float | None = None
     started: float = field(default_factory=time.monotonic)
 
@@ -93,10 +94,12 @@ class Worker:
                     last_recovery = now
                 claimed = False
                 while not self.stopping and len(self.children) < self.slots:
-                    run = repo.claim_next_run(self.worker_id, self.host, accept=self._can_train)
+                    joined = repo.join_shared_run(self.worker_id, self.host, accept=self._can_train)
+                    run = joined[0] if joined else repo.claim_next_run(self.worker_id, self.host,
+                                                                       accept=self._can_train)
                     if run is None:
                         break
-                    self._start(run)
+                    self._start(run, machine=joined[1] if joined else 0)
                     claimed = True
                 if self.stopping and not self.children:
                     break
@@ -137,47 +140,51 @@ class Worker:
 
     # ------------------------------------------------------------ runs
 
-    def _free_gpu(self, preference: str) -> str | None:
-        """Give back the GPU id a run with this device preference would get now, or None."""
-        busy = {child.gpu for child in self.children.values()}
+    def _free_gpus(self, preference: str, count: int = 1) -> tuple[str, ...] | None:
+        """Give back the GPU ids a run with this device preference would get now (none for a CPU run), or None
+        when it must wait."""
+        busy = {gpu for child in self.children.values() for gpu in child.gpus}
         free = [gpu for gpu in self.gpus if gpu not in busy]
         if preference.startswith("cuda:"):
             wanted = preference.split(":", 1)[1]
-            return wanted if wanted in free else None
-        if preference in ("cuda", "auto"):
-            return free[0] if free else None
-        return None
+            return (wanted,) if wanted in free else None
+        if preference == "cuda" or (preference == "auto" and self.gpus):
+            return tuple(free[:count]) if len(free) >= count else None if preference == "cuda" or count > 1 else ()
+        return ()
 
     def _can_train(self, run: dict) -> bool:
-        """A run asking for a GPU waits for one; 'auto' and 'cpu' runs can always start."""
-        preference = run["config"].get("training", {}).get("device", "auto")
-        if preference == "cuda" or preference.startswith("cuda:"):
-            return self._free_gpu(preference) is not None
-        return True
+        """A run asking for GPUs waits until this worker has that many free; 'cpu' runs can always start."""
+        training = run["config"].get("training", {})
+        return self._free_gpus(training.get("device", "auto"), training.get("processes", 1)) is not None
 
-    def _start(self, run: dict) -> None:
+    def _start(self, run: dict, machine: int = 0) -> None:
         folder = trainyard_home() / "runs" / str(run["id"])
         folder.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
-        gpu = self._free_gpu(run["config"].get("training", {}).get("device", "auto"))
-        # The run sees only its own GPU (as cuda:0); a CPU run sees none, so it never takes one by accident.
-        env["CUDA_VISIBLE_DEVICES"] = gpu if gpu is not None else ""
+        training = run["config"].get("training", {})
+        gpus = self._free_gpus(training.get("device", "auto"), training.get("processes", 1)) or ()
+        # The run sees only its own GPUs (from cuda:0); a CPU run sees none, so it never takes one by accident.
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
         env.pop("TRAINYARD_GPU", None)
-        if gpu is not None:
-            env["TRAINYARD_GPU"] = gpu
-        cpu_runs = sum(1 for child in self.children.values() if child.gpu is None) + (gpu is None)
+        if gpus:
+            env["TRAINYARD_GPU"] = ",".join(gpus)
+        cpu_runs = sum(1 for child in self.children.values() if not child.gpus) + (not gpus)
         cpu_slots = max(cpu_runs, self.slots - len(self.gpus), 1)
         env["TRAINYARD_THREADS"] = str(max(1, (os.cpu_count() or 1) // cpu_slots))
         env["PYTHONUNBUFFERED"] = "1"
-        log = open(folder / "output.log", "ab")
-        process = self._hand_to_spare(run["id"], env, folder / "output.log") or subprocess.Popen(
-            [sys.executable, "-m", "engine.jobs.runner", str(run["id"])],
+        log_path = folder / ("output.log" if machine == 0 else f"output-machine-{machine + 1}.log")
+        log = open(log_path, "ab")
+        arguments = [str(run["id"])] + (["--machine", str(machine)] if machine else [])
+        process = self._hand_to_spare(arguments, env, log_path) or subprocess.Popen(
+            [sys.executable, "-m", "engine.jobs.runner", *arguments],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
         )
         self._start_spare()  # for the next run
-        repo.set_run_process(run["id"], process.pid)
-        self.children[run["id"]] = Child(run["id"], process, gpu, log, run.get("sweep_id"))
-        self._say(f"run {run['id']} started (pid {process.pid}{', GPU ' + gpu if gpu else ''})")
+        if machine == 0:
+            repo.set_run_process(run["id"], process.pid)
+        self.children[run["id"]] = Child(run["id"], process, gpus, log, run.get("sweep_id"), machine)
+        where = f", machine {machine + 1}" if machine else ""
+        self._say(f"run {run['id']} started (pid {process.pid}{where}{', GPU ' + ','.join(gpus) if gpus else ''})")
 
     def _start_spare(self) -> None:
         """Start a run process ahead of time: it imports torch and the engine, then waits for a run."""
@@ -192,13 +199,14 @@ class Worker:
         except OSError:
             self.spare = None
 
-    def _hand_to_spare(self, run_id: int, env: dict[str, str], log_path: Path) -> subprocess.Popen | None:
-        """Give run_id to the waiting spare process; give back that process, or None when there is none."""
+    def _hand_to_spare(self, arguments: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen | None:
+        """Give a run (its runner arguments) to the waiting spare process; give back that process, or None when
+        there is none."""
         spare, self.spare = self.spare, None
         if spare is None or spare.poll() is not None:
             return None
         try:
-            spare.stdin.write(json.dumps({"run_id": run_id, "env": env, "log": str(log_path)}) + "\n")
+            spare.stdin.write(json.dumps({"arguments": arguments, "env": env, "log": str(log_path)}) + "\n")
             spare.stdin.close()
         except OSError:
             spare.kill()
@@ -213,6 +221,9 @@ class Worker:
                 continue
             child.log.close()
             del self.children[run_id]
+            if child.machine:  # machine 0 records how the run ended
+                self._say(f"run {run_id} ended on this machine (machine {child.machine + 1}, exit code {code})")
+                continue
             if child.cancel_sent_at is not None:
                 repo.finish_run(run_id, "cancelled")
             elif code != 0:

@@ -16,9 +16,10 @@ from torch.nn import functional as F
 from engine.config import RunConfig, TrainingConfig
 from engine.data.prepare import PreparedData
 from engine.errors import TrainingError
-from engine.training.callbacks import Callback, EarlyStopping, TrainState, improves
+from engine.training.callbacks import Callback, EarlyStopping, StopTraining, TrainState, improves
 from engine.training.checkpoint import capture_rng, restore_rng
 from engine.training.device import autocast_dtype, data_device, memory_mb, set_up_device
+from engine.training.parallel import SINGLE, Team
 from engine.training.schedule import schedule_share
 from engine.training.evaluate import combined, evaluate, task_loss
 
@@ -132,13 +133,21 @@ def _sync(device: torch.device) -> None:
 
 
 def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch.device,
-          callbacks: list[Callback], resume: dict[str, Any] | None = None) -> tuple[TrainState, dict[str, float]]:
-    """Train model on data; give back the final state and the final metrics (test scores included)."""
+          callbacks: list[Callback], resume: dict[str, Any] | None = None,
+          team: Team = SINGLE) -> tuple[TrainState, dict[str, float]]:
+    """Train model on data; give back the final state and the final metrics (test scores included).
+
+    With a team of several processes (engine.training.parallel), each takes its share of every step's examples
+    and the gradients are averaged over them, so a step sees processes × batch size examples; callbacks that
+    write (metrics, progress, checkpoints) belong to rank 0 alone.
+    """
     # --- set up: data as tensors on the device, batches as slices of them
     t = config.training
+    if team.shared:
+        t = t.model_copy(update={"learning_rate": t.learning_rate * t.learning_rate_factor(team.world)})
     kind, task = data.preprocessing["kind"], data.preprocessing["task"]
     target_std = data.preprocessing.get("target_std", 1.0)
-    seed_everything(t.seed)
+    seed_everything(t.seed + team.rank)  # the same shuffle everywhere (below), its own dropout and augmentation
     set_up_device(device)
     store = data_device(device, sum(a.nbytes for split in data.arrays.values() for a in split))
     # cuDNN on GPUs and oneDNN on CPUs run convolutions fastest on channels-last images (1.4× for the Seed CNN
@@ -153,15 +162,27 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
     x_train, y_train = tensors("train")
     x_val, y_val = tensors("validation")
     n = len(x_train)
-    batch_size = min(t.batch_size, n)
-    # A lone last example would break batch normalisation; it waits for another epoch's shuffle instead.
-    usable = n - 1 if n % batch_size == 1 and n > 1 else n
-    steps_per_epoch = math.ceil(usable / batch_size)
+    if n < team.world:
+        raise TrainingError(f"The training split has {n} examples, fewer than the run's {team.world} processes. "
+                            "Use fewer processes.")
+    # Each step takes the next rows of the epoch's shuffle (the same in every process) and splits them evenly.
+    usable = n - n % team.world
+    step_rows = min(t.batch_size * team.world, usable)
+    # A lone last example per process would break batch normalisation; it waits for another epoch's shuffle.
+    if usable % step_rows == team.world and usable > team.world:
+        usable -= team.world
+    steps_per_epoch = math.ceil(usable / step_rows)
+    batch_size = step_rows // team.world
     model.to(device, memory_format=layout)
-    forward = torch.compile(model) if t.compile else model
-    penalty = getattr(model, "penalty", None)
+    if resume:
+        model.load_state_dict(resume["model"])
+    net = team.wrap(model, device)  # what the steps call: model itself, or shared between the processes
+    forward = torch.compile(net) if t.compile else net
+    inner = team.inner(model, net)  # the model's own methods, on the weights the steps update
+    judge = inner if team.shared else forward  # computes the validation and test figures
+    penalty = getattr(inner, "penalty", None)
     transform = batch_transform(kind, t, channels_last)
-    optimizer = make_optimizer(model, t)
+    optimizer = make_optimizer(inner, t)
     scheduler = make_scheduler(optimizer, t, steps_per_epoch)
     half = autocast_dtype(t.mixed_precision, device)
     autocast = functools.partial(torch.autocast, device.type, dtype=half) if half else contextlib.nullcontext
@@ -170,14 +191,14 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
     shuffle = torch.Generator().manual_seed(t.seed)
     state = TrainState(epochs=t.epochs, steps_per_epoch=steps_per_epoch)
     if resume:
-        model.load_state_dict(resume["model"])
         fast = {key: optimizer.defaults[key] for key in ("fused", "foreach") if key in optimizer.defaults}
-        optimizer.load_state_dict(resume["optimizer"])
+        team.load_optimizer(net, optimizer, resume["optimizer"])
         for group in optimizer.param_groups:  # this machine's kernels, not those of the one that saved it
             group.update(fast)
         scheduler.load_state_dict(resume["scheduler"])
         scaler.load_state_dict(resume["scaler"])
-        restore_rng(resume["rng"], shuffle)
+        ranks_rng = resume.get("rng_ranks") or []
+        restore_rng(ranks_rng[team.rank] if len(ranks_rng) == team.world else resume["rng"], shuffle)
         for key, value in resume["state"].items():
             setattr(state, key, value)
     eval_batch = max(MIN_EVAL_BATCH, batch_size)
@@ -185,9 +206,22 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
     monitor, mode = watched(t, task)
     best = resume.get("best") if resume else None
 
+    pending_stop: str | None = None  # with several processes, a reason to stop waits until they all agree
+
     def hook(name: str, *args) -> None:
-        for callback in callbacks:
-            getattr(callback, name)(state, *args)
+        nonlocal pending_stop
+        try:
+            for callback in callbacks:
+                getattr(callback, name)(state, *args)
+        except StopTraining as stopping:
+            if not team.shared:
+                raise
+            pending_stop = pending_stop or stopping.reason
+
+    def agree_to_stop() -> None:
+        reason = team.stop_reason(pending_stop, device)
+        if reason:
+            raise StopTraining(reason)
 
     def check_finite(value: float) -> None:
         if not math.isfinite(value):
@@ -202,11 +236,13 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
             window_loss = torch.zeros((), device=device)
             window_correct = torch.zeros((), device=device, dtype=torch.long)
             window_count = 0
-            for first in range(0, usable, batch_size):
+            for first in range(0, usable, step_rows):
                 # --- forward, loss, backward, clip, step, schedule
-                rows = order[first:first + batch_size]
-                xb = transform(x_train[rows].to(device, non_blocking=True))
-                yb = y_train[rows].to(device, non_blocking=True)
+                rows = order[first:first + step_rows]
+                share = len(rows) // team.world
+                mine = rows[team.rank * share:(team.rank + 1) * share]
+                xb = transform(x_train[mine].to(device, non_blocking=True))
+                yb = y_train[mine].to(device, non_blocking=True)
                 with autocast():
                     outputs = forward(xb)
                     loss = task_loss(task, outputs, yb, t.label_smoothing)
@@ -216,24 +252,26 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
                 scaler.scale(loss).backward()
                 if t.grad_clip:
                     scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+                    nn.utils.clip_grad_norm_(net.parameters(), t.grad_clip)
                 scaler.step(optimizer)
                 scaler.update()
                 scheduler.step()
                 state.step += 1
                 state.samples_seen += len(rows)
-                window_loss.add_(loss.detach(), alpha=len(rows))  # stays on the device: no sync per step
-                window_count += len(rows)
+                window_loss.add_(loss.detach(), alpha=len(mine))  # stays on the device: no sync per step
+                window_count += len(mine)
                 if task == "classification":
                     window_correct += (combined(outputs.detach()).argmax(-1) == yb).sum()
                 logs = None
-                if state.step % t.log_every == 0 or first + batch_size >= usable:
-                    # One device sync per log window, not per step.
-                    logs = {"train_loss": window_loss.item() / window_count,
-                            "learning_rate": scheduler.get_last_lr()[0]}
+                if state.step % t.log_every == 0 or first + step_rows >= usable:
+                    # One device sync per log window, not per step; the processes add up their windows.
+                    if team.shared:
+                        agree_to_stop()
+                    loss_sum, correct, count = team.sums([window_loss, window_correct, window_count], device)
+                    logs = {"train_loss": loss_sum / count, "learning_rate": scheduler.get_last_lr()[0]}
                     check_finite(logs["train_loss"])
                     if task == "classification":
-                        logs["train_accuracy"] = window_correct.item() / window_count
+                        logs["train_accuracy"] = correct / count
                     window_loss.zero_()
                     window_correct.zero_()
                     window_count = 0
@@ -244,7 +282,8 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
             state.epoch += 1
             # --- evaluate
             with autocast():
-                logs = evaluate(forward, x_val, y_val, task, "val", target_std, eval_batch, device)
+                logs = evaluate(judge, x_val, y_val, task, "val", target_std, eval_batch, device)
+            logs = team.from_leader(logs)  # every process acts on the same figures (early stopping, best epoch)
             check_finite(logs["val_loss"])
             logs.update({
                 "epoch_seconds": epoch_seconds,
@@ -252,31 +291,40 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
                 "memory_mb": memory_mb(device),
             })
             hook("on_epoch_end", logs)
+            if team.shared:
+                agree_to_stop()
             if t.keep_best and improves(logs.get(monitor), best["value"] if best else None, mode):
+                weights = team.weights(net, model)  # rank 0 alone keeps a copy
                 best = {"value": logs[monitor], "epoch": state.epoch,
-                        "model": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
+                        "model": {k: v.detach().to("cpu", copy=True) for k, v in weights.items()}
+                        if team.leader else {}}
             # --- checkpoint
-            hook("on_checkpoint", {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "rng": capture_rng(shuffle),
-                "best": best,
-                "state": {"epoch": state.epoch, "step": state.step, "samples_seen": state.samples_seen,
-                          "train_seconds": state.train_seconds, "best_metric": state.best_metric,
-                          "extra": dict(state.extra)},
-            })
+            weights, optimizer_state = team.weights(net, model), team.optimizer_state(net, optimizer)
+            rng = team.gather(capture_rng(shuffle))
+            if team.leader:
+                hook("on_checkpoint", {
+                    "model": weights,
+                    "optimizer": optimizer_state,
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng": rng[0],
+                    "rng_ranks": rng if team.shared else None,
+                    "best": best,
+                    "state": {"epoch": state.epoch, "step": state.step, "samples_seen": state.samples_seen,
+                              "train_seconds": state.train_seconds, "best_metric": state.best_metric,
+                              "extra": dict(state.extra)},
+                })
     except BaseException as error:
         hook("on_exception", error)
         raise
 
     if best is not None and best["epoch"] != state.epoch:
-        model.load_state_dict(best["model"])
+        team.load_weights(net, model, best["model"])
         state.extra["kept_epoch"] = {"epoch": best["epoch"], "metric": monitor, "value": best["value"]}
+    team.unwrap(net, model)
     x_test, y_test = tensors("test")
     with autocast():
-        final = evaluate(forward, x_test, y_test, task, "test", target_std, eval_batch, device)
+        final = team.from_leader(evaluate(judge, x_test, y_test, task, "test", target_std, eval_batch, device))
     final["epochs_completed"] = float(state.epoch)
     if "kept_epoch" in state.extra:
         final["kept_epoch"] = float(state.extra["kept_epoch"]["epoch"])

@@ -1,0 +1,184 @@
+"""Runs on several processes and machines, with torch.distributed (gloo on this CPU) and real workers.
+
+The same seeded run on one process and on two (the same examples per step) must end where it would on one;
+a killed worker's run resumes; a process that crashes ends the run with its error; two workers on one
+PostgreSQL database train one run as two machines; what cannot start is refused before it is queued.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from db import repo
+from engine.config import RunConfig
+from engine.data.ingest import add_dataset
+from engine.errors import UserError
+from engine.jobs.launch import check_launch
+from tests.conftest import ROOT, cli, make_table, wait_until
+
+pytestmark = pytest.mark.slow
+
+# Two processes add up the same gradients in another order, so the figures may differ in the last digits.
+SAME_LOSS = 1e-4
+
+
+def start_worker(*args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "engine", "worker", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env or dict(os.environ))
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def table(home, tmp_path):
+    path = tmp_path / "table.csv"
+    make_table(rows=600).to_csv(path, index=False)
+    return add_dataset(path, name="table")
+
+
+def queue(dataset, **training) -> dict:
+    # No dropout and no batch normalisation: both draw or measure per process, which the comparison must not.
+    config = RunConfig.model_validate({
+        "model": {"name": "mlp", "dropout": 0.0, "batch_norm": False},
+        "training": {"epochs": 4, "batch_size": 32, "log_every": 2, "lr_scaling": "constant", **training},
+    })
+    check_launch(config)
+    return repo.create_run(dataset["id"], "mlp", config.model_dump())
+
+
+def status(run_id: int) -> str:
+    return repo.get_run(run_id)["status"]
+
+
+def test_one_and_two_processes_end_with_the_same_validation_loss(table):
+    one = queue(table)
+    two = queue(table, processes=2, batch_size=16)  # two processes × 16 = the one process's 32 per step
+    split = queue(table, processes=2, batch_size=16, strategy="fsdp")
+    worker = start_worker("--once")
+    try:
+        worker.wait(timeout=400)
+    finally:
+        stop(worker)
+    for run in (one, two, split):
+        done = repo.get_run(run["id"])
+        assert done["status"] == "completed", done["error"]
+    loss = {run["id"]: repo.run_summary(run["id"])["val_loss"] for run in (one, two, split)}
+    assert abs(loss[two["id"]] - loss[one["id"]]) <= SAME_LOSS * loss[one["id"]], loss
+    assert abs(loss[split["id"]] - loss[one["id"]]) <= SAME_LOSS * loss[one["id"]], loss
+    # Rank 0 alone writes the curves: each point once, as many as the one-process run's.
+    for key in ("train_loss", "val_loss"):
+        steps = [point["step"] for point in repo.metric_history(one["id"], key)]
+        for run in (two, split):
+            shared = [point["step"] for point in repo.metric_history(run["id"], key)]
+            assert shared == steps, (key, shared, steps)
+    done = repo.get_run(two["id"])
+    assert done["environment"]["processes"] == 2 and done["device"] == "cpu × 2"
+    messages = [event["message"] for event in repo.list_events(two["id"])]
+    assert "2 processes × 16 = 32 examples per step; learning rate 0.001, not scaled." in messages
+
+
+def test_a_killed_worker_of_a_two_process_run_resumes_it(table):
+    run = queue(table, processes=2, batch_size=8, epochs=12)
+    first = start_worker()
+    try:
+        wait_until(lambda: len(repo.metric_history(run["id"], "val_loss")) >= 2, timeout=120)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        wait_until(lambda: status(run["id"]) == "interrupted", timeout=60)
+    finally:
+        stop(first)
+    second = start_worker()
+    try:
+        wait_until(lambda: status(run["id"]) in ("completed", "failed"), timeout=300)
+    finally:
+        stop(second)
+    done = repo.get_run(run["id"])
+    assert done["status"] == "completed", done["error"]
+    assert done["attempts"] == 2
+    epochs = [point["epoch"] for point in repo.metric_history(run["id"], "val_loss")]
+    assert epochs == [float(epoch) for epoch in range(1, 13)]  # the curves continue, no gaps, no duplicates
+    steps = [point["step"] for point in repo.metric_history(run["id"], "train_loss")]
+    assert steps == sorted(set(steps))
+    messages = [event["message"] for event in repo.list_events(run["id"])]
+    assert any(message.startswith("Resumed from the checkpoint") for message in messages)
+
+
+def test_a_crashed_process_ends_the_run_with_its_error(table):
+    run = queue(table, processes=2, batch_size=8, epochs=200)
+    worker = start_worker()
+    try:
+        wait_until(lambda: len(repo.metric_history(run["id"], "val_loss")) >= 1, timeout=120)
+        launcher = psutil.Process(repo.get_run(run["id"])["pid"])
+        processes = launcher.children()
+        assert len(processes) == 2
+        processes[-1].kill()
+        wait_until(lambda: status(run["id"]) == "failed", timeout=60)  # not a hang: the launcher stops the rest
+    finally:
+        stop(worker)
+    error = repo.get_run(run["id"])["error"]
+    assert "process" in error and "of 2" in error and "SIGKILL" in error, error
+    assert not any(process.is_running() and process.status() != psutil.STATUS_ZOMBIE for process in processes)
+
+
+def test_two_workers_train_one_run_as_two_machines(pg_home, tmp_path):
+    path = tmp_path / "table.csv"
+    make_table(rows=600).to_csv(path, index=False)
+    dataset = add_dataset(path, name="table")
+    run = queue(dataset, machines=2, epochs=3)
+    workers = [start_worker(env={**os.environ, "TRAINYARD_ADDRESS": "127.0.0.1"}) for _ in range(2)]
+    try:
+        wait_until(lambda: status(run["id"]) in ("completed", "failed"), timeout=300)
+    finally:
+        for worker in workers:
+            stop(worker)
+    done = repo.get_run(run["id"])
+    assert done["status"] == "completed", done["error"]
+    assert done["environment"]["processes"] == 2
+    messages = [event["message"] for event in repo.list_events(run["id"])]
+    assert any(message.startswith("Machine 2 of 2 joined") for message in messages), messages
+    steps = [point["step"] for point in repo.metric_history(run["id"], "train_loss")]
+    assert steps == sorted(set(steps))
+
+
+@pytest.mark.parametrize("training, words", [
+    ({"machines": 2}, "needs a database they all share (PostgreSQL)"),
+    ({"processes": 64, "device": "cpu"}, "cores and each process needs one of its own"),
+    ({"processes": 2, "device": "cuda:1"}, "cannot ask for one given GPU"),
+    ({"processes": 2, "device": "cuda"}, "one GPU each, but the largest machine has 0"),
+])
+def test_what_cannot_start_is_refused_before_it_is_queued(table, training, words):
+    with pytest.raises(UserError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        queue(table, **training)
+    args = [f"--set=training.{key}={value}" for key, value in training.items()]
+    result = cli("train", "--dataset", str(table["id"]), *args)
+    assert result.returncode != 0 and words in result.stderr, result.stderr
+    assert repo.list_runs(with_metrics=False) == []
+
+
+def test_a_worker_with_gpus_bounds_the_processes_per_machine(table):
+    repo.register_worker("gpu-box", 1, 2, ["cuda:0", "cuda:1"])
+    queue(table, processes=2, device="cuda")  # fits: that machine has 2 GPUs
+    with pytest.raises(UserError, match="the largest machine has 2"):
+        queue(table, processes=4, device="cuda")
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"split": {"folds": 3}}, "cross-validation trains on one process"),
+    ({"model": {"name": "minilm", "train_part": "head"}}, "takes seconds on one process"),
+])
+def test_settings_that_train_on_one_process_are_refused_with_several(changes, words):
+    from engine.config import validate_run_config
+
+    with pytest.raises(UserError, match=words):
+        validate_run_config({"training": {"processes": 2}, **changes})
