@@ -254,6 +254,33 @@ def join_shared_run(worker_id: int, host: str, accept=None) -> tuple[dict[str, A
     return None
 
 
+def claim_run_by_hand(run_id: int, host: str) -> dict[str, Any]:
+    """Take run_id for processes a cluster's scheduler started (torchrun), which no worker looks after; give back
+    the run. Raises ValueError naming the run's status when it is not waiting."""
+    with session_scope(write=True) as session:
+        now = utcnow()
+        claimed = session.execute(
+            update(Run).where(Run.id == run_id, Run.status.in_(("queued", "interrupted")))
+            .values(status="running", worker_id=None, worker_host=host, started_at=now, heartbeat_at=now,
+                    attempts=Run.attempts + 1, error=None, finished_at=None, cancel_requested=False)
+        ).rowcount
+        run = session.get(Run, run_id)
+        if run is None:
+            raise KeyError(run_id)
+        if not claimed:
+            raise ValueError(run.status)
+        session.add(RunEvent(run_id=run_id, kind="status", message=f"Started by torchrun on {host}"))
+        session.flush()
+        session.refresh(run)
+        return _as_dict(run)
+
+
+def heartbeat_run(run_id: int) -> None:
+    """Mark a run that no worker looks after as alive (its first process does it, see engine.jobs.launch)."""
+    with session_scope(write=True) as session:
+        session.execute(update(Run).where(Run.id == run_id, Run.status == "running").values(heartbeat_at=utcnow()))
+
+
 def queue_positions() -> dict[int, int]:
     """Give back {run_id: place in the queue, 1 = next} for every queued run."""
     with session_scope() as session:

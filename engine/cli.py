@@ -290,6 +290,10 @@ def cmd_train(args) -> None:
     config = build_config(dataset, args)
     if args.estimate:
         return _print_estimate(args, dataset, config)
+    by_hand = config["training"]["launcher"] == "torchrun"
+    if by_hand and args.wait:
+        raise UserError("--wait waits for Trainyard's workers, and they leave a run with training.launcher=torchrun "
+                        "to your cluster's scheduler. Leave out --wait.")
     run = repo.create_run(dataset["id"], config["model"]["name"], config, name=args.name)
     if args.wait:
         run = _wait_for(run["id"])
@@ -300,6 +304,13 @@ def cmd_train(args) -> None:
         text += f" {run['error']}"
     elif document["summary"]:
         text += " " + ", ".join(f"{k}={v:.4g}" for k, v in document["summary"].items() if k in SUMMARY_KEYS)
+    if by_hand:
+        from engine.jobs.launch import torchrun_command
+
+        document["torchrun"] = torchrun_command(run)
+        text += (" Trainyard's workers leave it to your cluster's scheduler: start it"
+                 + (f" on each of its {config['training']['machines']} machines" if config["training"]["machines"] > 1
+                    else "") + f" with\n  {document['torchrun']}")
     emit(args, document, text)
     if args.wait and run["status"] != "completed":
         raise SystemExit(1)

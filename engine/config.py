@@ -41,6 +41,7 @@ STRATEGY_LABELS = {"ddp": "Each process keeps the whole model (DDP)",
                            "device)"}
 LR_SCALING_LABELS = {"linear": "In proportion to the processes", "sqrt": "By the square root of the processes",
                      "constant": "Not at all"}
+LAUNCHER_LABELS = {"worker": "Trainyard's workers", "torchrun": "My cluster's scheduler, with torchrun"}
 EARLY_STOP_LABELS = {"val_loss": "Validation loss", "val_score": "Validation accuracy, or error for numbers"}
 
 
@@ -140,6 +141,10 @@ class TrainingConfig(BaseModel):
         "linear", "Learning rate with several processes", "More processes make each step see more examples, so the "
         "learning rate grows with them: in proportion (the usual rule), by the square root (gentler, for very large "
         "steps) or not at all.", "parallel", option_labels=LR_SCALING_LABELS)
+    launcher: Literal["worker", "torchrun"] = setting(
+        "worker", "Who starts the processes", "Trainyard's workers start them, or your cluster's own scheduler "
+        "(Slurm, Kubernetes) does, with the torchrun command the run's page shows; the workers then leave the run "
+        "alone.", "parallel", option_labels=LAUNCHER_LABELS)
     log_every: int = setting(10, "Log every (steps)", "How often, in training steps, the training loss is recorded.",
                              "hardware", ge=1, le=100000)
 

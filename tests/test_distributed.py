@@ -182,3 +182,33 @@ def test_settings_that_train_on_one_process_are_refused_with_several(changes, wo
 
     with pytest.raises(UserError, match=words):
         validate_run_config({"training": {"processes": 2}, **changes})
+
+
+def test_a_run_left_to_a_clusters_scheduler_trains_with_the_printed_torchrun_command(table):
+    result = cli("train", "--dataset", str(table["id"]), "--set", "training.processes=2",
+                 "--set", "training.launcher=torchrun", "--set", "training.epochs=2", "--json")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    document = json.loads(result.stdout)
+    command = document["torchrun"]
+    assert command == f"torchrun --standalone --nproc-per-node=2 -m engine.jobs.runner --rank {document['id']}"
+    subprocess.run([sys.executable, "-m", "engine", "worker", "--once"], cwd=ROOT, check=True, timeout=120,
+                   capture_output=True)
+    assert status(document["id"]) == "queued"  # the workers leave it alone
+    torchrun = [sys.executable, "-m", "torch.distributed.run", *command.split()[1:]]
+    finished = subprocess.run(torchrun, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    done = repo.get_run(document["id"])
+    assert done["status"] == "completed", done["error"]
+    assert any(event["message"].startswith("Started by torchrun") for event in repo.list_events(done["id"]))
+    again = subprocess.run(torchrun, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0 and "is completed, not waiting to be trained" in again.stderr
+
+
+def test_the_estimate_shares_each_epoch_between_the_processes(table):
+    from engine.estimates import estimate_run
+
+    one = estimate_run(RunConfig.model_validate({"training": {"batch_size": 32, "epochs": 10}}), table)
+    two = estimate_run(RunConfig.model_validate({"training": {"batch_size": 32, "epochs": 10, "processes": 2}}), table)
+    assert two.steps == 10 * -(-one.n_train // 64) and one.steps == 10 * -(-one.n_train // 32)

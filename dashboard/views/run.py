@@ -17,6 +17,7 @@ from dashboard.components.text import markdown_safe
 from db import explorer, repo
 from db.session import trainyard_home
 from engine.estimates import queue_waits
+from engine.jobs.launch import torchrun_command
 from engine.jobs.worker import STALE_SECONDS
 
 ACTIVE = ("queued", "running")
@@ -110,7 +111,14 @@ def live_view() -> None:
     if status not in ACTIVE and run["status"] in ACTIVE:
         st.rerun(scope="app")  # the run ended: redraw the whole page once, without the timer
     state.status_badge(status)
-    if status == "queued":
+    if status == "queued" and current["config"].get("training", {}).get("launcher") == "torchrun":
+        machines = current["config"]["training"].get("machines", 1)
+        st.info("Waiting for your cluster's scheduler: Trainyard's workers leave this run alone. Start it with this "
+                "command, in Trainyard's folder with the same database settings"
+                + (f", on each of its {machines} machines (`MASTER_ADDR` is the first one's address)" if machines > 1
+                   else "") + ":")
+        st.code(torchrun_command(current), language="bash")
+    elif status == "queued":
         st.info(waiting_words(run_id))
     elif status == "running":
         eta = current["eta_seconds"]

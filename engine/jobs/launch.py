@@ -88,11 +88,13 @@ def rendezvous_seconds() -> int:
 
 
 def torchrun_command(run: dict[str, Any], endpoint: str = "$MASTER_ADDR:29500") -> str:
-    """Give back the command a cluster's scheduler runs on each machine to train run by hand."""
+    """Give back the command a cluster's scheduler runs on each of the run's machines (training.launcher
+    'torchrun'), in Trainyard's folder with its DATABASE_URL and TRAINYARD_HOME; the first process takes the run."""
     t = RunConfig.model_validate(run["config"]).training
-    return (f"torchrun --nnodes={t.machines} --nproc-per-node={t.processes} --rdzv-backend=c10d "
-            f"--rdzv-endpoint={endpoint} --rdzv-id=trainyard-run-{run['id']} "
-            f"-m engine.jobs.runner --rank {run['id']}")
+    meeting = ("--standalone" if t.machines == 1 else
+               f"--nnodes={t.machines} --rdzv-backend=c10d --rdzv-endpoint={endpoint} "
+               f"--rdzv-id=trainyard-run-{run['id']}")
+    return f"torchrun {meeting} --nproc-per-node={t.processes} -m engine.jobs.runner --rank {run['id']}"
 
 
 def cause(item: tuple[int, Any]) -> tuple:
@@ -137,6 +139,7 @@ def launch(run_id: int, machine: int = 0) -> int:
         repo.open_shared_run(run_id, run["attempts"], run.get("worker_id"), socket.gethostname(), endpoint)
     else:
         endpoint = repo.shared_run_endpoint(run_id, run["attempts"])
+    os.environ["TRAINYARD_LAUNCHER"] = "worker"  # the worker looks after the run (heartbeat, cancel)
     threads = int(os.environ.get("TRAINYARD_THREADS", "0")) or (os.cpu_count() or 1)
     os.environ["TRAINYARD_THREADS"] = str(max(1, threads // t.processes))
     if machine == 0:

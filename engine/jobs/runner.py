@@ -296,19 +296,56 @@ def main(argv: list[str] | None = None) -> int:
     return finish(run_id)
 
 
+def take_by_hand(run_id: int) -> bool:
+    """As the first process of a run that a cluster's scheduler started with torchrun, take the run as a worker
+    would; give back False when it is not waiting to be trained."""
+    import socket
+
+    try:
+        repo.claim_run_by_hand(run_id, socket.gethostname())
+    except ValueError as status:
+        print(f"Run {run_id} is {status}, not waiting to be trained: nothing to do.", file=sys.stderr, flush=True)
+        return False
+    return True
+
+
+def keep_alive(run_id: int, stop: StopSignals) -> None:
+    """Keep the heartbeat of a run no worker looks after, and pass on a request to cancel it, from a thread."""
+    import threading
+
+    from engine.jobs.worker import HEARTBEAT_SECONDS
+
+    def beat() -> None:
+        while True:
+            time.sleep(HEARTBEAT_SECONDS)
+            try:
+                repo.heartbeat_run(run_id)
+                if repo.cancel_requested([run_id]):
+                    stop.reason = "cancelled"
+            except Exception as error:  # the database is away for a moment; the next beat tries again
+                print(f"Run {run_id}: could not reach the database ({type(error).__name__})", flush=True)
+
+    threading.Thread(target=beat, name="heartbeat", daemon=True).start()
+
+
 def finish(run_id: int, shared: bool = False) -> int:
     """Train run_id in this process and record how it ended; give back the process's exit code.
 
     As one of a run's several processes (shared), rank 0 records the end; an unexpected problem is left in the
     launcher's error file for engine.jobs.launch to report, as the other processes fail too once one is gone.
     """
-    stop = StopSignals()
     record_warnings(run_id)
     team = SINGLE
+    by_hand = shared and os.environ.get("RANK", "0") == "0" and os.environ.get("TRAINYARD_LAUNCHER") != "worker"
+    if by_hand and not take_by_hand(run_id):
+        return 1  # before meeting the others, which the launcher then stops
+    if shared:
+        config = RunConfig.model_validate(repo.get_run(run_id)["config"])
+        team = join(config.training.strategy, team_device(config))
+    stop = StopSignals()  # only now: until the processes have met, a signal ends this one at once
+    if by_hand:
+        keep_alive(run_id, stop)
     try:
-        if shared:
-            config = RunConfig.model_validate(repo.get_run(run_id)["config"])
-            team = join(config.training.strategy, team_device(config))
         execute(run_id, stop, team)
     except StopTraining as stopped:
         leave(team)

@@ -155,6 +155,8 @@ class Worker:
     def _can_train(self, run: dict) -> bool:
         """A run asking for GPUs waits until this worker has that many free; 'cpu' runs can always start."""
         training = run["config"].get("training", {})
+        if training.get("launcher", "worker") != "worker":  # a cluster's scheduler starts it (engine.jobs.launch)
+            return False
         return self._free_gpus(training.get("device", "auto"), training.get("processes", 1)) is not None
 
     def _start(self, run: dict, machine: int = 0) -> None:
