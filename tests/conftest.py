@@ -164,3 +164,34 @@ def pg_home(postgres_url, tmp_path, monkeypatch):
     sweeps._storage.cache_clear()  # the same URL as the last test's, whose study tables are gone
     migrate()
     return tmp_path
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run the command line in this process (fast: torch is loaded already); give back (code, stdout, stderr)."""
+    from engine.cli import main
+
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def start_worker(*args: str, env: dict | None = None) -> subprocess.Popen:
+    """Start `python -m engine worker ARGS` in a real process (its output is not kept: a full pipe would stop it)."""
+    return subprocess.Popen([sys.executable, "-m", "engine", "worker", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a worker as a person would (SIGTERM), and kill it if it has not stopped after 40 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def status(run_id: int) -> str:
+    from db import repo
+
+    return repo.get_run(run_id)["status"]

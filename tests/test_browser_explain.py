@@ -7,7 +7,7 @@ from PIL import Image
 
 from engine.data.ingest import add_dataset
 from tests.browser import Dashboard, assert_no_exception, browser_page, screenshot, stop_workers, wait_idle
-from tests.test_explain import corner_zip, sign_table, train, word_texts
+from tests.factories import corner_zip, sign_table, train, word_texts
 
 pytestmark = pytest.mark.browser
 

@@ -6,7 +6,6 @@ and how long it ran, and saves a screenshot of every step in test-artifacts/jour
 
 from __future__ import annotations
 
-import io
 import time
 import zipfile
 

@@ -19,7 +19,7 @@ from engine.data.ingest import add_dataset
 from engine.errors import UserError
 from engine.serving.runtime import COMPRESSION_FILE, INT8_FILE, ONNX_FILE, OnnxModel, export_folder
 from tests.conftest import APP, LOCAL, make_table, page_texts, shapes_zip, use_home
-from tests.test_serving import run_cli
+from tests.conftest import run_cli
 from tests.trained import table_dataset, train_run
 
 with warnings.catch_warnings():

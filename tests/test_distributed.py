@@ -5,7 +5,6 @@ a killed worker's run resumes; a process that crashes ends the run with its erro
 PostgreSQL database train one run as two machines; what cannot start is refused before it is queued.
 """
 
-import os
 import signal
 import subprocess
 import sys
@@ -18,26 +17,12 @@ from engine.config import RunConfig
 from engine.data.ingest import add_dataset
 from engine.errors import UserError
 from engine.jobs.launch import check_launch
-from tests.conftest import ROOT, cli, make_table, wait_until
+from tests.conftest import ROOT, cli, make_table, start_worker, status, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
 # Two processes add up the same gradients in another order, so the figures may differ in the last digits.
 SAME_LOSS = 1e-4
-
-
-def start_worker(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "engine", "worker", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=env or dict(os.environ))
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture
@@ -55,10 +40,6 @@ def queue(dataset, **training) -> dict:
     })
     check_launch(config)
     return repo.create_run(dataset["id"], "mlp", config.model_dump())
-
-
-def status(run_id: int) -> str:
-    return repo.get_run(run_id)["status"]
 
 
 def test_one_and_two_processes_end_with_the_same_validation_loss(table):
@@ -136,7 +117,7 @@ def test_two_workers_train_one_run_as_two_machines(pg_home, tmp_path):
     make_table(rows=600).to_csv(path, index=False)
     dataset = add_dataset(path, name="table")
     run = queue(dataset, machines=2, epochs=3)
-    workers = [start_worker(env={**os.environ, "TRAINYARD_ADDRESS": "127.0.0.1"}) for _ in range(2)]
+    workers = [start_worker(env={"TRAINYARD_ADDRESS": "127.0.0.1"}) for _ in range(2)]
     try:
         wait_until(lambda: status(run["id"]) in ("completed", "failed"), timeout=300)
     finally:

@@ -2,7 +2,6 @@
 
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
 
 
 def test_an_unexpected_error_becomes_a_plain_message(home):

@@ -3,11 +3,7 @@ in one corner only, texts where one word decides; the command line, HTTP /explai
 
 import io
 import json
-import os
-import subprocess
-import sys
 import warnings
-import zipfile
 
 import numpy as np
 import pandas as pd
@@ -18,61 +14,12 @@ from db import repo
 from engine.config import RunConfig
 from engine.data.ingest import add_dataset
 from engine.errors import UserError
-from tests.conftest import LOCAL, ROOT, cli, use_home
+from tests.conftest import LOCAL, cli, use_home
+from tests.factories import corner_zip, sign_table, train, word_texts
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette's notice about its test client's HTTP library
     from fastapi.testclient import TestClient
-
-FILLER = ["the", "a", "box", "came", "on", "time", "it", "was", "blue", "and", "my", "friend", "said", "this",
-          "item", "looks", "fine", "for", "daily", "use", "we", "got", "two", "today"]
-
-
-def train(dataset: dict, model: dict, **training) -> dict:
-    """Train a run with the child-process runner and give back the finished run."""
-    config = {"model": model, "training": {"epochs": 8, "batch_size": 32, "learning_rate": 0.01} | training}
-    run = repo.create_run(dataset["id"], model["name"], RunConfig.model_validate(config).model_dump())
-    result = subprocess.run([sys.executable, "-m", "engine.jobs.runner", str(run["id"])], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300, env={**os.environ, "TRAINYARD_THREADS": "1"})
-    finished = repo.get_run(run["id"])
-    assert finished["status"] == "completed", (finished["error"], result.stderr[-2000:])
-    return finished
-
-
-def sign_table(rows: int = 400, seed: int = 0) -> pd.DataFrame:
-    """The label is the sign of 'decider'; the other columns are noise."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"noise_a": rng.normal(size=rows), "decider": rng.normal(size=rows),
-                          "noise_b": rng.normal(size=rows), "colour": rng.choice(["red", "green", "blue"], rows)})
-    frame["label"] = np.where(frame["decider"] > 0, "up", "down")
-    return frame
-
-
-def corner_zip(path, per_class: int = 60, side: int = 16, seed: int = 0):
-    """Two classes of noisy grey pictures that differ only in their top-left corner: bright or dark."""
-    rng = np.random.default_rng(seed)
-    with zipfile.ZipFile(path, "w") as archive:
-        for label, corner in (("bright", 255), ("dark", 0)):
-            for i in range(per_class):
-                pixels = rng.integers(60, 196, size=(side, side)).astype(np.uint8)
-                pixels[:6, :6] = corner  # the top-left corner, 6 × 6 of 16 × 16 pixels
-                picture = path.parent / f"{label}_{i}.png"
-                Image.fromarray(pixels, mode="L").save(picture)
-                archive.write(picture, f"{label}/{i}.png")
-    return path
-
-
-def word_texts(rows: int = 300, seed: int = 0) -> pd.DataFrame:
-    """Texts of filler words; 'excellent' or 'awful', somewhere inside, decides the label."""
-    rng = np.random.default_rng(seed)
-    texts, labels = [], []
-    for _ in range(rows):
-        words = list(rng.choice(FILLER, size=int(rng.integers(6, 12))))
-        good = bool(rng.integers(2))
-        words.insert(int(rng.integers(len(words) + 1)), "excellent" if good else "awful")
-        texts.append(" ".join(words))
-        labels.append("good" if good else "bad")
-    return pd.DataFrame({"review": texts, "label": labels})
 
 
 @pytest.fixture(scope="module")
@@ -183,8 +130,7 @@ def test_explain_command_json_and_mistakes(runs, tmp_path):
 
 
 def test_http_explain_beside_predict(runs):
-    from engine.serving.http import create_app, describe, load_predictor
-    from engine.serving.http import explainer_for
+    from engine.serving.http import create_app, describe, explainer_for, load_predictor
 
     run_id = runs["table"]["id"]
     predictor = load_predictor(run_id, "torch")

@@ -4,63 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from engine.config import RunConfig, TrainingConfig
+from engine.config import TrainingConfig
 from engine.errors import DataError
-from engine.models.configs import ModelConfigBase
 from engine.models.estimate import dataset_spec, human_bytes, memory_estimate
 from engine.models.registry import DEFAULT_MODEL, MODELS, build_model, model_size
 from tests.conftest import ROOT
-
-SPECS = {
-    "tabular": {"kind": "tabular", "task": "classification", "n_features": 7, "n_outputs": 3,
-                "number_edges": [[-1.0, 0.0, 1.0], [-2.0, -0.5, 0.0, 0.5, 2.0]]},  # two numeric columns first
-    "image": {"kind": "image", "task": "classification", "channels": 3, "height": 32, "width": 32, "n_outputs": 10},
-    "text": {"kind": "text", "task": "classification", "vocab_size": 60, "max_length": 16, "n_outputs": 4},
-    "ratings": {"kind": "ratings", "task": "rating", "n_users": 12, "n_items": 9, "n_outputs": 1},
-}
-
-
-def inputs(spec: dict, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Give back n synthetic examples shaped and typed as the data contract says for spec's kind."""
-    kind = spec["kind"]
-    if kind == "tabular":
-        return rng.normal(size=(n, spec["n_features"])).astype(np.float32)
-    if kind == "image":
-        return rng.normal(size=(n, spec["channels"], spec["height"], spec["width"])).astype(np.float32)
-    if kind == "text":
-        tokens = rng.integers(1, spec["vocab_size"], size=(n, spec["max_length"]))
-        lengths = rng.integers(1, spec["max_length"] + 1, size=n)
-        tokens[np.arange(spec["max_length"]) >= lengths[:, None]] = 0  # padding after each text
-        return tokens.astype(np.int64)
-    users = rng.integers(0, spec["n_users"] + 1, size=n)
-    items = rng.integers(0, spec["n_items"] + 1, size=n)
-    return np.stack([users, items], 1).astype(np.int64)
-
-
-def synthetic_data(spec: dict, n: int = 48, seed: int = 0) -> SimpleNamespace:
-    """Give back what the data side prepares (arrays, preprocessing, spec): random splits shaped for spec."""
-    rng = np.random.default_rng(seed)
-    arrays = {}
-    for split in ("train", "validation", "test"):
-        x = inputs(spec, n, rng)
-        if spec["task"] == "classification":
-            y = rng.integers(0, spec["n_outputs"], size=n).astype(np.int64)
-        else:
-            y = rng.normal(size=n).astype(np.float32)
-        arrays[split] = (x, y)
-    preprocessing = {"kind": spec["kind"], "task": spec["task"], "target_mean": 3.5, "target_std": 1.2}
-    return SimpleNamespace(arrays=arrays, preprocessing=preprocessing, spec=spec)
-
-
-def model_config(name: str, **settings) -> ModelConfigBase:
-    return RunConfig.model_validate({"model": {"name": name, **settings}}).model
-
+from tests.factories import SPECS, inputs, model_config, spec_for
 
 # A few settings per model that change its shape, so the arithmetic is checked beyond the defaults.
 VARIANTS = [
@@ -74,10 +28,6 @@ VARIANTS = [
     ("matrix_factorization", {}), ("matrix_factorization", {"factors": 3}),
     ("ncf", {}), ("ncf", {"hidden_sizes": [7], "factors": 5}),
 ]
-
-
-def spec_for(name: str) -> dict:
-    return SPECS[MODELS[name].kinds[0]]
 
 
 @pytest.mark.parametrize("name", list(MODELS))

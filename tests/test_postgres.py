@@ -5,14 +5,11 @@ PostgreSQL's server programs are not installed (`apt-get install -y postgresql`;
 """
 
 import os
-import subprocess
-import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from tests.conftest import ROOT, cli, make_table
+from tests.conftest import cli, make_table, start_worker, stop, wait_until
 
 
 def _claim_all(worker_name: str) -> list[int]:
@@ -71,15 +68,12 @@ def test_two_sweeps_share_two_workers_on_postgres(pg_home, tmp_path):
     made = [create_sweep(dataset, ["mlp"], {"training.learning_rate": {"low": 1e-3, "high": 3e-2, "log": True}},
                          trials=4, parallel=2, pruner="none", name=f"sweep {i}",
                          changes={"model": {"members": 1}, "training": {"epochs": 3}}) for i in range(2)]
-    workers = [subprocess.Popen([sys.executable, "-m", "engine", "worker"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL) for _ in range(2)]
+    workers = [start_worker() for _ in range(2)]
     try:
-        deadline = time.monotonic() + 400
-        while time.monotonic() < deadline and any(repo.get_sweep(s["id"])["status"] == "running" for s in made):
-            time.sleep(1)
+        wait_until(lambda: all(repo.get_sweep(s["id"])["status"] != "running" for s in made), timeout=400, every=1)
     finally:
         for worker in workers:
-            worker.terminate()
+            stop(worker)
             worker.wait(timeout=60)
     runs = [run for sweep in made for run in repo.sweep_runs(sweep["id"])]
     for sweep in made:

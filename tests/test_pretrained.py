@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from db import repo
 from engine.config import RunConfig, validate_run_config
 from engine.data.ingest import add_dataset
 from engine.data.prepare import features_path, prepare_dataset

@@ -4,13 +4,11 @@ vectors, fine-tuning, export with its tokenizer, and the suggestion for text set
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,7 +16,6 @@ import pytest
 import torch
 
 from engine.config import validate_run_config
-from engine.data.ingest import add_dataset
 from engine.data.prepare import features_path, prepare_dataset
 from engine.data.text import encode_pieces, piece_length
 from engine.data.transform import transform_inputs
@@ -29,29 +26,10 @@ from engine.presets import PRETRAINED_MAX_TEXTS, preset_for, suggested_model
 from engine.training.encoded import trainable
 from engine.training.loop import make_optimizer
 from engine.training.report import describe_example
+from tests.factories import FOOD, TRAVEL, topics_dataset
 from tests.trained import train_run
 
 CPU = torch.device("cpu")
-FOOD = ["The soup was rich and full of flavour.", "I baked bread with rosemary and sea salt.",
-        "This curry is far too spicy for my taste.", "Fresh pasta with butter and sage, simple and perfect.",
-        "The chocolate cake came out dense and moist.", "We grilled sardines and ate them with lemon.",
-        "Her pancakes are fluffy and sweet.", "A bowl of ramen with a soft egg on top.",
-        "The salad needed more dressing.", "Slow-roasted lamb falls off the bone.",
-        "My grandmother's apple pie recipe uses cinnamon.", "The cheese board had brie, cheddar and grapes.",
-        "Stir the risotto until the rice is creamy.", "Tacos with pickled onions and lime."]
-TRAVEL = ["Our flight landed in Lisbon late at night.", "The train from Vienna to Prague was delayed.",
-          "We hiked along the coast and camped by the sea.", "Don't forget your passport at the border.",
-          "The hotel room overlooked the old harbour.", "We rented a car to drive across Iceland.",
-          "The museum in Madrid was crowded with tourists.", "A night bus took us over the mountains.",
-          "Check-in at the airport took two hours.", "The ferry to the island leaves every morning.",
-          "We got lost in the narrow streets of Venice.", "Book the hostel early in the summer season.",
-          "The map showed a shorter path to the waterfall.", "Our luggage arrived a day after we did."]
-
-
-def topics_dataset(folder: Path, name: str = "topics") -> dict:
-    frame = pd.DataFrame({"text": FOOD + TRAVEL, "label": ["food"] * len(FOOD) + ["travel"] * len(TRAVEL)})
-    frame.to_csv(folder / f"{name}.csv", index=False)
-    return add_dataset(folder / f"{name}.csv", name=name, kind="text", target="label", text_column="text")
 
 
 def minilm(**model) -> dict:

@@ -12,7 +12,7 @@ from engine.config import RunConfig
 from engine.data.ingest import add_dataset
 from engine.jobs.queue import log_tail, queue_again, run_folder
 from tests.conftest import APP, ROOT, make_table, wait_until
-from tests.test_worker import start_worker, status, stop
+from tests.conftest import start_worker, status, stop
 
 
 

@@ -20,7 +20,7 @@ from db import repo
 from engine.errors import DataError
 from engine.serving.inputs import INPUTS
 from engine.serving.runtime import Predictor
-from tests.conftest import APP, LOCAL, ROOT, cli, make_table, use_home
+from tests.conftest import APP, LOCAL, ROOT, cli, make_table, run_cli, use_home
 from tests.trained import table_dataset, train_run
 
 with warnings.catch_warnings():
@@ -64,15 +64,6 @@ def test_predict_command_prints_labels_and_probabilities(trained, predictors, tm
         assert answer["confidence"] == max(answer["probabilities"].values())
     same = predictors["torch"].predict(rows(), [f"row {i}" for i in range(1, 6)])
     assert [a["prediction"] for a in answers] == [a["prediction"] for a in same]
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the command line in this process (fast: torch is loaded already); give back (code, stdout, stderr)."""
-    from engine.cli import main
-
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_predict_command_as_text_and_with_bad_inputs(trained, tmp_path, capsys):
@@ -135,7 +126,7 @@ def test_the_pt2_program_answers_as_the_engine_for_every_model(name, tmp_path):
 
     from engine.models.registry import build_model
     from engine.serving.export import example_inputs, export_program
-    from tests.test_models import model_config, spec_for
+    from tests.factories import model_config, spec_for
 
     spec = spec_for(name)
     model = build_model(model_config(name), spec, seed=0).eval()

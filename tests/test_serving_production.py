@@ -16,7 +16,6 @@ import httpx
 import numpy as np
 import pytest
 
-from db import repo
 from engine.errors import UserError
 from tests.conftest import LOCAL, ROOT, cli, make_table, use_home
 from tests.trained import table_dataset, train_run

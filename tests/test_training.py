@@ -22,7 +22,7 @@ from engine.training.schedule import SCHEDULES
 from engine.training.loop import (OPTIMIZERS, make_optimizer, make_scheduler, random_flip, random_shift,
                                   train)
 from tests.conftest import ROOT
-from tests.test_models import SPECS, spec_for, synthetic_data
+from tests.factories import SPECS, spec_for, synthetic_data
 
 CPU = torch.device("cpu")
 

@@ -19,7 +19,7 @@ from engine.training.checkpoint import load_checkpoint
 from engine.serving.predict import model_path
 from engine.training.warm_start import source_run, start_from_run
 from tests.conftest import cli, make_table
-from tests.test_pretrained_text import FOOD, TRAVEL, topics_dataset
+from tests.factories import FOOD, TRAVEL, topics_dataset
 from tests.trained import table_dataset, train_run
 
 

@@ -12,23 +12,17 @@ import pytest
 from db import repo
 from engine.config import RunConfig
 from engine.data.ingest import add_dataset
-from tests.conftest import ROOT, make_table, open_page, wait_until
+from tests.conftest import (
+    ROOT,
+    make_table,
+    open_page,
+    start_worker,
+    status,
+    stop,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
-
-
-def start_worker(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "engine", "worker", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ))
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture
@@ -41,10 +35,6 @@ def dataset(home, tmp_path):
 def queue(dataset, epochs: int, batch_size: int = 16) -> dict:
     config = RunConfig.model_validate({"training": {"epochs": epochs, "batch_size": batch_size, "log_every": 5}})
     return repo.create_run(dataset["id"], "mlp", config.model_dump())
-
-
-def status(run_id: int) -> str:
-    return repo.get_run(run_id)["status"]
 
 
 def epochs_logged(run_id: int) -> int:
@@ -142,8 +132,8 @@ def test_stale_runs_are_marked_interrupted(dataset):
     worker_id = repo.register_worker("elsewhere", 1, 1, ["cpu"])
     assert repo.claim_next_run(worker_id, "elsewhere")["id"] == run["id"]
     assert repo.claim_next_run(worker_id, "elsewhere") is None  # claims are exclusive
-    time.sleep(1.2)
-    assert repo.mark_stale_runs_interrupted(max_age_seconds=1) == [run["id"]]
+    # No heartbeat comes (the worker 'elsewhere' is not running): the run is stale once a second has passed.
+    wait_until(lambda: repo.mark_stale_runs_interrupted(max_age_seconds=1) == [run["id"]], timeout=10)
     assert status(run["id"]) == "interrupted"
 
 

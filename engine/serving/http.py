@@ -12,7 +12,6 @@ engine.serving.batching); the Host header, the token and the body size are check
 
 import asyncio
 import contextlib
-import json
 import os
 import sys
 from typing import Any, Callable, Optional
