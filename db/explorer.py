@@ -23,7 +23,7 @@ from db import access
 from db.csv_export import csv_text
 from db.models import (Artifact, Dataset, Metric, MetricExtreme, MetricSummary, Run, RunEvent, datetime_iso,
                        utcnow)
-from db.session import session_scope, trainyard_home
+from db.session import run_folder, session_scope, trainyard_home
 
 log = logging.getLogger(__name__)
 
@@ -733,7 +733,7 @@ def delete_runs(run_ids: Sequence[int]) -> DeleteOutcome:
         if _inside(path, home) and path.is_file():
             path.unlink(missing_ok=True)
     for run_id in doomed:
-        folder = home / "runs" / str(run_id)
+        folder = run_folder(run_id)
         if folder.is_dir() and _inside(folder, home / "runs"):
             shutil.rmtree(folder, ignore_errors=True)
     return DeleteOutcome(deleted=doomed, training=training)

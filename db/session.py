@@ -26,6 +26,14 @@ def trainyard_home() -> Path:
     return home
 
 
+def run_folder(run_id: int, create: bool = False) -> Path:
+    """Give back the folder of a run's files (checkpoint, model, evaluation, exports, log): $TRAINYARD_HOME/runs/ID."""
+    folder = trainyard_home() / "runs" / str(run_id)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def database_url() -> str:
     """Give back $DATABASE_URL, or the SQLite file inside $TRAINYARD_HOME."""
     url = os.environ.get("DATABASE_URL")

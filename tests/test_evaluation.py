@@ -170,7 +170,7 @@ def evaluated(tmp_path_factory):
 
 def test_every_finished_run_has_its_evaluation(evaluated, capsys):
     from engine.cli import main
-    from engine.serving.runtime import run_folder
+    from db.session import run_folder
 
     run = evaluated
     assert [a["kind"] for a in repo.list_artifacts(run["id"])] == ["model", "evaluation"]
@@ -208,7 +208,7 @@ def test_evaluate_page_shows_the_report(evaluated):
     assert at.button(key="make-bundle").label == "Prepare the download"
 
     # A cross-validated run shows its folds too.
-    from engine.serving.runtime import run_folder
+    from db.session import run_folder
     from engine.training.crossval import summarise
 
     folds = [{"fold": i, "n_fold": 60, "n_test": 36, "accuracy": a, "f1_macro": a} for i, a in
@@ -238,7 +238,7 @@ def dataset(home, tmp_path):
 
 
 def test_cross_validation_reports_each_fold_and_mean_and_std(dataset):
-    from engine.serving.runtime import run_folder
+    from db.session import run_folder
     from engine.training.crossval import run_cross_validation
 
     import torch

@@ -136,7 +136,7 @@ def runs(tmp_path_factory):
 
 
 def saved_reference(run: dict) -> dict:
-    from engine.serving.runtime import run_folder
+    from db.session import run_folder
 
     return json.loads((run_folder(run["id"]) / "evaluation.json").read_text())["reference"]
 
@@ -171,7 +171,7 @@ def test_a_reference_that_fails_is_skipped_and_the_run_still_completes(runs):
 
 def test_evaluate_json_has_the_reference(runs, capsys):
     from engine.cli import main
-    from engine.serving.runtime import run_folder
+    from db.session import run_folder
 
     run = runs["done"]
     assert main(["evaluate", str(run["id"]), "--json"]) == 0

@@ -15,7 +15,7 @@ from dashboard.components.glossary import explain
 from dashboard.components.nav import go, page
 from dashboard.components.text import markdown_safe
 from db import explorer, repo
-from db.session import trainyard_home
+from db.session import run_folder
 from engine.estimates import queue_waits
 from engine.jobs.launch import torchrun_command
 from engine.jobs.worker import STALE_SECONDS
@@ -227,7 +227,7 @@ def history() -> None:
 
 
 def log() -> None:
-    log_path = trainyard_home() / "runs" / str(run_id) / "output.log"
+    log_path = run_folder(run_id) / "output.log"
     if log_path.exists():
         st.code(log_path.read_text(errors="replace")[-5000:] or "(empty)", language=None)
     else:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from db import repo
-from db.session import trainyard_home
-
-
-def run_folder(run_id: int) -> Path:
-    return trainyard_home() / "runs" / str(run_id)
+from db.session import run_folder
 
 
 def has_checkpoint(run_id: int) -> bool:

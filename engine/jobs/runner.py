@@ -27,7 +27,7 @@ import torch
 
 import engine
 from db import repo
-from db.session import trainyard_home
+from db.session import run_folder
 from engine.config import RunConfig
 from engine.data.prepare import prepare_dataset
 from engine.errors import UserError
@@ -43,12 +43,6 @@ from engine.training.parallel import SINGLE, Team, join, leave
 from engine.training.reference import fit_reference, reference_limit
 from engine.training.warm_start import start_from_run
 from engine.training.report import record_reference, record_test_figures, write_evaluation
-
-
-def run_dir(run_id: int) -> Path:
-    folder = trainyard_home() / "runs" / str(run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 class StopSignals:
@@ -103,7 +97,7 @@ def execute(run_id: int, stop: StopSignals, team: Team = SINGLE) -> None:
     run = repo.get_run(run_id)
     dataset = repo.get_dataset(run["dataset_id"])
     config = RunConfig.model_validate(run["config"])
-    folder = run_dir(run_id)
+    folder = run_folder(run_id, create=True)
     leader = team.leader
     threads = int(os.environ.get("TRAINYARD_THREADS", "0"))
     if threads > 0:

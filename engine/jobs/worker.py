@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from db import repo
-from db.session import trainyard_home
+from db.session import run_folder, trainyard_home
 from engine.jobs.resources import disk_status
 
 HEARTBEAT_SECONDS = 2.0
@@ -160,8 +160,7 @@ class Worker:
         return self._free_gpus(training.get("device", "auto"), training.get("processes", 1)) is not None
 
     def _start(self, run: dict, machine: int = 0) -> None:
-        folder = trainyard_home() / "runs" / str(run["id"])
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = run_folder(run["id"], create=True)
         env = dict(os.environ)
         training = run["config"].get("training", {})
         gpus = self._free_gpus(training.get("device", "auto"), training.get("processes", 1)) or ()

@@ -67,7 +67,7 @@ def _late_reference(run: dict[str, Any], dataset: dict[str, Any] | None = None, 
 def evaluation_document(run_id: int) -> dict[str, Any]:
     """Give back the run's evaluation report with its classical reference and that reference's sentence, computing
     what is missing first for runs trained before reports or references existed."""
-    from engine.serving.runtime import run_folder
+    from db.session import run_folder
     from engine.training.crossval import CROSSVAL_FILE
     from engine.training.reference import reference_sentence
     from engine.training.report import EVALUATION_FILE, record_reference, save_evaluation, write_evaluation

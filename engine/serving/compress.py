@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from engine.errors import UserError
-from engine.serving.runtime import COMPRESSION_FILE, INT8_FILE, ONNX_FILE, OnnxModel, export_folder, run_folder
+from db.session import run_folder
+from engine.serving.runtime import COMPRESSION_FILE, INT8_FILE, ONNX_FILE, OnnxModel, export_folder
 
 SCHEME = "int8"
 MAX_DROP_POINTS = 1.0  # a larger loss on the test metric is flagged in the verdict

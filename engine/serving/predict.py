@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from engine.errors import UserError
-from engine.serving.runtime import Predictor, run_folder
+from db.session import run_folder
+from engine.serving.runtime import Predictor
 
 
 @dataclass

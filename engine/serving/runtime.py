@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from db.session import run_folder
 from engine.errors import DataError, UserError
 from engine.serving.inputs import inputs_for
 
@@ -21,12 +22,6 @@ MAX_PAIRS = 4_000_000  # ratings: user × item pairs scored for one request (64 
 BATCH = 512
 
 ModelFunction = Callable[[np.ndarray], np.ndarray]
-
-
-def run_folder(run_id: int) -> Path:
-    from db.session import trainyard_home
-
-    return trainyard_home() / "runs" / str(run_id)
 
 
 def export_folder(run_id: int) -> Path:

@@ -96,11 +96,11 @@ def run_cross_validation(run_id: int, config, dataset: dict[str, Any], device, c
     Does nothing when the run asks for no folds, or was cross-validated before it was interrupted.
     """
     from db import repo
-    from db.session import trainyard_home
+    from db.session import run_folder
     from engine.data.ingest import file_sha256
 
     folds = getattr(config.split, "folds", 1) or 1
-    path = trainyard_home() / "runs" / str(run_id) / CROSSVAL_FILE
+    path = run_folder(run_id) / CROSSVAL_FILE
     if folds < 2 or path.exists():
         return None
     repo.add_event(run_id, f"Cross-validation: training {folds} models, each scored on a different fold")

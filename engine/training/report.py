@@ -442,10 +442,10 @@ def save_report(path: Path, report: dict[str, Any]) -> None:
 def save_evaluation(run_id: int, report: dict[str, Any]) -> None:
     """Save a run's evaluation report in its folder and register it as the run's evaluation."""
     from db import repo
-    from db.session import trainyard_home
+    from db.session import run_folder
     from engine.data.ingest import file_sha256
 
-    path = trainyard_home() / "runs" / str(run_id) / EVALUATION_FILE
+    path = run_folder(run_id) / EVALUATION_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     save_report(path, report)
     repo.add_artifact(run_id, "evaluation", str(path), path.stat().st_size, file_sha256(path))
