@@ -149,6 +149,7 @@ class RunMachine(Base):
     machine: Mapped[int] = mapped_column(Integer)
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id", ondelete="SET NULL"))
     host: Mapped[str] = mapped_column(String(255))
+    devices: Mapped[str] = mapped_column(String(20), default="cpu")  # 'cuda' or 'cpu': every machine trains on one kind
     endpoint: Mapped[str | None] = mapped_column(String(300))  # machine 0's address:port, where the others meet
     joined_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

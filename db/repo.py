@@ -201,34 +201,57 @@ def claim_next_run(worker_id: int, host: str, accept=None) -> dict[str, Any] | N
         return _as_dict(run)
 
 
-def open_shared_run(run_id: int, attempt: int, worker_id: int | None, host: str, endpoint: str) -> None:
-    """Record this try of a run spread over several machines as opened by its first machine, meeting at endpoint."""
+def open_shared_run(run_id: int, attempt: int, worker_id: int | None, host: str, devices: str) -> None:
+    """Record this try of a run spread over several machines as taken by its first machine, training on devices
+    ('cuda' or 'cpu'); the others join once it says where they meet (set_shared_run_endpoint)."""
     with session_scope(write=True) as session:
         session.add(RunMachine(run_id=run_id, attempt=attempt, machine=0, worker_id=worker_id, host=host,
-                               endpoint=endpoint))
+                               devices=devices))
 
 
-def shared_run_endpoint(run_id: int, attempt: int) -> str:
+def set_shared_run_endpoint(run_id: int, attempt: int, endpoint: str) -> None:
+    with session_scope(write=True) as session:
+        session.execute(update(RunMachine).where(RunMachine.run_id == run_id, RunMachine.attempt == attempt,
+                                                 RunMachine.machine == 0).values(endpoint=endpoint))
+
+
+def shared_run_endpoint(run_id: int, attempt: int) -> str | None:
     """Give back where the machines of this try of run_id meet (address:port)."""
     with session_scope() as session:
         return session.scalar(select(RunMachine.endpoint).where(
             RunMachine.run_id == run_id, RunMachine.attempt == attempt, RunMachine.machine == 0))
 
 
+def gathering_shared_runs() -> list[int]:
+    """Give back the running runs spread over several machines that still wait for some of their machines."""
+    with session_scope() as session:
+        joined = dict(session.execute(
+            select(Run.id, func.count(RunMachine.id))
+            .join(RunMachine, (RunMachine.run_id == Run.id) & (RunMachine.attempt == Run.attempts))
+            .where(Run.status == "running").group_by(Run.id)).all())
+        configs = dict(session.execute(select(Run.id, Run.config).where(Run.id.in_(list(joined)))).all())
+    return [run_id for run_id, count in joined.items()
+            if count < configs[run_id].get("training", {}).get("machines", 1)]
+
+
 def join_shared_run(worker_id: int, host: str, accept=None) -> tuple[dict[str, Any], int] | None:
     """Take the next free machine's place in a running run spread over several machines; give back (the run,
     the machine's number from 1), or None when no such run waits for a machine.
 
-    A worker takes at most one place per run; two workers reaching for the same place are told apart by the
-    table's unique (run, try, machine), so each place goes to one worker.
+    accept(run, devices) -> bool: whether this worker can train its share on the first machine's kind of device
+    ('cuda' or 'cpu'). A worker takes at most one place per run; two workers reaching for the same place are told
+    apart by the table's unique (run, try, machine), so each place goes to one worker.
     """
     from sqlalchemy.exc import IntegrityError
 
     with session_scope() as session:
-        runs = [_as_dict(run) for run in session.scalars(
-            select(Run).join(RunMachine, (RunMachine.run_id == Run.id) & (RunMachine.attempt == Run.attempts)
-                             & (RunMachine.machine == 0))
-            .where(Run.status == "running").order_by(Run.started_at, Run.id))]
+        found = session.execute(
+            select(Run, RunMachine.devices).join(
+                RunMachine, (RunMachine.run_id == Run.id) & (RunMachine.attempt == Run.attempts)
+                & (RunMachine.machine == 0) & RunMachine.endpoint.is_not(None))
+            .where(Run.status == "running").order_by(Run.started_at, Run.id)).all()
+        runs = [_as_dict(run) for run, _ in found]
+        devices = {run.id: kind for run, kind in found}
         places = {}
         for run in runs:
             rows = session.execute(select(RunMachine.machine, RunMachine.worker_id).where(
@@ -239,7 +262,7 @@ def join_shared_run(worker_id: int, host: str, accept=None) -> tuple[dict[str, A
         taken = places[run["id"]]
         if len(taken) >= machines or any(worker == worker_id for _, worker in taken):
             continue
-        if accept is not None and not accept(run):
+        if accept is not None and not accept(run, devices[run["id"]]):
             continue
         machine = len(taken)
         try:
@@ -304,17 +327,21 @@ def update_progress(run_id: int, progress: float, eta_seconds: float | None) -> 
         session.execute(update(Run).where(Run.id == run_id).values(progress=progress, eta_seconds=eta_seconds))
 
 
-def finish_run(run_id: int, status: str, error: str | None = None) -> bool:
-    """Move a running run to a final (or interrupted) status; give back False if it had already ended."""
+def finish_run(run_id: int, status: str, error: str | None = None, attempt: int | None = None) -> bool:
+    """Move a running run to a final (or interrupted) status; give back False if it had already ended.
+
+    With attempt, only that try of the run: a process of an earlier try that ends late changes nothing.
+    """
     with session_scope(write=True) as session:
         values: dict[str, Any] = {"status": status, "error": error, "eta_seconds": None}
         if status in FINISHED:
             values["finished_at"] = utcnow()
         if status == "completed":
             values["progress"] = 1.0
-        changed = session.execute(
-            update(Run).where(Run.id == run_id, Run.status.in_(("running", "queued"))).values(**values)
-        ).rowcount
+        which = [Run.id == run_id, Run.status.in_(("running", "queued"))]
+        if attempt is not None:
+            which.append(Run.attempts == attempt)
+        changed = session.execute(update(Run).where(*which).values(**values)).rowcount
         if changed:
             message = {"completed": "Completed", "failed": "Failed", "cancelled": "Cancelled",
                        "interrupted": "Interrupted", "pruned": "Stopped early by the sweep"}.get(status, status)

@@ -193,3 +193,30 @@ def test_the_estimate_shares_each_epoch_between_the_processes(table):
     one = estimate_run(RunConfig.model_validate({"training": {"batch_size": 32, "epochs": 10}}), table)
     two = estimate_run(RunConfig.model_validate({"training": {"batch_size": 32, "epochs": 10, "processes": 2}}), table)
     assert two.steps == 10 * -(-one.n_train // 64) and one.steps == 10 * -(-one.n_train // 32)
+
+
+def test_one_run_gathers_its_machines_at_a_time_and_a_late_try_changes_nothing(pg_home, tmp_path):
+    from engine.jobs.worker import Worker
+
+    path = tmp_path / "table.csv"
+    make_table(rows=100).to_csv(path, index=False)
+    dataset = add_dataset(path, name="table")
+    first, second = queue(dataset, machines=2), queue(dataset, machines=2)
+    worker = Worker()
+    worker.worker_id = repo.register_worker("one", 1, 1, ["cpu"])
+    claimed = repo.claim_next_run(worker.worker_id, "one", accept=worker._can_claim)
+    assert claimed["id"] == first["id"]
+    repo.open_shared_run(first["id"], claimed["attempts"], worker.worker_id, "one", "cpu")
+    assert repo.gathering_shared_runs() == [first["id"]]
+    # While the first gathers its machines, the second is not taken: the free workers join the first.
+    assert repo.claim_next_run(worker.worker_id, "one", accept=worker._can_claim) is None
+    assert status(second["id"]) == "queued"
+    assert repo.join_shared_run(worker.worker_id, "one") is None  # no meeting point yet, and not twice
+    repo.set_shared_run_endpoint(first["id"], claimed["attempts"], "127.0.0.1:1")
+    other = repo.register_worker("two", 2, 1, ["cpu"])
+    assert repo.join_shared_run(other, "two", accept=lambda run, devices: devices == "cuda") is None
+    run, machine = repo.join_shared_run(other, "two", accept=lambda run, devices: devices == "cpu")
+    assert (run["id"], machine) == (first["id"], 1) and repo.gathering_shared_runs() == []
+    # A process of an earlier try of the run that ends late changes nothing.
+    assert not repo.finish_run(first["id"], "failed", "late", attempt=claimed["attempts"] - 1)
+    assert status(first["id"]) == "running"

@@ -23,7 +23,10 @@ from db import repo
 from engine.config import RunConfig
 from engine.errors import UserError
 
-RENDEZVOUS_SECONDS = 600  # how long a run's machines wait for each other before the run fails
+RENDEZVOUS_SECONDS = 600  # how long a run's machines wait for each other before the run waits in the queue again
+# How long the launcher gives its processes to stop after a signal before it kills them: less than the worker gives
+# the launcher (engine.jobs.worker.CANCEL_GRACE_SECONDS), so that no process outlives its launcher.
+SHUTDOWN_SECONDS = 8
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -125,8 +128,9 @@ def failure_words(error: Any, world: int) -> str:
             "The run's log has the details.")
 
 
-def launch(run_id: int, machine: int = 0) -> int:
-    """As machine `machine` of run_id, start its training processes and wait for them; give back an exit code."""
+def launch(run_id: int, machine: int, attempt: int) -> int:
+    """As machine `machine` of this try of run_id, start its training processes and wait for them; give back an
+    exit code."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
@@ -136,9 +140,9 @@ def launch(run_id: int, machine: int = 0) -> int:
     world = t.processes * t.machines
     if machine == 0:
         endpoint = f"{this_address()}:{free_port()}"
-        repo.open_shared_run(run_id, run["attempts"], run.get("worker_id"), socket.gethostname(), endpoint)
+        repo.set_shared_run_endpoint(run_id, attempt, endpoint)  # the other machines' workers join now
     else:
-        endpoint = repo.shared_run_endpoint(run_id, run["attempts"])
+        endpoint = repo.shared_run_endpoint(run_id, attempt)
     os.environ["TRAINYARD_LAUNCHER"] = "worker"  # the worker looks after the run (heartbeat, cancel)
     threads = int(os.environ.get("TRAINYARD_THREADS", "0")) or (os.cpu_count() or 1)
     os.environ["TRAINYARD_THREADS"] = str(max(1, threads // t.processes))
@@ -149,23 +153,32 @@ def launch(run_id: int, machine: int = 0) -> int:
           f"at {endpoint}", flush=True)
     settings = LaunchConfig(
         min_nodes=t.machines, max_nodes=t.machines, nproc_per_node=t.processes,
-        run_id=f"trainyard-run-{run_id}-{run['attempts']}", rdzv_backend="static", rdzv_endpoint=endpoint,
+        run_id=f"trainyard-run-{run_id}-{attempt}", rdzv_backend="static", rdzv_endpoint=endpoint,
         rdzv_configs={"rank": machine, "timeout": rendezvous_seconds()}, max_restarts=0, monitor_interval=0.5,
+        shutdown_timeout=SHUTDOWN_SECONDS,
     )
     try:
         elastic_launch(settings, entrypoint=sys.executable)("-m", "engine.jobs.runner", "--rank", str(run_id))
     except ChildFailedError as error:
         for rank, failure in sorted(error.failures.items()):
             print(f"Run {run_id}: process {rank + 1} of {world} ended with exit code {failure.exitcode}", flush=True)
-        repo.finish_run(run_id, "failed", failure_words(error, world))
+        repo.finish_run(run_id, "failed", failure_words(error, world), attempt)
         return 1
     except SignalException as stopped:
         # The processes heard the same signal and recorded why they stopped (cancelled or interrupted).
         print(f"Run {run_id}: machine {machine + 1} stopped by {signal.Signals(stopped.sigval).name}", flush=True)
         return 0
-    except Exception as error:  # the machines never met (timeout) or the launcher itself failed
-        repo.finish_run(run_id, "failed", f"The run's {t.machines} machines could not start training together "
-                                          f"({type(error).__name__}: {error}). Check that every machine's worker "
-                                          f"can reach {endpoint}.")
+    except KeyboardInterrupt:  # the worker stopped before the processes started
+        repo.finish_run(run_id, "interrupted", "The worker stopped before training started; the run waits in the "
+                                               "queue again.", attempt)
+        return 0
+    except Exception as error:  # the machines never all met (timeout), or the launcher itself failed
+        print(f"Run {run_id}: machine {machine + 1} could not start training ({type(error).__name__}: {error})",
+              file=sys.stderr, flush=True)
+        if machine == 0:
+            repo.finish_run(run_id, "interrupted", f"The run's {t.machines} machines did not all start training "
+                                                   f"together within {rendezvous_seconds()} s ({type(error).__name__})"
+                                                   f"; it waits in the queue for free workers again. Check that "
+                                                   f"every machine's worker can reach {endpoint}.", attempt)
         return 1
     return 0

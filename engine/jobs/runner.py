@@ -49,8 +49,9 @@ class StopSignals:
     """Turns signals into a stop reason: SIGTERM from a live worker is a cancel, SIGINT (a worker stopping) and the
     worker's death are an interruption, which resumes later."""
 
-    def __init__(self):
+    def __init__(self, term_cancels: bool = True):
         self.parent = os.getppid()
+        self.term_cancels = term_cancels
         self.reason: str | None = None
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_interrupt)
@@ -66,7 +67,7 @@ class StopSignals:
                 pass
 
     def _on_term(self, _signum, _frame) -> None:
-        self.reason = "interrupted" if os.getppid() != self.parent else "cancelled"
+        self.reason = "cancelled" if self.term_cancels and os.getppid() == self.parent else "interrupted"
 
     def _on_interrupt(self, _signum, _frame) -> None:
         self.reason = "interrupted"
@@ -88,8 +89,8 @@ def code_version() -> str:
 
 def team_device(config: RunConfig) -> str:
     """Give back the kind of device ('cuda' or 'cpu') the processes of a run on several train on."""
-    gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return "cuda" if config.training.device != "cpu" and gpus and torch.cuda.is_available() else "cpu"
+    # A worker hands a CPU run no GPU (CUDA_VISIBLE_DEVICES empty); torchrun on a cluster may leave it unset: all
+    return "cuda" if config.training.device != "cpu" and torch.cuda.is_available() else "cpu"
 
 
 def execute(run_id: int, stop: StopSignals, team: Team = SINGLE) -> None:
@@ -279,14 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     if args[0] == "--rank":  # one of the processes of a run on several, started by engine.jobs.launch
         return finish(int(args[1]), shared=True)
     run_id = int(args[0])
-    machine = int(args[args.index("--machine") + 1]) if "--machine" in args else 0
-    training = repo.get_run(run_id)["config"].get("training", {})
-    if machine or training.get("processes", 1) * training.get("machines", 1) > 1:
+    if "--machine" in args:  # a run on several processes: this machine's share of them
         from engine.jobs.launch import launch
 
         # The worker's death reaches the training processes as an interruption, so the run resumes later.
         ask_for_signal_on_parent_death(signal.SIGINT)
-        return launch(run_id, machine)
+        return launch(run_id, int(args[args.index("--machine") + 1]), int(args[args.index("--attempt") + 1]))
     return finish(run_id)
 
 
@@ -328,16 +327,22 @@ def finish(run_id: int, shared: bool = False) -> int:
     As one of a run's several processes (shared), rank 0 records the end; an unexpected problem is left in the
     launcher's error file for engine.jobs.launch to report, as the other processes fail too once one is gone.
     """
+    # One process alone hears signals at once; the processes of a run on several only once they have met (below).
+    stop = None if shared else StopSignals()
     record_warnings(run_id)
     team = SINGLE
-    by_hand = shared and os.environ.get("RANK", "0") == "0" and os.environ.get("TRAINYARD_LAUNCHER") != "worker"
-    if by_hand and not take_by_hand(run_id):
+    by_hand = shared and os.environ.get("TRAINYARD_LAUNCHER") != "worker"  # torchrun, from a cluster's scheduler
+    if by_hand and os.environ.get("RANK", "0") == "0" and not take_by_hand(run_id):
         return 1  # before meeting the others, which the launcher then stops
+    run = repo.get_run(run_id)
+    attempt = run["attempts"]
     if shared:
-        config = RunConfig.model_validate(repo.get_run(run_id)["config"])
+        config = RunConfig.model_validate(run["config"])
         team = join(config.training.strategy, team_device(config))
-    stop = StopSignals()  # only now: until the processes have met, a signal ends this one at once
-    if by_hand:
+    # Only now: until the processes have met, a signal ends this one at once. A cluster's scheduler sends SIGTERM
+    # when a job's time is up or it makes room: the run resumes when started again (a cancel comes by the database).
+    stop = stop or StopSignals(term_cancels=not by_hand)
+    if by_hand and team.leader:
         keep_alive(run_id, stop)
     try:
         execute(run_id, stop, team)
@@ -346,32 +351,33 @@ def finish(run_id: int, shared: bool = False) -> int:
         if not team.leader:
             return 0
         if stopped.reason == "cancelled":
-            repo.finish_run(run_id, "cancelled")
+            repo.finish_run(run_id, "cancelled", attempt=attempt)
         elif stopped.reason == "pruned":
             print(f"Run {run_id}: stopped early by its sweep, as its validation figures were behind the other "
                   "trials'", flush=True)
-            repo.finish_run(run_id, "pruned")
+            repo.finish_run(run_id, "pruned", attempt=attempt)
         else:
             repo.finish_run(run_id, "interrupted", "The worker training this run stopped; it resumes from "
-                                                   "its last checkpoint when a worker picks it up again.")
+                                                   "its last checkpoint when a worker picks it up again.", attempt)
         return 0
     except UserError as error:
         print(f"Run {run_id} failed: {error}", file=sys.stderr, flush=True)
-        repo.finish_run(run_id, "failed", str(error))
+        repo.finish_run(run_id, "failed", str(error), attempt)
         return 1
     except Exception as error:
         traceback.print_exc()
-        if shared:
+        if shared and not by_hand:  # the launcher names the process whose failure made the others fail
             from torch.distributed.elastic.multiprocessing.errors import ErrorHandler
 
             ErrorHandler().record_exception(error)
             return 1
-        repo.finish_run(run_id, "failed", f"Training stopped because of an unexpected problem "
-                                          f"({type(error).__name__}: {error}). The run's log has the details.")
+        where = f" in process {team.rank + 1} of {team.world}" if shared else ""
+        repo.finish_run(run_id, "failed", f"Training stopped because of an unexpected problem{where} "
+                                          f"({type(error).__name__}: {error}). The run's log has the details.", attempt)
         return 1
     if not team.leader:
         return 0
-    repo.finish_run(run_id, "completed")
+    repo.finish_run(run_id, "completed", attempt=attempt)
     prepare_charts(run_id)
     return 0
 

@@ -49,6 +49,7 @@ class Child:
     log: object
     sweep_id: int | None = None
     machine: int = 0  # a run spread over several machines: which one this is (0 claimed it and owns its status)
+    attempt: int | None = None  # the try of the run this process trains; a late end of an earlier one changes nothing
     cancel_sent_at: float | None = None
     started: float = field(default_factory=time.monotonic)
 
@@ -94,9 +95,9 @@ class Worker:
                     last_recovery = now
                 claimed = False
                 while not self.stopping and len(self.children) < self.slots:
-                    joined = repo.join_shared_run(self.worker_id, self.host, accept=self._can_train)
+                    joined = repo.join_shared_run(self.worker_id, self.host, accept=self._can_join)
                     run = joined[0] if joined else repo.claim_next_run(self.worker_id, self.host,
-                                                                       accept=self._can_train)
+                                                                       accept=self._can_claim)
                     if run is None:
                         break
                     self._start(run, machine=joined[1] if joined else 0)
@@ -124,7 +125,7 @@ class Worker:
             _signal(child.process, signal.SIGKILL)
             child.process.wait()
             repo.finish_run(child.run_id, "interrupted", "The worker was stopped; the run resumes from its "
-                                                         "last checkpoint when a worker starts again.")
+                                                         "last checkpoint when a worker starts again.", child.attempt)
             child.log.close()
         self.children.clear()
         if self.spare is not None:
@@ -159,6 +160,19 @@ class Worker:
             return False
         return self._free_gpus(training.get("device", "auto"), training.get("processes", 1)) is not None
 
+    def _can_claim(self, run: dict) -> bool:
+        """A run spread over several machines waits while another such run gathers its machines, so that two of
+        them never each hold some of the free workers and wait for the rest."""
+        if not self._can_train(run):
+            return False
+        return run["config"].get("training", {}).get("machines", 1) == 1 or not repo.gathering_shared_runs()
+
+    def _can_join(self, run: dict, devices: str) -> bool:
+        """Whether this worker can train its share of a run spread over several machines, on their kind of device."""
+        training = run["config"].get("training", {})
+        gpus = self._free_gpus(training.get("device", "auto"), training.get("processes", 1))
+        return gpus is not None and ("cuda" if gpus else "cpu") == devices
+
     def _start(self, run: dict, machine: int = 0) -> None:
         folder = run_folder(run["id"], create=True)
         env = dict(os.environ)
@@ -175,7 +189,11 @@ class Worker:
         env["PYTHONUNBUFFERED"] = "1"
         log_path = folder / ("output.log" if machine == 0 else f"output-machine-{machine + 1}.log")
         log = open(log_path, "ab")
-        arguments = [str(run["id"])] + (["--machine", str(machine)] if machine else [])
+        arguments = [str(run["id"])]
+        if training.get("processes", 1) * training.get("machines", 1) > 1:
+            arguments += ["--machine", str(machine), "--attempt", str(run["attempts"])]
+        if machine == 0 and training.get("machines", 1) > 1:
+            repo.open_shared_run(run["id"], run["attempts"], self.worker_id, self.host, "cuda" if gpus else "cpu")
         process = self._hand_to_spare(arguments, env, log_path) or subprocess.Popen(
             [sys.executable, "-m", "engine.jobs.runner", *arguments],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
@@ -183,7 +201,7 @@ class Worker:
         self._start_spare()  # for the next run
         if machine == 0:
             repo.set_run_process(run["id"], process.pid)
-        self.children[run["id"]] = Child(run["id"], process, gpus, log, run.get("sweep_id"), machine)
+        self.children[run["id"]] = Child(run["id"], process, gpus, log, run.get("sweep_id"), machine, run["attempts"])
         where = f", machine {machine + 1}" if machine else ""
         self._say(f"run {run['id']} started (pid {process.pid}{where}{', GPU ' + ','.join(gpus) if gpus else ''})")
 
@@ -226,15 +244,16 @@ class Worker:
                 self._say(f"run {run_id} ended on this machine (machine {child.machine + 1}, exit code {code})")
                 continue
             if child.cancel_sent_at is not None:
-                repo.finish_run(run_id, "cancelled")
+                repo.finish_run(run_id, "cancelled", attempt=child.attempt)
             elif code != 0:
                 reason = (f"it was stopped by signal {signal.Signals(-code).name}" if code < 0
                           else f"it exited with code {code}")
                 repo.finish_run(run_id, "failed", f"The training process ended unexpectedly ({reason}). "
-                                                  "The run's log has the details.")
+                                                  "The run's log has the details.", child.attempt)
             else:
                 # A child that exits cleanly has written its own final status; this only catches a gap.
-                repo.finish_run(run_id, "failed", "The training process ended without reporting a result.")
+                repo.finish_run(run_id, "failed", "The training process ended without reporting a result.",
+                                child.attempt)
             self._say(f"run {run_id} ended (exit code {code})")
             if child.sweep_id is not None:
                 self._keep_sweeps_going([child.sweep_id])

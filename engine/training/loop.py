@@ -26,6 +26,7 @@ from engine.training.evaluate import combined, evaluate, task_loss
 NAN_ADVICE = ("The training loss became {value} at step {step}, so the model stopped learning. "
               "Lower the learning rate (try {lr:.2g}) or turn on gradient clipping, then run it again.")
 MIN_EVAL_BATCH = 1024  # evaluation keeps no gradients, so it can take bigger batches than training
+AGREE_EVERY = 5  # with several processes: steps between two checks that none of them must stop (cancel, interrupt)
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "sgd": lambda params, t, **fast: torch.optim.SGD(params, lr=t.learning_rate, momentum=t.momentum,
@@ -173,7 +174,8 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
         usable -= team.world
     steps_per_epoch = math.ceil(usable / step_rows)
     batch_size = step_rows // team.world
-    model.to(device, memory_format=layout)
+    sharded = team.shared and team.strategy == "fsdp"
+    model.to("cpu" if sharded else device, memory_format=layout)  # FSDP moves each process's share itself
     if resume:
         model.load_state_dict(resume["model"])
     net = team.wrap(model, device)  # what the steps call: model itself, or shared between the processes
@@ -263,10 +265,11 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
                 if task == "classification":
                     window_correct += (combined(outputs.detach()).argmax(-1) == yb).sum()
                 logs = None
-                if state.step % t.log_every == 0 or first + step_rows >= usable:
+                logging = state.step % t.log_every == 0 or first + step_rows >= usable
+                if team.shared and (logging or state.step % AGREE_EVERY == 0):
+                    agree_to_stop()
+                if logging:
                     # One device sync per log window, not per step; the processes add up their windows.
-                    if team.shared:
-                        agree_to_stop()
                     loss_sum, correct, count = team.sums([window_loss, window_correct, window_count], device)
                     logs = {"train_loss": loss_sum / count, "learning_rate": scheduler.get_last_lr()[0]}
                     check_finite(logs["train_loss"])

@@ -55,12 +55,15 @@ class Team:
         if not self.shared:
             return model
         if self.strategy == "fsdp":
+            from torch.distributed.device_mesh import init_device_mesh
             from torch.distributed.fsdp import fully_shard
 
+            # model stays whole in CPU memory; each process's device holds only its share of the copy
+            mesh = init_device_mesh(device.type, (self.world,))
             sharded = copy.deepcopy(model)
             for part in units(sharded):  # each part gathered only while it computes
-                fully_shard(part)
-            return fully_shard(sharded)
+                fully_shard(part, mesh=mesh)
+            return fully_shard(sharded, mesh=mesh)
         from torch.nn.parallel import DistributedDataParallel
 
         if device.type == "cuda":  # batch statistics over the whole step, not each process's share (GPUs only)
@@ -118,9 +121,10 @@ class Team:
 
     def sums(self, values: list[float | torch.Tensor], device: torch.device) -> list[float]:
         """Give back each value added up over the processes."""
+        if not self.shared:
+            return [float(value) for value in values]
         local = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=device) for v in values])
-        if self.shared:
-            torch.distributed.all_reduce(local)
+        torch.distributed.all_reduce(local)
         return local.tolist()
 
     def stop_reason(self, reason: str | None, device: torch.device) -> str | None:

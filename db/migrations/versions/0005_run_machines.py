@@ -22,6 +22,7 @@ def upgrade() -> None:
     sa.Column('machine', sa.Integer(), nullable=False),
     sa.Column('worker_id', sa.Integer(), nullable=True),
     sa.Column('host', sa.String(length=255), nullable=False),
+    sa.Column('devices', sa.String(length=20), nullable=False),
     sa.Column('endpoint', sa.String(length=300), nullable=True),
     sa.Column('joined_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_run_machines_run_id_runs'), ondelete='CASCADE'),
