@@ -152,3 +152,20 @@ def test_terms_that_stay_on_the_pages_are_explained():
     assert explain("Precision at 10").startswith("Of the items")  # not the classes' precision
     assert explain("Classical reference (accuracy)").startswith("A simple classical model")
     assert explain("Weights from epoch").startswith("One pass") and explain("Parameters") is None
+
+
+def test_new_run_page_says_what_several_processes_make_of_a_step_and_refuses_what_cannot_start(seeded):
+    at = open_page("new_run", dataset=seeded["dataset"]["id"])
+    processes = next(box for box in at.number_input if box.label == "Processes per machine")
+    batch = next(box for box in at.number_input if box.label == "Batch size")
+    processes.set_value(2).run()
+    assert not at.exception, at.exception
+    lines = [caption.value for caption in at.caption]
+    assert any(f"2 processes × {batch.value} = {2 * batch.value} examples per step; learning rate" in line
+               for line in lines), lines
+    machines = next(box for box in at.number_input if box.label == "Machines")
+    machines.set_value(2).run()  # this home's database is a SQLite file
+    assert any("needs a database they all share" in warning.value for warning in at.warning)
+    before = len(repo.list_runs())
+    at.button(key="train").click().run()
+    assert len(repo.list_runs()) == before
