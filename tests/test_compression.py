@@ -48,7 +48,7 @@ def table_int8(runs):
 
 
 def test_table_model_is_quantised_dynamically_and_answers_like_the_original(runs, table_int8):
-    from engine.serving.commands import _run_data
+    from engine.data.prepare import prepare_run_data
 
     run_id = runs["table"]["id"]
     document = table_int8["check"]
@@ -64,7 +64,7 @@ def test_table_model_is_quantised_dynamically_and_answers_like_the_original(runs
                         document["verdict"]), document["verdict"]
 
     # On the run's own test rows, the int8 file answers as the float one does.
-    _, data = _run_data(repo.get_run(run_id))
+    _, data = prepare_run_data(repo.get_run(run_id))
     x = data.arrays["test"][0]
     before = OnnxModel(export_folder(run_id) / ONNX_FILE)(x)
     after = OnnxModel(export_folder(run_id) / INT8_FILE)(x)

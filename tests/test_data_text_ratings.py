@@ -128,7 +128,7 @@ def test_a_column_of_item_names_names_the_recommendations():
     """Ratings whose items are numbers, with a title per item: recommendations, the command line's text and the
     quality report show the titles; a column that varies within an item (a user's nickname) is not taken."""
     from engine.data.ratings import find_rating_columns, fit_ratings, ratings_quality_report
-    from engine.serving.commands import _prediction_text
+    from engine.cli.serving import _prediction_text
     from engine.serving.runtime import Predictor
 
     titles = {101: "Blue Harbour", 102: "Silent River", 103: "Paper Moon"}

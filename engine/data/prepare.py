@@ -521,3 +521,16 @@ def prepare_dataset(dataset: dict[str, Any], validation_fraction: float, test_fr
     if use_cache:
         save_cached(folder, data)
     return data
+
+
+def prepare_run_data(run: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Give back the run's data set and its prepared data, split as the run was."""
+    from db import repo
+    from engine.config import RunConfig
+    from engine.models.registry import data_options
+
+    config = RunConfig.model_validate(run["config"])
+    split = config.split
+    dataset = repo.get_dataset(run["dataset_id"])
+    return dataset, prepare_dataset(dataset, split.validation_fraction, split.test_fraction, split.seed,
+                                    **data_options(config.model.name))

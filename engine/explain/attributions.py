@@ -335,10 +335,10 @@ def rated_by_user(run_id: int, prep: dict[str, Any]) -> dict[int, list[tuple[int
     """Give back, per user index, the (item index, rating) pairs of the run's training split."""
     from db import repo
     from engine.data.transform import decode_numbers
-    from engine.serving.commands import _run_data
+    from engine.data.prepare import prepare_run_data
 
     run = repo.get_run(run_id)
-    _, data = _run_data(run)
+    _, data = prepare_run_data(run)
     pairs, ratings = data.arrays["train"]
     ratings = decode_numbers(prep, ratings)
     rated: dict[int, list[tuple[int, float]]] = {}

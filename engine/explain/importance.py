@@ -37,7 +37,7 @@ def column_importance(run_id: int) -> dict[str, Any]:
 
     from db import repo
     from engine.explain.attributions import column_slots
-    from engine.serving.commands import _run_data
+    from engine.data.prepare import prepare_run_data
     from engine.serving.predict import TorchModel, load_trained
 
     trained = load_trained(run_id)
@@ -45,7 +45,7 @@ def column_importance(run_id: int) -> dict[str, Any]:
     if prep["kind"] != "tabular":
         raise UserError(f"Run {run_id} was trained on {prep['kind']} data; which columns matter is worked out for "
                         "tables only.")
-    _, data = _run_data(repo.get_run(run_id))
+    _, data = prepare_run_data(repo.get_run(run_id))
     x, y = data.arrays["test"]
     if len(x) < 2:
         raise UserError(f"The test split of run {run_id} has fewer than 2 rows, too few to shuffle.")
@@ -104,7 +104,8 @@ def explain_mistakes(run_id: int, count: int = 6) -> dict[str, Any]:
     """Give back explanations of the run's worst mistakes on its test split (as its evaluation lists them)."""
     from db import repo
     from engine.explain.attributions import explain_encoded, explain_recommendations, rated_by_user
-    from engine.serving.commands import _run_data, evaluation_document
+    from engine.data.prepare import prepare_run_data
+    from engine.training.report import evaluation_document
     from engine.serving.inputs import ANSWERS
     from engine.serving.predict import TorchModel, load_trained
 
@@ -114,7 +115,7 @@ def explain_mistakes(run_id: int, count: int = 6) -> dict[str, Any]:
     mistakes = document.get("worst_mistakes", [])[:count]
     if not mistakes:
         return {"run": run_id, "mistakes": [], "note": APPROXIMATION}
-    _, data = _run_data(repo.get_run(run_id))
+    _, data = prepare_run_data(repo.get_run(run_id))
     x_test = data.arrays["test"][0]
     indices = [m["index"] for m in mistakes]
     x = x_test[indices]

@@ -335,7 +335,7 @@ def compress_run(run_id: int, prune: float | None = None) -> dict[str, Any]:
     Raises UserError in plain words; on any failure nothing is written.
     """
     from db import repo
-    from engine.serving.commands import _run_data
+    from engine.data.prepare import prepare_run_data
     from engine.serving.export import export_onnx, export_run
     from engine.serving.predict import load_trained
 
@@ -347,7 +347,7 @@ def compress_run(run_id: int, prune: float | None = None) -> dict[str, Any]:
     folder = export_folder(run_id)
     started = time.perf_counter()
     try:
-        _, data = _run_data(repo.get_run(run_id))
+        _, data = prepare_run_data(repo.get_run(run_id))
     except UserError:
         raise
     except Exception as error:

@@ -373,7 +373,7 @@ def _times_right(share: float, n: int) -> int:
 
 def reference_sentence(reference: dict[str, Any] | None, report: dict[str, Any]) -> str:
     """Give back one plain sentence comparing the run's model with its classical reference on the same test rows."""
-    from engine.training.report import _number, times_in
+    from engine.training.words import plain_number, times_in
 
     if not reference:
         return ("This run was evaluated before Trainyard fitted a simple classical model beside every run, so there "
@@ -391,9 +391,9 @@ def reference_sentence(reference: dict[str, Any] | None, report: dict[str, Any])
             ours_text = f"{ours:.1%}"
         ahead = None if ours is None else (ours > theirs) - (ours < theirs)
     else:
-        opening = f"A simple classical model ({name}) is off by {_number(theirs)} on average (RMSE) on the same {rows}"
-        ours_text = None if ours is None else _number(ours)
-        if ours is not None and ours_text == _number(theirs) and ours != theirs:
+        opening = f"A simple classical model ({name}) is off by {plain_number(theirs)} on average (RMSE) on the same {rows}"
+        ours_text = None if ours is None else plain_number(ours)
+        if ours is not None and ours_text == plain_number(theirs) and ours != theirs:
             opening = f"A simple classical model ({name}) is off by {theirs:.4g} on average (RMSE) on the same {rows}"
             ours_text = f"{ours:.4g}"
         ahead = None if ours is None else (ours < theirs) - (ours > theirs)

@@ -22,6 +22,8 @@ import numpy as np
 from sklearn import metrics as skm
 
 from engine.data.transform import decode_numbers, decode_ratings
+from engine.errors import UserError
+from engine.training.words import plain_number, times_in
 
 REPORT_VERSION = 1
 CURVE_POINTS = 200  # points kept per curve: enough for a smooth line, small enough for the page
@@ -104,17 +106,6 @@ def _thin(*columns: np.ndarray, points: int = CURVE_POINTS) -> list[list[float]]
     n = len(columns[0])
     keep = np.unique(np.linspace(0, n - 1, min(n, points)).round().astype(int)) if n else np.array([], int)
     return [[round(float(v), 6) for v in np.asarray(column)[keep]] for column in columns]
-
-
-def times_in(share: float, n: int) -> str:
-    """'97 times in 100' for large test splits, '27 times out of 30' for small ones."""
-    if n >= 100:
-        return f"{round(share * 100)} times in 100"
-    return f"{round(share * n)} times out of {n}"
-
-
-def _number(value: float) -> str:
-    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
 def _quietly(function: Callable[..., float], *args: Any) -> float:
@@ -307,10 +298,10 @@ def regression_report(true: np.ndarray, predicted: np.ndarray, target: str, base
 
 def regression_summary(report: dict[str, Any]) -> list[str]:
     metrics, target = report["metrics"], report["target"]
-    sentences = [f"On data it never saw, its predictions of '{target}' are off by {_number(metrics['mae'])} on "
-                 f"average; half of them by less than {_number(metrics['median_absolute_error'])}.",
-                 f"Always guessing the average ({_number(report['baseline']['value'])}) would be off by "
-                 f"{_number(report['baseline']['mae'])} on average."]
+    sentences = [f"On data it never saw, its predictions of '{target}' are off by {plain_number(metrics['mae'])} on "
+                 f"average; half of them by less than {plain_number(metrics['median_absolute_error'])}.",
+                 f"Always guessing the average ({plain_number(report['baseline']['value'])}) would be off by "
+                 f"{plain_number(report['baseline']['mae'])} on average."]
     r2 = metrics["r2"]
     if r2 is not None and math.isfinite(r2):
         if r2 > 0:
@@ -522,3 +513,58 @@ def record_reference(run_id: int, reference: dict[str, Any], report: dict[str, A
     except Exception as error:
         repo.add_event(run_id, f"The classical reference could not be recorded ({type(error).__name__}: {error}).",
                        level="warning")
+
+
+def late_reference(run: dict[str, Any], dataset: dict[str, Any] | None = None, data=None,
+                    kind: str = "") -> dict[str, Any]:
+    """Give back the classical reference of a run that finished without one, fitted within the time a run allows."""
+    from db.explorer import run_seconds
+    from engine.data.prepare import prepare_run_data
+    from engine.training.reference import MODEL_NAMES, fit_reference, reference_limit
+
+    limit = reference_limit(run_seconds(run) or 0.0)
+    if data is None:
+        try:
+            dataset, data = prepare_run_data(run)
+        except Exception as error:  # the data set was deleted or changed: the report itself is still good
+            return {"model": MODEL_NAMES.get(kind, "a classical model"), "skipped": f"The run's data could not be "
+                    f"read again ({error}).", "seconds": 0.0, "limit_seconds": limit}
+    return fit_reference(dataset, data, limit)
+
+
+def evaluation_document(run_id: int) -> dict[str, Any]:
+    """Give back the run's evaluation report with its classical reference and that reference's sentence, computing
+    what is missing first for runs trained before reports or references existed."""
+    from db.session import run_folder
+    from engine.training.crossval import CROSSVAL_FILE
+    from engine.training.reference import reference_sentence
+    from db import repo
+    from engine.data.prepare import prepare_run_data
+
+    run = repo.get_run(run_id)
+    if run is None:
+        raise UserError(f"There is no run {run_id}. `python -m engine runs list` shows them.")
+    path = run_folder(run_id) / EVALUATION_FILE
+    if not path.exists():
+        if run["status"] != "completed":
+            raise UserError(f"Run {run_id} has not finished training, so it has no evaluation yet.")
+        from engine.serving.predict import load_trained
+
+        trained = load_trained(run_id)
+        dataset, data = prepare_run_data(run)
+        reference = late_reference(run, dataset, data)
+        report = write_evaluation(run_id, trained.model, data, reference=reference)
+        if report is None:
+            raise UserError(f"The evaluation of run {run_id} could not be made; the run's history says why.")
+        record_reference(run_id, reference, report)
+    document = json.loads(path.read_text())
+    if "reference" not in document and run["status"] == "completed":
+        document["reference"] = late_reference(run, kind=document.get("kind", ""))
+        save_evaluation(run_id, document)
+        record_reference(run_id, document["reference"], document)
+    crossval = run_folder(run_id) / CROSSVAL_FILE
+    if crossval.exists():
+        document["cross_validation"] = json.loads(crossval.read_text())
+    if "reference" in document:
+        document["reference"]["sentence"] = reference_sentence(document["reference"], document)
+    return {"run": run_id} | document

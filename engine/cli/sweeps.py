@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.cli import _get_dataset, _ready, _table, emit
+from engine.cli.common import emit, find_dataset, ready, table_text
 from engine.errors import UserError
 
 
@@ -70,7 +70,7 @@ def _summary_text(document: dict[str, Any]) -> str:
              ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items())]
             for t in sorted(document["trials"], key=_rank(document))]
     if rows:
-        lines += ["", _table(rows, ["TRIAL", "RUN", "STATUS", "MODEL", document["metric"].upper(), "SETTINGS"])]
+        lines += ["", table_text(rows, ["TRIAL", "RUN", "STATUS", "MODEL", document["metric"].upper(), "SETTINGS"])]
     if document["importance"]:
         lines += ["", "What mattered most: " + ", ".join(f"{k} {v:.0%}" for k, v in document["importance"].items())]
     if document["outcome"]:
@@ -91,8 +91,8 @@ def _rank(document: dict[str, Any]):
 def cmd_sweep_create(args) -> None:
     from engine.search.sweeps import create_sweep
 
-    dataset = _get_dataset(args.dataset)
-    from engine.cli import _parse_value
+    dataset = find_dataset(args.dataset)
+    from engine.cli.common import parse_value
     from engine.config import set_dotted
     from engine.presets import suggested_model
 
@@ -101,7 +101,7 @@ def cmd_sweep_create(args) -> None:
         if "=" not in item:
             raise UserError(f"'--set {item}' needs the form KEY=VALUE, for example --set training.epochs=10.")
         key, value = item.split("=", 1)
-        set_dotted(changes, key.strip(), _parse_value(value.strip()))
+        set_dotted(changes, key.strip(), parse_value(value.strip()))
     space = read_space(args.space, args.param)
     sweep = create_sweep(dataset, args.model or [suggested_model(dataset)], space, method=args.method,
                          metric=args.metric, direction=args.direction, trials=args.trials, parallel=args.parallel,
@@ -113,7 +113,7 @@ def cmd_sweep_create(args) -> None:
 def cmd_sweep_show(args) -> None:
     from engine.search.sweeps import sweep_document
 
-    _ready()
+    ready()
     document = sweep_document(args.sweep_id)
     emit(args, document, _summary_text(document))
 
@@ -121,7 +121,7 @@ def cmd_sweep_show(args) -> None:
 def cmd_sweep_list(args) -> None:
     from db import repo
 
-    _ready()
+    ready()
     sweeps = repo.list_sweeps()
     documents = [{k: s[k] for k in ("id", "name", "status", "dataset", "models", "method", "metric", "direction",
                                     "trials", "parallel", "budget_seconds", "auto", "created_at", "finished_at")}
@@ -129,14 +129,14 @@ def cmd_sweep_list(args) -> None:
     rows = [[s["id"], s["name"] or "", s["status"], s["dataset"], ", ".join(s["models"]), s["method"],
              f"{sum(n for st, n in s['counts'].items() if st not in ('queued', 'running', 'interrupted'))}"
              f"/{'auto' if s['auto'] else s['trials']}"] for s in sweeps]
-    emit(args, documents, _table(rows, ["ID", "NAME", "STATUS", "DATA SET", "MODELS", "METHOD", "TRIALS"])
+    emit(args, documents, table_text(rows, ["ID", "NAME", "STATUS", "DATA SET", "MODELS", "METHOD", "TRIALS"])
          if sweeps else "No sweeps yet.")
 
 
 def cmd_sweep_cancel(args) -> None:
     from engine.search.sweeps import cancel_sweep
 
-    _ready()
+    ready()
     text = cancel_sweep(args.sweep_id, stop_running=args.stop_running)
     emit(args, {"id": args.sweep_id, "message": text}, text)
 

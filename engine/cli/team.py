@@ -6,14 +6,14 @@ import getpass
 import sys
 from datetime import timedelta
 
-from engine.cli import _ready, _table, emit
+from engine.cli.common import emit, ready, table_text
 from engine.errors import UserError
 
 
 def _accounts():
     from db import accounts
 
-    _ready()
+    ready()
     return accounts
 
 
@@ -49,7 +49,7 @@ def cmd_users_add(args) -> None:
 def cmd_users_list(args) -> None:
     accounts = _accounts()
     users = accounts.list_users()
-    emit(args, users, _table([[u["email"], u["role"], u["name"] or "", "password" if u["password"] else "provider",
+    emit(args, users, table_text([[u["email"], u["role"], u["name"] or "", "password" if u["password"] else "provider",
                                u["last_sign_in_at"] or "never"] for u in users],
                              ["EMAIL", "ROLE", "NAME", "SIGNS IN WITH", "LAST SIGN-IN"]) if users else
          "No accounts yet. Add one with `python -m engine users add EMAIL --role admin`.")
@@ -79,7 +79,7 @@ def cmd_users_remove(args) -> None:
 def cmd_audit(args) -> None:
     from db import access
 
-    _ready()
+    ready()
     access.require("audit")
     if args.action and args.action not in access.AUDIT_ACTIONS:
         raise UserError(f"'{args.action}' is not an action of the audit trail; use one of: "
@@ -92,7 +92,7 @@ def cmd_audit(args) -> None:
 
     since = utcnow() - timedelta(days=args.days) if args.days else None
     events = access.audit_trail(actor=args.user, action=args.action, since=since, limit=args.limit)
-    emit(args, events, _table([[e["at"], e["actor"], e["role"], e["action"], e["target"] or "", e["detail"] or "",
+    emit(args, events, table_text([[e["at"], e["actor"], e["role"], e["action"], e["target"] or "", e["detail"] or "",
                                 e["address"] or ""] for e in events],
                               ["WHEN (UTC)", "WHO", "ROLE", "ACTION", "ON", "DETAIL", "FROM"]) if events else
          "Nothing in the audit trail matches.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.cli import _get_run, _table, emit
+from engine.cli.common import emit, find_run, table_text
 from engine.errors import UserError
 from engine.serving import DEFAULT_TOP, MAX_TOP
 
@@ -16,7 +16,7 @@ def _explanation_text(results: list[dict[str, Any]]) -> str:
         lines.append(head)
         lines.append(f"  {result['sentence']}")
         if result.get("pushes"):
-            lines.append(_table([[p["name"], f"{p['value']:+.4g}", p["direction"]] for p in result["pushes"]],
+            lines.append(table_text([[p["name"], f"{p['value']:+.4g}", p["direction"]] for p in result["pushes"]],
                                 ["COLUMN OR WORD", "CREDIT", "DIRECTION"]))
     if results:
         lines.append(results[0]["note"])
@@ -26,12 +26,12 @@ def _explanation_text(results: list[dict[str, Any]]) -> str:
 def cmd_explain(args) -> None:
     from engine.serving.predict import load_trained
 
-    _get_run(args.run_id)
+    find_run(args.run_id)
     if args.importance:
         from engine.explain.importance import column_importance
 
         document = column_importance(args.run_id)
-        emit(args, document, document["sentence"] + "\n" + _table(
+        emit(args, document, document["sentence"] + "\n" + table_text(
             [[c["name"], f"{c['importance']:.4g}", f"± {c['spread']:.2g}"] for c in document["columns"]],
             ["COLUMN", "DROP WHEN SHUFFLED", "SPREAD"]))
         return

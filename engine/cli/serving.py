@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from engine.cli import _get_run, _table, emit
+from engine.cli.common import emit, find_run, table_text
 from engine.errors import UserError
 from engine.serving import DEFAULT_TOP, MAX_TOP
 
@@ -18,89 +17,25 @@ def _prediction_text(answers: list[dict[str, Any]]) -> str:
         return "\n".join(f"{a['user']}: " + ", ".join(f"{item_label(t)} ({t['predicted_rating']:.2f})"
                                                       for t in a["top_items"]) for a in answers)
     if answers and "confidence" in answers[0]:
-        return _table([[a["input"], a["prediction"], f"{a['confidence']:.0%}"] for a in answers],
+        return table_text([[a["input"], a["prediction"], f"{a['confidence']:.0%}"] for a in answers],
                       ["INPUT", "PREDICTION", "CONFIDENCE"])
-    return _table([[a["input"], f"{a['prediction']:.6g}"] for a in answers], ["INPUT", "PREDICTION"])
+    return table_text([[a["input"], f"{a['prediction']:.6g}"] for a in answers], ["INPUT", "PREDICTION"])
 
 
 def cmd_predict(args) -> None:
     from engine.serving.predict import load_trained, torch_predictor
 
-    _get_run(args.run_id)
+    find_run(args.run_id)
     predictor = torch_predictor(load_trained(args.run_id))
     raw, names = predictor.inputs.read_files(predictor.preprocessing, args.inputs)
     answers = predictor.predict(raw, names, top=args.top)
     emit(args, answers, _prediction_text(answers))
 
 
-def _run_data(run: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-    """Give back the run's data set and its prepared data, split as the run was."""
-    from db import repo
-    from engine.config import RunConfig
-    from engine.data.prepare import prepare_dataset
-
-    from engine.models.registry import data_options
-
-    config = RunConfig.model_validate(run["config"])
-    split = config.split
-    dataset = repo.get_dataset(run["dataset_id"])
-    return dataset, prepare_dataset(dataset, split.validation_fraction, split.test_fraction, split.seed,
-                                    **data_options(config.model.name))
-
-
-def _late_reference(run: dict[str, Any], dataset: dict[str, Any] | None = None, data=None,
-                    kind: str = "") -> dict[str, Any]:
-    """Give back the classical reference of a run that finished without one, fitted within the time a run allows."""
-    from db.explorer import run_seconds
-    from engine.training.reference import MODEL_NAMES, fit_reference, reference_limit
-
-    limit = reference_limit(run_seconds(run) or 0.0)
-    if data is None:
-        try:
-            dataset, data = _run_data(run)
-        except Exception as error:  # the data set was deleted or changed: the report itself is still good
-            return {"model": MODEL_NAMES.get(kind, "a classical model"), "skipped": f"The run's data could not be "
-                    f"read again ({error}).", "seconds": 0.0, "limit_seconds": limit}
-    return fit_reference(dataset, data, limit)
-
-
-def evaluation_document(run_id: int) -> dict[str, Any]:
-    """Give back the run's evaluation report with its classical reference and that reference's sentence, computing
-    what is missing first for runs trained before reports or references existed."""
-    from db.session import run_folder
-    from engine.training.crossval import CROSSVAL_FILE
-    from engine.training.reference import reference_sentence
-    from engine.training.report import EVALUATION_FILE, record_reference, save_evaluation, write_evaluation
-
-    run = _get_run(run_id)
-    path = run_folder(run_id) / EVALUATION_FILE
-    if not path.exists():
-        if run["status"] != "completed":
-            raise UserError(f"Run {run_id} has not finished training, so it has no evaluation yet.")
-        from engine.serving.predict import load_trained
-
-        trained = load_trained(run_id)
-        dataset, data = _run_data(run)
-        reference = _late_reference(run, dataset, data)
-        report = write_evaluation(run_id, trained.model, data, reference=reference)
-        if report is None:
-            raise UserError(f"The evaluation of run {run_id} could not be made; the run's history says why.")
-        record_reference(run_id, reference, report)
-    document = json.loads(path.read_text())
-    if "reference" not in document and run["status"] == "completed":
-        document["reference"] = _late_reference(run, kind=document.get("kind", ""))
-        save_evaluation(run_id, document)
-        record_reference(run_id, document["reference"], document)
-    crossval = run_folder(run_id) / CROSSVAL_FILE
-    if crossval.exists():
-        document["cross_validation"] = json.loads(crossval.read_text())
-    if "reference" in document:
-        document["reference"]["sentence"] = reference_sentence(document["reference"], document)
-    return {"run": run_id} | document
-
-
 def cmd_evaluate(args) -> None:
-    document = evaluation_document(args.run_id)
+    from engine.training.report import evaluation_document
+
+    document = evaluation_document(find_run(args.run_id)["id"])
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in document["metrics"].items() if isinstance(v, (int, float)))
     sentences = document["summary"] + ([document["reference"]["sentence"]] if "reference" in document else [])
     emit(args, document, "\n".join(sentences) + f"\n\n{metrics}")
@@ -109,7 +44,7 @@ def cmd_evaluate(args) -> None:
 def cmd_export(args) -> None:
     from engine.serving.export import export_run
 
-    _get_run(args.run_id)
+    find_run(args.run_id)
     result = export_run(args.run_id, args.format, Path(args.out) if args.out else None, args.quantize, args.prune)
     if args.quantize:
         from engine.serving.compress import table_text
@@ -130,7 +65,7 @@ def cmd_serve(args) -> None:
 
     from engine.serving.http import ServeOptions, serve
 
-    _get_run(args.run_id)
+    find_run(args.run_id)
     try:
         options = ServeOptions(host=args.host, port=args.port, runtime=args.runtime, quantized=args.quantized,
                                token=args.token, insecure=args.insecure, workers=args.workers,
@@ -157,7 +92,7 @@ def cmd_services(args) -> None:
         emit(args, stop_service(args.run_id), f"Stopped the service of run {args.run_id}.")
         return
     services = running_services()
-    emit(args, services, _table([[s["run"], s["url"], s["pid"], "yes" if s["token"] else "no", s["started"]]
+    emit(args, services, table_text([[s["run"], s["url"], s["pid"], "yes" if s["token"] else "no", s["started"]]
                                  for s in services], ["RUN", "ADDRESS", "PROCESS", "TOKEN", "STARTED"])
          if services else "No service is running. Start one with `python -m engine serve RUN_ID --background`.")
 
