@@ -222,6 +222,22 @@ def shared_run_endpoint(run_id: int, attempt: int) -> str | None:
             RunMachine.run_id == run_id, RunMachine.attempt == attempt, RunMachine.machine == 0))
 
 
+def shared_run_hosts(run_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Give back {run id: the hosts of its machines, first machine first} for the runs among run_ids spread over
+    several machines (their current try)."""
+    if not run_ids:
+        return {}
+    with session_scope() as session:
+        rows = session.execute(
+            select(RunMachine.run_id, RunMachine.host)
+            .join(Run, (RunMachine.run_id == Run.id) & (RunMachine.attempt == Run.attempts))
+            .where(Run.id.in_(list(run_ids))).order_by(RunMachine.run_id, RunMachine.machine)).all()
+    hosts: dict[int, list[str]] = {}
+    for run_id, host in rows:
+        hosts.setdefault(run_id, []).append(host)
+    return hosts
+
+
 def gathering_shared_runs() -> list[int]:
     """Give back the running runs spread over several machines that still wait for some of their machines."""
     with session_scope() as session:

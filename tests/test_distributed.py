@@ -217,6 +217,7 @@ def test_one_run_gathers_its_machines_at_a_time_and_a_late_try_changes_nothing(p
     assert repo.join_shared_run(other, "two", accept=lambda run, devices: devices == "cuda") is None
     run, machine = repo.join_shared_run(other, "two", accept=lambda run, devices: devices == "cpu")
     assert (run["id"], machine) == (first["id"], 1) and repo.gathering_shared_runs() == []
+    assert repo.shared_run_hosts([first["id"], second["id"]]) == {first["id"]: ["one", "two"]}  # the Queue page
     # A process of an earlier try of the run that ends late changes nothing.
     assert not repo.finish_run(first["id"], "failed", "late", attempt=claimed["attempts"] - 1)
     assert status(first["id"]) == "running"

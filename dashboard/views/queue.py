@@ -19,6 +19,18 @@ st.caption("Runs train in background workers: closing this page never stops them
 live = st.toggle("Live updates", value=True, key="queue-live", help="Refresh every two seconds.")
 
 
+def waiting_device(training: dict) -> str:
+    """Give back, in words, what a waiting run waits for: its device, its processes, or a cluster's scheduler."""
+    if training.get("launcher") == "torchrun":
+        return "your cluster's scheduler (torchrun)"
+    wish = device_wish(training.get("device", "auto"))
+    processes = training.get("processes", 1) * training.get("machines", 1)
+    if processes > 1:
+        machines = training.get("machines", 1)
+        return f"{wish}, {processes} processes" + (f" on {machines} machines" if machines > 1 else "")
+    return wish
+
+
 def device_wish(device: str) -> str:
     """Give back, in words, what a waiting run asked for: any free device, or one device it waits for."""
     return {"auto": "any free one", "cpu": "the processor", "cuda": "any free GPU"}.get(device, f"waits for {device}")
@@ -36,8 +48,10 @@ def time_left(run: dict, waits: dict[int, float | None]) -> str:
 
 def queue_table(runs: list[dict], positions: dict[int, int], waits: dict[int, float | None]) -> pd.DataFrame:
     sweeps = sweep_of(runs)
+    machines = repo.shared_run_hosts([run["id"] for run in runs if run["status"] == "running"])
     rows = []
     for run in runs:
+        training = run["config"]["training"]
         rows.append({
             "Run": run["id"],
             "Name": run["name"] or "",
@@ -46,9 +60,8 @@ def queue_table(runs: list[dict], positions: dict[int, int], waits: dict[int, fl
             "Place in queue": "training" if run["status"] == "running" else str(positions.get(run["id"], "")),
             "Data set": run["dataset"],
             "Model": run["model"],
-            "Device": run["device"] or (device_wish(run["config"]["training"].get("device", "auto"))
-                                        if run["status"] == "queued" else ""),
-            "Machine": run["worker_host"] or "",
+            "Device": run["device"] or (waiting_device(training) if run["status"] == "queued" else ""),
+            "Machine": ", ".join(machines.get(run["id"], [])) or run["worker_host"] or "",
             "Progress": run["progress"],
             "Time left": time_left(run, waits),
         })
