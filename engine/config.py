@@ -148,13 +148,18 @@ class TrainingConfig(BaseModel):
     log_every: int = setting(10, "Log every (steps)", "How often, in training steps, the training loss is recorded.",
                              "hardware", ge=1, le=100000)
 
+    @property
+    def total_processes(self) -> int:
+        """The processes that train the run together, over all its machines."""
+        return self.processes * self.machines
+
     def learning_rate_factor(self, processes: int) -> float:
         """Give back what the learning rate is multiplied by when processes share each step (lr_scaling)."""
         return {"linear": float(processes), "sqrt": math.sqrt(processes), "constant": 1.0}[self.lr_scaling]
 
     def parallel_words(self) -> str:
         """Give back, in words, what several processes make of a step: its examples and its learning rate."""
-        processes = self.processes * self.machines
+        processes = self.total_processes
         how = f"{self.machines} machines × {self.processes}" if self.machines > 1 else f"{self.processes}"
         factor = self.learning_rate_factor(processes)
         rate = (f"learning rate {self.learning_rate:.3g} × {factor:.3g} = {self.learning_rate * factor:.3g}"
@@ -209,7 +214,7 @@ class RunConfig(BaseModel):
     @model_validator(mode="after")
     def _one_process_for_what_cannot_share(self):
         t = self.training
-        if t.processes * t.machines == 1:
+        if t.total_processes == 1:
             return self
         if self.split.folds > 1:
             raise ValueError("cross-validation trains on one process: set split.folds to 1, or training.processes "

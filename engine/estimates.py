@@ -123,7 +123,7 @@ class _Priced:
         folds = max(1, self.config.split.folds)
         n_train = self.n_train * (folds - 1) // folds if folds > 1 else self.n_train
         # Several processes share each epoch's examples evenly, each stepping through batches of its own size.
-        n_train = -(-n_train // (t.processes * t.machines))
+        n_train = -(-n_train // t.total_processes)
         return folds * training_seconds(self.size, n_train, t.batch_size, t.epochs, calibration, share)
 
     def encoding(self, calibration: dict[str, Any]) -> float:
@@ -170,7 +170,7 @@ def _finished_runs(calibration: dict[str, Any], device: str) -> list[_Finished]:
             priced = _price(config, dataset)
         except (UserError, KeyError, TypeError, ValueError):
             continue  # an older run whose settings this version no longer reads
-        if config.training.processes * config.training.machines > 1:
+        if config.training.total_processes > 1:
             continue  # its time is also its processes' communication, which the price leaves out
         total = training_steps(priced.n_train, config.training.batch_size, config.training.epochs)
         share = min(1.0, _steps_done(run) / total) if total else 1.0
@@ -215,7 +215,7 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any],
     early = _early_stopping(config)
     base = dict(parameters=priced.size.parameters, memory=memory, exact=priced.exact, early_stopping=early,
                 n_train=priced.n_train,
-                steps=training_steps(priced.n_train, t.batch_size * t.processes * t.machines, t.epochs)
+                steps=training_steps(priced.n_train, t.batch_size * t.total_processes, t.epochs)
                 * max(1, config.split.folds))
     calibration = load_calibration(t.device)
     if calibration is None:
@@ -259,8 +259,8 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any],
         basis += (" Early stopping may end the run sooner: the range runs from an early stop to every epoch.")
     if encodes:
         basis += " It includes reading every example once through the pretrained network (later runs reuse it)."
-    if t.processes * t.machines > 1:
-        basis += (f" The {t.processes * t.machines} processes are taken to share the work evenly; the time they spend "
+    if t.total_processes > 1:
+        basis += (f" The {t.total_processes} processes are taken to share the work evenly; the time they spend "
                   "exchanging gradients comes on top.")
     return RunEstimate(**base, device=device, seconds=seconds, low=low, high=high, basis=basis,
                        learned_from=[f.run_id for f in alike])

@@ -173,7 +173,7 @@ else:
             st.markdown(f"- {line}")
         for line in chosen.fitted:
             st.markdown(f"- {line}")
-        processes = t.processes * t.machines
+        processes = t.total_processes
         steps = training_steps(n_train, t.batch_size * processes, t.epochs)
         st.caption(f"{steps:,} training steps in all." + (f" {t.parallel_words()}" if processes > 1 else ""))
 

@@ -46,7 +46,7 @@ def gpu_counts() -> list[int]:
 def check_launch(config: RunConfig | dict[str, Any]) -> None:
     """Refuse, in plain words, a run on several processes or machines that could not start here."""
     t = config.training if isinstance(config, RunConfig) else RunConfig.model_validate(config).training
-    if t.processes * t.machines == 1:
+    if t.total_processes == 1:
         return
     from db.session import get_engine
 
@@ -137,7 +137,7 @@ def launch(run_id: int, machine: int, attempt: int) -> int:
 
     run = repo.get_run(run_id)
     t = RunConfig.model_validate(run["config"]).training
-    world = t.processes * t.machines
+    world = t.total_processes
     if machine == 0:
         endpoint = f"{this_address()}:{free_port()}"
         repo.set_shared_run_endpoint(run_id, attempt, endpoint)  # the other machines' workers join now

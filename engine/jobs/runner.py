@@ -93,9 +93,9 @@ def team_device(config: RunConfig) -> str:
     return "cuda" if config.training.device != "cpu" and torch.cuda.is_available() else "cpu"
 
 
-def execute(run_id: int, stop: StopSignals, team: Team = SINGLE) -> None:
-    """Train run_id in this process; with a team, as one of the run's processes (rank 0 alone writes)."""
-    run = repo.get_run(run_id)
+def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None:
+    """Train run in this process; with a team, as one of the run's processes (rank 0 alone writes)."""
+    run_id = run["id"]
     dataset = repo.get_dataset(run["dataset_id"])
     config = RunConfig.model_validate(run["config"])
     folder = run_folder(run_id, create=True)
@@ -345,7 +345,7 @@ def finish(run_id: int, shared: bool = False) -> int:
     if by_hand and team.leader:
         keep_alive(run_id, stop)
     try:
-        execute(run_id, stop, team)
+        execute(run, stop, team)
     except StopTraining as stopped:
         leave(team)
         if not team.leader:

@@ -174,8 +174,7 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
         usable -= team.world
     steps_per_epoch = math.ceil(usable / step_rows)
     batch_size = step_rows // team.world
-    sharded = team.shared and team.strategy == "fsdp"
-    model.to("cpu" if sharded else device, memory_format=layout)  # FSDP moves each process's share itself
+    model.to("cpu" if team.sharded else device, memory_format=layout)  # FSDP moves each process's share itself
     if resume:
         model.load_state_dict(resume["model"])
     net = team.wrap(model, device)  # what the steps call: model itself, or shared between the processes

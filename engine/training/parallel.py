@@ -44,6 +44,11 @@ class Team:
     def shared(self) -> bool:
         return self.world > 1
 
+    @property
+    def sharded(self) -> bool:
+        """Whether the model's weights are split between the processes (FSDP) rather than copied (DDP)."""
+        return self.shared and self.strategy == "fsdp"
+
     # ------------------------------------------------------------ the model
 
     def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
@@ -54,7 +59,7 @@ class Team:
         """
         if not self.shared:
             return model
-        if self.strategy == "fsdp":
+        if self.sharded:
             from torch.distributed.device_mesh import init_device_mesh
             from torch.distributed.fsdp import fully_shard
 
@@ -74,18 +79,18 @@ class Team:
     def inner(self, model: nn.Module, net: nn.Module) -> nn.Module:
         """Give back the model whose weights the steps update, without DDP's wrapper: model itself, or FSDP's split
         copy (whose every call needs every process)."""
-        return net if self.shared and self.strategy == "fsdp" else model
+        return net if self.sharded else model
 
     def weights(self, net: nn.Module, model: nn.Module) -> dict[str, torch.Tensor]:
         """Give back the whole model's weights (on rank 0; every process must call it under FSDP)."""
-        if self.shared and self.strategy == "fsdp":
+        if self.sharded:
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
             return get_model_state_dict(net, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         return model.state_dict()
 
     def optimizer_state(self, net: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-        if self.shared and self.strategy == "fsdp":
+        if self.sharded:
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
             return get_optimizer_state_dict(net, optimizer,
@@ -94,7 +99,7 @@ class Team:
 
     def load_weights(self, net: nn.Module, model: nn.Module, weights: dict[str, torch.Tensor]) -> None:
         """Put rank 0's whole-model weights back into the model (every process must call it under FSDP)."""
-        if self.shared and self.strategy == "fsdp":
+        if self.sharded:
             from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
             set_model_state_dict(net, weights, options=StateDictOptions(full_state_dict=True,
@@ -103,7 +108,7 @@ class Team:
             model.load_state_dict(weights)
 
     def load_optimizer(self, net: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-        if self.shared and self.strategy == "fsdp":
+        if self.sharded:
             from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
             set_optimizer_state_dict(net, optimizer, state, options=StateDictOptions(full_state_dict=True))
@@ -112,7 +117,7 @@ class Team:
 
     def unwrap(self, net: nn.Module, model: nn.Module) -> None:
         """After training, give model the trained weights that FSDP kept split (every process must call it)."""
-        if self.shared and self.strategy == "fsdp":
+        if self.sharded:
             weights = self.weights(net, model)
             if self.leader:
                 model.load_state_dict(weights)
