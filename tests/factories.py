@@ -54,9 +54,10 @@ def make_run(dataset: dict, model: str = "mlp", name: str | None = None, status:
     return run
 
 
-def ratings_run(dataset: dict, rmse: list[float], keep_best: bool = False) -> dict:
+def ratings_run(dataset: dict, rmse: list[float], keep_best: bool = False, preset: str | None = None) -> dict:
     """A finished ratings run whose validation error went through rmse, one value per epoch."""
-    config = {"model": {"name": "mf"}, "training": {"epochs": len(rmse), "keep_best": keep_best}, "split": {"seed": 0}}
+    config = {"model": {"name": "mf"}, "training": {"epochs": len(rmse), "keep_best": keep_best}, "split": {"seed": 0},
+              "preset": preset}
     run = repo.create_run(dataset["id"], "mf", config, name="ratings")
     repo.log_metrics(run["id"], [("val_rmse", epoch * 10, value, float(epoch), 100.0 + epoch)
                                  for epoch, value in enumerate(rmse, start=1)]

@@ -15,7 +15,7 @@ from dashboard.components import explorer as dashboard_explorer
 from db import explorer, repo
 from db.models import MetricExtreme, MetricSummary
 from db.session import session_scope
-from tests.conftest import open_page as open_any_page
+from tests.conftest import open_page as open_any_page, page_texts
 from tests.factories import make_dataset, make_run, ratings_run
 
 
@@ -582,6 +582,13 @@ def test_a_run_that_overfitted_says_so_on_the_run_and_evaluate_pages(home):
     for page in ("run", "evaluate"):
         at = open_page(page, run=overfitted["id"])
         assert any(sentence in w.value and "Keep the best epoch" in w.value for w in at.warning), page
+    assert "use the Balanced or Best preset" in page_texts(at)
+
+    # A run that started from Balanced is not told to use Balanced: it is told why Balanced did not keep the epoch.
+    balanced = ratings_run(ratings, [0.95, 0.8945, 0.92, 0.974], preset="Balanced")
+    warned = page_texts(open_page("run", run=balanced["id"]))
+    assert "The Balanced preset this run started from keeps it only when there are enough validation" in warned
+    assert "use the Balanced or Best preset" not in warned
 
     at = open_page("run", run=overfitted["id"])
     at.button(key="run-keep-best").click().run()

@@ -90,6 +90,8 @@ def test_the_sentence_says_who_is_ahead():
     behind = reference_sentence({"model": "gradient boosting", "metric": "accuracy", "value": 0.97}, report)
     assert behind == ("A simple classical model (gradient boosting) is right 97 times in 100 on the same test rows; "
                       "this model 93. Try the Best preset on the New run page, or more epochs.")
+    best = reference_sentence({"model": "gradient boosting", "metric": "accuracy", "value": 0.97}, report, "Best")
+    assert best.endswith("this model 93. Try a search for better settings on the Sweeps page, or another model.")
     ahead = reference_sentence({"model": "gradient boosting", "metric": "accuracy", "value": 0.9}, report)
     assert ahead.endswith("is right 90 times in 100 on the same test rows; this model 93, so it is ahead.")
     close = reference_sentence({"model": "gradient boosting", "metric": "accuracy", "value": 0.928}, report)

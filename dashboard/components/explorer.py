@@ -269,17 +269,19 @@ def keep_in_url(values: dict[str, Any]) -> None:
 FIGURE_WORDS = {"val_accuracy": "validation accuracy", "val_rmse": "validation error", "val_loss": "validation loss"}
 
 
-def overfitting_sentence(lost: dict[str, Any]) -> str:
+def overfitting_sentence(lost: dict[str, Any], preset: str | None = None) -> str:
     """Give back, in plain words, how a run's validation figure worsened after its best epoch (from
-    explorer.overfitting) and how to keep that epoch next time."""
+    explorer.overfitting) and how to keep that epoch next time; preset is the one the run started from."""
     key, words = lost["key"], FIGURE_WORDS.get(lost["key"], metric_label(lost["key"]).lower())
     extreme = "highest" if lost["higher_is_better"] else "lowest"
     epoch = lost["best_epoch"]
     return (f"The {words} was {extreme} at epoch {epoch} ({format_value(key, lost['best'])}) and ended at "
             f"{format_value(key, lost['last'])}: the model over-fitted after epoch {epoch}. It went on learning its "
             "training examples by heart and got worse on new ones, and the model you have is the last epoch's. "
-            "Next time turn on **Keep the best epoch** (in New run, under *Against over-fitting*), or use the "
-            "Balanced or Best preset, which keep it when there are enough validation examples.")
+            "Next time turn on **Keep the best epoch** (in New run, under *Against over-fitting*)"
+            + (f". The {preset} preset this run started from keeps it only when there are enough validation "
+               "examples to tell the best epoch reliably, and it was off here." if preset in ("Balanced", "Best") else
+               ", or use the Balanced or Best preset, which keep it when there are enough validation examples."))
 
 
 def show_overfitting(run: dict[str, Any], key: str) -> None:
@@ -292,7 +294,7 @@ def show_overfitting(run: dict[str, Any], key: str) -> None:
     lost = explorer.overfitting(run)
     if lost is None:
         return
-    st.warning(overfitting_sentence(lost), icon=":material/trending_down:")
+    st.warning(overfitting_sentence(lost, (run.get("config") or {}).get("preset")), icon=":material/trending_down:")
     if st.button("Train again, keeping the best epoch", key=key, icon=":material/replay:",
                  help="Queue a new run with exactly this run's settings and Keep the best epoch turned on."):
         again = repo.create_run(run["dataset_id"], run["model"], explorer.keep_best_config(run["config"], lost["key"]),

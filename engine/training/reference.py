@@ -371,8 +371,9 @@ def _times_right(share: float, n: int) -> int:
     return round(share * 100) if n >= 100 else round(share * n)
 
 
-def reference_sentence(reference: dict[str, Any] | None, report: dict[str, Any]) -> str:
-    """Give back one plain sentence comparing the run's model with its classical reference on the same test rows."""
+def reference_sentence(reference: dict[str, Any] | None, report: dict[str, Any], preset: str | None = None) -> str:
+    """Give back one plain sentence comparing the run's model with its classical reference on the same test rows;
+    preset is the one the run started from, so that a run behind is pointed at a step it has not taken yet."""
     from engine.training.words import plain_number, times_in
 
     if not reference:
@@ -403,4 +404,7 @@ def reference_sentence(reference: dict[str, Any] | None, report: dict[str, Any])
         return f"{opening}; this model {ours_text}, so it is ahead."
     if ahead == 0:
         return f"{opening}, and so is this model."
+    if preset == "Best":
+        return (f"{opening}; this model {ours_text}. Try a search for better settings on the Sweeps page, or "
+                "another model.")
     return f"{opening}; this model {ours_text}. Try the Best preset on the New run page, or more epochs."

@@ -507,7 +507,8 @@ def record_reference(run_id: int, reference: dict[str, Any], report: dict[str, A
             repo.log_metrics(run_id, [(f"reference_{reference['metric']}", step, reference["value"], None,
                                        time.time())])
         if report is not None:
-            repo.add_event(run_id, reference_sentence(reference, report))
+            run = repo.get_run(run_id) or {}
+            repo.add_event(run_id, reference_sentence(reference, report, (run.get("config") or {}).get("preset")))
         elif "skipped" in reference:
             repo.add_event(run_id, f"No simple classical model was fitted to compare with. {reference['skipped']}")
     except Exception as error:
@@ -566,5 +567,6 @@ def evaluation_document(run_id: int) -> dict[str, Any]:
     if crossval.exists():
         document["cross_validation"] = json.loads(crossval.read_text())
     if "reference" in document:
-        document["reference"]["sentence"] = reference_sentence(document["reference"], document)
+        document["reference"]["sentence"] = reference_sentence(document["reference"], document,
+                                                               (run.get("config") or {}).get("preset"))
     return {"run": run_id} | document
