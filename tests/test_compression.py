@@ -205,6 +205,20 @@ def test_playground_answers_with_the_chosen_version(runs, table_int8):
     assert not at.exception, at.exception
     assert next(m for m in at.metric if m.label == "Prediction").value.startswith("class_")
     assert "int8 version" in page_texts(at)
+    # The reasons come from the original model (an int8 file has no gradients), and the page says so.
+    assert "These reasons are traced through the original model" in page_texts(at)
+
+
+def test_an_int8_answer_says_whether_the_original_behind_its_reasons_agrees():
+    from dashboard.components.explanations import original_model_words
+
+    same = original_model_words({"prediction": "cat"}, {"prediction": "cat", "confidence": 0.9})
+    assert same.endswith("both answer cat here.")
+    differ = original_model_words({"prediction": "cat"}, {"prediction": "dog", "confidence": 0.6})
+    assert "the original answers cat and the int8 version dog" in differ
+    number = original_model_words({"prediction": 12.31}, {"prediction": 12.4})
+    assert number.endswith("the original predicts 12.31 for this input, the int8 version 12.4.")
+    assert original_model_words({"recommendations": []}, {"top_items": []}).endswith("8-bit copy.")
 
 
 def test_a_run_without_its_model_is_refused_with_nothing_written(runs, capsys):

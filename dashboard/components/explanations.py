@@ -140,6 +140,22 @@ def show_explanation(result: dict[str, Any], kind: str, key: str, picture: bytes
                    f"model places nearest to it. {APPROXIMATION}")
 
 
+def original_model_words(result: dict[str, Any], answer: dict[str, Any]) -> str:
+    """Give back the note under an explanation shown beside the int8 version's answer: the reasons are traced
+    through the original model (the int8 file has no gradients to follow), and whether it answers the same."""
+    said = "These reasons are traced through the original model, of which the int8 version is an 8-bit copy"
+    if "recommendations" in result or "prediction" not in result or "prediction" not in answer:
+        return said + "."
+    original, smaller = result["prediction"], answer["prediction"]
+    if "confidence" not in answer:  # a number: the two differ a little
+        return (f"{said}; the original predicts {original:,.4g} for this input, the int8 version "
+                f"{smaller:,.4g}.")
+    if str(original) == str(smaller):
+        return f"{said}; both answer {markdown_safe(smaller)} here."
+    return (f"{said}. Here they disagree: the original answers {markdown_safe(original)} and the int8 version "
+            f"{markdown_safe(smaller)}, so read this as why the original answered so.")
+
+
 # ---------------------------------------------------------------- computing in a child process
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.components.eval_figures import probabilities_figure, top_items_figure
-from dashboard.components.explanations import explain_answer, show_explanation
+from dashboard.components.explanations import explain_answer, original_model_words, show_explanation
 from dashboard.components.text import label_safe, markdown_safe
 from dashboard.components.trained import choose_finished_run, run_engine
 from db.csv_export import frame_csv
@@ -91,11 +91,13 @@ def show_items(answer: dict) -> None:
 SHOW = {"classification": show_class, "regression": show_number, "rating": show_items}
 
 
-def explain_below(given, picture: bytes | None = None, **options) -> None:
+def explain_below(given, answer: dict, picture: bytes | None = None, **options) -> None:
     """Show why the model answered what it did for one input (computed by the engine in a child process)."""
     st.markdown("**Why this answer**")
     if result := explain_answer(run_id, prep["kind"], given, **options):
         show_explanation(result, prep["kind"], key="why", picture=picture)
+        if quantized:
+            st.caption(original_model_words(result, answer))
 
 
 def answer_for(raw, names: list[str] | None = None, **options) -> list[dict] | None:
@@ -126,7 +128,7 @@ def try_a_row() -> None:
             pressed = st.form_submit_button("Predict", type="primary", icon=":material/bolt:")
         if pressed and (answers := answer_for(pd.DataFrame([values]))):
             SHOW[prep["task"]](answers[0])
-            explain_below(pd.DataFrame([values]))
+            explain_below(pd.DataFrame([values]), answers[0])
     with many:
         upload = st.file_uploader("A CSV or Excel file with the same columns as the training data",
                                   type=["csv", "tsv", "txt", "xlsx", "parquet"], key="rows-file")
@@ -161,7 +163,7 @@ def try_a_text() -> None:
             st.warning("Type a text first.")
         elif answers := answer_for([text]):
             SHOW[prep["task"]](answers[0])
-            explain_below(pd.DataFrame({prep.get("text_column", "text"): [text]}))
+            explain_below(pd.DataFrame({prep.get("text_column", "text"): [text]}), answers[0])
 
 
 def try_an_image() -> None:
@@ -182,7 +184,7 @@ def try_an_image() -> None:
         if answers:
             SHOW[prep["task"]](answers[0])
     if answers:
-        explain_below(data, picture=data)
+        explain_below(data, answers[0], picture=data)
 
 
 def try_a_user() -> None:
@@ -197,7 +199,7 @@ def try_a_user() -> None:
         pressed = st.form_submit_button("Recommend", type="primary", icon=":material/bolt:")
     if pressed and (answers := answer_for([user], top=top)):
         SHOW[prep["task"]](answers[0])
-        explain_below(user, top=top)
+        explain_below(user, answers[0], top=top)
 
 
 PLAYGROUNDS = {"tabular": try_a_row, "text": try_a_text, "image": try_an_image, "ratings": try_a_user}
