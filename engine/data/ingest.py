@@ -7,7 +7,6 @@ index row per image (index.arrow) and the decoded pixels at the chosen size (pix
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import shutil
 import time
@@ -32,6 +31,7 @@ from engine.data.ratings import check_ratings, find_rating_columns, ratings_kind
 from engine.data.tables import ENCODING_WORDS, TABLE_SUFFIXES, read_table
 from engine.data.text import check_text, text_kind_reason, text_quality_report
 from engine.errors import DataError
+from engine.files import file_sha256
 
 KINDS = ("tabular", "image", "text", "ratings")
 KIND_WORDS = {"tabular": "a table", "image": "images", "text": "texts", "ratings": "ratings"}
@@ -94,14 +94,6 @@ def remove_leftovers(older_than_seconds: float = LEFTOVER_SECONDS) -> list[Path]
 
 def pixels_file(height: int, width: int) -> str:
     return f"pixels-{height}x{width}.npy"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def in_background(function, *args) -> Future:

@@ -38,6 +38,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from engine.data.profile import MAX_CATEGORIES
 from engine.errors import DataError
+from engine.files import atomic_path
 
 CACHE_VERSION = 4
 # Ranges (between training quantiles) a numeric column is also read in by the table network: see engine.models.tabular.
@@ -413,13 +414,11 @@ class PreparedData:
 
 def save_quietly(path: Path, array: np.ndarray) -> None:
     """Save a cache file atomically; a cache that cannot be written is only slower, never an error."""
-    temporary = path.with_name(f".{uuid.uuid4().hex}.npy")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(temporary, array)
-        temporary.replace(path)
+        with atomic_path(path) as partial:
+            np.save(partial, array)
     except OSError:
-        temporary.unlink(missing_ok=True)
+        pass
 
 
 def cache_folder(dataset: dict[str, Any]) -> Path:

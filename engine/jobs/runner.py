@@ -31,6 +31,7 @@ from db.session import run_folder
 from engine.config import RunConfig
 from engine.data.prepare import prepare_dataset
 from engine.errors import UserError
+from engine.files import register_artifact
 from engine.jobs.resources import ResourceMonitor
 from engine.models.registry import build_model, data_options
 from engine.training.callbacks import Checkpointer, MetricLogger, ProgressReporter, StopCheck, StopTraining
@@ -196,9 +197,7 @@ def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None
         "preprocessing": data.preprocessing, "spec": data.spec,
         "dataset": {"id": dataset["id"], "name": dataset["name"], "sha256": dataset["sha256"]},
     })
-    from engine.data.ingest import file_sha256
-
-    repo.add_artifact(run_id, "model", str(model_path), model_path.stat().st_size, file_sha256(model_path))
+    register_artifact(run_id, "model", model_path)
     print(f"Run {run_id}: fitting a simple classical model on the same rows, to compare with", flush=True)
     reference = fit_reference(dataset, data, reference_limit(state.train_seconds), threads=torch.get_num_threads())
     answering = (part, part_data.arrays["test"][0]) if part is not model else None  # cached features: no re-reading

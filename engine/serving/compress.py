@@ -21,11 +21,12 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from engine.errors import UserError
+from engine.files import register_artifact, write_json
 from db.session import run_folder
 from engine.serving.runtime import COMPRESSION_FILE, INT8_FILE, ONNX_FILE, OnnxModel, export_folder
 
@@ -328,22 +329,21 @@ def _pruned(trained, share: float):
     return dataclasses.replace(trained, model=model.eval()), zeros / total
 
 
-def compress_run(run_id: int, prune: float | None = None) -> dict[str, Any]:
-    """Make the run's int8 model (after pruning `prune` of its weights when given), measure it against the float
-    ONNX export, keep both in the run's export folder and give back the measurement.
+def compress_run(trained, write_onnx: Callable[[Any, Path], Any], prune: float | None = None) -> dict[str, Any]:
+    """Make the int8 model of a trained run whose float ONNX export is in its export folder (after pruning `prune`
+    of its weights when given, the pruned copy written by write_onnx(trained, path)), measure it against that float
+    export, keep it beside it and give back the measurement.
 
-    Raises UserError in plain words; on any failure nothing is written.
+    engine.serving.export calls this with its ONNX writer. Raises UserError in plain words; on any failure nothing
+    is written.
     """
     from db import repo
     from engine.data.prepare import prepare_run_data
-    from engine.serving.export import export_onnx, export_run
-    from engine.serving.predict import load_trained
 
     if prune is not None and not 0 < prune < 1:
         raise UserError(f"--prune is the share of weights set to zero, between 0 and 1 (such as 0.5); {prune:g} "
                         "is not.")
-    trained = load_trained(run_id)  # says plainly when the run has no model
-    export_run(run_id, "onnx")  # the float model: the baseline, and what is quantised without pruning
+    run_id = trained.run_id
     folder = export_folder(run_id)
     started = time.perf_counter()
     try:
@@ -365,7 +365,7 @@ def compress_run(run_id: int, prune: float | None = None) -> dict[str, Any]:
         if prune:
             pruned, pruned_share = _pruned(trained, prune)
             source = Path(scratch) / "model.pruned.onnx"
-            export_onnx(pruned, source)
+            write_onnx(pruned, source)
         method = quantize_file(source, target, calibration)
         try:
             models = {"before": OnnxModel(folder / ONNX_FILE, threads=1), "after": OnnxModel(target, threads=1)}
@@ -402,15 +402,6 @@ def compress_run(run_id: int, prune: float | None = None) -> dict[str, Any]:
         document["warning"] = warning(document)
         document["seconds"] = time.perf_counter() - started
         os.replace(target, folder / INT8_FILE)
-    partial = folder / f"{COMPRESSION_FILE}.partial"
-    partial.write_text(json.dumps(document, indent=1))
-    os.replace(partial, folder / COMPRESSION_FILE)
-    _register(run_id, folder / INT8_FILE)
+    write_json(folder / COMPRESSION_FILE, document)
+    register_artifact(run_id, "onnx_int8", folder / INT8_FILE)
     return document
-
-
-def _register(run_id: int, path: Path) -> None:
-    from db import repo
-    from engine.data.ingest import file_sha256
-
-    repo.add_artifact(run_id, "onnx_int8", str(path), path.stat().st_size, file_sha256(path))

@@ -11,7 +11,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import shutil
 import warnings
 import zipfile
@@ -22,6 +21,8 @@ import numpy as np
 import torch
 
 from engine.errors import UserError
+from engine.files import atomic_path, register_artifact, write_json
+from engine.serving.compress import compress_run, method_text, read_compression
 from engine.serving.inputs import inputs_for
 from engine.serving.predict import TorchModel, TrainedModel, load_trained
 from engine.serving.runtime import (CHECKS_FILE, INT8_FILE, ONNX_FILE, PREPROCESSING_FILE, PROGRAM_FILE,
@@ -107,23 +108,20 @@ def _quiet():
         logger.setLevel(level)
 
 
-def _write_checked(path: Path, partial: Path, what: str, write: Callable[[Path], None],
+def _write_checked(path: Path, what: str, write: Callable[[Path], None],
                    load: Callable[[Path], Callable[[np.ndarray], np.ndarray]], trained: TrainedModel) -> dict[str, Any]:
-    """Write an export to partial, check what load makes of it against the trained model, and only then put it at
-    path; give back the check. Nothing is left behind when either step fails (UserError naming `what`)."""
+    """Write an export to a scratch file, check what load makes of it against the trained model, and only then put
+    it at path; give back the check. Nothing is left behind when either step fails (UserError naming `what`)."""
     try:
-        with _quiet():
-            write(partial)
-        check = compare(load(partial), trained)
+        with atomic_path(path) as partial:
+            with _quiet():
+                write(partial)
+            return compare(load(partial), trained)
     except UserError:
-        partial.unlink(missing_ok=True)
         raise
     except Exception as error:
-        partial.unlink(missing_ok=True)
         raise UserError(f"This model could not be exported as {what} ({type(error).__name__}: "
                         f"{str(error).splitlines()[0][:300] if str(error) else ''}).") from None
-    os.replace(partial, path)
-    return check
 
 
 def _batch_free(trained: TrainedModel) -> tuple[torch.Tensor, tuple[dict[int, Any]]]:
@@ -140,8 +138,7 @@ def export_onnx(trained: TrainedModel, path: Path) -> dict[str, Any]:
         torch.onnx.export(trained.model, (x,), str(partial), dynamo=True, external_data=False,
                           input_names=["input"], output_names=["output"], dynamic_shapes=shapes)
 
-    return _write_checked(path, path.with_name(path.name + ".partial"), "ONNX", write,
-                          lambda partial: OnnxModel(partial, threads=1), trained)
+    return _write_checked(path, "ONNX", write, lambda partial: OnnxModel(partial, threads=1), trained)
 
 
 class ProgramModel:
@@ -163,9 +160,7 @@ def export_program(trained: TrainedModel, path: Path) -> dict[str, Any]:
     def write(partial: Path) -> None:
         torch.export.save(torch.export.export(trained.model, (x,), dynamic_shapes=shapes), str(partial))
 
-    # torch.export.save wants the .pt2 ending, so the unfinished file is named before it
-    return _write_checked(path, path.with_name("partial-" + path.name), "a PyTorch program", write, ProgramModel,
-                          trained)
+    return _write_checked(path, "a PyTorch program", write, ProgramModel, trained)
 
 
 def export_torchscript(trained: TrainedModel, path: Path) -> dict[str, Any]:
@@ -174,7 +169,6 @@ def export_torchscript(trained: TrainedModel, path: Path) -> dict[str, Any]:
     Scripting keeps every branch of forward; models that cannot be scripted are traced on an example batch,
     which is sound here because their inputs always have the same shape apart from the batch size.
     """
-    partial = path.with_name(path.name + ".partial")
     with _quiet():
         try:
             program, how = torch.jit.script(trained.model), "scripted"
@@ -184,15 +178,11 @@ def export_torchscript(trained: TrainedModel, path: Path) -> dict[str, Any]:
                 program, how = torch.jit.trace(trained.model, (x,), check_trace=False), "traced"
             except Exception as error:
                 raise UserError(f"This model could not be turned into TorchScript ({type(error).__name__}).") from None
-        torch.jit.save(program, str(partial))
-        loaded = torch.jit.load(str(partial))
-    try:
-        check = compare(TorchModel(loaded), trained)
-    except UserError:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, path)
-    return check | {"how": how}
+    with atomic_path(path) as partial:
+        with _quiet():
+            torch.jit.save(program, str(partial))
+            loaded = torch.jit.load(str(partial))
+        return compare(TorchModel(loaded), trained) | {"how": how}
 
 
 # ---------------------------------------------------------------- the bundle
@@ -466,8 +456,6 @@ TASK_WORDS = {"classification": "tell which label an input has", "regression": "
 def readme(trained: TrainedModel, checks: dict[str, Any], compression: dict[str, Any] | None = None) -> str:
     """Give back the bundle's README: of the float model checked against PyTorch, or of the int8 model with its
     measurement (compression, from engine.serving.compress) when given."""
-    from engine.serving.compress import method_text
-
     prep, spec = trained.preprocessing, trained.spec
     inputs = "pieces" if prep.get("word_pieces") else prep["kind"]
     if compression is None:
@@ -495,22 +483,22 @@ def write_bundle(trained: TrainedModel, folder: Path, checks: dict[str, Any], pa
     """Write the ZIP bundle of the run's exports to path: the float models, or with compression (the int8 model's
     measurement) the int8 model alone."""
     root = f"trainyard-run-{trained.run_id}" + ("-int8" if compression else "")
-    partial = path.with_name(path.name + ".partial")
     example = example_document(trained, OnnxModel(folder / INT8_FILE, threads=1) if compression else None)
     documents = {"preprocessing.json": trained.preprocessing, "labels.json": labels_document(trained.preprocessing),
                  "example_input.json": example}
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(f"{root}/README.md", readme(trained, checks, compression))
-        for name, document in documents.items():
-            archive.writestr(f"{root}/{name}", json.dumps(document, indent=1))
-        for name in ([INT8_FILE] if compression else [ONNX_FILE, PROGRAM_FILE]):
-            archive.write(folder / name, f"{root}/{name}")
-        if trained.preprocessing.get("word_pieces"):  # the pretrained text model's own tokenizer
-            from engine.data.text import PIECE_TOKENIZER
-            from engine.models.registry import package_file
+    with atomic_path(path) as partial:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(f"{root}/README.md", readme(trained, checks, compression))
+            for name, document in documents.items():
+                archive.writestr(f"{root}/{name}", json.dumps(document, indent=1))
+            for name in ([INT8_FILE] if compression else [ONNX_FILE, PROGRAM_FILE]):
+                archive.write(folder / name, f"{root}/{name}")
+            if trained.preprocessing.get("word_pieces"):  # the pretrained text model's own tokenizer
+                from engine.data.text import PIECE_TOKENIZER
+                from engine.models.registry import package_file
 
-            archive.write(package_file(trained.preprocessing["word_pieces"], PIECE_TOKENIZER), f"{root}/tokenizer.json")
-    os.replace(partial, path)
+                archive.write(package_file(trained.preprocessing["word_pieces"], PIECE_TOKENIZER),
+                              f"{root}/tokenizer.json")
 
 
 # ---------------------------------------------------------------- a run's exports
@@ -523,12 +511,6 @@ def _read_checks(folder: Path) -> dict[str, Any]:
         return {}
 
 
-def _write_json(path: Path, document: Any) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(document, indent=1))
-    os.replace(partial, path)
-
-
 def export_run(run_id: int, fmt: str, out: Path | None = None, quantize: str | None = None,
                prune: float | None = None) -> dict[str, Any]:
     """Make (or reuse) the run's export in fmt, copy it to out when given, and describe it.
@@ -537,8 +519,7 @@ def export_run(run_id: int, fmt: str, out: Path | None = None, quantize: str | N
     weights, when given), or its own bundle; "check" is then its measurement (engine.serving.compress).
     Gives back {"run", "format", "path", "bytes", "check"} (and "quantize"); raises UserError in plain words.
     """
-    from db import access, repo
-    from engine.data.ingest import file_sha256
+    from db import access
     from engine.serving.predict import model_path
 
     actor = access.require("export")
@@ -563,10 +544,10 @@ def export_run(run_id: int, fmt: str, out: Path | None = None, quantize: str | N
 
     def make(name: str, build: Callable[[], dict[str, Any]]) -> None:
         checks[name] = build()
-        _write_json(folder / CHECKS_FILE, checks)
-        repo.add_artifact(run_id, name, str(files[name]), files[name].stat().st_size, file_sha256(files[name]))
+        write_json(folder / CHECKS_FILE, checks)
+        register_artifact(run_id, name, files[name])
 
-    _write_json(folder / PREPROCESSING_FILE, trained.preprocessing)  # the playground reads it next to the ONNX file
+    write_json(folder / PREPROCESSING_FILE, trained.preprocessing)  # the playground reads it next to the ONNX file
     needed = {"bundle": ["onnx", "pt2", "bundle"]}.get(fmt, [fmt])
 
     def bundle() -> dict[str, Any]:
@@ -600,16 +581,12 @@ def _int8_export(trained: TrainedModel, fmt: str, checks: dict[str, Any],
                  prune: float | None) -> tuple[Path, dict[str, Any]]:
     """Make (or reuse) the run's int8 model, and its bundle for fmt "bundle"; give back the file and its
     measurement."""
-    from db import repo
-    from engine.data.ingest import file_sha256
-    from engine.serving.compress import compress_run, read_compression
-
     run_id, folder = trained.run_id, export_folder(trained.run_id)
-    compression = read_compression(run_id, prune) or compress_run(run_id, prune)
+    compression = read_compression(run_id, prune) or compress_run(trained, export_onnx, prune)
     target = folder / INT8_FILE
     if fmt == "bundle":
         target = folder / bundle_name(run_id, quantized=True)
         if not target.exists() or target.stat().st_mtime < (folder / INT8_FILE).stat().st_mtime:
             write_bundle(trained, folder, checks, target, compression)
-            repo.add_artifact(run_id, "bundle_int8", str(target), target.stat().st_size, file_sha256(target))
+            register_artifact(run_id, "bundle_int8", target)
     return target, compression

@@ -8,13 +8,12 @@ on its held-out fold (the cross-validation estimate) and on the shared test spli
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from typing import Any, Callable
 
 import numpy as np
 
+from engine.files import register_artifact, write_json
 from engine.training.callbacks import Callback
 
 CROSSVAL_FILE = "crossval.json"
@@ -97,7 +96,6 @@ def run_cross_validation(run_id: int, config, dataset: dict[str, Any], device, c
     """
     from db import repo
     from db.session import run_folder
-    from engine.data.ingest import file_sha256
 
     folds = getattr(config.split, "folds", 1) or 1
     path = run_folder(run_id) / CROSSVAL_FILE
@@ -109,11 +107,8 @@ def run_cross_validation(run_id: int, config, dataset: dict[str, Any], device, c
         return [*callbacks, *([FoldProgress(progress, fold, folds)] if progress else [])]
 
     result = cross_validate(config, dataset, folds, device, fold_callbacks)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(result))
-    os.replace(partial, path)
-    repo.add_artifact(run_id, "crossval", str(path), path.stat().st_size, file_sha256(path))
+    write_json(path, result, indent=None)
+    register_artifact(run_id, "crossval", path)
     now = time.time()
     points = [(f"cv_{key}_{which}", 0, result[which][key], None, now)
               for key in result["mean"] for which in ("mean", "std")]

@@ -12,7 +12,6 @@ import base64
 import io
 import json
 import math
-import os
 import time
 import warnings
 from pathlib import Path
@@ -23,6 +22,7 @@ from sklearn import metrics as skm
 
 from engine.data.transform import decode_numbers, decode_ratings
 from engine.errors import UserError
+from engine.files import register_artifact, write_json
 from engine.training.words import plain_number, times_in
 
 REPORT_VERSION = 1
@@ -425,21 +425,16 @@ def evaluation_report(prep: dict[str, Any], x_test: np.ndarray, y_test: np.ndarr
 
 
 def save_report(path: Path, report: dict[str, Any]) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(clean(report)))
-    os.replace(partial, path)
+    write_json(path, clean(report), indent=None)
 
 
 def save_evaluation(run_id: int, report: dict[str, Any]) -> None:
     """Save a run's evaluation report in its folder and register it as the run's evaluation."""
-    from db import repo
     from db.session import run_folder
-    from engine.data.ingest import file_sha256
 
     path = run_folder(run_id) / EVALUATION_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
     save_report(path, report)
-    repo.add_artifact(run_id, "evaluation", str(path), path.stat().st_size, file_sha256(path))
+    register_artifact(run_id, "evaluation", path)
 
 
 def write_evaluation(run_id: int, model, data, device=None, reference: dict[str, Any] | None = None,
