@@ -34,7 +34,7 @@ def runs(tmp_path_factory):
     """A finished table run and a finished picture run (a network with convolutions), shared by this file."""
     with pytest.MonkeyPatch.context() as patch:
         home = use_home(patch, tmp_path_factory.mktemp("home"))
-        table = train_run(table_dataset(home, rows=300))
+        table = train_run(table_dataset(home, rows=300), hidden_sizes=(128, 128))  # int8 pays past a few weights
         shapes = add_dataset(shapes_zip(home / "shapes.zip", per_class=12), name="shapes")
         image = train_run(shapes, "seed_cnn", epochs=2)
         yield {"home": home, "table": table, "image": image}
@@ -81,6 +81,15 @@ def test_picture_model_with_convolutions_is_quantised_statically(runs):
     assert document["size_ratio"] < 0.4
     assert document["same_answer_share"] >= 0.8
     assert abs(document["metric_drop"]) <= 100 and document["flagged"] == (document["metric_drop"] > 1)
+
+
+def test_an_int8_version_no_smaller_than_the_original_is_flagged():
+    from engine.serving.compress import warning
+
+    tiny = {"metric": "accuracy", "metric_drop": 0.0, "size_ratio": 1.67}
+    assert warning(tiny).startswith("It is no smaller: this model has so few weights")
+    assert warning(tiny | {"size_ratio": 0.3}) is None
+    assert "loses 2.0 points" in warning(tiny | {"metric_drop": 2.0})
 
 
 def test_int8_bundle_readme_example_runs_in_a_plain_process(runs, table_int8, tmp_path):

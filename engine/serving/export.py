@@ -22,7 +22,7 @@ import torch
 
 from engine.errors import UserError
 from engine.files import atomic_path, register_artifact, write_json
-from engine.serving.compress import compress_run, method_text, read_compression
+from engine.serving.compress import compress_run, method_text, read_compression, tidy_file
 from engine.serving.inputs import inputs_for
 from engine.serving.predict import TorchModel, TrainedModel, load_trained
 from engine.serving.runtime import (CHECKS_FILE, INT8_FILE, ONNX_FILE, PREPROCESSING_FILE, PROGRAM_FILE,
@@ -137,6 +137,7 @@ def export_onnx(trained: TrainedModel, path: Path) -> dict[str, Any]:
     def write(partial: Path) -> None:
         torch.onnx.export(trained.model, (x,), str(partial), dynamo=True, external_data=False,
                           input_names=["input"], output_names=["output"], dynamic_shapes=shapes)
+        tidy_file(partial)
 
     return _write_checked(path, "ONNX", write, lambda partial: OnnxModel(partial, threads=1), trained)
 
