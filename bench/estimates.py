@@ -43,6 +43,7 @@ def main() -> int:
     os.environ["TRAINYARD_HOME"] = home
     os.environ.pop("DATABASE_URL", None)
     from db import repo
+    from db.models import FINISHED
     from db.session import migrate
     from engine.estimates import estimate_run
     from engine.jobs.worker import start_background_worker
@@ -66,7 +67,7 @@ def main() -> int:
                 config = starting_config(dataset, model, preset, {})
                 estimate = estimate_run(config, dataset)
                 run = repo.create_run(dataset["id"], model, config)
-                while (run := repo.get_run(run["id"]))["status"] not in repo.FINISHED:
+                while (run := repo.get_run(run["id"]))["status"] not in FINISHED:
                     time.sleep(0.5)
                 if run["status"] != "completed":
                     print(f"{key:<18} {preset:<9} {model:<21} run {run['id']} {run['status']}: {run['error']}")

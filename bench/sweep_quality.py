@@ -39,6 +39,7 @@ def test_figure(summary: dict) -> tuple[str, float]:
 def one(key: str, seed: int, budget: float) -> dict:
     """Balanced and Auto on data set key with split and training seed seed, in a fresh home."""
     from db import repo
+    from db.models import FINISHED
     from db.session import migrate
     from engine.search.sweeps import create_auto, sweep_document, wait_for_sweep
     from model_quality import add
@@ -57,7 +58,7 @@ def one(key: str, seed: int, budget: float) -> dict:
         config = validate_run_config(starting_config(dataset, suggested_model(dataset), "Balanced", seeds))
         started = time.monotonic()
         run = repo.create_run(dataset["id"], config.model.name, config.model_dump(), name="Balanced")
-        while repo.get_run(run["id"])["status"] not in repo.FINISHED:
+        while repo.get_run(run["id"])["status"] not in FINISHED:
             time.sleep(1)
         balanced_seconds = time.monotonic() - started
         summary = repo.run_summary(run["id"])

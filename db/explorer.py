@@ -21,13 +21,12 @@ from sqlalchemy.orm import aliased
 
 from db import access
 from db.csv_export import csv_text
-from db.models import (Artifact, Dataset, Metric, MetricExtreme, MetricSummary, Run, RunEvent, datetime_iso,
-                       utcnow)
+from db.models import (ACTIVE, Artifact, Dataset, Metric, MetricExtreme, MetricSummary, Run, RunEvent, RunStatus,
+                       datetime_iso, utcnow)
 from db.session import run_folder, session_scope, trainyard_home
 
 log = logging.getLogger(__name__)
 
-ACTIVE = ("queued", "running")
 POINTS_PER_CURVE = 1500
 # Curves longer than this keep the extremes of each block of about BLOCK_POINTS points in
 # metric_extremes, so drawing them reads a few percent of their points.
@@ -488,7 +487,7 @@ def run_seconds(run: dict[str, Any], now: datetime | None = None) -> float | Non
         return None
     end = run.get("finished_at")
     if end is None:
-        end = (now or utcnow()) if run["status"] == "running" else run.get("heartbeat_at")
+        end = (now or utcnow()) if run["status"] == RunStatus.RUNNING else run.get("heartbeat_at")
     return max(0.0, (end - run["started_at"]).total_seconds()) if end else None
 
 
@@ -720,14 +719,14 @@ def delete_runs(run_ids: Sequence[int]) -> DeleteOutcome:
     actor = access.require("delete")
     with session_scope(write=True) as session:
         found = dict(session.execute(select(Run.id, Run.status).where(Run.id.in_(ids)).with_for_update()).all())
-        training = sorted(i for i, status in found.items() if status == "running")
+        training = sorted(i for i, status in found.items() if status == RunStatus.RUNNING)
         doomed = sorted(i for i in found if i not in training)
         paths = [Path(p) for p in session.scalars(select(Artifact.path).where(Artifact.run_id.in_(doomed)))]
         if doomed:
             session.execute(update(Run).where(Run.parent_run_id.in_(doomed)).values(parent_run_id=None))
             for table in (Metric, MetricExtreme, MetricSummary, Artifact, RunEvent):
                 session.execute(delete(table).where(table.run_id.in_(doomed)))
-            session.execute(delete(Run).where(Run.id.in_(doomed), Run.status != "running"))
+            session.execute(delete(Run).where(Run.id.in_(doomed), Run.status != RunStatus.RUNNING))
             access.record(session, "delete_run", f"runs {', '.join(map(str, doomed))}", None, actor)
     for path in paths:
         if _inside(path, home) and path.is_file():

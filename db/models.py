@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -22,9 +23,28 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted", "pruned")
-# pruned: a sweep's trial that its pruner stopped early, as its curves were behind the other trials'.
-SWEEP_STATUSES = ("running", "completed", "cancelled")
+class RunStatus(StrEnum):
+    """Where a run is: waiting for a worker, training, or how it ended. Stored as its plain value."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # its worker stopped; it resumes from its last checkpoint when queued again
+    PRUNED = "pruned"  # a sweep's trial that its pruner stopped early, as its curves were behind the others'
+
+
+class SweepStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+RUN_STATUSES = tuple(status.value for status in RunStatus)  # as stored
+ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)  # waiting for a worker or training
+FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.PRUNED)  # for good
+SWEEP_STATUSES = tuple(status.value for status in SweepStatus)
 SWEEP_METHODS = ("tpe", "random", "grid")
 DATASET_KINDS = ("tabular", "image", "text", "ratings")
 DATASET_TASKS = ("classification", "regression", "rating")
@@ -112,7 +132,7 @@ class Run(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="RESTRICT"), index=True)
     model: Mapped[str] = mapped_column(String(100))
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[str] = mapped_column(String(20), default=RunStatus.QUEUED)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -180,7 +200,7 @@ class Sweep(Base):
     parallel: Mapped[int] = mapped_column(Integer)
     budget_seconds: Mapped[float | None] = mapped_column(Float)
     auto: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    status: Mapped[str] = mapped_column(String(20), default=SweepStatus.RUNNING)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)

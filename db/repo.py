@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from db import access
 from db.models import (
+    FINISHED,
     Artifact,
     Dataset,
     Metric,
@@ -19,13 +20,14 @@ from db.models import (
     Run,
     RunEvent,
     RunMachine,
+    RunStatus,
     Sweep,
+    SweepStatus,
     Worker,
     utcnow,
 )
 from db.session import get_engine, session_scope
 
-FINISHED = ("completed", "failed", "cancelled", "pruned")
 
 
 def _as_dict(row) -> dict[str, Any]:
@@ -89,7 +91,7 @@ def heartbeat_worker(worker_id: int, run_ids: Sequence[int]) -> None:
         if run_ids:
             session.execute(
                 update(Run)
-                .where(Run.id.in_(run_ids), Run.status == "running")
+                .where(Run.id.in_(run_ids), Run.status == RunStatus.RUNNING)
                 .values(heartbeat_at=now)
             )
 
@@ -122,7 +124,7 @@ def create_run(dataset_id: int, model: str, config: dict[str, Any], name: str | 
     actor = access.current_actor() if sweep_id else access.require("train")
     with session_scope(write=True) as session:
         run = Run(
-            dataset_id=dataset_id, model=model, config=config, name=name, status="queued",
+            dataset_id=dataset_id, model=model, config=config, name=name, status=RunStatus.QUEUED,
             parent_run_id=parent_run_id, tags=tags or [], environment={}, sweep_id=sweep_id,
             trial_number=trial_number, created_by=actor.email,
         )
@@ -178,7 +180,7 @@ def claim_next_run(worker_id: int, host: str, accept=None) -> dict[str, Any] | N
     with session_scope(write=True) as session:
         candidates = session.scalars(
             select(Run)
-            .where(Run.status == "queued")
+            .where(Run.status == RunStatus.QUEUED)
             .order_by(Run.created_at, Run.id)
             .limit(50)
             .with_for_update(skip_locked=True)
@@ -189,8 +191,8 @@ def claim_next_run(worker_id: int, host: str, accept=None) -> dict[str, Any] | N
         now = utcnow()
         claimed = session.execute(
             update(Run)
-            .where(Run.id == run.id, Run.status == "queued")
-            .values(status="running", worker_id=worker_id, worker_host=host, started_at=now,
+            .where(Run.id == run.id, Run.status == RunStatus.QUEUED)
+            .values(status=RunStatus.RUNNING, worker_id=worker_id, worker_host=host, started_at=now,
                     heartbeat_at=now, attempts=Run.attempts + 1, error=None, finished_at=None)
         ).rowcount
         if not claimed:
@@ -244,7 +246,7 @@ def gathering_shared_runs() -> list[int]:
         joined = dict(session.execute(
             select(Run.id, func.count(RunMachine.id))
             .join(RunMachine, (RunMachine.run_id == Run.id) & (RunMachine.attempt == Run.attempts))
-            .where(Run.status == "running").group_by(Run.id)).all())
+            .where(Run.status == RunStatus.RUNNING).group_by(Run.id)).all())
         configs = dict(session.execute(select(Run.id, Run.config).where(Run.id.in_(list(joined)))).all())
     return [run_id for run_id, count in joined.items()
             if count < configs[run_id].get("training", {}).get("machines", 1)]
@@ -265,7 +267,7 @@ def join_shared_run(worker_id: int, host: str, accept=None) -> tuple[dict[str, A
             select(Run, RunMachine.devices).join(
                 RunMachine, (RunMachine.run_id == Run.id) & (RunMachine.attempt == Run.attempts)
                 & (RunMachine.machine == 0) & RunMachine.endpoint.is_not(None))
-            .where(Run.status == "running").order_by(Run.started_at, Run.id)).all()
+            .where(Run.status == RunStatus.RUNNING).order_by(Run.started_at, Run.id)).all()
         runs = [_as_dict(run) for run, _ in found]
         devices = {run.id: kind for run, kind in found}
         places = {}
@@ -299,8 +301,8 @@ def claim_run_by_hand(run_id: int, host: str) -> dict[str, Any]:
     with session_scope(write=True) as session:
         now = utcnow()
         claimed = session.execute(
-            update(Run).where(Run.id == run_id, Run.status.in_(("queued", "interrupted")))
-            .values(status="running", worker_id=None, worker_host=host, started_at=now, heartbeat_at=now,
+            update(Run).where(Run.id == run_id, Run.status.in_((RunStatus.QUEUED, RunStatus.INTERRUPTED)))
+            .values(status=RunStatus.RUNNING, worker_id=None, worker_host=host, started_at=now, heartbeat_at=now,
                     attempts=Run.attempts + 1, error=None, finished_at=None, cancel_requested=False)
         ).rowcount
         run = session.get(Run, run_id)
@@ -317,13 +319,14 @@ def claim_run_by_hand(run_id: int, host: str) -> dict[str, Any]:
 def heartbeat_run(run_id: int) -> None:
     """Mark a run that no worker looks after as alive (its first process does it, see engine.jobs.launch)."""
     with session_scope(write=True) as session:
-        session.execute(update(Run).where(Run.id == run_id, Run.status == "running").values(heartbeat_at=utcnow()))
+        session.execute(update(Run).where(Run.id == run_id, Run.status == RunStatus.RUNNING)
+                        .values(heartbeat_at=utcnow()))
 
 
 def queue_positions() -> dict[int, int]:
     """Give back {run_id: place in the queue, 1 = next} for every queued run."""
     with session_scope() as session:
-        ids = session.scalars(select(Run.id).where(Run.status == "queued").order_by(Run.created_at, Run.id))
+        ids = session.scalars(select(Run.id).where(Run.status == RunStatus.QUEUED).order_by(Run.created_at, Run.id))
         return {run_id: place for place, run_id in enumerate(ids, start=1)}
 
 
@@ -352,16 +355,17 @@ def finish_run(run_id: int, status: str, error: str | None = None, attempt: int 
         values: dict[str, Any] = {"status": status, "error": error, "eta_seconds": None}
         if status in FINISHED:
             values["finished_at"] = utcnow()
-        if status == "completed":
+        if status == RunStatus.COMPLETED:
             values["progress"] = 1.0
-        which = [Run.id == run_id, Run.status.in_(("running", "queued"))]
+        which = [Run.id == run_id, Run.status.in_((RunStatus.RUNNING, RunStatus.QUEUED))]
         if attempt is not None:
             which.append(Run.attempts == attempt)
         changed = session.execute(update(Run).where(*which).values(**values)).rowcount
         if changed:
-            message = {"completed": "Completed", "failed": "Failed", "cancelled": "Cancelled",
-                       "interrupted": "Interrupted", "pruned": "Stopped early by the sweep"}.get(status, status)
-            session.add(RunEvent(run_id=run_id, kind="status", level="error" if status == "failed" else "info",
+            message = {RunStatus.COMPLETED: "Completed", RunStatus.FAILED: "Failed", RunStatus.CANCELLED: "Cancelled",
+                       RunStatus.INTERRUPTED: "Interrupted",
+                       RunStatus.PRUNED: "Stopped early by the sweep"}.get(status, status)
+            session.add(RunEvent(run_id=run_id, kind="status", level="error" if status == RunStatus.FAILED else "info",
                                  message=f"{message}: {error}" if error else message))
         return bool(changed)
 
@@ -377,14 +381,14 @@ def request_cancel(run_id: int, by_person: bool = True) -> str:
         run = session.get(Run, run_id)
         if run is None:
             raise KeyError(run_id)
-        if actor is not None and run.status in ("queued", "interrupted", "running"):
+        if actor is not None and run.status in (RunStatus.QUEUED, RunStatus.INTERRUPTED, RunStatus.RUNNING):
             access.record(session, "cancel", f"run {run_id}", None, actor)
-        if run.status in ("queued", "interrupted"):
-            run.status = "cancelled"
+        if run.status in (RunStatus.QUEUED, RunStatus.INTERRUPTED):
+            run.status = RunStatus.CANCELLED
             run.finished_at = utcnow()
             session.add(RunEvent(run_id=run_id, kind="status", message="Cancelled before it ran"))
-            return "cancelled"
-        if run.status == "running":
+            return RunStatus.CANCELLED
+        if run.status == RunStatus.RUNNING:
             run.cancel_requested = True
             session.add(RunEvent(run_id=run_id, kind="status", message="Cancel requested"))
             return "requested"
@@ -408,16 +412,16 @@ def requeue_run(run_id: int, fresh: bool = False, by_person: bool = True) -> boo
     actor = access.require("edit") if by_person else None
     with session_scope(write=True) as session:
         run = session.get(Run, run_id)
-        if run is None or run.status in ("queued", "running"):
+        if run is None or run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
             return False
         if actor is not None:
             access.record(session, "queue_again", f"run {run_id}", "to start over" if fresh else None, actor)
-        starts_over = fresh or run.status != "interrupted"
+        starts_over = fresh or run.status != RunStatus.INTERRUPTED
         if starts_over:
             session.execute(delete(Metric).where(Metric.run_id == run_id))
             session.execute(delete(MetricSummary).where(MetricSummary.run_id == run_id))
             session.execute(delete(Artifact).where(Artifact.run_id == run_id))
-        run.status = "queued"
+        run.status = RunStatus.QUEUED
         run.cancel_requested = False
         run.pid = None
         run.worker_id = None
@@ -439,11 +443,11 @@ def mark_stale_runs_interrupted(max_age_seconds: float, dead_worker_ids: Sequenc
         condition = or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < since)
         if dead_worker_ids:
             condition = or_(condition, Run.worker_id.in_(list(dead_worker_ids)))
-        stale = list(session.scalars(select(Run.id).where(Run.status == "running", condition)))
+        stale = list(session.scalars(select(Run.id).where(Run.status == RunStatus.RUNNING, condition)))
         if stale:
             session.execute(
-                update(Run).where(Run.id.in_(stale), Run.status == "running")
-                .values(status="interrupted", eta_seconds=None,
+                update(Run).where(Run.id.in_(stale), Run.status == RunStatus.RUNNING)
+                .values(status=RunStatus.INTERRUPTED, eta_seconds=None,
                         error="The worker training this run stopped answering.")
             )
             for run_id in stale:
@@ -680,5 +684,5 @@ def finish_sweep(sweep_id: int, status: str, outcome: str | None) -> bool:
     """Mark a running sweep completed or cancelled with its closing sentence; give back False if it had ended."""
     with session_scope(write=True) as session:
         return bool(session.execute(
-            update(Sweep).where(Sweep.id == sweep_id, Sweep.status == "running")
+            update(Sweep).where(Sweep.id == sweep_id, Sweep.status == SweepStatus.RUNNING)
             .values(status=status, outcome=outcome, finished_at=utcnow())).rowcount)

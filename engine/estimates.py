@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from db import repo
+from db.models import RunStatus
 from engine.calibrate import load_calibration
 from engine.config import RunConfig, validate_run_config
 from engine.data.prepare import features_path
@@ -156,7 +157,7 @@ def _finished_runs(calibration: dict[str, Any], device: str) -> list[_Finished]:
     """Give back what this computer's newest finished runs on device teach, newest first."""
     datasets: dict[int, dict[str, Any] | None] = {}
     # a run that was interrupted and resumed took its time in pieces: it teaches nothing about a whole run
-    runs = [r for r in repo.list_runs(limit=HISTORY_RUNS, statuses=["completed"])
+    runs = [r for r in repo.list_runs(limit=HISTORY_RUNS, statuses=[RunStatus.COMPLETED])
             if r["started_at"] and r["finished_at"] and (r["attempts"] or 1) == 1]
     found = []
     for run in sorted(runs, key=lambda r: r["started_at"]):
@@ -274,7 +275,7 @@ def queue_waits(active: list[dict[str, Any]], positions: dict[int, int], slots: 
     """
     left: dict[int, float | None] = {}
     for run in active:
-        if run["status"] == "running":
+        if run["status"] == RunStatus.RUNNING:
             left[run["id"]] = run["eta_seconds"]
     datasets: dict[int, dict[str, Any] | None] = {}
     histories: dict[str, list[_Finished]] = {}  # read once for all the waiting runs
@@ -284,7 +285,7 @@ def queue_waits(active: list[dict[str, Any]], positions: dict[int, int], slots: 
     lanes = [0.0] * max(1, slots)
     for seconds in busy:  # the training runs hold the lanes first
         lanes[lanes.index(min(lanes))] += seconds
-    for run in sorted((r for r in active if r["status"] == "queued"), key=lambda r: positions.get(r["id"], 0)):
+    for run in sorted((r for r in active if r["status"] == RunStatus.QUEUED), key=lambda r: positions.get(r["id"], 0)):
         waits[run["id"]] = None if unknown else min(lanes)
         if run["dataset_id"] not in datasets:
             datasets[run["dataset_id"]] = repo.get_dataset(run["dataset_id"])

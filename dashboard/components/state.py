@@ -6,12 +6,15 @@ import streamlit as st
 
 from dashboard.components.text import markdown_safe
 from db import repo
+from db.models import RunStatus
 from db.session import database_url, get_engine
 
-STATUS_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "failed": "red",
-                 "cancelled": "orange", "interrupted": "violet", "pruned": "gray"}
-STATUS_WORDS = {"queued": "Waiting", "running": "Training", "completed": "Finished", "failed": "Failed",
-                "cancelled": "Cancelled", "interrupted": "Interrupted", "pruned": "Stopped early by the sweep"}
+STATUS_COLORS = {RunStatus.QUEUED: "gray", RunStatus.RUNNING: "blue", RunStatus.COMPLETED: "green",
+                 RunStatus.FAILED: "red", RunStatus.CANCELLED: "orange", RunStatus.INTERRUPTED: "violet",
+                 RunStatus.PRUNED: "gray"}
+STATUS_WORDS = {RunStatus.QUEUED: "Waiting", RunStatus.RUNNING: "Training", RunStatus.COMPLETED: "Finished",
+                RunStatus.FAILED: "Failed", RunStatus.CANCELLED: "Cancelled", RunStatus.INTERRUPTED: "Interrupted",
+                RunStatus.PRUNED: "Stopped early by the sweep"}
 
 
 @st.cache_resource
@@ -40,7 +43,7 @@ def runs(limit: int = 500) -> list[dict]:
 
 def finished_runs_of(model_name: str, limit: int = 50) -> list[dict]:
     """Give back the newest completed runs of a model: the runs a new run of it can start from."""
-    return [run for run in runs() if run["status"] == "completed" and run["model"] == model_name][:limit]
+    return [run for run in runs() if run["status"] == RunStatus.COMPLETED and run["model"] == model_name][:limit]
 
 
 def clear_caches() -> None:

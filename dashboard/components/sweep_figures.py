@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from dashboard.components.figures import PALETTE, TEMPLATE, percent_axis
 from dashboard.components.text import figure_safe
+from db.models import RunStatus
 from engine.search.space import METRIC_WORDS, setting_title
 
 
@@ -39,9 +40,9 @@ def choice_text(value: Any) -> str:
 def best_so_far_figure(document: dict[str, Any]) -> go.Figure:
     """Give back each finished trial's figure by trial number, with the best so far as a stepped line."""
     metric, maximize = document["metric"], document["direction"] == "maximize"
-    done = sorted((t for t in document["trials"] if t["status"] == "completed" and t["value"] is not None),
+    done = sorted((t for t in document["trials"] if t["status"] == RunStatus.COMPLETED and t["value"] is not None),
                   key=lambda t: t["number"])
-    stopped = [t for t in document["trials"] if t["status"] == "pruned" and t["value"] is not None]
+    stopped = [t for t in document["trials"] if t["status"] == RunStatus.PRUNED and t["value"] is not None]
     best, running = [], None
     for trial in done:
         running = trial["value"] if running is None else (max if maximize else min)(running, trial["value"])
@@ -92,7 +93,7 @@ def _dimension(label: str, values: list[Any], log: bool) -> dict[str, Any]:
 def parallel_figure(document: dict[str, Any], model_titles: dict[str, str]) -> go.Figure | None:
     """Give back one line per finished trial across its settings to its figure (coloured by it), or None before a
     trial has finished."""
-    done = [t for t in document["trials"] if t["status"] == "completed" and t["value"] is not None]
+    done = [t for t in document["trials"] if t["status"] == RunStatus.COMPLETED and t["value"] is not None]
     if not done:
         return None
     models, metric = document["models"], document["metric"]

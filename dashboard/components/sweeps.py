@@ -10,14 +10,15 @@ from dashboard.components import state
 from dashboard.components.nav import go
 from dashboard.components.text import markdown_safe
 from db import repo
+from db.models import RunStatus, SweepStatus
 from db.session import database_url
 from engine.errors import UserError
 from engine.models.registry import MODELS
 from engine.presets import auto_space, suggested_model
 from engine.search import sweeps
 
-SWEEP_WORDS = {"running": "Running", "completed": "Finished", "cancelled": "Cancelled"}
-ENDED = ("completed", "pruned", "failed", "cancelled")
+SWEEP_WORDS = {SweepStatus.RUNNING: "Running", SweepStatus.COMPLETED: "Finished", SweepStatus.CANCELLED: "Cancelled"}
+ENDED = (RunStatus.COMPLETED, RunStatus.PRUNED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
 @st.cache_data(ttl=2, show_spinner=False)
@@ -42,14 +43,14 @@ def clear_caches() -> None:
 @st.cache_data(ttl=3600, show_spinner=False, max_entries=256)
 def _best_value(url: str, sweep_id: int, metric: str, direction: str, finished: int) -> float | None:
     values = [sweeps.run_value(run, metric, direction) for run in repo.sweep_runs(sweep_id)
-              if run["status"] == "completed"]
+              if run["status"] == RunStatus.COMPLETED]
     values = [value for value in values if value is not None]
     return (max if direction == "maximize" else min)(values) if values else None
 
 
 def best_value(sweep: dict[str, Any]) -> float | None:
     """Give back the best figure of a sweep's finished trials (from repo.list_sweeps), or None."""
-    finished = sweep["counts"].get("completed", 0)
+    finished = sweep["counts"].get(RunStatus.COMPLETED, 0)
     if not finished:
         return None
     return _best_value(database_url(), sweep["id"], sweep["metric"], sweep["direction"], finished)

@@ -16,6 +16,7 @@ import streamlit as st
 from dashboard.components import state
 from db import access
 from db.access import ACTING_AS
+from db.models import RunStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def choose_finished_run(title: str, empty_message: str) -> dict[str, Any] | None:
     """Show the page title and a choice of finished runs (kept in the URL); give back the chosen run or None."""
     st.title(title)
-    finished = [r for r in state.runs() if r["status"] == "completed"]
+    finished = [r for r in state.runs() if r["status"] == RunStatus.COMPLETED]
     if not finished:
         st.info(empty_message)
         return None

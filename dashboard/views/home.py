@@ -6,6 +6,7 @@ from db import repo
 from dashboard.components import state
 from dashboard.components.nav import go, page
 from dashboard.components.text import markdown_safe
+from db.models import RunStatus
 from engine.data.samples import SAMPLES, add_sample
 
 KIND_WORDS = {"tabular": "a table", "image": "pictures", "text": "texts", "ratings": "ratings"}
@@ -17,7 +18,7 @@ st.caption("Train neural networks on your own data, without writing code.")
 
 datasets = state.datasets()
 runs = state.runs(limit=200)
-finished = [r for r in runs if r["status"] == "completed"]
+finished = [r for r in runs if r["status"] == RunStatus.COMPLETED]
 latest_dataset = datasets[0] if datasets else None
 latest_run = runs[0] if runs else None
 

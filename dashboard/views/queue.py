@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from db import repo
+from db.models import ACTIVE, FINISHED, RunStatus
 from db.session import trainyard_home
 from dashboard.components import state
 from dashboard.components.nav import go
@@ -38,7 +39,7 @@ def device_wish(device: str) -> str:
 
 def time_left(run: dict, waits: dict[int, float | None]) -> str:
     """Give back, in words, when a run should end (training) or start (waiting)."""
-    if run["status"] == "running":
+    if run["status"] == RunStatus.RUNNING:
         return state.duration(run["eta_seconds"])
     if run["id"] in waits:
         wait = waits[run["id"]]
@@ -48,7 +49,7 @@ def time_left(run: dict, waits: dict[int, float | None]) -> str:
 
 def queue_table(runs: list[dict], positions: dict[int, int], waits: dict[int, float | None]) -> pd.DataFrame:
     sweeps = sweep_of(runs)
-    machines = repo.shared_run_hosts([run["id"] for run in runs if run["status"] == "running"])
+    machines = repo.shared_run_hosts([run["id"] for run in runs if run["status"] == RunStatus.RUNNING])
     rows = []
     for run in runs:
         training = run["config"]["training"]
@@ -57,10 +58,10 @@ def queue_table(runs: list[dict], positions: dict[int, int], waits: dict[int, fl
             "Name": run["name"] or "",
             **({"Sweep": sweeps.get(run["id"], "")} if sweeps else {}),
             "Status": state.STATUS_WORDS.get(run["status"], run["status"]),
-            "Place in queue": "training" if run["status"] == "running" else str(positions.get(run["id"], "")),
+            "Place in queue": "training" if run["status"] == RunStatus.RUNNING else str(positions.get(run["id"], "")),
             "Data set": run["dataset"],
             "Model": run["model"],
-            "Device": run["device"] or (waiting_device(training) if run["status"] == "queued" else ""),
+            "Device": run["device"] or (waiting_device(training) if run["status"] == RunStatus.QUEUED else ""),
             "Machine": ", ".join(machines.get(run["id"], [])) or run["worker_host"] or "",
             "Progress": run["progress"],
             "Time left": time_left(run, waits),
@@ -86,10 +87,10 @@ def live_queue() -> None:
         st.warning("No worker is running, so queued runs wait. Start one with `python -m engine worker` "
                    "(the dashboard starts one by itself when it opens).")
 
-    active = repo.list_runs(statuses=["queued", "running"])
-    recent = [r for r in repo.list_runs(limit=20, statuses=[*repo.FINISHED, "interrupted"])]
+    active = repo.list_runs(statuses=list(ACTIVE))
+    recent = [r for r in repo.list_runs(limit=20, statuses=[*FINISHED, RunStatus.INTERRUPTED])]
     positions = repo.queue_positions()
-    active.sort(key=lambda r: (r["status"] != "running", positions.get(r["id"], 0), r["id"]))
+    active.sort(key=lambda r: (r["status"] != RunStatus.RUNNING, positions.get(r["id"], 0), r["id"]))
     st.subheader(f"Training and waiting ({len(active)})")
     if active:
         waits = queue_waits(active, positions, sum(worker["slots"] for worker in workers)) if workers else {}
@@ -121,13 +122,13 @@ if runs:
     picked = st.selectbox("Act on a run", list(labels), format_func=labels.get, key="queue-run")
     run = next(r for r in runs if r["id"] == picked)
     buttons = st.columns(4)
-    if buttons[0].button("Cancel", key="queue-cancel", disabled=run["status"] not in ("queued", "running")):
+    if buttons[0].button("Cancel", key="queue-cancel", disabled=run["status"] not in ACTIVE):
         outcome = repo.request_cancel(picked)
         state.clear_caches()
-        st.toast("Cancelled." if outcome == "cancelled" else "Stopping the run…")
-    again_label = "Resume" if run["status"] == "interrupted" else "Queue again"
+        st.toast("Cancelled." if outcome == RunStatus.CANCELLED else "Stopping the run…")
+    again_label = "Resume" if run["status"] == RunStatus.INTERRUPTED else "Queue again"
     if buttons[1].button(again_label, key="queue-again",
-                         disabled=run["status"] in ("queued", "running"),
+                         disabled=run["status"] in ACTIVE,
                          help="An interrupted run resumes from its last checkpoint; others start over."):
         st.toast(queue_again(picked))
         state.clear_caches()

@@ -15,12 +15,12 @@ from dashboard.components.glossary import explain
 from dashboard.components.nav import go, page
 from dashboard.components.text import markdown_safe
 from db import explorer, repo
+from db.models import ACTIVE, RunStatus
 from db.session import run_folder
 from engine.estimates import queue_waits
 from engine.jobs.launch import torchrun_command
 from engine.jobs.worker import STALE_SECONDS
 
-ACTIVE = ("queued", "running")
 FINAL = [("test_accuracy", "Test accuracy", "{:.1%}"), ("test_f1_macro", "Test F1 (macro)", "{:.3f}"),
          ("test_rmse", "Test error (RMSE)", "{:.4g}"), ("test_mae", "Test error (MAE)", "{:.4g}"),
          ("epochs_completed", "Epochs", "{:.0f}"), ("kept_epoch", "Weights from epoch", "{:.0f}"),
@@ -71,7 +71,7 @@ if run["status"] in ACTIVE:
         outcome = repo.request_cancel(run_id)
         state.clear_caches()
         ex.clear_caches()
-        st.toast("Run cancelled." if outcome == "cancelled" else "Stopping the run…")
+        st.toast("Run cancelled." if outcome == RunStatus.CANCELLED else "Stopping the run…")
 ex.keep_in_url({"x": "" if x_axis == "step" else x_axis, "smooth": smoothing or ""})
 
 
@@ -83,7 +83,7 @@ def waiting_words(run_id: int) -> str:
     if not workers:
         return ("Waiting: no worker is running, so it waits. The dashboard starts one when it opens; "
                 "`python -m engine worker` starts one by hand.")
-    active = repo.list_runs(statuses=["queued", "running"], with_metrics=False)
+    active = repo.list_runs(statuses=list(ACTIVE), with_metrics=False)
     wait = queue_waits(active, positions, sum(worker["slots"] for worker in workers)).get(run_id)
     when = ("It should start in about " + state.duration(wait) + "." if wait is not None and wait >= 5 else
             "It should start within seconds." if wait is not None else "It starts when a worker is free for it.")
@@ -111,24 +111,24 @@ def live_view() -> None:
     if status not in ACTIVE and run["status"] in ACTIVE:
         st.rerun(scope="app")  # the run ended: redraw the whole page once, without the timer
     state.status_badge(status)
-    if status == "queued" and current["config"].get("training", {}).get("launcher") == "torchrun":
+    if status == RunStatus.QUEUED and current["config"].get("training", {}).get("launcher") == "torchrun":
         machines = current["config"]["training"].get("machines", 1)
         st.info("Waiting for your cluster's scheduler: Trainyard's workers leave this run alone. Start it with this "
                 "command, in Trainyard's folder with the same database settings"
                 + (f", on each of its {machines} machines (`MASTER_ADDR` is the first one's address)" if machines > 1
                    else "") + ":")
         st.code(torchrun_command(current), language="bash")
-    elif status == "queued":
+    elif status == RunStatus.QUEUED:
         st.info(waiting_words(run_id))
-    elif status == "running":
+    elif status == RunStatus.RUNNING:
         eta = current["eta_seconds"]
         st.progress(current["progress"],
                     text=f"{current['progress']:.0%} done · about {state.duration(eta)} left · on {current['device'] or '…'}")
-    elif status == "failed":
+    elif status == RunStatus.FAILED:
         st.error(current["error"] or "The run failed.")
-    elif status == "interrupted":
+    elif status == RunStatus.INTERRUPTED:
         st.warning(current["error"] or "The run was interrupted; it resumes when a worker picks it up.")
-    elif status == "cancelled":
+    elif status == RunStatus.CANCELLED:
         st.warning("This run was cancelled.")
 
     summary = explorer.metric_summaries(run_id)

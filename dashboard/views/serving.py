@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard.components import state
 from dashboard.components.text import markdown_safe
+from db.models import RunStatus
 from engine.errors import UserError
 from engine.serving.http import ServeOptions
 from engine.serving.runtime import read_preprocessing, run_folder
@@ -22,7 +23,7 @@ st.title("Serving")
 st.caption("Turn a finished run into a web service: other programs send it inputs over HTTP and get its answers "
            "back. A service keeps running when you close this page.")
 
-finished = {r["id"]: r for r in state.runs() if r["status"] == "completed"}
+finished = {r["id"]: r for r in state.runs() if r["status"] == RunStatus.COMPLETED}
 services = running_services()
 served = {s["run"] for s in services}
 

@@ -11,6 +11,7 @@ from dashboard.components.sweep_figures import (best_so_far_figure, choice_text,
                                                 metric_words, parallel_figure)
 from dashboard.components.text import markdown_safe
 from db import repo
+from db.models import RunStatus, SweepStatus
 from engine.config import TrainingConfig
 from engine.errors import UserError
 from engine.models.registry import MODELS, model_label, models_for_kind
@@ -24,7 +25,7 @@ STARTS = {"training.learning_rate": {"low": 1e-4, "high": 1e-1, "log": True},
           "model.dropout": {"low": 0.0, "high": 0.5, "log": False}}
 DEFAULT_SEARCH = ("training.learning_rate", "model.dropout", "training.weight_decay")
 DIRECTION_WORDS = {"maximize": "Higher is better", "minimize": "Lower is better"}
-SWEEP_COLORS = {"running": "blue", "completed": "green", "cancelled": "orange"}
+SWEEP_COLORS = {SweepStatus.RUNNING: "blue", SweepStatus.COMPLETED: "green", SweepStatus.CANCELLED: "orange"}
 
 
 def setting_specs(models: list[str], context: dict[str, str]) -> dict[str, dict]:
@@ -170,10 +171,12 @@ def progress(document: dict) -> None:
     else:
         share = done / document["trials_planned"]
         text = f"{done} of {document['trials_planned']} trials ended"
-    st.progress(min(1.0, share) if status == "running" else 1.0, text=text)
-    figures = [("Finished", counts["completed"]), ("Training", counts["running"]),
-               ("Waiting", counts["queued"] + counts["interrupted"]), ("Stopped early", counts["pruned"]),
-               ("Failed", counts["failed"])] + ([("Cancelled", counts["cancelled"])] if counts["cancelled"] else [])
+    st.progress(min(1.0, share) if status == SweepStatus.RUNNING else 1.0, text=text)
+    figures = [("Finished", counts[RunStatus.COMPLETED]), ("Training", counts[RunStatus.RUNNING]),
+               ("Waiting", counts[RunStatus.QUEUED] + counts[RunStatus.INTERRUPTED]),
+               ("Stopped early", counts[RunStatus.PRUNED]), ("Failed", counts[RunStatus.FAILED])]
+    if counts[RunStatus.CANCELLED]:
+        figures.append(("Cancelled", counts[RunStatus.CANCELLED]))
     for cell, (label, count) in zip(st.columns(len(figures)), figures):
         cell.metric(label, count)
     best = document["best"]
@@ -181,7 +184,7 @@ def progress(document: dict) -> None:
     cells[0].metric(f"Best so far: {METRIC_WORDS.get(document['metric'], document['metric'])}",
                     format_figure(document["metric"], best["value"]) if best else "none yet",
                     help=None if best is None else f"Trial {best['number'] + 1}, run {best['run_id']}.")
-    if status == "running":
+    if status == SweepStatus.RUNNING:
         left = document["seconds_left"]
         cells[1].metric("Time left", "unknown until a trial ends" if left is None else f"about {state.duration(left)}")
     else:
@@ -193,7 +196,8 @@ def results(document: dict) -> None:
     if document["outcome"]:
         st.success(document["outcome"])
     if not document["trials"]:
-        st.caption("The first trials are being queued." if document["status"] == "running" else "No trial ran.")
+        st.caption("The first trials are being queued." if document["status"] == SweepStatus.RUNNING
+                   else "No trial ran.")
         return
     if document["best"] is not None:
         titles = {name: MODELS[name].title for name in document["models"]}
@@ -202,7 +206,7 @@ def results(document: dict) -> None:
         if document["importance"]:
             right.plotly_chart(importance_figure(document["importance"], document["models"]), theme=None,
                                key="importance")
-        elif document["counts"]["completed"] >= 3:
+        elif document["counts"][RunStatus.COMPLETED] >= 3:
             right.caption("What mattered most: the finished trials scored so alike that no setting stands out.")
         else:
             right.caption("What mattered most shows once three trials have finished.")
@@ -237,14 +241,14 @@ def sweep_view(document: dict) -> None:
         st.code(f"{base or 'sweeps'}?sweep={sweep_id}", language=None)
     if flash := st.session_state.pop("sweep-flash", None):
         st.success(flash)
-    running = document["status"] == "running"
+    running = document["status"] == SweepStatus.RUNNING
     live = st.toggle("Live updates", value=True, key="sweep-live", disabled=not running,
                      help="Refresh every few seconds while the sweep runs. Turn off to zoom into the charts.")
 
     @st.fragment(run_every="5s" if live and running else None)
     def live_view() -> None:
         current = ui.document(sweep_id) or document
-        if running and current["status"] != "running":
+        if running and current["status"] != RunStatus.RUNNING:
             st.rerun(scope="app")  # the sweep ended: redraw the whole page once, without the timer
         progress(current)
         results(current)

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from db.models import FINISHED, RunStatus
 from engine.cli.common import (
     SUMMARY_KEYS,
     emit,
@@ -82,7 +83,7 @@ def _wait_for(run_id: int) -> dict[str, Any]:
     try:
         while True:
             run = repo.get_run(run_id)
-            if run["status"] in repo.FINISHED:
+            if run["status"] in FINISHED:
                 return run
             time.sleep(0.5)
     finally:
@@ -118,7 +119,7 @@ def cmd_train(args) -> None:
     run = repo.get_run(run["id"])
     document = run_document(run)
     text = f"Run {run['id']} {run['status']}."
-    if run["status"] == "failed":
+    if run["status"] == RunStatus.FAILED:
         text += f" {run['error']}"
     elif document["summary"]:
         text += " " + ", ".join(f"{k}={v:.4g}" for k, v in document["summary"].items() if k in SUMMARY_KEYS)
@@ -130,7 +131,7 @@ def cmd_train(args) -> None:
                  + (f" on each of its {config['training']['machines']} machines" if config["training"]["machines"] > 1
                     else "") + f" with\n  {document['torchrun']}")
     emit(args, document, text)
-    if args.wait and run["status"] != "completed":
+    if args.wait and run["status"] != RunStatus.COMPLETED:
         raise SystemExit(1)
 
 
@@ -263,7 +264,7 @@ def cmd_runs_cancel(args) -> None:
 
     find_run(args.run_id)
     outcome = repo.request_cancel(args.run_id)
-    text = {"cancelled": f"Run {args.run_id} cancelled.",
+    text = {RunStatus.CANCELLED: f"Run {args.run_id} cancelled.",
             "requested": f"Run {args.run_id} is stopping; its worker ends it within seconds."}.get(
         outcome, f"Run {args.run_id} had already ended ({outcome}).")
     emit(args, {"id": args.run_id, "outcome": outcome}, text)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from db.models import RunStatus
 from engine.cli.common import emit, find_dataset, ready, table_text
 from engine.errors import UserError
 
@@ -58,7 +59,8 @@ def _created(args, sweep: dict[str, Any], started: str) -> None:
 
 def _summary_text(document: dict[str, Any]) -> str:
     counts = document["counts"]
-    done = counts["completed"] + counts["pruned"] + counts["failed"] + counts["cancelled"]
+    done = sum(counts[status] for status in (RunStatus.COMPLETED, RunStatus.PRUNED, RunStatus.FAILED,
+                                             RunStatus.CANCELLED))
     planned = (f"{done} trials ended within its {document['budget_seconds'] / 60:g}-minute budget"
                if document["budget_seconds"] else f"{done} of {document['trials_planned']} trials ended")
     lines = [f"Sweep {document['id']} '{document['name'] or ''}' on {document['dataset']}: {document['status']}, "

@@ -20,6 +20,7 @@ import sys
 from typing import Any
 
 from db import repo
+from db.models import RunStatus
 from engine.config import RunConfig
 from engine.errors import UserError
 
@@ -162,23 +163,23 @@ def launch(run_id: int, machine: int, attempt: int) -> int:
     except ChildFailedError as error:
         for rank, failure in sorted(error.failures.items()):
             print(f"Run {run_id}: process {rank + 1} of {world} ended with exit code {failure.exitcode}", flush=True)
-        repo.finish_run(run_id, "failed", failure_words(error, world), attempt)
+        repo.finish_run(run_id, RunStatus.FAILED, failure_words(error, world), attempt)
         return 1
     except SignalException as stopped:
         # The processes heard the same signal and recorded why they stopped (cancelled or interrupted).
         print(f"Run {run_id}: machine {machine + 1} stopped by {signal.Signals(stopped.sigval).name}", flush=True)
         return 0
     except KeyboardInterrupt:  # the worker stopped before the processes started
-        repo.finish_run(run_id, "interrupted", "The worker stopped before training started; the run waits in the "
-                                               "queue again.", attempt)
+        repo.finish_run(run_id, RunStatus.INTERRUPTED, "The worker stopped before training started; the run waits in "
+                                                         "the queue again.", attempt)
         return 0
     except Exception as error:  # the machines never all met (timeout), or the launcher itself failed
         print(f"Run {run_id}: machine {machine + 1} could not start training ({type(error).__name__}: {error})",
               file=sys.stderr, flush=True)
         if machine == 0:
-            repo.finish_run(run_id, "interrupted", f"The run's {t.machines} machines did not all start training "
-                                                   f"together within {rendezvous_seconds()} s ({type(error).__name__})"
-                                                   f"; it waits in the queue for free workers again. Check that "
-                                                   f"every machine's worker can reach {endpoint}.", attempt)
+            repo.finish_run(run_id, RunStatus.INTERRUPTED,
+                            f"The run's {t.machines} machines did not all start training together within "
+                            f"{rendezvous_seconds()} s ({type(error).__name__}); it waits in the queue for free "
+                            f"workers again. Check that every machine's worker can reach {endpoint}.", attempt)
         return 1
     return 0

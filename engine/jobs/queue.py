@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 from db import repo
+from db.models import RunStatus
 from db.session import run_folder
 
 
@@ -19,9 +20,9 @@ def queue_again(run_id: int, fresh: bool = False) -> str:
     run = repo.get_run(run_id)
     if run is None:
         raise KeyError(run_id)
-    if run["status"] in ("queued", "running"):
+    if run["status"] in (RunStatus.QUEUED, RunStatus.RUNNING):
         return f"Run {run_id} is already {'waiting' if run['status'] == 'queued' else 'training'}."
-    resumes = run["status"] == "interrupted" and not fresh and has_checkpoint(run_id)
+    resumes = run["status"] == RunStatus.INTERRUPTED and not fresh and has_checkpoint(run_id)
     if not resumes:
         (run_folder(run_id) / "checkpoint.pt").unlink(missing_ok=True)
         (run_folder(run_id) / "model.pt").unlink(missing_ok=True)

@@ -27,6 +27,7 @@ import torch
 
 import engine
 from db import repo
+from db.models import RunStatus
 from db.session import run_folder
 from engine.config import RunConfig
 from engine.data.prepare import prepare_dataset
@@ -68,14 +69,15 @@ class StopSignals:
                 pass
 
     def _on_term(self, _signum, _frame) -> None:
-        self.reason = "cancelled" if self.term_cancels and os.getppid() == self.parent else "interrupted"
+        cancels = self.term_cancels and os.getppid() == self.parent
+        self.reason = RunStatus.CANCELLED if cancels else RunStatus.INTERRUPTED
 
     def _on_interrupt(self, _signum, _frame) -> None:
-        self.reason = "interrupted"
+        self.reason = RunStatus.INTERRUPTED
 
     def __call__(self) -> str | None:
         if self.reason is None and os.getppid() != self.parent:
-            self.reason = "interrupted"
+            self.reason = RunStatus.INTERRUPTED
         return self.reason
 
 
@@ -313,7 +315,7 @@ def keep_alive(run_id: int, stop: StopSignals) -> None:
             try:
                 repo.heartbeat_run(run_id)
                 if repo.cancel_requested([run_id]):
-                    stop.reason = "cancelled"
+                    stop.reason = RunStatus.CANCELLED
             except Exception as error:  # the database is away for a moment; the next beat tries again
                 print(f"Run {run_id}: could not reach the database ({type(error).__name__})", flush=True)
 
@@ -349,19 +351,19 @@ def finish(run_id: int, shared: bool = False) -> int:
         leave(team)
         if not team.leader:
             return 0
-        if stopped.reason == "cancelled":
-            repo.finish_run(run_id, "cancelled", attempt=attempt)
-        elif stopped.reason == "pruned":
+        if stopped.reason == RunStatus.CANCELLED:
+            repo.finish_run(run_id, RunStatus.CANCELLED, attempt=attempt)
+        elif stopped.reason == RunStatus.PRUNED:
             print(f"Run {run_id}: stopped early by its sweep, as its validation figures were behind the other "
                   "trials'", flush=True)
-            repo.finish_run(run_id, "pruned", attempt=attempt)
+            repo.finish_run(run_id, RunStatus.PRUNED, attempt=attempt)
         else:
-            repo.finish_run(run_id, "interrupted", "The worker training this run stopped; it resumes from "
+            repo.finish_run(run_id, RunStatus.INTERRUPTED, "The worker training this run stopped; it resumes from "
                                                    "its last checkpoint when a worker picks it up again.", attempt)
         return 0
     except UserError as error:
         print(f"Run {run_id} failed: {error}", file=sys.stderr, flush=True)
-        repo.finish_run(run_id, "failed", str(error), attempt)
+        repo.finish_run(run_id, RunStatus.FAILED, str(error), attempt)
         return 1
     except Exception as error:
         traceback.print_exc()
@@ -371,12 +373,12 @@ def finish(run_id: int, shared: bool = False) -> int:
             ErrorHandler().record_exception(error)
             return 1
         where = f" in process {team.rank + 1} of {team.world}" if shared else ""
-        repo.finish_run(run_id, "failed", f"Training stopped because of an unexpected problem{where} "
+        repo.finish_run(run_id, RunStatus.FAILED, f"Training stopped because of an unexpected problem{where} "
                                           f"({type(error).__name__}: {error}). The run's log has the details.", attempt)
         return 1
     if not team.leader:
         return 0
-    repo.finish_run(run_id, "completed", attempt=attempt)
+    repo.finish_run(run_id, RunStatus.COMPLETED, attempt=attempt)
     prepare_charts(run_id)
     return 0
 

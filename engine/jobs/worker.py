@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from db import repo
+from db.models import RunStatus
 from db.session import run_folder, trainyard_home
 from engine.jobs.resources import disk_status
 
@@ -124,7 +125,7 @@ class Worker:
         for child in list(self.children.values()):
             _signal(child.process, signal.SIGKILL)
             child.process.wait()
-            repo.finish_run(child.run_id, "interrupted", "The worker was stopped; the run resumes from its "
+            repo.finish_run(child.run_id, RunStatus.INTERRUPTED, "The worker was stopped; the run resumes from its "
                                                          "last checkpoint when a worker starts again.", child.attempt)
             child.log.close()
         self.children.clear()
@@ -244,15 +245,15 @@ class Worker:
                 self._say(f"run {run_id} ended on this machine (machine {child.machine + 1}, exit code {code})")
                 continue
             if child.cancel_sent_at is not None:
-                repo.finish_run(run_id, "cancelled", attempt=child.attempt)
+                repo.finish_run(run_id, RunStatus.CANCELLED, attempt=child.attempt)
             elif code != 0:
                 reason = (f"it was stopped by signal {signal.Signals(-code).name}" if code < 0
                           else f"it exited with code {code}")
-                repo.finish_run(run_id, "failed", f"The training process ended unexpectedly ({reason}). "
+                repo.finish_run(run_id, RunStatus.FAILED, f"The training process ended unexpectedly ({reason}). "
                                                   "The run's log has the details.", child.attempt)
             else:
                 # A child that exits cleanly has written its own final status; this only catches a gap.
-                repo.finish_run(run_id, "failed", "The training process ended without reporting a result.",
+                repo.finish_run(run_id, RunStatus.FAILED, "The training process ended without reporting a result.",
                                 child.attempt)
             self._say(f"run {run_id} ended (exit code {code})")
             if child.sweep_id is not None:
@@ -288,7 +289,7 @@ class Worker:
         for run_id in repo.mark_stale_runs_interrupted(STALE_SECONDS):
             self._say(f"run {run_id} lost its worker: marked interrupted")
         if self.auto_resume:
-            for run in repo.list_runs(statuses=["interrupted"], with_metrics=False):
+            for run in repo.list_runs(statuses=[RunStatus.INTERRUPTED], with_metrics=False):
                 if run["attempts"] < MAX_ATTEMPTS and repo.requeue_run(run["id"], by_person=False):
                     self._say(f"run {run['id']} queued again to resume")
         self._keep_sweeps_going()

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from db import repo
-from db.models import utcnow
+from db.models import RunStatus, SweepStatus, utcnow
 from db.session import database_url, get_engine, trainyard_home
 from engine.errors import UserError
 from engine.presets import VALIDATION_SHARE
@@ -45,7 +45,8 @@ METHODS = {"tpe": "TPE (learns from earlier trials)", "random": "Random", "grid"
 PRUNERS = {"median": "Stop a trial whose figure is worse than the middle of earlier trials' at the same epoch",
            "halving": "Successive halving: keep only the best share of trials at each stage",
            "none": "Never stop a trial early"}
-ACTIVE = ("queued", "running", "interrupted")  # trials that still train or will (an interrupted one resumes)
+# trials that still train or will (an interrupted one resumes)
+ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.INTERRUPTED)
 MAX_TRIALS = 1000
 MIN_BUDGET_SECONDS = 60
 OPTUNA_SCHEMA = "optuna"  # PostgreSQL: Optuna's tables live in this schema of Trainyard's database
@@ -277,7 +278,7 @@ def create_sweep(dataset: dict[str, Any], models: list[str], space: dict[str, di
         name=(name or "").strip() or None, dataset_id=dataset["id"], study_name=study_name, models=models,
         space=space, changes=changes, preset=preset, method=method, pruner=pruner, metric=metric,
         direction=direction, trials=int(trials), parallel=int(parallel), budget_seconds=budget_seconds, auto=auto,
-        status="running")
+        status=SweepStatus.RUNNING)
     top_up(sweep["id"])
     return repo.get_sweep(sweep["id"])
 
@@ -306,7 +307,7 @@ def run_value(run: dict[str, Any], metric: str, direction: str) -> float | None:
     summary = (run.get("metrics") or {}).get(metric)
     if not summary:
         return None
-    if run["status"] == "completed" and (run.get("config") or {}).get("training", {}).get("keep_best"):
+    if run["status"] == RunStatus.COMPLETED and (run.get("config") or {}).get("training", {}).get("keep_best"):
         return summary["min"] if direction == "minimize" else summary["max"]
     return summary["last"]
 
@@ -315,9 +316,9 @@ def _tell(study, run: dict[str, Any], sweep: dict[str, Any]) -> None:
     from optuna.trial import TrialState
 
     value = run_value(run, sweep["metric"], sweep["direction"])
-    if run["status"] == "completed" and value is not None:
+    if run["status"] == RunStatus.COMPLETED and value is not None:
         study.tell(run["trial_number"], value)
-    elif run["status"] == "pruned":
+    elif run["status"] == RunStatus.PRUNED:
         study.tell(run["trial_number"], state=TrialState.PRUNED)
     else:
         study.tell(run["trial_number"], state=TrialState.FAIL)
@@ -330,7 +331,7 @@ def top_up(sweep_id: int) -> dict[str, Any] | None:
 
     with sweep_lock(sweep_id):
         sweep = repo.get_sweep(sweep_id)
-        if sweep is None or sweep["status"] != "running":
+        if sweep is None or sweep["status"] != SweepStatus.RUNNING:
             return None
         runs = repo.sweep_runs(sweep_id)
         by_number = {run["trial_number"]: run for run in runs}
@@ -348,10 +349,10 @@ def top_up(sweep_id: int) -> dict[str, Any] | None:
         out_of_time = sweep["budget_seconds"] is not None and elapsed_seconds(sweep) >= sweep["budget_seconds"]
         if sweep["cancel_requested"] or out_of_time:
             for run in active:
-                if run["status"] != "running" or out_of_time:
+                if run["status"] != RunStatus.RUNNING or out_of_time:
                     if repo.request_cancel(run["id"], by_person=False) == "requested" and out_of_time:
                         repo.add_event(run["id"], "Stopped: the sweep's time budget ran out", kind="status")
-            active = [run for run in active if run["status"] == "running"]
+            active = [run for run in active if run["status"] == RunStatus.RUNNING]
         else:
             created = len(trials)
             dataset = repo.get_dataset(sweep["dataset_id"])
@@ -361,7 +362,7 @@ def top_up(sweep_id: int) -> dict[str, Any] | None:
                 if run is not None:
                     active.append(run)
         if not active:
-            status = "cancelled" if sweep["cancel_requested"] else "completed"
+            status = SweepStatus.CANCELLED if sweep["cancel_requested"] else SweepStatus.COMPLETED
             repo.finish_sweep(sweep_id, status, outcome(sweep_id))
         return repo.get_sweep(sweep_id)
 
@@ -394,11 +395,11 @@ def _new_trial(study, sweep: dict[str, Any], dataset: dict[str, Any]) -> dict[st
 def keep_going(sweep_ids: list[int] | None = None) -> list[dict[str, Any]]:
     """Top up the sweeps given, or every running one (a worker's periodic check); give back those it closed."""
     if sweep_ids is None:
-        sweep_ids = [sweep["id"] for sweep in repo.list_sweeps(statuses=["running"])]
+        sweep_ids = [sweep["id"] for sweep in repo.list_sweeps(statuses=[SweepStatus.RUNNING])]
     closed = []
     for sweep_id in sweep_ids:
         after = top_up(sweep_id)
-        if after is not None and after["status"] != "running":
+        if after is not None and after["status"] != SweepStatus.RUNNING:
             closed.append(after)
     return closed
 
@@ -408,15 +409,16 @@ def cancel_sweep(sweep_id: int, stop_running: bool = False) -> str:
     sweep = repo.get_sweep(sweep_id)
     if sweep is None:
         raise UserError(f"There is no sweep {sweep_id}. `python -m engine sweep list` shows them.")
-    if sweep["status"] != "running":
+    if sweep["status"] != SweepStatus.RUNNING:
         return f"Sweep {sweep_id} had already ended ({sweep['status']})."
     repo.request_sweep_cancel(sweep_id)
     stopping = 0
     for run in repo.sweep_runs(sweep_id):
-        if run["status"] in ("queued", "interrupted") or (stop_running and run["status"] == "running"):
+        waiting = run["status"] in (RunStatus.QUEUED, RunStatus.INTERRUPTED)
+        if waiting or (stop_running and run["status"] == RunStatus.RUNNING):
             stopping += repo.request_cancel(run["id"], by_person=False) == "requested"
     after = top_up(sweep_id) or repo.get_sweep(sweep_id)
-    if after["status"] != "running":
+    if after["status"] != SweepStatus.RUNNING:
         return f"Sweep {sweep_id} cancelled."
     if stopping:
         return f"Sweep {sweep_id} is stopping: its waiting trials are cancelled and {stopping} running one(s) stop " \
@@ -481,7 +483,7 @@ def _importance(study_name: str, finished: tuple[int, ...]) -> tuple[tuple[str, 
 
 
 def best_trial(sweep: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any] | None:
-    done = [t for t in trials if t["status"] == "completed" and t["value"] is not None]
+    done = [t for t in trials if t["status"] == RunStatus.COMPLETED and t["value"] is not None]
     if not done:
         return None
     if sweep["direction"] == "minimize":
@@ -506,7 +508,7 @@ def recommended_trial(sweep: dict[str, Any], trials: list[dict[str, Any]]) -> di
     ahead of it on the validation rows by more than their luck of the draw (validation_noise), so that Auto never
     swaps the Balanced model for one that only looked better on a few rows."""
     best = best_trial(sweep, trials)
-    balanced = next((t for t in trials if sweep["auto"] and t["number"] == 0 and t["status"] == "completed"
+    balanced = next((t for t in trials if sweep["auto"] and t["number"] == 0 and t["status"] == RunStatus.COMPLETED
                      and t["value"] is not None), None)
     if best is None or balanced is None or best is balanced:
         return best
@@ -538,7 +540,7 @@ def _run_seconds(run: dict[str, Any]) -> float | None:
 
 def seconds_left(sweep: dict[str, Any], trials: list[dict[str, Any]]) -> float | None:
     """Estimate the time until the sweep ends: its budget's rest, or the mean trial time over the trials to go."""
-    if sweep["status"] != "running":
+    if sweep["status"] != SweepStatus.RUNNING:
         return 0.0
     if sweep["budget_seconds"] is not None:
         return max(0.0, sweep["budget_seconds"] - elapsed_seconds(sweep))
@@ -557,8 +559,7 @@ def sweep_document(sweep_id: int) -> dict[str, Any]:
     trials = trials_of(sweep)
     best = best_trial(sweep, trials)
     chosen = recommended_trial(sweep, trials)
-    counts = {status: sum(t["status"] == status for t in trials)
-              for status in ("completed", "running", "queued", "pruned", "failed", "cancelled", "interrupted")}
+    counts = {status.value: sum(t["status"] == status for t in trials) for status in RunStatus}
     return {
         "id": sweep["id"], "name": sweep["name"], "status": sweep["status"], "dataset": sweep["dataset"],
         "dataset_id": sweep["dataset_id"], "models": sweep["models"], "space": sweep["space"],
@@ -620,7 +621,7 @@ def outcome(sweep_id: int) -> str:
         return text + (f" The Balanced preset's run {balanced['run_id']} reached {_shown(sweep, balanced['value'])}: a "
                        "difference within the luck of which rows were kept for validation, so Auto recommends the "
                        f"Balanced run {balanced['run_id']}.")
-    ours, theirs = _test_figure(best), _test_figure(balanced) if balanced["status"] == "completed" else None
+    ours, theirs = _test_figure(best), _test_figure(balanced) if balanced["status"] == RunStatus.COMPLETED else None
     if ours is None or theirs is None or ours[0] != theirs[0]:
         return text
     key, a, b = ours[0], ours[1], theirs[1]
@@ -668,7 +669,7 @@ def pruning_callback(run: dict[str, Any]):
             with _quiet():
                 trial.report(float(value), state.epoch)
                 if trial.should_prune():
-                    raise StopTraining("pruned")
+                    raise StopTraining(RunStatus.PRUNED)
 
     return PruneBySweep()
 
@@ -677,6 +678,6 @@ def wait_for_sweep(sweep_id: int, poll_seconds: float = 1.0) -> dict[str, Any]:
     """Block until the sweep ends, keeping it going; give back the sweep."""
     while True:
         sweep = top_up(sweep_id) or repo.get_sweep(sweep_id)
-        if sweep["status"] != "running":
+        if sweep["status"] != SweepStatus.RUNNING:
             return sweep
         time.sleep(poll_seconds)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from db.models import RunStatus
 from engine.errors import UserError
 from db.session import run_folder
 from engine.serving.runtime import Predictor
@@ -49,8 +50,9 @@ def load_trained(run_id: int) -> TrainedModel:
         raise UserError(f"There is no run {run_id}. `python -m engine runs list` shows them.")
     path = model_path(run_id)
     if not path.exists():
-        status = {"queued": "is waiting to train", "running": "is still training", "failed": "failed",
-                  "cancelled": "was cancelled", "interrupted": "was interrupted"}
+        status = {RunStatus.QUEUED: "is waiting to train", RunStatus.RUNNING: "is still training",
+                  RunStatus.FAILED: "failed", RunStatus.CANCELLED: "was cancelled",
+                  RunStatus.INTERRUPTED: "was interrupted"}
         if run["status"] in status:
             raise UserError(f"Run {run_id} {status[run['status']]}, so it has no model to use. Pick a finished run.")
         raise UserError(f"The model file of run {run_id} is missing (it was expected at {path}). Train the run "

@@ -18,8 +18,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from db.models import RunStatus
+
 COLLECTIVE_SECONDS = 300.0  # how long a process waits for the others before the run fails instead of hanging
-STOP_REASONS = ("pruned", "interrupted", "cancelled")  # when processes give different reasons, the last one wins
+# the statuses a stop gives a run; when processes give different reasons, the last one here wins
+STOP_REASONS = (RunStatus.PRUNED, RunStatus.INTERRUPTED, RunStatus.CANCELLED)
 
 
 def collective_timeout() -> datetime.timedelta:

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 from sklearn import metrics as skm
 
+from db.models import RunStatus
 from engine.data.transform import decode_numbers, decode_ratings
 from engine.errors import UserError
 from engine.files import register_artifact, write_json
@@ -542,7 +543,7 @@ def evaluation_document(run_id: int) -> dict[str, Any]:
         raise UserError(f"There is no run {run_id}. `python -m engine runs list` shows them.")
     path = run_folder(run_id) / EVALUATION_FILE
     if not path.exists():
-        if run["status"] != "completed":
+        if run["status"] != RunStatus.COMPLETED:
             raise UserError(f"Run {run_id} has not finished training, so it has no evaluation yet.")
         from engine.serving.predict import load_trained
 
@@ -554,7 +555,7 @@ def evaluation_document(run_id: int) -> dict[str, Any]:
             raise UserError(f"The evaluation of run {run_id} could not be made; the run's history says why.")
         record_reference(run_id, reference, report)
     document = json.loads(path.read_text())
-    if "reference" not in document and run["status"] == "completed":
+    if "reference" not in document and run["status"] == RunStatus.COMPLETED:
         document["reference"] = late_reference(run, kind=document.get("kind", ""))
         save_evaluation(run_id, document)
         record_reference(run_id, document["reference"], document)

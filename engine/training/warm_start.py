@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from db.models import RunStatus
 from engine.errors import UserError
 
 OUTPUT_KEY = "n_outputs"
@@ -33,7 +34,7 @@ def source_run(run_id: int, model_name: str | None = None) -> dict[str, Any]:
     run = repo.get_run(run_id)
     if run is None:
         raise UserError(f"There is no run {run_id} to start from. `python -m engine runs list` shows the runs.")
-    if run["status"] != "completed":
+    if run["status"] != RunStatus.COMPLETED:
         raise UserError(f"Run {run_id} has not finished ({run['status']}), so it has no trained weights to start "
                         "from. Choose a completed run.")
     if model_name is not None and run["model"] != model_name:
