@@ -14,6 +14,7 @@ import streamlit as st  # noqa: E402
 
 from db.session import DatabaseNotReady, ensure_ready  # noqa: E402
 from dashboard.components.errors import guarded  # noqa: E402
+from dashboard.components.layout import phone_style  # noqa: E402
 from dashboard.components.signin import sign_in_page, who_is_here  # noqa: E402
 from dashboard.components.state import ensure_local_worker  # noqa: E402
 
@@ -21,6 +22,7 @@ from dashboard.components.state import ensure_local_worker  # noqa: E402
 VIEWS = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(page_title="Trainyard", page_icon="🚂", layout="wide")
+phone_style()
 
 try:
     ensure_ready()

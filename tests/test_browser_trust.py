@@ -26,7 +26,9 @@ def overfitted_ratings_run() -> dict:
     rmse = [0.95, 0.8945, 0.92, 0.974]
     repo.log_metrics(run["id"], [("val_rmse", epoch * 10, value, float(epoch), 100.0 + epoch)
                                  for epoch, value in enumerate(rmse, start=1)]
-                     + [("train_loss", epoch * 10, 1.0 / epoch, float(epoch), 100.0 + epoch) for epoch in range(1, 5)])
+                     + [("train_loss", epoch * 10, 1.0 / epoch, float(epoch), 100.0 + epoch) for epoch in range(1, 5)]
+                     + [("learning_rate", epoch * 10, 0.01 / epoch, float(epoch), 100.0 + epoch) for epoch in range(1, 5)]
+                     + [("test_rmse", 40, 0.97, 4.0, 105.0), ("test_mae", 40, 0.75, 4.0, 105.0)])
     with session_scope(write=True) as session:
         session.execute(update(Run).where(Run.id == run["id"]).values(
             status="completed", started_at=datetime(2026, 3, 1, 12, 0), finished_at=datetime(2026, 3, 1, 12, 5)))
@@ -79,6 +81,13 @@ def test_a_latin_1_text_file_and_an_overfitted_run_read_plainly_on_a_phone(home,
                 return !(a.right <= b.left || b.right <= a.left || a.bottom <= b.top || b.bottom <= a.top);
             }""")
             assert not overlap
+            # Short figures go two abreast; the learning rate's chart is folded below the loss and error curves.
+            tops = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stMetric"]')]
+                .map(m => Math.round(m.getBoundingClientRect().top))""")
+            assert len(tops) >= 2 and tops[0] == tops[1], tops
+            assert page.locator('[data-testid="stPlotlyChart"]:visible').count() == 2
+            page.get_by_text("How training went: learning rate, speed and memory").click()
+            page.locator('[data-testid="stPlotlyChart"]').nth(2).wait_for(state="visible")
     finally:
         dashboard.stop()
         stop_workers(home)

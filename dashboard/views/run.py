@@ -12,6 +12,7 @@ from dashboard.components import explorer as ex
 from dashboard.components import state
 from dashboard.components.figures import metric_label
 from dashboard.components.glossary import explain
+from dashboard.components.layout import pairs
 from dashboard.components.nav import go, page
 from dashboard.components.text import markdown_safe
 from db import explorer, repo
@@ -58,16 +59,18 @@ def _smoothing(text):
 
 ex.start_from_url("run-x", "x", lambda v: v if v in ex.X_AXES else None, "step")
 ex.start_from_url("run-smooth", "smooth", _smoothing, 0.0)
-controls = st.columns([1.2, 1.6, 1.6, 1.2], vertical_alignment="bottom")
-live = controls[0].toggle("Live updates", value=True, key="live",
-                          help="Turn off to zoom into the charts without them redrawing.")
-x_axis = controls[1].segmented_control("Along", list(ex.X_AXES), key="run-x", format_func=ex.X_AXES.get,
-                                       required=True, help="Draw the curves along training steps, epochs, "
-                                       "or minutes since the run started.")
-smoothing = controls[2].slider("Smoothing", 0.0, 0.99, step=0.01, key="run-smooth",
-                               help="Average out the noise. The raw curve stays, faint, behind the smooth one.")
+controls = st.container(horizontal=True, vertical_alignment="center")
+# Only a run that trains has curves that move; a finished one's charts are still.
+live = run["status"] in ACTIVE and controls.toggle(
+    "Live updates", value=True, key="live", help="Turn off to zoom into the charts without them redrawing.")
+with controls.popover("Chart options", icon=":material/tune:"):
+    x_axis = st.segmented_control("Along", list(ex.X_AXES), key="run-x", format_func=ex.X_AXES.get, required=True,
+                                  help="Draw the curves along training steps, epochs, or minutes since the run "
+                                  "started.")
+    smoothing = st.slider("Smoothing", 0.0, 0.99, step=0.01, key="run-smooth",
+                          help="Average out the noise. The raw curve stays, faint, behind the smooth one.")
 if run["status"] in ACTIVE:
-    if controls[3].button("Cancel run", icon=":material/stop_circle:", key="cancel"):
+    if controls.button("Cancel run", icon=":material/stop_circle:", key="cancel"):
         outcome = repo.request_cancel(run_id)
         state.clear_caches()
         ex.clear_caches()
@@ -99,6 +102,12 @@ def has_learning_points() -> bool:
 # Until the first loss is there the page looks every half second, so it shows as soon as it is written; then
 # every two seconds.
 FIRST_POINT_WAIT = live and run["status"] in ACTIVE and not has_learning_points()
+
+
+def draw_charts(summaries: dict, curves: dict, key: str) -> None:
+    columns = st.columns(2)
+    for i, (_, figure) in enumerate(ex.run_charts(summaries, curves, x_axis, smoothing)):
+        columns[i % 2].plotly_chart(figure, theme=None, key=f"{key}-{i}")
 
 
 @st.fragment(run_every=("0.5s" if FIRST_POINT_WAIT else "2s") if live and run["status"] in ACTIVE else None)
@@ -134,7 +143,7 @@ def live_view() -> None:
     summary = explorer.metric_summaries(run_id)
     finals = [(label, fmt.format(summary[key]["last"])) for key, label, fmt in FINAL if key in summary]
     if finals:
-        for column, (label, value) in zip(st.columns(len(finals)), finals):
+        for column, (label, value) in zip(pairs("results").columns(len(finals)), finals):
             column.metric(label, value, help=explain(label))
     # The learning curves first; the computer's figures (processor, memory), which come sooner, folded below them.
     learning = {k: s for k, s in summary.items() if not ex.is_system(k)}
@@ -145,9 +154,14 @@ def live_view() -> None:
     else:
         curves = ex.history(run_id, learning, [k for k, s in learning.items() if s["count"] > 1 or
                                                k.startswith("train_")])
-        columns = st.columns(2)
-        for i, (_, figure) in enumerate(ex.run_charts(learning, curves, x_axis, smoothing)):
-            columns[i % 2].plotly_chart(figure, theme=None, key=f"chart-{i}")
+        # How well the model does (losses, scores) in view; how training went (learning rate, speed, memory)
+        # folded below, so that a phone shows the curves that matter without scrolling past six charts.
+        results = {k: s for k, s in learning.items() if explorer.is_result(k)}
+        pace = {k: s for k, s in learning.items() if k not in results}
+        draw_charts(results, curves, "chart")
+        if ex.metric_groups(pace):
+            with st.expander("How training went: learning rate, speed and memory", icon=":material/speed:"):
+                draw_charts(pace, curves, "pace-chart")
     if ex.metric_groups(computer):
         with st.expander("The computer while training (processor, memory)", icon=":material/memory:"):
             curves = ex.history(run_id, computer, [k for k, s in computer.items() if s["count"] > 1])
@@ -180,7 +194,7 @@ def overview() -> None:
              ("Ended", state.short_time(current["finished_at"]) or "—"), ("Tries", str(current["attempts"]))]
     if current.get("created_by") and current["created_by"] != "local":
         facts.append(("Started by", current["created_by"]))
-    columns = st.columns(4)
+    columns = pairs("facts").columns(4)
     for i, (label, value) in enumerate(facts):
         columns[i % 4].markdown(f"**{label}**")
         columns[i % 4].text(value)
