@@ -240,13 +240,27 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
     return frame
 
 
+def most_lines(path: Path) -> int:
+    """Give back how many lines the file has at most (its line breaks, counted in blocks, plus one): a table has no
+    more rows than that, as a quoted cell across lines only makes fewer."""
+    breaks, returns = 0, 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            breaks += block.count(b"\n")
+            returns += block.count(b"\r")
+    return max(breaks, returns) + 1
+
+
 def _read_csv(path: Path, delimiter: str, encoding: str, name: str, **options) -> pd.DataFrame:
     """Give back the CSV table, reading one row past the row and cell limits at most, and refusing it then."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed columns are made text in _tidy
         header = pd.read_csv(path, sep=delimiter, encoding=encoding, engine="c", nrows=0, **options)
         fitting = rows_fitting(header.shape[1])
-        frame = pd.read_csv(path, sep=delimiter, encoding=encoding, engine="c", nrows=fitting + 1, **options)
+        # Reading with a row limit takes pandas twice as long, so it is set only when the file has lines enough
+        # to pass it.
+        limit = {"nrows": fitting + 1} if most_lines(path) > fitting else {}
+        frame = pd.read_csv(path, sep=delimiter, encoding=encoding, engine="c", **limit, **options)
     if len(frame) > fitting:
         check_table_size(len(frame), frame.shape[1], name, at_least=True)
     return frame
