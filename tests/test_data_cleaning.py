@@ -108,3 +108,13 @@ def test_change_what_to_predict(home):
     assert (alcohol["target"], alcohol["task"], alcohol["parent_id"]) == ("alcohol", "regression", wine["id"])
     assert alcohol["quality_report"]["detected"]["target_reason"] == "you chose it"
     assert "now predicts 'alcohol' (regression)" == alcohol["quality_report"]["cleaning"]["changed"]
+
+
+def test_every_fix_is_one_entry_whose_settings_the_command_line_offers():
+    from engine.cli import parser
+    from engine.data.cleaning import FIXES, IMAGE_STEPS, STEP_SETTINGS, TABLE_STEPS
+
+    assert TABLE_STEPS | IMAGE_STEPS == set(FIXES)
+    assert {"drop_duplicates", "merge_labels", "drop_rare_classes"} <= TABLE_STEPS & IMAGE_STEPS
+    args = parser().parse_args(["datasets", "clean", "shop", "fill_missing"])
+    assert all(hasattr(args, setting) for setting in STEP_SETTINGS), STEP_SETTINGS

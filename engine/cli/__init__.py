@@ -65,10 +65,8 @@ def parser() -> argparse.ArgumentParser:
     clean = command(datasets, "clean", cmd_datasets_clean,
                     "fix a problem; the result is a new version linked to the data set, which is kept")
     clean.add_argument("dataset", metavar="NAME_OR_ID")
-    clean.add_argument("step", choices=["drop_duplicates", "drop_missing", "fill_missing", "merge_labels",
-                                        "drop_rare_classes", "drop_column", "clip_outliers", "drop_empty_texts",
-                                        "keep_last_rating", "drop_rare_users", "drop_unreadable", "resize",
-                                        "set_target"])
+    clean.add_argument("step", help="the fix, such as drop_duplicates or fill_missing (a name it does not know "
+                       "lists them all)")
     clean.add_argument("--column")
     clean.add_argument("--method", choices=["median", "mode", "constant"], help="fill_missing: how to fill")
     clean.add_argument("--value", help="fill_missing --method constant: the value")

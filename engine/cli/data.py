@@ -72,12 +72,12 @@ def cmd_datasets_add(args) -> None:
 
 
 def cmd_datasets_clean(args) -> None:
-    from engine.data.cleaning import clean_dataset
+    from engine.data.cleaning import STEP_SETTINGS, clean_dataset
 
     dataset = find_dataset(args.dataset)
     step = {"step": args.step}
-    for key in ("column", "method", "value", "min_count", "height", "width", "target", "task"):
-        if getattr(args, key) is not None:
+    for key in STEP_SETTINGS:
+        if getattr(args, key, None) is not None:
             step[key] = getattr(args, key)
     cleaned = clean_dataset(dataset, step, name=args.name)
     changed = cleaned["quality_report"]["cleaning"]["changed"]

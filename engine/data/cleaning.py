@@ -11,8 +11,9 @@ import hashlib
 import os
 import shutil
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -46,29 +47,6 @@ from engine.errors import DataError
 
 FILL_METHODS = ("median", "mode", "constant")
 
-# What each step does, in the words a new version's name and the page use.
-STEP_WORDS = {
-    "drop_duplicates": "duplicates dropped",
-    "drop_conflicts": "inputs with conflicting answers dropped",
-    "drop_missing": "rows with missing values dropped",
-    "fill_missing": "missing values filled",
-    "merge_labels": "label spellings merged",
-    "drop_rare_classes": "rare classes dropped",
-    "drop_column": "column removed",
-    "clip_outliers": "extreme values clipped",
-    "drop_empty_texts": "empty texts dropped",
-    "keep_last_rating": "one rating per pair kept",
-    "drop_rare_users": "users with few ratings dropped",
-    "drop_unreadable": "unreadable images dropped",
-    "resize": "resized",
-    "set_target": "new column to predict",
-}
-TABLE_STEPS = {"drop_duplicates", "drop_conflicts", "drop_missing", "fill_missing", "merge_labels", "drop_rare_classes",
-               "drop_column", "clip_outliers", "drop_empty_texts", "keep_last_rating", "drop_rare_users",
-               "set_target"}
-IMAGE_STEPS = {"drop_duplicates", "merge_labels", "drop_rare_classes", "drop_unreadable", "resize"}
-
-
 def _column(frame: pd.DataFrame, step: dict[str, Any]) -> str:
     column = step.get("column")
     if column not in frame.columns:
@@ -88,152 +66,229 @@ def merge_mapping(labels: pd.Series) -> dict[str, str]:
     return {label: group[0] for group in label_spellings(counts) for label in group[1:]}
 
 
-# ---------------------------------------------------------------- table steps
+# ---------------------------------------------------------------- the fixes
+
+
+# Each fix is a small function: (table, step, data set) → (cleaned table, what changed in words) for tables,
+# texts and ratings; (image index, step) → (cleaned index, words) for pictures.
+
+
+def _drop_duplicate_rows(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, Any]):
+    keep = ~pd.Series(row_hashes(frame)).duplicated().to_numpy()
+    return frame[keep], _dropped(len(frame), int(keep.sum()), "duplicate rows")
+
+
+def _drop_conflicts(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, Any]):
+    # Every row whose input (the text, for a text data set) appears elsewhere with another answer: no model can get
+    # both right, and which one is right is not known.
+    target = dataset["target"]
+    inputs = ([dataset["schema"]["text_column"]] if dataset["kind"] == "text"
+              else [c for c in frame.columns if c != target])
+    keys = pd.Series(row_hashes(frame[inputs]), index=frame.index)
+    answers = frame[target].astype(str).groupby(keys).nunique()
+    keep = (keys.map(answers) <= 1).to_numpy()
+    return frame[keep], _dropped(len(frame), int(keep.sum()), "rows whose input has conflicting answers")
+
+
+def _drop_missing(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, Any]):
+    result = frame.dropna(subset=[_column(frame, step)] if step.get("column") else None)
+    return result, _dropped(len(frame), len(result), "rows with missing values")
+
+
+def _fill_missing(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, Any]):
+    column = _column(frame, step)
+    method = step.get("method", "median")
+    missing = int(frame[column].isna().sum())
+    if not missing:
+        raise DataError(f"Nothing to change: '{column}' has no missing values.")
+    if column == dataset["target"]:
+        raise DataError(f"'{column}' is the column to predict; its missing answers cannot be made up. "
+                        "Drop those rows instead.")
+    values = frame[column]
+    numeric = pd.api.types.is_numeric_dtype(values)
+    if method == "median":
+        if not numeric:
+            raise DataError(f"'{column}' holds words, which have no median. Fill with the most common value.")
+        fill = values.median()
+    elif method == "mode":
+        fill = values.mode(dropna=True).iloc[0]
+    elif method == "constant":
+        raw = step.get("value")
+        if raw is None or str(raw).strip() == "":
+            raise DataError("Write the value to fill the missing cells with.")
+        fill = raw
+        if numeric:
+            try:
+                fill = float(raw)
+            except ValueError:
+                raise DataError(f"'{column}' holds numbers; write a number to fill it with.") from None
+        else:
+            fill = str(raw)
+    else:
+        raise DataError(f"'{method}' is not a way to fill; choose one of: {', '.join(FILL_METHODS)}.")
+    frame = frame.copy()
+    frame[column] = values.fillna(fill)
+    shown = f"{fill:.4g}" if isinstance(fill, float) else str(fill)
+    return frame, f"{missing:,} missing values in '{column}' filled with {shown} ({method})"
+
+
+def _merge_row_labels(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, Any]):
+    column = step.get("column") or dataset["target"]
+    mapping = merge_mapping(frame[_column(frame, {"column": column})])
+    if not mapping:
+        raise DataError("Nothing to change: no labels differ only by case, spaces or punctuation.")
+    frame = frame.copy()
+    changed = int(frame[column].astype("string").isin(list(mapping)).sum())
+    frame[column] = frame[column].map(lambda v: mapping.get(str(v), v) if not pd.isna(v) else v)
+    merged = ", ".join(f"'{a}' → '{b}'" for a, b in list(mapping.items())[:6])
+    return frame, f"{changed:,} labels merged ({merged})"
+
+
+def _drop_rare_row_classes(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, Any]):
+    column = step.get("column") or dataset["target"]
+    minimum = int(step.get("min_count", MIN_CLASS_EXAMPLES))
+    counts = frame[column].astype("string").value_counts()
+    keep = frame[column].astype("string").isin(counts[counts >= minimum].index).to_numpy()
+    dropped = len(counts[counts < minimum])
+    return frame[keep], (f"{dropped} classes with fewer than {minimum} examples dropped "
+                         f"({_dropped(len(frame), int(keep.sum()))})")
+
+
+def _drop_column(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, Any]):
+    column, target = _column(frame, step), dataset["target"]
+    if column == target or column in dataset["schema"].get("roles", {}).values() \
+            or column == dataset["schema"].get("text_column"):
+        raise DataError(f"'{column}' is used by the data set "
+                        f"({'the column to predict' if column == target else 'an input it needs'}); "
+                        "it cannot be removed.")
+    return frame.drop(columns=[column]), f"column '{column}' removed"
+
+
+def _clip_outliers(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, Any]):
+    column = _column(frame, step)
+    bounds = outlier_bounds(frame[column])
+    values = frame[column]
+    far = 0 if bounds is None else int(((values < bounds[0]) | (values > bounds[1])).sum())
+    if not far:
+        raise DataError(f"Nothing to change: '{column}' has no values far outside its usual range.")
+    frame = frame.copy()
+    frame[column] = values.clip(*bounds)
+    return frame, f"{far:,} values in '{column}' clipped to {bounds[0]:.4g} to {bounds[1]:.4g}"
+
+
+def _drop_empty_texts(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, Any]):
+    column = step.get("column") or dataset["schema"].get("text_column")
+    keep = word_counts(frame[_column(frame, {"column": column})]) > 0
+    return frame[keep], _dropped(len(frame), int(keep.sum()), "rows without text")
+
+
+def _roles(dataset: dict[str, Any]) -> dict[str, str]:
+    roles = dataset["schema"].get("roles")
+    if not roles:
+        raise DataError("This fix is for ratings data sets.")
+    return roles
+
+
+def _keep_last_rating(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, Any]):
+    roles = _roles(dataset)
+    ordered = frame.sort_values(roles["timestamp"], kind="stable") if roles.get("timestamp") else frame
+    result = ordered[~ordered.duplicated([roles["user"], roles["item"]], keep="last")].sort_index()
+    return result, _dropped(len(frame), len(result), "repeated ratings")
+
+
+def _drop_rare_users(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, Any]):
+    minimum = int(step.get("min_count", MIN_USER_RATINGS))
+    users = id_strings(frame[_roles(dataset)["user"]])
+    counts = users.value_counts()
+    keep = users.isin(counts[counts >= minimum].index).to_numpy()
+    return frame[keep], (f"{int((counts < minimum).sum()):,} users with fewer than {minimum} ratings dropped "
+                         f"({_dropped(len(frame), int(keep.sum()))})")
+
+
+def _drop_unreadable(index: pd.DataFrame, step: dict[str, Any]):
+    readable = index["readable"]
+    return index[readable], _dropped(len(index), int(readable.sum()), "unreadable images")
+
+
+def _drop_duplicate_images(index: pd.DataFrame, step: dict[str, Any]):
+    keep = ~(index["readable"] & index[["digest", "label"]].duplicated())
+    return index[keep], _dropped(len(index), int(keep.sum()), "duplicate images")
+
+
+def _merge_image_labels(index: pd.DataFrame, step: dict[str, Any]):
+    mapping = merge_mapping(index.loc[index["readable"], "label"])
+    if not mapping:
+        raise DataError("Nothing to change: no labels differ only by case, spaces or punctuation.")
+    index = index.copy()
+    changed = int(index["label"].isin(list(mapping)).sum())
+    index["label"] = index["label"].map(lambda v: mapping.get(v, v))
+    return index, f"{changed:,} labels merged ({', '.join(f'{a!r} → {b!r}' for a, b in mapping.items())})"
+
+
+def _drop_rare_image_classes(index: pd.DataFrame, step: dict[str, Any]):
+    minimum = int(step.get("min_count", MIN_CLASS_EXAMPLES))
+    counts = index.loc[index["readable"], "label"].value_counts()
+    keep = index["label"].isin(counts[counts >= minimum].index).to_numpy()
+    return index[keep], (f"{int((counts < minimum).sum())} classes with fewer than {minimum} images dropped "
+                         f"({_dropped(len(index), int(keep.sum()), 'images')})")
+
+
+def _resize(index: pd.DataFrame, step: dict[str, Any]):
+    return index, "images resized"  # the pixels are decoded again at the new size by _clean_image_dataset
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One cleaning step: what it does in the words a new version's name and the page use, the settings of the step
+    it reads, and how it changes a table (tables, texts, ratings) or an image index; None where it does not apply."""
+
+    words: str
+    settings: tuple[str, ...] = ()
+    table: Callable[[pd.DataFrame, dict[str, Any], dict[str, Any]], tuple[pd.DataFrame, str]] | None = None
+    images: Callable[[pd.DataFrame, dict[str, Any]], tuple[pd.DataFrame, str]] | None = None
+
+
+def _reads_the_table_again(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, Any]):
+    raise AssertionError("set_target is applied by clean_dataset, which describes the table anew")
+
+
+FIXES: dict[str, Fix] = {
+    "drop_duplicates": Fix("duplicates dropped", (), _drop_duplicate_rows, _drop_duplicate_images),
+    "drop_conflicts": Fix("inputs with conflicting answers dropped", (), _drop_conflicts),
+    "drop_missing": Fix("rows with missing values dropped", ("column",), _drop_missing),
+    "fill_missing": Fix("missing values filled", ("column", "method", "value"), _fill_missing),
+    "merge_labels": Fix("label spellings merged", ("column",), _merge_row_labels, _merge_image_labels),
+    "drop_rare_classes": Fix("rare classes dropped", ("column", "min_count"), _drop_rare_row_classes,
+                             _drop_rare_image_classes),
+    "drop_column": Fix("column removed", ("column",), _drop_column),
+    "clip_outliers": Fix("extreme values clipped", ("column",), _clip_outliers),
+    "drop_empty_texts": Fix("empty texts dropped", ("column",), _drop_empty_texts),
+    "keep_last_rating": Fix("one rating per pair kept", (), _keep_last_rating),
+    "drop_rare_users": Fix("users with few ratings dropped", ("min_count",), _drop_rare_users),
+    "drop_unreadable": Fix("unreadable images dropped", (), images=_drop_unreadable),
+    "resize": Fix("resized", ("height", "width"), images=_resize),
+    "set_target": Fix("new column to predict", ("target", "task"), _reads_the_table_again),
+}
+STEP_WORDS = {name: fix.words for name, fix in FIXES.items()}
+TABLE_STEPS = {name for name, fix in FIXES.items() if fix.table}
+IMAGE_STEPS = {name for name, fix in FIXES.items() if fix.images}
+STEP_SETTINGS = tuple(dict.fromkeys(setting for fix in FIXES.values() for setting in fix.settings))
 
 
 def clean_table(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, Any]) -> tuple[pd.DataFrame, str]:
     """Give back (the cleaned table, what changed in words) for one step on a table data set."""
-    name = step["step"]
-    rows = len(frame)
-    target = dataset["target"]
-    if name == "drop_duplicates":
-        keep = ~pd.Series(row_hashes(frame)).duplicated().to_numpy()
-        return frame[keep], _dropped(rows, int(keep.sum()), "duplicate rows")
-    if name == "drop_conflicts":
-        # Every row whose input (the text, for a text data set) appears elsewhere with another answer: no model can
-        # get both right, and which one is right is not known.
-        inputs = ([dataset["schema"]["text_column"]] if dataset["kind"] == "text"
-                  else [c for c in frame.columns if c != target])
-        keys = pd.Series(row_hashes(frame[inputs]), index=frame.index)
-        answers = frame[target].astype(str).groupby(keys).nunique()
-        keep = (keys.map(answers) <= 1).to_numpy()
-        return frame[keep], _dropped(rows, int(keep.sum()), "rows whose input has conflicting answers")
-    if name == "drop_missing":
-        column = step.get("column")
-        result = frame.dropna(subset=[_column(frame, step)] if column else None)
-        return result, _dropped(rows, len(result), "rows with missing values")
-    if name == "fill_missing":
-        column = _column(frame, step)
-        method = step.get("method", "median")
-        missing = int(frame[column].isna().sum())
-        if not missing:
-            raise DataError(f"Nothing to change: '{column}' has no missing values.")
-        if column == target:
-            raise DataError(f"'{column}' is the column to predict; its missing answers cannot be made up. "
-                            "Drop those rows instead.")
-        values = frame[column]
-        numeric = pd.api.types.is_numeric_dtype(values)
-        if method == "median":
-            if not numeric:
-                raise DataError(f"'{column}' holds words, which have no median. Fill with the most common value.")
-            fill = values.median()
-        elif method == "mode":
-            fill = values.mode(dropna=True).iloc[0]
-        elif method == "constant":
-            raw = step.get("value")
-            if raw is None or str(raw).strip() == "":
-                raise DataError("Write the value to fill the missing cells with.")
-            fill = raw
-            if numeric:
-                try:
-                    fill = float(raw)
-                except ValueError:
-                    raise DataError(f"'{column}' holds numbers; write a number to fill it with.") from None
-            else:
-                fill = str(raw)
-        else:
-            raise DataError(f"'{method}' is not a way to fill; choose one of: {', '.join(FILL_METHODS)}.")
-        frame = frame.copy()
-        frame[column] = values.fillna(fill)
-        shown = f"{fill:.4g}" if isinstance(fill, float) else str(fill)
-        return frame, f"{missing:,} missing values in '{column}' filled with {shown} ({method})"
-    if name == "merge_labels":
-        column = step.get("column") or target
-        mapping = merge_mapping(frame[_column(frame, {"column": column})])
-        if not mapping:
-            raise DataError("Nothing to change: no labels differ only by case, spaces or punctuation.")
-        frame = frame.copy()
-        changed = int(frame[column].astype("string").isin(list(mapping)).sum())
-        frame[column] = frame[column].map(lambda v: mapping.get(str(v), v) if not pd.isna(v) else v)
-        merged = ", ".join(f"'{a}' → '{b}'" for a, b in list(mapping.items())[:6])
-        return frame, f"{changed:,} labels merged ({merged})"
-    if name == "drop_rare_classes":
-        column = step.get("column") or target
-        minimum = int(step.get("min_count", MIN_CLASS_EXAMPLES))
-        counts = frame[column].astype("string").value_counts()
-        keep = frame[column].astype("string").isin(counts[counts >= minimum].index).to_numpy()
-        dropped = len(counts[counts < minimum])
-        return frame[keep], f"{dropped} classes with fewer than {minimum} examples dropped ({_dropped(rows, int(keep.sum()))})"
-    if name == "drop_column":
-        column = _column(frame, step)
-        if column == target or column in dataset["schema"].get("roles", {}).values() \
-                or column == dataset["schema"].get("text_column"):
-            raise DataError(f"'{column}' is used by the data set ({'the column to predict' if column == target else 'an input it needs'}); "
-                            "it cannot be removed.")
-        return frame.drop(columns=[column]), f"column '{column}' removed"
-    if name == "clip_outliers":
-        column = _column(frame, step)
-        bounds = outlier_bounds(frame[column])
-        if bounds is None:
-            raise DataError(f"Nothing to change: '{column}' has no values far outside its usual range.")
-        values = frame[column]
-        far = int(((values < bounds[0]) | (values > bounds[1])).sum())
-        if not far:
-            raise DataError(f"Nothing to change: '{column}' has no values far outside its usual range.")
-        frame = frame.copy()
-        frame[column] = values.clip(*bounds)
-        return frame, f"{far:,} values in '{column}' clipped to {bounds[0]:.4g} to {bounds[1]:.4g}"
-    if name == "drop_empty_texts":
-        column = step.get("column") or dataset["schema"].get("text_column")
-        keep = word_counts(frame[_column(frame, {"column": column})]) > 0
-        return frame[keep], _dropped(rows, int(keep.sum()), "rows without text")
-    if name in ("keep_last_rating", "drop_rare_users"):
-        roles = dataset["schema"].get("roles")
-        if not roles:
-            raise DataError("This fix is for ratings data sets.")
-        if name == "keep_last_rating":
-            ordered = frame.sort_values(roles["timestamp"], kind="stable") if roles.get("timestamp") else frame
-            result = ordered[~ordered.duplicated([roles["user"], roles["item"]], keep="last")].sort_index()
-            return result, _dropped(rows, len(result), "repeated ratings")
-        minimum = int(step.get("min_count", MIN_USER_RATINGS))
-        users = id_strings(frame[roles["user"]])
-        counts = users.value_counts()
-        keep = users.isin(counts[counts >= minimum].index).to_numpy()
-        return frame[keep], f"{int((counts < minimum).sum()):,} users with fewer than {minimum} ratings dropped " \
-                            f"({_dropped(rows, int(keep.sum()))})"
-    raise DataError(f"'{name}' is not a fix for {dataset['kind']} data sets.")
-
-
-# ---------------------------------------------------------------- image steps
+    fix = FIXES.get(step["step"])
+    if fix is None or fix.table is None:
+        raise DataError(f"'{step['step']}' is not a fix for {dataset['kind']} data sets.")
+    return fix.table(frame, step, dataset)
 
 
 def clean_images(index: pd.DataFrame, step: dict[str, Any]) -> tuple[pd.DataFrame, str]:
     """Give back (the cleaned image index, what changed in words) for one step on an image data set."""
-    name = step["step"]
-    files = len(index)
-    readable = index["readable"]
-    if name == "drop_unreadable":
-        return index[readable], _dropped(files, int(readable.sum()), "unreadable images")
-    if name == "drop_duplicates":
-        keep = ~(readable & index[["digest", "label"]].duplicated())
-        return index[keep], _dropped(files, int(keep.sum()), "duplicate images")
-    if name == "merge_labels":
-        mapping = merge_mapping(index.loc[readable, "label"])
-        if not mapping:
-            raise DataError("Nothing to change: no labels differ only by case, spaces or punctuation.")
-        index = index.copy()
-        changed = int(index["label"].isin(list(mapping)).sum())
-        index["label"] = index["label"].map(lambda v: mapping.get(v, v))
-        return index, f"{changed:,} labels merged ({', '.join(f'{a!r} → {b!r}' for a, b in mapping.items())})"
-    if name == "drop_rare_classes":
-        minimum = int(step.get("min_count", MIN_CLASS_EXAMPLES))
-        counts = index.loc[readable, "label"].value_counts()
-        keep = index["label"].isin(counts[counts >= minimum].index).to_numpy()
-        return index[keep], f"{int((counts < minimum).sum())} classes with fewer than {minimum} images dropped " \
-                            f"({_dropped(files, int(keep.sum()), 'images')})"
-    if name == "resize":
-        return index, "images resized"
-    raise DataError(f"'{name}' is not a fix for image data sets.")
+    fix = FIXES.get(step["step"])
+    if fix is None or fix.images is None:
+        raise DataError(f"'{step['step']}' is not a fix for image data sets.")
+    return fix.images(index, step)
 
 
 # ---------------------------------------------------------------- versions
