@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
 from db import access
+from db.repo import get_run, higher_is_better, metric_summaries, summaries_in  # noqa: F401  (read here too)
 from db.csv_export import csv_text
 from db.models import (ACTIVE, Artifact, Dataset, Metric, MetricExtreme, MetricSummary, Run, RunEvent, RunStatus,
                        datetime_iso, utcnow)
@@ -35,16 +36,9 @@ BLOCK_POINTS = 64
 # The newest points stay raw until this many blocks have filled, so a live chart rarely writes.
 TAIL_BLOCKS = 16
 
-_HIGHER_WORDS = {"accuracy", "acc", "f1", "precision", "recall", "r2", "auc", "ndcg", "hit", "hits", "map",
-                 "score", "coverage"}
 RESULT_PREFIXES = ("train_", "val_", "test_")
 FIRST_KEYS = ("test_accuracy", "reference_accuracy", "val_accuracy", "test_f1_macro", "test_rmse", "reference_rmse",
               "val_rmse", "val_loss", "train_loss", "test_mae", "val_mae", "train_accuracy")
-
-
-def higher_is_better(key: str) -> bool:
-    """Give back True when a larger value of this metric is a better result (accuracy), False for errors."""
-    return key.endswith("per_second") or bool(_HIGHER_WORDS & set(key.lower().split("_")))
 
 
 def is_result(key: str) -> bool:
@@ -180,7 +174,7 @@ def find_runs(filters: RunFilters = RunFilters(), sort: str = "newest", page: in
         query = select(*LIST_COLUMNS, Dataset.name.label("dataset")).join(Dataset, Dataset.id == Run.dataset_id)
         query = _order(query.where(*conditions), sort).limit(per_page).offset((page - 1) * per_page)
         runs = [dict(row._mapping) for row in session.execute(query)]
-        summaries = _summaries(session, [run["id"] for run in runs])
+        summaries = summaries_in(session, [run["id"] for run in runs])
     for run in runs:
         run["metrics"] = summaries.get(run["id"], {})
     return RunsPage(runs=runs, total=total, page=page, pages=pages, per_page=per_page)
@@ -213,26 +207,6 @@ def filter_choices() -> dict[str, Any]:
             metrics[key] = {"runs": runs, "low": low, "high": high, "higher_is_better": higher_is_better(key)}
     return {"datasets": datasets, "models": models, "tags": sorted(tags, key=str.lower),
             "metrics": {key: metrics[key] for key in metric_order(metrics)}}
-
-
-def _summaries(session, run_ids: Sequence[int]) -> dict[int, dict[str, dict[str, Any]]]:
-    result: dict[int, dict[str, dict[str, Any]]] = {}
-    if not run_ids:
-        return result
-    for s in session.scalars(select(MetricSummary).where(MetricSummary.run_id.in_(list(run_ids)))):
-        higher = higher_is_better(s.key)
-        result.setdefault(s.run_id, {})[s.key] = {
-            "last": s.last_value, "last_step": s.last_step, "min": s.min_value, "min_step": s.min_step,
-            "max": s.max_value, "max_step": s.max_step, "count": s.count,
-            "best": s.max_value if higher else s.min_value, "best_step": s.max_step if higher else s.min_step,
-        }
-    return result
-
-
-def metric_summaries(run_id: int) -> dict[str, dict[str, Any]]:
-    """Give back {key: {last, min, max, best, best_step, count, ...}} for one run."""
-    with session_scope() as session:
-        return _summaries(session, [run_id]).get(run_id, {})
 
 
 # ---------------------------------------------------------------- down-sampled curves
@@ -413,20 +387,6 @@ def prepare_long_curves(run_id: int) -> int:
 # ---------------------------------------------------------------- one run
 
 
-def get_run(run_id: int) -> dict[str, Any] | None:
-    """Give back the run with its data set's name, kind and task, or None."""
-    with session_scope() as session:
-        row = session.execute(
-            select(Run, Dataset.name, Dataset.kind, Dataset.task, Dataset.n_rows)
-            .join(Dataset, Dataset.id == Run.dataset_id).where(Run.id == run_id)
-        ).first()
-        if row is None:
-            return None
-        run = {column.key: getattr(row[0], column.key) for column in Run.__table__.columns}
-        run.update(dataset=row[1], dataset_kind=row[2], dataset_task=row[3], dataset_rows=row[4])
-        return run
-
-
 # The validation figure a run is judged by, in the order looked for: the task's score (what keep-best watches
 # with early_stopping_metric "val_score"), then the loss.
 JUDGED_FIGURES = ("val_accuracy", "val_rmse", "val_loss")
@@ -562,7 +522,7 @@ def runs_for_compare(run_ids: Sequence[int]) -> list[dict[str, Any]]:
             item = {column.key: getattr(run, column.key) for column in Run.__table__.columns}
             item["dataset"] = dataset
             found[run.id] = item
-        summaries = _summaries(session, list(found))
+        summaries = summaries_in(session, list(found))
     for run_id, run in found.items():
         run["metrics"] = summaries.get(run_id, {})
     return [found[i] for i in ids if i in found]

@@ -137,14 +137,16 @@ def create_run(dataset_id: int, model: str, config: dict[str, Any], name: str | 
 
 
 def get_run(run_id: int) -> dict[str, Any] | None:
+    """Give back the run with its data set's name, kind, task and number of rows, or None."""
     with session_scope() as session:
         row = session.execute(
-            select(Run, Dataset.name).join(Dataset, Dataset.id == Run.dataset_id).where(Run.id == run_id)
+            select(Run, Dataset.name, Dataset.kind, Dataset.task, Dataset.n_rows)
+            .join(Dataset, Dataset.id == Run.dataset_id).where(Run.id == run_id)
         ).first()
         if row is None:
             return None
         run = _as_dict(row[0])
-        run["dataset"] = row[1]
+        run.update(dataset=row[1], dataset_kind=row[2], dataset_task=row[3], dataset_rows=row[4])
         return run
 
 
@@ -166,7 +168,7 @@ def list_runs(limit: int = 500, statuses: Iterable[str] | None = None,
             item["dataset"] = dataset_name
             runs.append(item)
         if runs and with_metrics:
-            summaries = _summaries(session, [run["id"] for run in runs])
+            summaries = summaries_in(session, [run["id"] for run in runs])
             for run in runs:
                 run["metrics"] = summaries.get(run["id"], {})
         return runs
@@ -542,21 +544,34 @@ def delete_metrics_after(run_id: int, step: int) -> None:
             ))
 
 
-def _summaries(session, run_ids: Sequence[int]) -> dict[int, dict[str, dict[str, float]]]:
-    result: dict[int, dict[str, dict[str, float]]] = {}
-    rows = session.scalars(select(MetricSummary).where(MetricSummary.run_id.in_(list(run_ids))))
-    for s in rows:
+_HIGHER_WORDS = {"accuracy", "acc", "f1", "precision", "recall", "r2", "auc", "ndcg", "hit", "hits", "map",
+                 "score", "coverage"}
+
+
+def higher_is_better(key: str) -> bool:
+    """Give back True when a larger value of this metric is a better result (accuracy), False for errors."""
+    return key.endswith("per_second") or bool(_HIGHER_WORDS & set(key.lower().split("_")))
+
+
+def summaries_in(session, run_ids: Sequence[int]) -> dict[int, dict[str, dict[str, Any]]]:
+    """Give back {run id: {key: its summary}} for the runs, read in the given session."""
+    result: dict[int, dict[str, dict[str, Any]]] = {}
+    if not run_ids:
+        return result
+    for s in session.scalars(select(MetricSummary).where(MetricSummary.run_id.in_(list(run_ids)))):
+        higher = higher_is_better(s.key)
         result.setdefault(s.run_id, {})[s.key] = {
             "last": s.last_value, "last_step": s.last_step, "min": s.min_value, "min_step": s.min_step,
             "max": s.max_value, "max_step": s.max_step, "count": s.count,
+            "best": s.max_value if higher else s.min_value, "best_step": s.max_step if higher else s.min_step,
         }
     return result
 
 
-def metric_summaries(run_id: int) -> dict[str, dict[str, float]]:
-    """Give back {key: {last, min, max, ...}} for one run, without reading its history."""
+def metric_summaries(run_id: int) -> dict[str, dict[str, Any]]:
+    """Give back {key: {last, min, max, best, best_step, count, ...}} for one run, without reading its history."""
     with session_scope() as session:
-        return _summaries(session, [run_id]).get(run_id, {})
+        return summaries_in(session, [run_id]).get(run_id, {})
 
 
 def metric_history(run_id: int, key: str | None = None) -> list[dict[str, Any]]:
@@ -657,7 +672,7 @@ def sweep_runs(sweep_id: int) -> list[dict[str, Any]]:
     with session_scope() as session:
         runs = [_as_dict(run) for run in session.scalars(
             select(Run).where(Run.sweep_id == sweep_id).order_by(Run.trial_number, Run.id))]
-        summaries = _summaries(session, [run["id"] for run in runs]) if runs else {}
+        summaries = summaries_in(session, [run["id"] for run in runs]) if runs else {}
         for run in runs:
             run["metrics"] = summaries.get(run["id"], {})
         return runs

@@ -153,9 +153,13 @@ def pg_home(postgres_url, tmp_path, monkeypatch):
     monkeypatch.setenv("TRAINYARD_HOME", str(tmp_path))
     monkeypatch.setenv("DATABASE_URL", postgres_url)
     monkeypatch.setenv("TRAINYARD_AUTO_WORKER", "0")
+    monkeypatch.delenv("TRAINYARD_SIGN_IN", raising=False)
     from sqlalchemy import text
 
+    from db.access import use_actor_provider
     from db.session import get_engine, migrate
+
+    use_actor_provider(None)  # an earlier test's pages may have named who acts in this process
 
     from engine.search import sweeps
 
