@@ -239,7 +239,7 @@ def dataset(home, tmp_path):
 
 def test_cross_validation_reports_each_fold_and_mean_and_std(dataset):
     from db.session import run_folder
-    from engine.training.crossval import run_cross_validation
+    from engine.jobs.runner import run_cross_validation
 
     import torch
 

@@ -32,12 +32,12 @@ from db.session import run_folder
 from engine.config import RunConfig
 from engine.data.prepare import prepare_dataset
 from engine.errors import UserError
-from engine.files import register_artifact
+from engine.files import register_artifact, write_json
 from engine.jobs.resources import ResourceMonitor
 from engine.models.registry import build_model, data_options
 from engine.training.callbacks import Checkpointer, MetricLogger, ProgressReporter, StopCheck, StopTraining
 from engine.training.checkpoint import load_checkpoint, save_checkpoint
-from engine.training.crossval import run_cross_validation
+from engine.training.crossval import CROSSVAL_FILE, cross_validation
 from engine.training.device import describe_device, pick_device
 from engine.training.encoded import ENCODE_BATCH, encoding_progress_share, trainable
 from engine.training.loop import WATCHED_WORDS, train
@@ -94,6 +94,27 @@ def team_device(config: RunConfig) -> str:
     """Give back the kind of device ('cuda' or 'cpu') the processes of a run on several train on."""
     # A worker hands a CPU run no GPU (CUDA_VISIBLE_DEVICES empty); torchrun on a cluster may leave it unset: all
     return "cuda" if config.training.device != "cpu" and torch.cuda.is_available() else "cpu"
+
+
+def run_cross_validation(run_id: int, config, dataset: dict[str, Any], device, callbacks: list,
+                         progress=None) -> dict[str, Any] | None:
+    """Cross-validate the run when it asks for folds (engine.training.crossval) and record the result: crossval.json
+    in its folder, the mean ± std as metrics and each headline in its history. Does nothing when the run asks for no
+    folds, or was cross-validated before it was interrupted."""
+    folds = getattr(config.split, "folds", 1) or 1
+    path = run_folder(run_id) / CROSSVAL_FILE
+    if folds < 2 or path.exists():
+        return None
+    repo.add_event(run_id, f"Cross-validation: training {folds} models, each scored on a different fold")
+    result = cross_validation(config, dataset, device, callbacks, progress)
+    write_json(path, result, indent=None)
+    register_artifact(run_id, "crossval", path)
+    now = time.time()
+    repo.log_metrics(run_id, [(f"cv_{key}_{which}", 0, result[which][key], None, now)
+                              for key in result["mean"] for which in ("mean", "std")])
+    for sentence in result["summary"]:
+        repo.add_event(run_id, sentence)
+    return result
 
 
 def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None:

@@ -8,12 +8,10 @@ on its held-out fold (the cross-validation estimate) and on the shared test spli
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
 import numpy as np
 
-from engine.files import register_artifact, write_json
 from engine.training.callbacks import Callback
 
 CROSSVAL_FILE = "crossval.json"
@@ -88,31 +86,15 @@ def cross_validate(config, dataset: dict[str, Any], folds: int, device,
     return summarise(per_fold)
 
 
-def run_cross_validation(run_id: int, config, dataset: dict[str, Any], device, callbacks: list[Callback],
-                         progress: Callable[[float], None] | None = None) -> dict[str, Any] | None:
-    """Cross-validate a run with config.split.folds folds; save crossval.json and the mean ± std as metrics.
-
-    Does nothing when the run asks for no folds, or was cross-validated before it was interrupted.
-    """
-    from db import repo
-    from db.session import run_folder
-
+def cross_validation(config, dataset: dict[str, Any], device, callbacks: list[Callback],
+                     progress: Callable[[float], None] | None = None) -> dict[str, Any] | None:
+    """Cross-validate a run's settings with config.split.folds folds (progress hears the share of all folds done);
+    give back the result, or None when the run asks for no folds. Nothing is recorded here: the runner does."""
     folds = getattr(config.split, "folds", 1) or 1
-    path = run_folder(run_id) / CROSSVAL_FILE
-    if folds < 2 or path.exists():
+    if folds < 2:
         return None
-    repo.add_event(run_id, f"Cross-validation: training {folds} models, each scored on a different fold")
 
     def fold_callbacks(fold: int) -> list[Callback]:
         return [*callbacks, *([FoldProgress(progress, fold, folds)] if progress else [])]
 
-    result = cross_validate(config, dataset, folds, device, fold_callbacks)
-    write_json(path, result, indent=None)
-    register_artifact(run_id, "crossval", path)
-    now = time.time()
-    points = [(f"cv_{key}_{which}", 0, result[which][key], None, now)
-              for key in result["mean"] for which in ("mean", "std")]
-    repo.log_metrics(run_id, points)
-    for sentence in result["summary"]:
-        repo.add_event(run_id, sentence)
-    return result
+    return cross_validate(config, dataset, folds, device, fold_callbacks)
