@@ -271,7 +271,7 @@ def test_a_ratings_run_gives_one_test_figure_everywhere(home, capsys):
     scale, is replaced."""
     from engine.cli import main
     from engine.data.samples import add_sample
-    from engine.training.report import evaluation_document
+    from engine.jobs.record import evaluation_document
 
     run = train_run(add_sample("films"), "matrix_factorization", epochs=3, batch_size=256)
     report = evaluation_document(run["id"])

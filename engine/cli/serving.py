@@ -33,7 +33,7 @@ def cmd_predict(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from engine.training.report import evaluation_document
+    from engine.jobs.record import evaluation_document
 
     document = evaluation_document(find_run(args.run_id)["id"])
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in document["metrics"].items() if isinstance(v, (int, float)))

@@ -105,7 +105,7 @@ def explain_mistakes(run_id: int, count: int = 6) -> dict[str, Any]:
     from db import repo
     from engine.explain.attributions import explain_encoded, explain_recommendations, rated_by_user
     from engine.data.prepare import prepare_run_data
-    from engine.training.report import evaluation_document
+    from engine.jobs.record import evaluation_document
     from engine.serving.inputs import ANSWERS
     from engine.serving.predict import TorchModel, load_trained
 

@@ -33,6 +33,7 @@ from engine.config import RunConfig
 from engine.data.prepare import prepare_dataset
 from engine.errors import UserError
 from engine.files import register_artifact, write_json
+from engine.jobs.record import record_reference, record_test_figures, write_evaluation
 from engine.jobs.resources import ResourceMonitor
 from engine.models.registry import build_model, data_options
 from engine.training.callbacks import Checkpointer, MetricLogger, ProgressReporter, StopCheck, StopTraining
@@ -44,7 +45,6 @@ from engine.training.loop import WATCHED_WORDS, train
 from engine.training.parallel import SINGLE, Team, join, leave
 from engine.training.reference import fit_reference, reference_limit
 from engine.training.warm_start import start_from_run
-from engine.training.report import record_reference, record_test_figures, write_evaluation
 
 
 class StopSignals:
