@@ -23,8 +23,9 @@ from engine.calibrate import load_calibration
 from engine.config import RunConfig, validate_run_config
 from engine.data.prepare import features_path
 from engine.errors import UserError
-from engine.models.estimate import (RUN_START_SECONDS, MemoryEstimate, dataset_spec, encoding_seconds, human_seconds,
+from engine.models.estimate import (RUN_START_SECONDS, MemoryEstimate, dataset_spec, encoding_seconds,
                                     memory_estimate, training_seconds, training_steps)
+from engine.words import human_seconds
 from engine.models.registry import model_size
 
 HISTORY_RUNS = 200  # the newest finished runs read for the correction

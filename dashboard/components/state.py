@@ -8,6 +8,7 @@ from dashboard.components.text import markdown_safe
 from db import repo
 from db.models import RunStatus
 from db.session import database_url, get_engine
+from engine.words import clock_duration
 
 STATUS_COLORS = {RunStatus.QUEUED: "gray", RunStatus.RUNNING: "blue", RunStatus.COMPLETED: "green",
                  RunStatus.FAILED: "red", RunStatus.CANCELLED: "orange", RunStatus.INTERRUPTED: "violet",
@@ -79,12 +80,4 @@ def short_time(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+duration = clock_duration  # the pages' name for it

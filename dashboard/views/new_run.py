@@ -20,7 +20,8 @@ from engine.config import TRAINING_GROUPS, SplitConfig, TrainingConfig, validate
 from engine.errors import UserError
 from engine.jobs.launch import check_launch
 from engine.estimates import estimate_run, human_range
-from engine.models.estimate import human_bytes, human_seconds, training_steps
+from engine.models.estimate import human_bytes, training_steps
+from engine.words import human_seconds
 from engine.models.registry import MODELS, model_label, models_for_kind
 from engine.presets import DEFAULT_PRESET, PRESET_HELP, PRESETS, preset_for, reasons, suggested_model
 from engine.training.schedule import schedule_curve

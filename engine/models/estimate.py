@@ -313,19 +313,6 @@ def time_estimate(size: ModelSize, n_train: int, batch_size: int, epochs: int, c
             + training_seconds(size, n_train, batch_size, epochs, calibration, share))
 
 
-def human_seconds(seconds: float) -> str:
-    """Give back a duration in words rounded as a person would say it: 'about 3 minutes'."""
-    if seconds < 10:
-        return "a few seconds"
-    if seconds < 60:
-        return f"about {round(seconds / 10) * 10:.0f} seconds"
-    if seconds < 3600:
-        minutes = round(seconds / 60)
-        return f"about {minutes} minute{'s' if minutes != 1 else ''}"
-    hours = seconds / 3600
-    return f"about {hours:.1f} hours" if hours < 10 else f"about {hours:.0f} hours"
-
-
 def minilm_size(config: MiniLMConfig, spec: dict[str, Any]) -> ModelSize:
     """Parameters of the pretrained sentence encoder and its trained part; numbers per text at the longest text."""
     width, wide, length = MINILM_WIDTH, MINILM_WIDE, spec.get("max_length") or 128

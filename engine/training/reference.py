@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from engine.errors import UserError
+from engine.words import duration_words
 
 LIMIT_FLOOR = 60.0  # seconds a reference may always take
 LIMIT_SHARE = 0.1  # …or this share of the run's training time, whichever is larger
@@ -79,18 +80,6 @@ def reference_limit(training_seconds: float) -> float:
         except ValueError:
             pass
     return max(LIMIT_FLOOR, LIMIT_SHARE * max(0.0, float(training_seconds or 0.0)))
-
-
-def duration_words(seconds: float) -> str:
-    """'40 seconds', '12 minutes', '3 hours': a duration as a person would say it."""
-    if seconds < 1:
-        return f"{seconds:.1g} seconds"
-    if seconds < 90:
-        whole = round(seconds)
-        return f"{whole} second{'s' if whole != 1 else ''}"
-    if seconds < 90 * 60:
-        return f"{round(seconds / 60)} minutes"
-    return f"{seconds / 3600:.1f}".rstrip("0").rstrip(".") + " hours"
 
 
 def _fit_within(recipe: Recipe, started: float, limit: float):
@@ -374,7 +363,7 @@ def _times_right(share: float, n: int) -> int:
 def reference_sentence(reference: dict[str, Any] | None, report: dict[str, Any], preset: str | None = None) -> str:
     """Give back one plain sentence comparing the run's model with its classical reference on the same test rows;
     preset is the one the run started from, so that a run behind is pointed at a step it has not taken yet."""
-    from engine.training.words import plain_number, times_in
+    from engine.words import plain_number, times_in
 
     if not reference:
         return ("This run was evaluated before Trainyard fitted a simple classical model beside every run, so there "

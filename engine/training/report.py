@@ -21,7 +21,7 @@ from sklearn import metrics as skm
 
 from engine.data.transform import decode_numbers, decode_ratings
 from engine.files import write_json
-from engine.training.words import plain_number, times_in
+from engine.words import plain_number, times_in
 
 REPORT_VERSION = 1
 CURVE_POINTS = 200  # points kept per curve: enough for a smooth line, small enough for the page

@@ -1,0 +1,52 @@
+"""Figures and times in the words people use, for every page, command and report (no torch here)."""
+
+from __future__ import annotations
+
+
+def times_in(share: float, n: int) -> str:
+    """'97 times in 100' for large test splits, '27 times out of 30' for small ones."""
+    if n >= 100:
+        return f"{round(share * 100)} times in 100"
+    return f"{round(share * n)} times out of {n}"
+
+
+def plain_number(value: float) -> str:
+    """A figure as people write it: three significant digits below 1,000, whole numbers with separators above."""
+    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def duration_words(seconds: float) -> str:
+    """'40 seconds', '12 minutes', '3 hours': a duration as a person would say it."""
+    if seconds < 1:
+        return f"{seconds:.1g} seconds"
+    if seconds < 90:
+        whole = round(seconds)
+        return f"{whole} second{'s' if whole != 1 else ''}"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} minutes"
+    return f"{seconds / 3600:.1f}".rstrip("0").rstrip(".") + " hours"
+
+
+def human_seconds(seconds: float) -> str:
+    """Give back a duration that is only likely, rounded as a person would say it: 'about 3 minutes'."""
+    if seconds < 10:
+        return "a few seconds"
+    if seconds < 60:
+        return f"about {round(seconds / 10) * 10:.0f} seconds"
+    if seconds < 3600:
+        minutes = round(seconds / 60)
+        return f"about {minutes} minute{'s' if minutes != 1 else ''}"
+    hours = seconds / 3600
+    return f"about {hours:.1f} hours" if hours < 10 else f"about {hours:.0f} hours"
+
+
+def clock_duration(seconds: float | None) -> str:
+    """Give back a measured duration as a clock reads it: '45 s', '12 min 05 s', '3 h 20 min'; '—' when unknown."""
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
