@@ -165,9 +165,7 @@ def live_view() -> None:
     if ex.metric_groups(computer):
         with st.expander("The computer while training (processor, memory)", icon=":material/memory:"):
             curves = ex.history(run_id, computer, [k for k, s in computer.items() if s["count"] > 1])
-            columns = st.columns(2)
-            for i, (_, figure) in enumerate(ex.run_charts(computer, curves, x_axis, smoothing)):
-                columns[i % 2].plotly_chart(figure, theme=None, key=f"system-chart-{i}")
+            draw_charts(computer, curves, "system-chart")
     if FIRST_POINT_WAIT and ex.metric_groups(learning):
         st.rerun(scope="app")  # the first loss is drawn: redraw the page once, on the slower timer
 

@@ -171,7 +171,7 @@ def launch(run_id: int, machine: int, attempt: int) -> int:
         return 0
     except KeyboardInterrupt:  # the worker stopped before the processes started
         repo.finish_run(run_id, RunStatus.INTERRUPTED, "The worker stopped before training started; the run waits in "
-                                                         "the queue again.", attempt)
+                                                       "the queue again.", attempt)
         return 0
     except Exception as error:  # the machines never all met (timeout), or the launcher itself failed
         print(f"Run {run_id}: machine {machine + 1} could not start training ({type(error).__name__}: {error})",

@@ -379,8 +379,9 @@ def finish(run_id: int, shared: bool = False) -> int:
                   "trials'", flush=True)
             repo.finish_run(run_id, RunStatus.PRUNED, attempt=attempt)
         else:
-            repo.finish_run(run_id, RunStatus.INTERRUPTED, "The worker training this run stopped; it resumes from "
-                                                   "its last checkpoint when a worker picks it up again.", attempt)
+            repo.finish_run(run_id, RunStatus.INTERRUPTED,
+                            "The worker training this run stopped; it resumes from its last checkpoint when a worker "
+                            "picks it up again.", attempt)
         return 0
     except UserError as error:
         print(f"Run {run_id} failed: {error}", file=sys.stderr, flush=True)
@@ -394,8 +395,9 @@ def finish(run_id: int, shared: bool = False) -> int:
             ErrorHandler().record_exception(error)
             return 1
         where = f" in process {team.rank + 1} of {team.world}" if shared else ""
-        repo.finish_run(run_id, RunStatus.FAILED, f"Training stopped because of an unexpected problem{where} "
-                                          f"({type(error).__name__}: {error}). The run's log has the details.", attempt)
+        repo.finish_run(run_id, RunStatus.FAILED,
+                        f"Training stopped because of an unexpected problem{where} ({type(error).__name__}: "
+                        f"{error}). The run's log has the details.", attempt)
         return 1
     if not team.leader:
         return 0

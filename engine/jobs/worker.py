@@ -125,8 +125,9 @@ class Worker:
         for child in list(self.children.values()):
             _signal(child.process, signal.SIGKILL)
             child.process.wait()
-            repo.finish_run(child.run_id, RunStatus.INTERRUPTED, "The worker was stopped; the run resumes from its "
-                                                         "last checkpoint when a worker starts again.", child.attempt)
+            repo.finish_run(child.run_id, RunStatus.INTERRUPTED,
+                            "The worker was stopped; the run resumes from its last checkpoint when a worker starts "
+                            "again.", child.attempt)
             child.log.close()
         self.children.clear()
         if self.spare is not None:
@@ -250,7 +251,7 @@ class Worker:
                 reason = (f"it was stopped by signal {signal.Signals(-code).name}" if code < 0
                           else f"it exited with code {code}")
                 repo.finish_run(run_id, RunStatus.FAILED, f"The training process ended unexpectedly ({reason}). "
-                                                  "The run's log has the details.", child.attempt)
+                                                          "The run's log has the details.", child.attempt)
             else:
                 # A child that exits cleanly has written its own final status; this only catches a gap.
                 repo.finish_run(run_id, RunStatus.FAILED, "The training process ended without reporting a result.",
