@@ -42,9 +42,9 @@ def measure(device: str = "auto", progress: Callable[[int, int], None] | None = 
     import torch
 
     from engine.config import TrainingConfig
-    from engine.models.configs import MLPConfig
     from engine.models.estimate import step_work
     from engine.models.registry import build_model, model_size
+    from engine.models.zoo.mlp import MLPConfig
     from engine.training.device import set_up_device
     from engine.training.loop import make_optimizer
 

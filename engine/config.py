@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import UserError
-from engine.models.configs import MLPConfig
 from engine.models.registry import MODELS
+from engine.models.zoo.mlp import MLPConfig
 
 # Any model's settings, told apart by their name; every model in the registry is one of them.
 ModelConfig = Annotated[

@@ -1,8 +1,9 @@
 """Quick, Balanced and Best: the settings a run starts from, fitted to its data set, with the reasons users see.
 
-The one home of presets: the New run page, `train --preset`, the benches and the sweeps all read them here. A
-preset is a kind's base settings, then its model's own, then what the data set's size and shape call for
-(decided before the run, each decision explained in a sentence). Plain Python: the dashboard imports it.
+Where presets are put together: the New run page, `train --preset`, the benches and the sweeps all read them here. A
+preset is a kind's base settings, then its model's own (each model's module in engine.models.zoo gives them, with the
+measurements that chose them), then what the data set's size and shape call for (decided before the run, each
+decision explained in a sentence). Plain Python: the dashboard imports it.
 """
 
 from __future__ import annotations
@@ -60,67 +61,6 @@ TRAINING: dict[str, dict[str, dict[str, Any]]] = {
                      weight_decay=1e-5),
     },
 }
-# Where one model wants other training settings than its kind's.
-TRAINING_BY_MODEL: dict[str, dict[str, dict[str, Any]]] = {
-    # Averaged word vectors learn best with a large step, as fastText does, and a little weight decay keeps the
-    # many rarely seen word-pair vectors small. Reviews sample, test accuracy over 5 seeds: 20 epochs at 0.01
-    # reached 84.1 %, with weight decay 3e-4 85.5 % (TF-IDF + logistic regression: 83.8 %); 8 epochs at 0.002
-    # stopped at 75 %, and the former Best (0.001) at 79.4 % where the Best below reaches 85.8 %. A step of 0.03
-    # instead of 0.01, 3 seeds: fine_food_reviews 78.5 % → 79.7 %, reviews sample 84.4 % → 84.9 %, tweets_by_device
-    # 76.1 % → 76.2 % (2 seeds).
-    "bag_of_embeddings": {
-        "Quick": dict(epochs=5, learning_rate=1e-2, lr_schedule="cosine", weight_decay=3e-4),
-        "Balanced": dict(epochs=20, learning_rate=3e-2, lr_schedule="cosine", weight_decay=3e-4),
-        "Best": dict(epochs=30, learning_rate=3e-2, lr_schedule="cosine", warmup_epochs=1.0, weight_decay=3e-4),
-    },
-    # The sentence vectors are computed once; what trains is the last layer and the bag of word piece vectors, with
-    # the bag of word vectors' weight decay. Test accuracy, seeds 0 and 1, the sentence vector then standardised:
-    # fine_food_reviews at a step of 0.03 79.7 %, with dropout 0.3 81.1 %, and a step of 0.01 81.5 % (0.003:
-    # tweets_by_device 81.0 % against 82.1 %); seeds 0 to 2, weight decay 0: 79.7 %, 1e-3: 78.2 %, 60 epochs: 79.8 %.
-    "minilm": {
-        "Quick": dict(epochs=5, learning_rate=1e-2, lr_schedule="cosine", weight_decay=3e-4),
-        "Balanced": dict(epochs=20, learning_rate=1e-2, lr_schedule="cosine", weight_decay=3e-4),
-        "Best": dict(epochs=30, learning_rate=1e-2, lr_schedule="cosine", warmup_epochs=1.0, weight_decay=3e-4),
-    },
-    # Only the last layer trains, on features computed once: its steps cost next to nothing, so even Quick can
-    # take many. No weight decay: the normalised features and dropout are enough (mnist_5k: 96.8 % right).
-    "efficientnet_lite0": {
-        "Quick": dict(epochs=10, learning_rate=3e-3, lr_schedule="cosine"),
-        "Balanced": dict(epochs=30, learning_rate=1e-3, lr_schedule="cosine", warmup_epochs=0.0),
-        "Best": dict(epochs=60, learning_rate=1e-3, lr_schedule="cosine", warmup_epochs=0.0),
-    },
-}
-
-MODEL: dict[str, dict[str, dict[str, Any]]] = {
-    # Batch normalisation and dropout 0.2 on the samples over 5 seeds: breast cancer 94.9 % → 96.3 % test
-    # accuracy, diabetes error 55.6 → 55.3; iris 95.7 % → 94.8 % (one flower in 115), wine unchanged.
-    # Reading numbers by range as well: hpc_jobs 0.810 → 0.829 test accuracy, ames_housing error 26,300 → 23,800
-    # (2 seeds each, with logarithms of long-tailed columns in both). An ensemble of 8 networks, 3 seeds: hpc_jobs
-    # 0.833 → 0.839, credit_scoring 0.798 → 0.801, ames_housing 24,600 → 23,700, for 3-8× the (short) time.
-    "mlp": {"Quick": dict(hidden_sizes=[64], number_ranges=True),
-            "Balanced": dict(hidden_sizes=[128, 64], batch_norm=True, dropout=0.2, number_ranges=True, members=8),
-            "Best": dict(hidden_sizes=[256, 128, 64], dropout=0.2, number_ranges=True, members=8)},
-    "resnet_small": {"Quick": dict(base_width=8), "Balanced": dict(base_width=16),
-                     "Best": dict(base_width=32, blocks_per_stage=2)},
-    "bag_of_embeddings": {"Quick": dict(embedding_dim=32), "Balanced": dict(embedding_dim=64),
-                          "Best": dict(embedding_dim=128, dropout=0.2)},
-    "lstm": {"Quick": dict(embedding_dim=32, hidden_size=32), "Balanced": dict(embedding_dim=64, hidden_size=64),
-             "Best": dict(embedding_dim=128, hidden_size=128)},
-    "gru": {"Quick": dict(embedding_dim=32, hidden_size=32), "Balanced": dict(embedding_dim=64, hidden_size=64),
-            "Best": dict(embedding_dim=128, hidden_size=128)},
-    "transformer": {"Quick": dict(d_model=32, n_layers=1, ff_size=64), "Balanced": dict(d_model=64, n_layers=2),
-                    "Best": dict(d_model=128, n_layers=4, ff_size=256)},
-    # Dropout 0.3 rather than 0.1 (fine_food_reviews: 79.7 % → 81.1 %, 0.5: 80.7 %); 128 word piece numbers
-    # instead of 64 changed nothing, 32 lost 0.5 points.
-    "minilm": {"Quick": dict(train_part="head", word_vectors=32, dropout=0.3),
-               "Balanced": dict(train_part="head", dropout=0.3), "Best": dict(train_part="head", dropout=0.3)},
-    "efficientnet_lite0": {"Quick": dict(train_part="head"), "Balanced": dict(train_part="head"),
-                           "Best": dict(train_part="head", dropout=0.3)},
-    "matrix_factorization": {"Quick": dict(factors=16), "Balanced": dict(factors=32), "Best": dict(factors=64)},
-    "ncf": {"Quick": dict(factors=8, hidden_sizes=[32]), "Balanced": dict(factors=16, hidden_sizes=[64, 32]),
-            "Best": dict(factors=32, hidden_sizes=[128, 64], dropout=0.2)},
-}
-
 # A small data set gives few steps per epoch: each preset trains at least this many steps (more epochs), up to
 # MAX_EPOCHS, and Balanced and Best stop early once the validation figure stops improving. Tables need fewer: a
 # table network on 400 rows got worse from 40 to 116 epochs (breast cancer sample, 96.1 % → 95.3 %, 3 seeds), where
@@ -185,11 +125,9 @@ def auto_space(dataset: dict[str, Any]) -> tuple[list[str], dict[str, dict[str, 
     return models, space
 
 
-MODEL_REASONS = {
-    "efficientnet_lite0": "it already learned to see from 1.3 million photos, so it needs few pictures of yours and "
-                          "trains in seconds once it has looked at them.",
-    "minilm": "it already learned what sentences mean from over a billion pairs of related sentences, and learns "
-              "your words beside that: more accurate than word counts alone, and it needs few texts of yours.",
+# Why each kind's default model is suggested; a model with a reason of its own (ModelEntry.why, such as the
+# pretrained ones) gives that instead.
+KIND_REASONS = {
     "tabular": "a network of a few layers is the standard, fast choice for a table of numbers and categories.",
     "image": "its shortcuts and batch normalisation make it learn pictures quickly and reliably, at any image size.",
     "text": "averaging word vectors is very fast and usually as accurate as slower models on short texts.",
@@ -271,10 +209,13 @@ def network_side(side: int) -> int:
 def preset_for(dataset: dict[str, Any], model_name: str, preset: str | None = None,
                train_share: float = TRAIN_SHARE, validation_share: float = VALIDATION_SHARE) -> Preset:
     """Give back the settings of a preset for model_name on dataset: the base ones, then what the data calls for."""
+    from engine.models.registry import MODELS
+
     name = preset_named(preset)
     kind = dataset["kind"]
-    training = TRAINING[kind][name] | TRAINING_BY_MODEL.get(model_name, {}).get(name, {})
-    chosen = Preset(name, dict(training), dict(MODEL.get(model_name, {}).get(name, {})))
+    entry = MODELS.get(model_name)  # an unknown name gets its kind's settings; validating the run config refuses it
+    training = TRAINING[kind][name] | (entry.training.get(name, {}) if entry else {})
+    chosen = Preset(name, dict(training), dict(entry.presets.get(name, {}) if entry else {}))
     fit_to_data(chosen, dataset, model_name, training_rows(dataset, train_share),
                 training_rows(dataset, validation_share))
     return chosen
@@ -329,7 +270,7 @@ def reasons(kind: str, model_name: str, suggested_name: str, training: dict[str,
     """Give back one sentence per suggestion: why this model, this many epochs, this batch size, this schedule."""
     from engine.models.registry import MODELS
 
-    why = MODEL_REASONS.get(suggested_name) or MODEL_REASONS[kind]
+    why = MODELS[suggested_name].why or KIND_REASONS[kind]
     if model_name == suggested_name:
         lines = [f"**{MODELS[model_name].title}**, because {why}"]
     else:

@@ -51,6 +51,61 @@ def test_every_kind_has_a_default_model_that_fits_it():
         assert kind in MODELS[name].kinds
 
 
+# A whole model in one module, as a contributor writes it in engine/models/zoo (see the README's "Adding a model").
+NEW_MODEL = '''
+from typing import Literal
+
+from engine.models.configs import ModelConfigBase, dropout_field
+from engine.models.entry import ModelEntry
+from engine.models.estimate import ModelSize, linear
+
+
+class TinyLinearConfig(ModelConfigBase):
+    """One weight per column and answer."""
+
+    name: Literal["tiny_linear"] = "tiny_linear"
+    dropout: float = dropout_field(0.0)
+
+
+def build(config, spec):
+    from torch import nn
+
+    return nn.Sequential(nn.Dropout(config.dropout), nn.Linear(spec["n_features"], spec["n_outputs"]))
+
+
+MODEL = ModelEntry(
+    name="tiny_linear", title="Tiny linear model", config=TinyLinearConfig,
+    builder="engine.models.zoo.tiny_linear:build", kinds=("tabular",), order=15,
+    size=lambda config, spec: ModelSize(linear(spec["n_features"], spec["n_outputs"]), 0),
+    description="A model written by a test.", presets={"Best": dict(dropout=0.2)},
+    training={"Best": dict(learning_rate=0.05)})
+'''
+
+
+def test_a_module_added_to_the_zoo_is_found_with_its_presets(tmp_path, monkeypatch):
+    import importlib
+
+    from engine.models import registry, zoo
+    from engine.presets import preset_for
+
+    (tmp_path / "tiny_linear.py").write_text(NEW_MODEL)
+    monkeypatch.setattr(zoo, "__path__", [*zoo.__path__, str(tmp_path)])
+    importlib.invalidate_caches()
+    try:
+        found = registry.discover_models()
+        assert list(found) == ["mlp", "tiny_linear", *list(MODELS)[1:]]  # its order, 15, puts it after the MLP's 10
+        assert "recurrent" not in found  # a module without MODEL holds what several models share
+        monkeypatch.setitem(registry.MODELS, "tiny_linear", found["tiny_linear"])
+        best = preset_for({"kind": "tabular", "task": "classification", "n_rows": 5000}, "tiny_linear", "Best")
+        assert best.model == {"dropout": 0.2} and best.training["learning_rate"] == 0.05
+        config, spec = found["tiny_linear"].config(), SPECS["tabular"]
+        model = build_model(config, spec, seed=0)
+        assert model_size(config, spec).parameters == sum(p.numel() for p in model.parameters())
+    finally:  # the other tests see the zoo as it is
+        sys.modules.pop("engine.models.zoo.tiny_linear", None)
+        vars(zoo).pop("tiny_linear", None)
+
+
 def test_every_setting_has_a_title_and_a_description():
     for entry in MODELS.values():
         assert entry.title and entry.description and entry.config.__doc__

@@ -11,8 +11,8 @@ from dashboard.components.figures import learning_rate_figure
 from engine.calibrate import calibration_path, load_calibration
 from engine.config import TrainingConfig
 from engine.data.samples import add_sample
-from engine.models.configs import MLPConfig
-from engine.models.estimate import mlp_size, time_estimate, training_steps
+from engine.models.estimate import time_estimate, training_steps
+from engine.models.zoo.mlp import MLPConfig, mlp_size
 from engine.words import human_seconds
 from engine.presets import PRESETS, TRAINING, preset_for, reasons
 from engine.training.schedule import schedule_curve, schedule_share

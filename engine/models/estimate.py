@@ -1,18 +1,14 @@
 """Model size and training memory, computed by arithmetic so the dashboard can show them without torch.
 
-Each `*_size` function counts exactly the parameters its model's nn.Module has (a test checks every one) and
-roughly the numbers per example that training keeps for the backward pass.
+Each model's size function, in its module of engine.models.zoo, is built from the pieces here (linear, conv3x3,
+stacked_linear): it counts exactly the parameters its model's nn.Module has (a test checks every one) and roughly
+the numbers per example that training keeps for the backward pass.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-from engine.errors import DataError
-from engine.models.configs import (BagOfEmbeddingsConfig, EfficientNetLite0Config, MatrixFactorizationConfig, MiniLMConfig,
-                                   MLPConfig, NCFConfig, ResNetSmallConfig, RNNConfig, SeedCNNConfig,
-                                   TransformerConfig)
 
 FLOAT_BYTES = 4
 
@@ -47,148 +43,6 @@ def stacked_linear(widths: list[int], n_in: int, batch_norm: bool = False) -> tu
         activations += width * (4 if batch_norm else 3)  # linear, (norm,) activation, dropout mask
         n_in = width
     return parameters, activations, n_in
-
-
-def range_edges(config: MLPConfig, spec: dict[str, Any]) -> list[list[float]] | None:
-    """Give back the numeric columns' quantile edges when the model reads numbers by range and has any, else None."""
-    edges = spec.get("number_edges") or []
-    if not config.number_ranges or not edges or max(len(e or []) for e in edges) < 2:
-        return None
-    return [e or [] for e in edges]
-
-
-def mlp_size(config: MLPConfig, spec: dict[str, Any]) -> ModelSize:
-    edges = range_edges(config, spec)
-    inputs = spec["n_features"] + (len(edges) * max(len(e) - 1 for e in edges) if edges else 0)
-    parameters, activations, width = stacked_linear(config.hidden_sizes, inputs, config.batch_norm)
-    members = config.members
-    return ModelSize(members * (parameters + linear(width, spec["n_outputs"])), inputs + members * activations)
-
-
-SEED_CNN_MIN_SIDE = 18  # three unpadded 3×3 convolutions and two halvings leave 1 pixel from 18
-
-
-def seed_cnn_feature_side(side: int) -> int:
-    """Give back the side of the Seed CNN's last feature map for an input side (no padding, floor pooling)."""
-    return ((side - 2) // 2 - 2) // 2 - 2
-
-
-def check_seed_cnn_fits(spec: dict[str, Any]) -> None:
-    """Raise DataError, in plain words, when the images are too small for the Seed CNN."""
-    if min(spec["height"], spec["width"]) < SEED_CNN_MIN_SIDE:
-        raise DataError(f"The Seed CNN needs images of at least {SEED_CNN_MIN_SIDE}×{SEED_CNN_MIN_SIDE} pixels; "
-                        f"these are {spec['height']}×{spec['width']}. Choose the small residual network instead.")
-
-
-def seed_cnn_size(config: SeedCNNConfig, spec: dict[str, Any]) -> ModelSize:
-    check_seed_cnn_fits(spec)
-    h, w = spec["height"], spec["width"]
-    maps = [(32, h - 2, w - 2), (64, (h - 2) // 2 - 2, (w - 2) // 2 - 2)]
-    side_h, side_w = seed_cnn_feature_side(h), seed_cnn_feature_side(w)
-    parameters = (conv3x3(spec["channels"], 32) + conv3x3(32, 64) + conv3x3(64, 64)
-                  + linear(64 * side_h * side_w, 64) + linear(64, spec["n_outputs"]))
-    activations = sum(2.5 * c * y * x for c, y, x in maps) + 2 * 64 * side_h * side_w + 128
-    return ModelSize(parameters, int(activations))
-
-
-def resnet_small_size(config: ResNetSmallConfig, spec: dict[str, Any]) -> ModelSize:
-    widths = [config.base_width * 2**i for i in range(3)]
-    conv_bn = lambda n_in, n_out: conv3x3(n_in, n_out, bias=False) + 2 * n_out  # noqa: E731
-    parameters = conv_bn(spec["channels"], widths[0])
-    pixels = spec["height"] * spec["width"]
-    activations = 3 * widths[0] * pixels
-    side = min(spec["height"], spec["width"])
-    for stage, width in enumerate(widths):
-        if stage > 0:
-            parameters += conv_bn(widths[stage - 1], width)
-            activations += 3 * width * pixels
-        if side >= 2:
-            side, pixels = side // 2, pixels // 4
-        parameters += config.blocks_per_stage * 2 * conv_bn(width, width)
-        activations += config.blocks_per_stage * 7 * width * pixels  # two conv-norm-activations and the sum
-    return ModelSize(parameters + linear(widths[-1], spec["n_outputs"]), activations)
-
-
-# (repeats, kernel, stride, expansion, input filters, output filters) of EfficientNet-Lite0's stages, as in the
-# TensorFlow Lite builder; engine.models.pretrained builds the network from this table.
-LITE0_STAGES = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
-                (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
-LITE0_HEAD = 1280  # the final layer's width
-LITE0_FEATURES = sum(stage[-1] for stage in LITE0_STAGES[1:]) + LITE0_HEAD  # pooled from every stage but the first
-# all-MiniLM-L6-v2: word pieces in its vocabulary, vector width, attention heads, wide layer, layers, longest input.
-MINILM_VOCABULARY, MINILM_WIDTH, MINILM_HEADS, MINILM_WIDE, MINILM_LAYERS, MINILM_POSITIONS = 30522, 384, 12, 1536, 6, 512
-
-
-def efficientnet_lite0_size(config: EfficientNetLite0Config, spec: dict[str, Any]) -> ModelSize:
-    """Parameters of the pretrained encoder and the new last layer; numbers per picture at the network's size."""
-    side = -(-config.resolution // 2)
-    parameters = 3 * 32 * 9 + 2 * 32
-    numbers = 3 * 32 * side * side  # stem convolution, norm, activation
-    for repeats, kernel, stride, expansion, first_in, channels_out in LITE0_STAGES:
-        for repeat in range(repeats):
-            channels_in = first_in if repeat == 0 else channels_out
-            wide = channels_in * expansion
-            if expansion != 1:
-                parameters += channels_in * wide + 2 * wide
-                numbers += 3 * wide * side * side
-            if repeat == 0:
-                side = -(-side // stride)
-            parameters += wide * kernel * kernel + 2 * wide + wide * channels_out + 2 * channels_out
-            numbers += 3 * wide * side * side + 2 * channels_out * side * side
-    parameters += 320 * LITE0_HEAD + 2 * LITE0_HEAD
-    numbers += 3 * LITE0_HEAD * side * side
-    head = linear(LITE0_FEATURES, spec["n_outputs"])
-    if config.train_part == "head":
-        return ModelSize(parameters + head, 3 * LITE0_FEATURES, encoding_per_example=numbers, trained_parameters=head)
-    return ModelSize(parameters + head, numbers + 3 * LITE0_FEATURES)
-
-
-def bag_of_embeddings_size(config: BagOfEmbeddingsConfig, spec: dict[str, Any]) -> ModelSize:
-    dim, length = config.embedding_dim, spec["max_length"]
-    parameters = spec["vocab_size"] * dim + (config.bigram_buckets * dim if config.bigrams else 0)
-    head, head_activations, width = stacked_linear([config.hidden_size] if config.hidden_size else [], dim)
-    vectors = (2 * length - 1 if config.bigrams else length) * dim
-    return ModelSize(parameters + head + linear(width, spec["n_outputs"]), 2 * vectors + head_activations)
-
-
-def recurrent_size(gates: int):
-    """Give back the size function of an LSTM (4 gates) or GRU (3 gates) classifier."""
-
-    def size(config: RNNConfig, spec: dict[str, Any]) -> ModelSize:
-        directions = 2 if config.bidirectional else 1
-        hidden, n_in = config.hidden_size, config.embedding_dim
-        parameters = spec["vocab_size"] * config.embedding_dim
-        for _ in range(config.num_layers):
-            # per direction: input and recurrent weights of every gate, and two bias vectors
-            parameters += directions * gates * (n_in * hidden + hidden * hidden + 2 * hidden)
-            n_in = hidden * directions
-        parameters += linear(n_in, spec["n_outputs"])
-        per_step = config.embedding_dim + config.num_layers * directions * hidden * (gates + 2)
-        return ModelSize(parameters, spec["max_length"] * per_step)
-
-    return size
-
-
-def transformer_size(config: TransformerConfig, spec: dict[str, Any]) -> ModelSize:
-    d, ff, length = config.d_model, config.ff_size, spec["max_length"]
-    layer = linear(d, 3 * d) + linear(d, d) + linear(d, ff) + linear(ff, d) + 2 * (2 * d)  # attention, ff, 2 norms
-    parameters = spec["vocab_size"] * d + config.n_layers * layer + 2 * d + linear(d, spec["n_outputs"])
-    if config.positional_encoding == "learned":
-        parameters += length * d
-    per_layer = length * (10 * d + 2 * ff) + config.n_heads * length * length
-    return ModelSize(parameters, config.n_layers * per_layer + length * d)
-
-
-def matrix_factorization_size(config: MatrixFactorizationConfig, spec: dict[str, Any]) -> ModelSize:
-    rows = spec["n_users"] + 1 + spec["n_items"] + 1
-    return ModelSize(rows * (config.factors + 1) + 1, 3 * config.factors + 4)
-
-
-def ncf_size(config: NCFConfig, spec: dict[str, Any]) -> ModelSize:
-    rows = spec["n_users"] + 1 + spec["n_items"] + 1
-    mlp, mlp_activations, width = stacked_linear(config.hidden_sizes, 2 * config.factors)
-    parameters = 2 * rows * config.factors + mlp + linear(config.factors + width, 1)
-    return ModelSize(parameters, 6 * config.factors + mlp_activations + 1)
 
 
 # --- training memory
@@ -312,21 +166,3 @@ def time_estimate(size: ModelSize, n_train: int, batch_size: int, epochs: int, c
     return (RUN_START_SECONDS[kind] + encoding_seconds(size, n_rows, calibration)
             + training_seconds(size, n_train, batch_size, epochs, calibration, share))
 
-
-def minilm_size(config: MiniLMConfig, spec: dict[str, Any]) -> ModelSize:
-    """Parameters of the pretrained sentence encoder and its trained part; numbers per text at the longest text."""
-    width, wide, length = MINILM_WIDTH, MINILM_WIDE, spec.get("max_length") or 128
-    layer = 4 * linear(width, width) + linear(width, wide) + linear(wide, width) + 4 * width
-    parameters = (MINILM_VOCABULARY + MINILM_POSITIONS + 2) * width + 2 * width + MINILM_LAYERS * layer
-    # each layer keeps about its queries, keys, values, mixed values, two norms (width each), the wide layer
-    # and its activation (wide each) per piece, and the attention weights (heads × length) per piece
-    numbers = MINILM_LAYERS * length * (8 * width + 2 * wide + MINILM_HEADS * length)
-    pieces = ModelSize(0, 0)
-    if config.word_vectors:  # the bag of word piece vectors, without a layer of its own
-        pieces = bag_of_embeddings_size(BagOfEmbeddingsConfig(embedding_dim=config.word_vectors),
-                                        {"vocab_size": MINILM_VOCABULARY, "max_length": length, "n_outputs": 0})
-    head = linear(width + config.word_vectors, spec["n_outputs"]) + pieces.parameters
-    kept = 3 * (width + config.word_vectors) + pieces.activations_per_example
-    if config.train_part == "head":
-        return ModelSize(parameters + head, kept, encoding_per_example=numbers, trained_parameters=head)
-    return ModelSize(parameters + head, numbers + kept)

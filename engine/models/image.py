@@ -7,9 +7,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.models.configs import ResNetSmallConfig, SeedCNNConfig
-from engine.models.estimate import check_seed_cnn_fits, seed_cnn_feature_side
 from engine.models.layers import activation, initialise
+from engine.models.zoo.resnet_small import ResNetSmallConfig
+from engine.models.zoo.seed_cnn import SeedCNNConfig, check_seed_cnn_fits, seed_cnn_feature_side
 
 MONOTONE_ACTIVATIONS = {"relu", "leaky_relu", "tanh"}  # GELU and SiLU dip below zero, so they do not commute
 

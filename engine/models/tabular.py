@@ -8,9 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.models.configs import MLPConfig
-from engine.models.estimate import range_edges
 from engine.models.layers import activation, initialise
+from engine.models.zoo.mlp import MLPConfig, range_edges
 
 
 class NumberRanges(nn.Module):

@@ -7,8 +7,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.models.configs import BagOfEmbeddingsConfig, RNNConfig, TransformerConfig
 from engine.models.layers import activation, initialise, masked_mean, sinusoidal_positions
+from engine.models.zoo.bag_of_embeddings import BagOfEmbeddingsConfig
+from engine.models.zoo.recurrent import RNNConfig
+from engine.models.zoo.transformer import TransformerConfig
 
 PAD = 0
 BIGRAM_PRIME = 1_000_003  # spreads (first, second) word pairs over the slots

@@ -1,0 +1,43 @@
+"""What the LSTM and the GRU share: their settings and their size. Not a model itself (it has no MODEL):
+lstm.py and gru.py are the models, each with its own presets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from engine.models.configs import ModelConfigBase, dropout_field
+from engine.models.estimate import ModelSize, linear
+
+
+class RNNConfig(ModelConfigBase):
+    """Reads the text word by word and keeps a memory of what it has read."""
+
+    embedding_dim: int = Field(64, ge=4, le=1024, title="Vector size",
+                               description="Numbers that describe each word.")
+    hidden_size: int = Field(64, ge=4, le=2048, title="Memory size",
+                             description="Numbers the network keeps in memory while it reads.")
+    num_layers: int = Field(1, ge=1, le=6, title="Layers", description="Reading layers stacked on one another.")
+    bidirectional: bool = Field(True, title="Read both ways",
+                                description="Also read the text from the end to the start; usually more accurate.")
+    dropout: float = dropout_field(0.1, "the memory's numbers")
+
+
+def recurrent_size(gates: int):
+    """Give back the size function of an LSTM (4 gates) or GRU (3 gates) classifier."""
+
+    def size(config: RNNConfig, spec: dict[str, Any]) -> ModelSize:
+        directions = 2 if config.bidirectional else 1
+        hidden, n_in = config.hidden_size, config.embedding_dim
+        parameters = spec["vocab_size"] * config.embedding_dim
+        for _ in range(config.num_layers):
+            # per direction: input and recurrent weights of every gate, and two bias vectors
+            parameters += directions * gates * (n_in * hidden + hidden * hidden + 2 * hidden)
+            n_in = hidden * directions
+        parameters += linear(n_in, spec["n_outputs"])
+        per_step = config.embedding_dim + config.num_layers * directions * hidden * (gates + 2)
+        return ModelSize(parameters, spec["max_length"] * per_step)
+
+    return size
+
