@@ -53,3 +53,14 @@ def register_artifact(run_id: int, kind: str, path: Path) -> None:
 
     path = Path(path)
     repo.add_artifact(run_id, kind, str(path), path.stat().st_size, file_sha256(path))
+
+
+def model_path(run_id: int) -> Path:
+    """Give back the file of the run's trained model: the one registered as its artifact, else where it is written."""
+    from db import repo
+    from db.session import run_folder
+
+    for artifact in repo.list_artifacts(run_id):
+        if artifact["kind"] == "model" and Path(artifact["path"]).exists():
+            return Path(artifact["path"])
+    return run_folder(run_id) / "model.pt"

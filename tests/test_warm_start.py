@@ -16,7 +16,7 @@ from engine.data.prepare import prepare_dataset
 from engine.errors import UserError
 from engine.models.registry import build_model, data_options
 from engine.training.checkpoint import load_checkpoint
-from engine.serving.predict import model_path
+from engine.files import model_path
 from engine.training.warm_start import source_run, start_from_run
 from tests.conftest import cli, make_table
 from tests.factories import FOOD, TRAVEL, topics_dataset

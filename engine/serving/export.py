@@ -521,7 +521,7 @@ def export_run(run_id: int, fmt: str, out: Path | None = None, quantize: str | N
     Gives back {"run", "format", "path", "bytes", "check"} (and "quantize"); raises UserError in plain words.
     """
     from db import access
-    from engine.serving.predict import model_path
+    from engine.files import model_path
 
     actor = access.require("export")
     if fmt not in FORMATS:

@@ -12,7 +12,7 @@ from torch import nn
 
 from db.models import RunStatus
 from engine.errors import UserError
-from db.session import run_folder
+from engine.files import model_path
 from engine.serving.runtime import Predictor
 
 
@@ -27,15 +27,6 @@ class TrainedModel:
     config: dict[str, Any]
     dataset: dict[str, Any]
     path: Path
-
-
-def model_path(run_id: int) -> Path:
-    from db import repo
-
-    for artifact in repo.list_artifacts(run_id):
-        if artifact["kind"] == "model" and Path(artifact["path"]).exists():
-            return Path(artifact["path"])
-    return run_folder(run_id) / "model.pt"
 
 
 def load_trained(run_id: int) -> TrainedModel:

@@ -29,7 +29,7 @@ def source_run(run_id: int, model_name: str | None = None) -> dict[str, Any]:
     say plainly why it cannot."""
     from db import repo
     from engine.models.registry import MODELS
-    from engine.serving.predict import model_path
+    from engine.files import model_path
 
     run = repo.get_run(run_id)
     if run is None:
@@ -82,7 +82,7 @@ def start_from_run(model: nn.Module, config: Any, spec: dict[str, Any], preproce
                    run_id: int) -> str:
     """Copy the fitting weights of the earlier run run_id into model (built from config for spec), after checking
     that it may be started from; give back a sentence that says what was copied and what starts afresh."""
-    from engine.serving.predict import model_path
+    from engine.files import model_path
     from engine.training.checkpoint import load_checkpoint
 
     source_run(run_id, config.name)
