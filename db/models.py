@@ -207,8 +207,8 @@ class Sweep(Base):
     outcome: Mapped[str | None] = mapped_column(Text)  # the closing sentence: the best run, and by how much
 
 
-class Metric(Base):
-    __tablename__ = "metrics"
+class MetricPoint:
+    """The columns of one point of a run's curve: which run, which figure, at which step, its value and when."""
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
@@ -216,6 +216,10 @@ class Metric(Base):
     value: Mapped[float] = mapped_column(Float)
     epoch: Mapped[float | None] = mapped_column(Float)
     wall_time: Mapped[float] = mapped_column(Float)
+
+
+class Metric(MetricPoint, Base):
+    __tablename__ = "metrics"
 
 
 class MetricSummary(Base):
@@ -238,17 +242,10 @@ class MetricSummary(Base):
     extremes_block: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class MetricExtreme(Base):
+class MetricExtreme(MetricPoint, Base):
     """The lowest and highest point of each block of steps of a long curve, so its chart skips the rest."""
 
     __tablename__ = "metric_extremes"
-
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    key: Mapped[str] = mapped_column(String(100), primary_key=True)
-    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    value: Mapped[float] = mapped_column(Float)
-    epoch: Mapped[float | None] = mapped_column(Float)
-    wall_time: Mapped[float] = mapped_column(Float)
 
 
 class Artifact(Base):

@@ -214,15 +214,27 @@ def _picture_of(mistake: dict[str, Any]) -> bytes | None:
     return base64.b64decode(given.split(",", 1)[1]) if isinstance(given, str) and given.startswith("data:") else None
 
 
+def explanation_on_request(run_id: int, what: str, offer: str, working: str, failed: str,
+                           help: str | None = None) -> dict[str, Any] | None:
+    """Offer a switch labelled offer; once it is on, give back the run's explanation of this kind (worked out under
+    a spinner saying working), or say failed and why and give back None."""
+    key = {"mistakes": "explain-mistakes", "importance": "column-importance"}[what]
+    if not st.toggle(offer, key=key, help=help):
+        return None
+    with st.spinner(working):
+        ok, document = run_explanation(run_id, what)
+    if not ok:
+        st.warning(f"{failed}: {markdown_safe(document)}")
+        return None
+    return document
+
+
 def show_mistake_explanations(run_id: int, report: dict[str, Any]) -> None:
     """Offer, then show, why the model made its worst mistakes (computed once per run and model file)."""
-    if not st.toggle("Explain these mistakes", key="explain-mistakes",
-                     help="Works out what in each input pushed the model to its wrong answer (a few seconds)."):
-        return
-    with st.spinner("Working out why the model got these wrong…"):
-        ok, document = run_explanation(run_id, "mistakes")
-    if not ok:
-        st.warning(f"No explanations: {markdown_safe(document)}")
+    document = explanation_on_request(
+        run_id, "mistakes", "Explain these mistakes", "Working out why the model got these wrong…", "No explanations",
+        help="Works out what in each input pushed the model to its wrong answer (a few seconds).")
+    if document is None:
         return
     pictures = {m["index"]: _picture_of(m) for m in report.get("worst_mistakes", [])}
     regression = report["task"] == "regression"
@@ -239,12 +251,10 @@ def show_column_importance(run_id: int) -> None:
     """Offer, then show, which of a table's columns matter most on the test rows (permutation importance)."""
     st.caption("Shuffle one column's values between the test rows and score the model again: the more the score "
                "drops, the more the model relies on that column.")
-    if not st.toggle("Work out which columns matter", key="column-importance"):
-        return
-    with st.spinner("Shuffling each column a few times and scoring the model again…"):
-        ok, document = run_explanation(run_id, "importance")
-    if not ok:
-        st.warning(f"It could not be worked out: {markdown_safe(document)}")
+    document = explanation_on_request(run_id, "importance", "Work out which columns matter",
+                                      "Shuffling each column a few times and scoring the model again…",
+                                      "It could not be worked out")
+    if document is None:
         return
     st.plotly_chart(importance_figure(document["columns"], document["metric"] == "accuracy"), theme=None,
                     key="importance")

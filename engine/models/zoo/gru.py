@@ -1,11 +1,11 @@
-"""The GRU for texts: its presets and registry entry; its settings and size are recurrent.py's, shared with the LSTM."""
+"""The GRU for texts: its registry entry; its settings, size and presets are recurrent.py's, shared with the LSTM."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from engine.models.entry import ModelEntry
-from engine.models.zoo.recurrent import RNNConfig, recurrent_size
+from engine.models.zoo.recurrent import RECURRENT_PRESETS, RNNConfig, recurrent_size
 
 
 class GRUConfig(RNNConfig):
@@ -14,10 +14,7 @@ class GRUConfig(RNNConfig):
     name: Literal["gru"] = "gru"
 
 
-PRESETS = {"Quick": dict(embedding_dim=32, hidden_size=32), "Balanced": dict(embedding_dim=64, hidden_size=64),
-           "Best": dict(embedding_dim=128, hidden_size=128)}
-
 MODEL = ModelEntry(
     name="gru", title="GRU (recurrent network)", config=GRUConfig, builder="engine.models.text:build_gru",
-    size=recurrent_size(3), kinds=("text",), order=80, presets=PRESETS,
+    size=recurrent_size(3), kinds=("text",), order=80, presets=RECURRENT_PRESETS,
     description="Like the LSTM with a simpler memory; a little faster.")

@@ -1,5 +1,5 @@
-"""What the LSTM and the GRU share: their settings and their size. Not a model itself (it has no MODEL):
-lstm.py and gru.py are the models, each with its own presets."""
+"""What the LSTM and the GRU share: their settings, their size and their presets. Not a model itself (it has no
+MODEL): lstm.py and gru.py are the models."""
 
 from __future__ import annotations
 
@@ -41,3 +41,7 @@ def recurrent_size(gates: int):
 
     return size
 
+
+RECURRENT_PRESETS = {"Quick": dict(embedding_dim=32, hidden_size=32),
+                     "Balanced": dict(embedding_dim=64, hidden_size=64),
+                     "Best": dict(embedding_dim=128, hidden_size=128)}
