@@ -95,7 +95,7 @@ def test_no_room_imports_one_above_it():
 
 
 @pytest.mark.parametrize("source, target", [("engine/models/registry.py", "engine.training.loop"),
-                                            ("db/repo.py", "engine.config"),
+                                            ("db/repo/runs.py", "engine.config"),
                                             ("engine/data/prepare.py", "dashboard.components.state")])
 def test_the_check_catches_an_import_against_the_arrows(tmp_path, source, target):
     # A copy of a real module with one import too many, placed where the original lives.

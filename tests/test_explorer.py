@@ -223,9 +223,9 @@ def test_down_sampling_keeps_first_last_min_and_max(home):
 
 
 def test_long_curves_keep_block_extremes_that_follow_the_run(home, monkeypatch):
-    monkeypatch.setattr(explorer, "RAW_LIMIT", 2_000)
-    monkeypatch.setattr(explorer, "BLOCK_POINTS", 8)
-    monkeypatch.setattr(explorer, "TAIL_BLOCKS", 4)
+    monkeypatch.setattr(explorer.curves, "RAW_LIMIT", 2_000)
+    monkeypatch.setattr(explorer.curves, "BLOCK_POINTS", 8)
+    monkeypatch.setattr(explorer.curves, "TAIL_BLOCKS", 4)
     run_id = make_run(make_dataset("d"), status="running")["id"]
     points = noisy_curve(20_000)
     log_curve(run_id, "train_loss", points[:12_000])
@@ -251,8 +251,8 @@ def test_long_curves_keep_block_extremes_that_follow_the_run(home, monkeypatch):
 
 
 def test_long_curves_can_be_prepared_when_a_run_ends(home, monkeypatch):
-    monkeypatch.setattr(explorer, "RAW_LIMIT", 2_000)
-    monkeypatch.setattr(explorer, "BLOCK_POINTS", 8)
+    monkeypatch.setattr(explorer.curves, "RAW_LIMIT", 2_000)
+    monkeypatch.setattr(explorer.curves, "BLOCK_POINTS", 8)
     run_id = make_run(make_dataset("d"), accuracy=0.8)["id"]
     log_curve(run_id, "grad_norm", noisy_curve(5_000))
     assert explorer.prepare_long_curves(run_id) == 1  # only the long curve
@@ -424,8 +424,8 @@ def test_run_page_saves_notes_and_tags(runs):
 
 
 def test_run_page_draws_a_long_curve_down_sampled(home, monkeypatch):
-    monkeypatch.setattr(explorer, "RAW_LIMIT", 2_000)
-    monkeypatch.setattr(explorer, "BLOCK_POINTS", 8)
+    monkeypatch.setattr(explorer.curves, "RAW_LIMIT", 2_000)
+    monkeypatch.setattr(explorer.curves, "BLOCK_POINTS", 8)
     run_id = make_run(make_dataset("d"), status="completed")["id"]
     points = noisy_curve(8_000)
     log_curve(run_id, "train_loss", points)
