@@ -43,7 +43,7 @@ def per_class(labels: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarra
 
 def cut(data, size: str, rng: np.random.Generator):
     """Give back a copy of data whose training and validation splits keep size examples per class ('all': all)."""
-    from engine.data.prepare import PreparedData
+    from engine.data.prepared import PreparedData
 
     if size == "all":
         return data, None
@@ -107,7 +107,7 @@ def classical(dataset: dict, data, keep) -> tuple[float, float, float]:
     from sklearn.linear_model import LogisticRegression
 
     from engine.data.ingest import load_table
-    from engine.data.prepare import text_splits
+    from engine.data.prepare_texts import text_splits
 
     split = data.preprocessing["split"]
     frame, splits = text_splits(load_table(dataset), dataset["target"], split["validation_fraction"],

@@ -41,7 +41,9 @@ def one(key: str, seed: int, budget: float) -> dict:
     from db import repo
     from db.models import FINISHED
     from db.session import migrate
-    from engine.search.sweeps import create_auto, sweep_document, wait_for_sweep
+    from engine.search.results import sweep_document
+    from engine.search.running import wait_for_sweep
+    from engine.search.sweeps import create_auto
     from model_quality import add
 
     os.environ["TRAINYARD_HOME"] = tempfile.mkdtemp(prefix=f"sweep-bench-{key}-")

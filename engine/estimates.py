@@ -21,7 +21,7 @@ from db import repo
 from db.models import RunStatus
 from engine.calibrate import load_calibration
 from engine.config import RunConfig, validate_run_config
-from engine.data.prepare import features_path
+from engine.data.prepared import features_path
 from engine.errors import UserError
 from engine.models.estimate import (RUN_START_SECONDS, MemoryEstimate, dataset_spec, encoding_seconds,
                                     memory_estimate, training_seconds, training_steps)

@@ -161,11 +161,11 @@ def pg_home(postgres_url, tmp_path, monkeypatch):
 
     use_actor_provider(None)  # an earlier test's pages may have named who acts in this process
 
-    from engine.search import sweeps
+    from engine.search import study
 
     with get_engine().begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public; DROP SCHEMA IF EXISTS optuna CASCADE"))
-    sweeps._storage.cache_clear()  # the same URL as the last test's, whose study tables are gone
+    study._storage.cache_clear()  # the same URL as the last test's, whose study tables are gone
     migrate()
     return tmp_path
 

@@ -20,7 +20,7 @@ def dashboard(tmp_path_factory):
 
 def test_a_sweep_from_the_form_to_a_run_with_its_best_settings(dashboard):
     from engine.data.samples import add_sample
-    from engine.search.sweeps import sweep_document
+    from engine.search.results import sweep_document
 
     dataset = add_sample("wine")
     with browser_page() as page:

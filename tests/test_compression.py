@@ -84,7 +84,7 @@ def test_picture_model_with_convolutions_is_quantised_statically(runs):
 
 
 def test_an_int8_version_no_smaller_than_the_original_is_flagged():
-    from engine.serving.compress import warning
+    from engine.serving.measure import warning
 
     tiny = {"metric": "accuracy", "metric_drop": 0.0, "size_ratio": 1.67}
     assert warning(tiny).startswith("It is no smaller: this model has so few weights")
@@ -178,7 +178,7 @@ def test_evaluate_page_flags_a_large_loss_and_makes_the_int8_download(runs):
     the page by the engine in a child process."""
     from streamlit.testing.v1 import AppTest
 
-    from engine.serving.compress import verdict, warning
+    from engine.serving.measure import verdict, warning
     from engine.serving.export import export_run
 
     export_run(runs["image"]["id"], "onnx", quantize="int8")  # made already when the whole file runs

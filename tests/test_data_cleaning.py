@@ -112,7 +112,7 @@ def test_change_what_to_predict(home):
 
 def test_every_fix_is_one_entry_whose_settings_the_command_line_offers():
     from engine.cli import parser
-    from engine.data.cleaning import FIXES, IMAGE_STEPS, STEP_SETTINGS, TABLE_STEPS
+    from engine.data.fixes import FIXES, IMAGE_STEPS, STEP_SETTINGS, TABLE_STEPS
 
     assert TABLE_STEPS | IMAGE_STEPS == set(FIXES)
     assert {"drop_duplicates", "merge_labels", "drop_rare_classes"} <= TABLE_STEPS & IMAGE_STEPS

@@ -170,7 +170,7 @@ def test_prediction_applies_the_same_steps_as_training(home, tmp_path):
     data = prepare_dataset(dataset, 0.2, 0.2, seed=0)
     index = load_index(dataset)
     readable = index[index["readable"]].sort_values("pixel_row").reset_index(drop=True)
-    from engine.data.prepare import split_indices
+    from engine.data.splits import split_indices
 
     rows = split_indices(readable["label"], len(readable), 0.2, 0.2, 0)["test"]
     raw = [members[name] for name in readable.loc[rows, "file"]]
@@ -194,11 +194,12 @@ def test_a_size_out_of_bounds_is_refused(home, tmp_path, size):
 
 def test_many_images_are_decoded_by_helper_processes_with_the_same_result(tmp_path, monkeypatch):
     from engine.data import images
+    from engine.data.image_layout import is_image_name
 
     members = every_format() | {"fruit/limes/broken.png": b"\x89PNG broken"}
     path = write_zip(tmp_path / "fruit.zip", members)
     with zipfile.ZipFile(path) as archive:
-        infos = [info for info in safe_members(archive) if images.is_image_name(info.filename)]
+        infos = [info for info in safe_members(archive) if is_image_name(info.filename)]
         alone = images.decode_members(archive, infos, 16, 16)
         monkeypatch.setattr(images, "PARALLEL_FROM", 0)
         monkeypatch.setattr(images.os, "cpu_count", lambda: 3)

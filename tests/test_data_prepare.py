@@ -13,7 +13,8 @@ import torch
 
 from engine.data import ingest
 from engine.data.ingest import add_dataset
-from engine.data.prepare import fold_splits, prepare_dataset, split_indices
+from engine.data.prepare import prepare_dataset
+from engine.data.splits import fold_splits, split_indices
 from engine.data.samples import add_sample
 from engine.data.transform import decode_numbers, transform_inputs
 from engine.errors import DataError

@@ -10,7 +10,7 @@ import pytest
 
 from db import repo
 from engine.data.ingest import add_dataset, inspect_table, load_table
-from engine.data.profile import quality_report
+from engine.data.table_report import quality_report
 from engine.data.samples import sample_frame
 from engine.data.tables import read_table
 from tests.conftest import cli, make_table

@@ -11,7 +11,8 @@ import torch
 
 from engine.config import RunConfig, validate_run_config
 from engine.data.ingest import add_dataset
-from engine.data.prepare import features_path, prepare_dataset
+from engine.data.prepare import prepare_dataset
+from engine.data.prepared import features_path
 from engine.errors import UserError
 from engine.models import registry
 from engine.models.registry import MODELS, build_model, model_label

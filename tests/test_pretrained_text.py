@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from engine.config import validate_run_config
-from engine.data.prepare import features_path, prepare_dataset
+from engine.data.prepare import prepare_dataset
+from engine.data.prepared import features_path
 from engine.data.text import encode_pieces, piece_length
 from engine.data.transform import transform_inputs
 from engine.errors import UserError

@@ -125,7 +125,7 @@ def test_the_pt2_program_answers_as_the_engine_for_every_model(name, tmp_path):
     import torch
 
     from engine.models.registry import build_model
-    from engine.serving.export import example_inputs, export_program
+    from engine.serving.formats import example_inputs, export_program
     from tests.factories import model_config, spec_for
 
     spec = spec_for(name)

@@ -90,7 +90,7 @@ def test_rows_sent_as_json_are_encoded_as_a_frame_of_them_is():
     """The service's fast path for table rows (no pandas) gives the very matrix the training path gives."""
     import pandas as pd
 
-    from engine.data.prepare import fit_table_preprocessing, transform_features, transform_records
+    from engine.data.prepare_tables import fit_table_preprocessing, transform_features, transform_records
 
     frame = make_table(rows=200, seed=5)
     frame.loc[::7, "x1"] = None

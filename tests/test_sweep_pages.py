@@ -9,7 +9,7 @@ import pytest
 from dashboard.components import state
 from db import repo
 from engine.data.ingest import add_dataset
-from engine.search import sweeps
+from engine.search import results, running, sweeps
 from tests.conftest import ROOT, make_table, open_page, page_texts, use_home
 
 SMALL = {"training": {"epochs": 2, "batch_size": 32}, "model": {"hidden_sizes": [16], "members": 1}}
@@ -51,9 +51,9 @@ def finished(tmp_path_factory):
                                     name="lr search")
         for run in repo.sweep_runs(sweep["id"]):
             train(run["id"])
-        sweeps.top_up(sweep["id"])
+        running.top_up(sweep["id"])
         assert repo.get_sweep(sweep["id"])["status"] == "completed"
-        yield sweeps.sweep_document(sweep["id"])
+        yield results.sweep_document(sweep["id"])
 
 
 def shown(at):

@@ -115,7 +115,7 @@ def test_a_budget_is_at_least_a_minute(dataset):
 
 def test_a_grid_sweep_queues_each_combination_once_as_runs_named_after_it(dataset):
     from db import repo
-    from engine.search.sweeps import sweep_document
+    from engine.search.results import sweep_document
 
     sweep = create(dataset, ["training.optimizer=adam,sgd", "model.dropout=0:0.4"], method="grid", trials=100,
                    parallel=20, name="grid")
@@ -148,7 +148,7 @@ def test_studies_live_apart_from_trainyards_tables(dataset, home):
 
 def test_cancelling_a_sweep_cancels_its_waiting_trials(dataset):
     from db import repo
-    from engine.search.sweeps import cancel_sweep
+    from engine.search.running import cancel_sweep
 
     sweep = create(dataset, ["model.dropout=0:0.5"], trials=6, parallel=3)
     assert len(repo.sweep_runs(sweep["id"])) == 3
@@ -206,7 +206,7 @@ def started_events(run_id: int) -> int:
 @pytest.mark.slow
 def test_a_tpe_sweep_two_at_a_time_starts_from_balanced_and_prunes(home):
     from db import repo
-    from engine.search.sweeps import sweep_document
+    from engine.search.results import sweep_document
 
     dataset = table_dataset()
     balanced = json.loads(cli("train", "--dataset", str(dataset["id"]), "--wait", "--json").stdout)
@@ -263,7 +263,7 @@ def test_a_sweep_survives_its_worker_being_killed(dataset):
 
 
 def test_auto_keeps_balanced_unless_the_best_trial_is_clearly_ahead(dataset):
-    from engine.search.sweeps import recommended_trial
+    from engine.search.results import recommended_trial
 
     sweep = {"auto": True, "direction": "maximize", "metric": "val_accuracy", "dataset_id": dataset["id"],
              "changes": {}}

@@ -5,8 +5,10 @@ import streamlit as st
 
 from dashboard.components.datasets import KIND_WORDS, SEVERITY, TASK_WORDS, categories_figure, fix
 from dashboard.components.text import label_safe, markdown_safe as plain
-from engine.data.cleaning import FILL_METHODS, available_steps, merge_mapping
-from engine.data.images import MAX_SIDE, MIN_SIDE, listed_count
+from engine.data.cleaning import available_steps
+from engine.data.fixes import FILL_METHODS, merge_mapping
+from engine.data.image_report import listed_count
+from engine.data.images import MAX_SIDE, MIN_SIDE
 from engine.data.profile import MIN_CLASS_EXAMPLES
 from engine.data.ratings import MIN_USER_RATINGS
 

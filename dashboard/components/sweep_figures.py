@@ -1,4 +1,4 @@
-"""A sweep's figures: pure functions from its document (engine.search.sweeps.sweep_document) to Plotly figures."""
+"""A sweep's figures: pure functions from its document (engine.search.results.sweep_document) to Plotly figures."""
 
 from __future__ import annotations
 

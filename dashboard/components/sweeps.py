@@ -15,7 +15,8 @@ from db.session import database_url
 from engine.errors import UserError
 from engine.models.registry import MODELS
 from engine.presets import auto_space, suggested_model
-from engine.search import sweeps
+from engine.search import results, sweeps
+from engine.search.trials import run_value
 
 SWEEP_WORDS = {SweepStatus.RUNNING: "Running", SweepStatus.COMPLETED: "Finished", SweepStatus.CANCELLED: "Cancelled"}
 ENDED = (RunStatus.COMPLETED, RunStatus.PRUNED, RunStatus.FAILED, RunStatus.CANCELLED)
@@ -24,7 +25,7 @@ ENDED = (RunStatus.COMPLETED, RunStatus.PRUNED, RunStatus.FAILED, RunStatus.CANC
 @st.cache_data(ttl=2, show_spinner=False)
 def _document(url: str, sweep_id: int) -> dict[str, Any] | None:
     try:
-        return sweeps.sweep_document(sweep_id)
+        return results.sweep_document(sweep_id)
     except UserError:
         return None
 
@@ -42,7 +43,7 @@ def clear_caches() -> None:
 # A finished trial's figure never changes, so the best of a sweep is kept until another trial finishes.
 @st.cache_data(ttl=3600, show_spinner=False, max_entries=256)
 def _best_value(url: str, sweep_id: int, metric: str, direction: str, finished: int) -> float | None:
-    values = [sweeps.run_value(run, metric, direction) for run in repo.sweep_runs(sweep_id)
+    values = [run_value(run, metric, direction) for run in repo.sweep_runs(sweep_id)
               if run["status"] == RunStatus.COMPLETED]
     values = [value for value in values if value is not None]
     return (max if direction == "maximize" else min)(values) if values else None

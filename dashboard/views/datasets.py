@@ -14,7 +14,8 @@ from dashboard.components.nav import go
 from dashboard.components.signin import can, refusal
 from dashboard.components.text import markdown_safe as plain
 from db import explorer
-from engine.data.images import listed_count, open_image, to_pixels
+from engine.data.image_report import listed_count
+from engine.data.images import open_image, to_pixels
 from engine.data.ingest import (
     ARCHIVE_FILE,
     load_index,

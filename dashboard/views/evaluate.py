@@ -14,7 +14,8 @@ from dashboard.components.progress import run_with_progress
 from dashboard.components.text import markdown_safe
 from dashboard.components.trained import choose_finished_run, read_json, run_engine
 from db import explorer
-from engine.serving.compress import comparison_rows, method_text, read_compression
+from engine.serving.compress import read_compression
+from engine.serving.measure import comparison_rows, method_text
 from engine.serving.runtime import INT8_FILE, bundle_name, export_folder, run_folder
 from engine.training.crossval import CROSSVAL_FILE
 from engine.training.reference import reference_sentence

@@ -17,6 +17,7 @@ from engine.errors import UserError
 from engine.models.registry import MODELS, model_label, models_for_kind
 from engine.presets import PRESET_HELP, PRESETS, suggested_model
 from engine.search import sweeps
+from engine.search.running import cancel_sweep
 from engine.search.space import FIXED, METRIC_WORDS, METRICS, default_direction, setting_title
 
 # Where the search of these settings starts; any other setting starts from its default and bounds.
@@ -278,7 +279,7 @@ def sweep_view(document: dict) -> None:
                            format_func={"finish": "Let the running trials finish", "stop": "Stop them now"}.get)
             st.caption("No new trial starts, and the waiting ones are cancelled.")
             if st.button("Cancel the sweep", type="primary", key="cancel-sweep"):
-                st.session_state["sweep-flash"] = sweeps.cancel_sweep(sweep_id, stop_running=how == "stop")
+                st.session_state["sweep-flash"] = cancel_sweep(sweep_id, stop_running=how == "stop")
                 ui.clear_caches()
                 st.rerun()
 

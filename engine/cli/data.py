@@ -72,7 +72,8 @@ def cmd_datasets_add(args) -> None:
 
 
 def cmd_datasets_clean(args) -> None:
-    from engine.data.cleaning import STEP_SETTINGS, clean_dataset
+    from engine.data.cleaning import clean_dataset
+    from engine.data.fixes import STEP_SETTINGS
 
     dataset = find_dataset(args.dataset)
     step = {"step": args.step}

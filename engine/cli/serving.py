@@ -47,7 +47,7 @@ def cmd_export(args) -> None:
     find_run(args.run_id)
     result = export_run(args.run_id, args.format, Path(args.out) if args.out else None, args.quantize, args.prune)
     if args.quantize:
-        from engine.serving.compress import table_text
+        from engine.serving.measure import table_text
 
         emit(args, result,
              f"Wrote {result['path']} ({result['bytes'] / 1024:,.0f} KB).\n\n{table_text(result['check'])}")

@@ -35,7 +35,7 @@ def read_space(path: str | None, params: list[str] | None) -> dict[str, dict[str
 def _wait(sweep_id: int) -> dict[str, Any]:
     from db import repo
     from engine.jobs.worker import STALE_SECONDS, start_background_worker
-    from engine.search.sweeps import wait_for_sweep
+    from engine.search.running import wait_for_sweep
 
     started = None if repo.alive_workers(STALE_SECONDS) else start_background_worker()
     try:
@@ -48,7 +48,7 @@ def _wait(sweep_id: int) -> dict[str, Any]:
 
 def _created(args, sweep: dict[str, Any], started: str) -> None:
     """Print a new sweep: with --wait, its trials and outcome once it has ended; else how to follow it."""
-    from engine.search.sweeps import sweep_document
+    from engine.search.results import sweep_document
 
     if args.wait:
         _wait(sweep["id"])
@@ -113,7 +113,7 @@ def cmd_sweep_create(args) -> None:
 
 
 def cmd_sweep_show(args) -> None:
-    from engine.search.sweeps import sweep_document
+    from engine.search.results import sweep_document
 
     ready()
     document = sweep_document(args.sweep_id)
@@ -136,7 +136,7 @@ def cmd_sweep_list(args) -> None:
 
 
 def cmd_sweep_cancel(args) -> None:
-    from engine.search.sweeps import cancel_sweep
+    from engine.search.running import cancel_sweep
 
     ready()
     text = cancel_sweep(args.sweep_id, stop_running=args.stop_running)

@@ -1,7 +1,9 @@
-"""Images a user brought as a ZIP: one folder per class, or images plus a table of file name → label.
+"""Reading images a user brought as a ZIP: the size they are resized to, decoding them, and the whole archive.
 
 Every image is decoded with Pillow (first frame of an animation, transparency laid on white), turned
 into grey or colour and resized to one size. A file that cannot be read is skipped and reported.
+Which images the archive holds and their labels are found by engine.data.image_layout; the quality report of
+the result is engine.data.image_report's.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 import tempfile
 import zipfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,174 +25,20 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from engine.data.archive import file_name, folder_of, member_path, read_member, safe_members, suffix_of
-from engine.data.profile import (
-    MIN_ROWS,
-    action,
-    check_classes,
-    class_problems,
-    counted,
-    duplicate_problems,
-    guess_target,
-    problem,
-)
-from engine.data.tables import frame_from_bytes
+from engine.data.archive import read_member, safe_members
+from engine.data.image_layout import ImageLayout, find_layout
+from engine.data.profile import MIN_ROWS, check_classes
 from engine.errors import DataError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-LABEL_FILE_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx"}
 GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 MAX_IMAGE_PIXELS = 40_000_000  # larger pictures are reported, not decoded (a decompression bomb guard)
-MAX_LISTED = 1000  # files a quality report names per list (unreadable, unlabelled…); its counts stay exact
-LISTS = ("unreadable", "skipped", "other_files", "missing_files")
 TYPICAL_LIMIT = 64  # a typical size above this many pixels is scaled down to a square of it
 MIN_SIDE, MAX_SIDE = 4, 512
 PARALLEL_FROM = 4000  # images; below this, starting helper processes costs more than it saves
 MAX_HELPERS = 8
 SIZE_SAMPLE = 256
-FILE_COLUMN_NAMES = ("file", "filename", "file_name", "image", "image_name", "path", "name", "img")
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a cut-off file is unreadable, not silently half grey
-
-
-@dataclass
-class ImageLayout:
-    """Which images an archive holds and the label of each."""
-
-    members: list[zipfile.ZipInfo]
-    labels: list[str]
-    how: str  # "folders" or "label file"
-    reason: str
-    label_file: str | None = None
-    skipped: list[dict[str, str]] = field(default_factory=list)  # {"file", "why"}
-    other_files: list[str] = field(default_factory=list)
-    missing_files: list[str] = field(default_factory=list)  # named in the label file, absent from the ZIP
-
-
-def is_image_name(name: str) -> bool:
-    return suffix_of(name) in IMAGE_SUFFIXES
-
-
-# ---------------------------------------------------------------- layout
-
-
-def find_layout(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], name: str) -> ImageLayout:
-    """Give back the images of the archive with their labels, or raise DataError saying what is missing."""
-    images = [info for info in members if is_image_name(info.filename)]
-    tables = [info for info in members if suffix_of(info.filename) in LABEL_FILE_SUFFIXES]
-    if not images:
-        listed = ", ".join(info.filename for info in members[:5]) or "nothing"
-        raise DataError(f"'{name}' holds no images (PNG, JPEG, BMP, GIF, WebP or TIFF); it holds {listed}. "
-                        "Put the pictures in the ZIP, one folder per class.")
-    known = {info.filename for info in images} | {info.filename for info in tables}
-    others = [info.filename for info in members if info.filename not in known]
-    if tables:
-        try:
-            layout = _layout_from_label_file(archive, images, tables, name)
-        except DataError as label_error:
-            try:  # a notes file beside class folders is not a label file
-                layout = _layout_from_folders(images, name)
-            except DataError:
-                raise label_error from None
-    else:
-        layout = _layout_from_folders(images, name)
-    layout.other_files = others + [info.filename for info in tables if info.filename != layout.label_file]
-    return layout
-
-
-def _layout_from_folders(images: list[zipfile.ZipInfo], name: str) -> ImageLayout:
-    parents = [folder_of(member_path(info.filename)) for info in images]
-    common = None  # the folder every image sits in, at any depth: a wrapper, not a class
-    for parent in set(parents):
-        parts = parent.split("/") if parent else []
-        if common is None:
-            common = parts
-        while common != parts[: len(common)]:
-            common = common[:-1]
-    root = "/".join(common or [])
-    members, labels, skipped = [], [], []
-    for info, parent in zip(images, parents):
-        if parent == root:
-            skipped.append({"file": info.filename, "why": "not inside a class folder"})
-        else:
-            members.append(info)
-            labels.append(file_name(parent))
-    if not members and root:
-        raise DataError(
-            f"'{name}' has all its {len(images):,} images in one folder, so there is only one class "
-            f"('{file_name(root)}'). A model needs at least two: put each class's images in its own folder "
-            "(for example cats/ and dogs/) and zip those folders together."
-        )
-    if not members:
-        raise DataError(
-            f"'{name}' has {len(images):,} images but no labels. Put each class's images in its own folder "
-            "(for example cats/ and dogs/) and zip those folders, or add a CSV file that lists each image's "
-            "file name and its label."
-        )
-    classes = len(set(labels))
-    return ImageLayout(members, labels, "folders",
-                       f"the images sit in {classes} folders, and each folder's name is taken as the class",
-                       skipped=skipped)
-
-
-def _lookup_keys(path: str, base: str) -> list[str]:
-    path = path.replace("\\", "/").strip().removeprefix("./").lower()
-    return [path, f"{base.lower()}/{path}"] if base else [path]
-
-
-def _layout_from_label_file(archive: zipfile.ZipFile, images: list[zipfile.ZipInfo],
-                            tables: list[zipfile.ZipInfo], name: str) -> ImageLayout:
-    table_info = sorted(tables, key=lambda info: (info.filename.count("/"),
-                                                  "label" not in info.filename.lower(), info.filename))[0]
-    table_name = table_info.filename
-    try:
-        frame = frame_from_bytes(read_member(archive, table_info), file_name(table_name))
-    except DataError as error:
-        raise DataError(f"The label file '{table_name}' in '{name}' could not be read: {error}") from None
-    by_path = {info.filename.lower(): info for info in images}
-    names = Counter(file_name(info.filename).lower() for info in images)
-    by_name = {file_name(info.filename).lower(): info for info in images
-               if names[file_name(info.filename).lower()] == 1}
-    base = folder_of(member_path(table_name))
-
-    def find(value) -> zipfile.ZipInfo | None:
-        if pd.isna(value):
-            return None
-        for key in _lookup_keys(str(value), base):
-            if key in by_path:
-                return by_path[key]
-        return by_name.get(file_name(str(value)).lower())
-
-    best, best_hits = None, 0
-    for column in frame.columns:
-        hits = sum(find(value) is not None for value in frame[column].head(500))
-        if hits > best_hits or (hits == best_hits and hits and column.lower() in FILE_COLUMN_NAMES):
-            best, best_hits = column, hits
-    if best is None:
-        raise DataError(f"None of the values in the label file '{table_name}' match an image's file name in "
-                        f"'{name}'. Its first column should hold file names such as "
-                        f"'{file_name(images[0].filename)}', and another column the labels.")
-    label_column, _ = guess_target(frame, exclude=(best,))
-    members, labels, skipped, missing, listed = [], [], [], [], set()
-    for file_value, label in zip(frame[best], frame[label_column]):
-        info = find(file_value)
-        if info is None:
-            if not pd.isna(file_value):
-                missing.append(str(file_value))
-            continue
-        if info.filename in listed:
-            continue
-        listed.add(info.filename)
-        if pd.isna(label) or not str(label).strip():
-            skipped.append({"file": info.filename, "why": f"no label in '{table_name}'"})
-            continue
-        members.append(info)
-        labels.append(str(label).strip())
-    skipped += [{"file": info.filename, "why": f"not listed in '{table_name}'"}
-                for info in images if info.filename not in listed]
-    return ImageLayout(members, labels, "label file",
-                       f"the file '{table_name}' names each image (column '{best}') and its label "
-                       f"(column '{label_column}')", label_file=table_name, skipped=skipped, missing_files=missing)
 
 
 # ---------------------------------------------------------------- sizes
@@ -437,105 +285,6 @@ def read_image_zip(archive: zipfile.ZipFile, name: str, size: tuple[int, int] | 
     channels = channels_of(index)
     pixels = np.ascontiguousarray(pixels[..., :channels])
     return ImageSet(index=index, pixels=pixels, layout=layout, size_reason=size_reason)
-
-
-# ---------------------------------------------------------------- quality report
-
-
-def listed_count(report: dict[str, Any], key: str) -> int:
-    """Give back how many files a report's list (unreadable, skipped…) holds, though it names MAX_LISTED at most."""
-    return int(report.get("counts", {}).get(key, len(report.get(key, []))))
-
-
-def image_quality_report(index: pd.DataFrame, height: int, width: int, channels: int,
-                         layout: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Give back a JSON-able report of an image data set: counts, sizes, modes, unreadable files, problems.
-
-    Each list of files names MAX_LISTED at most, so a ZIP of many junk files makes no huge report;
-    report["counts"] keeps each list's whole count (layout["counts"] carries them over from an earlier report).
-    """
-    layout = layout or {}
-    readable = index[index["readable"]]
-    counts = readable["label"].value_counts()
-    sizes = Counter(f"{w} × {h}" for w, h in zip(readable["width"], readable["height"]))
-    unreadable = [{"file": f, "why": w} for f, w in zip(index.loc[~index["readable"], "file"],
-                                                        index.loc[~index["readable"], "why"])]
-    keyed = readable[["digest", "label"]]
-    duplicates = int(keyed.duplicated().sum())
-    per_digest = keyed.drop_duplicates().groupby("digest")["label"].nunique()
-    conflicting = int((per_digest > 1).sum())
-    report: dict[str, Any] = {
-        "rows": int(len(readable)),
-        "images": int(len(readable)),
-        "files": int(len(index)),
-        "class_counts": {str(k): int(v) for k, v in counts.items()},
-        "image_size": {"height": height, "width": width, "channels": channels},
-        "sizes": dict(sizes.most_common(20)),
-        "distinct_sizes": len(sizes),
-        "smallest": {"width": int(readable["width"].min()), "height": int(readable["height"].min())},
-        "largest": {"width": int(readable["width"].max()), "height": int(readable["height"].max())},
-        "modes": {str(k): int(v) for k, v in readable["mode"].value_counts().items()},
-        "formats": {str(k): int(v) for k, v in readable["format"].value_counts().items()},
-        "animated": int((readable["frames"] > 1).sum()),
-        "unreadable": unreadable,
-        "duplicate_images": duplicates,
-        "conflicting_duplicates": conflicting,
-        "skipped": layout.get("skipped", []),
-        "other_files": layout.get("other_files", []),
-        "missing_files": layout.get("missing_files", []),
-        "missing": {},
-    }
-    carried = layout.get("counts", {})  # a cleaned version's lists come capped from its source's report
-    report["counts"] = {key: int(carried.get(key, len(report[key]))) for key in LISTS}
-    report["counts"]["unreadable"] = len(unreadable)  # the index lists every file: always exact
-    skipped_reasons = layout.get("skipped_reasons") or dict(Counter(item["why"] for item in report["skipped"]))
-    report["skipped_reasons"] = skipped_reasons
-    for key in LISTS:
-        report[key] = report[key][:MAX_LISTED]
-    problems = []
-    if unreadable:
-        shown = ", ".join(f"'{item['file']}'" for item in unreadable[:5])
-        problems.append(problem(
-            "unreadable", "warning", f"{counted(len(unreadable), 'file')} could not be read as images ({shown})",
-            "They are skipped: training uses the other images only.",
-            "Replace them with good copies, or drop them from the data set.",
-            [action("Drop the unreadable images", "drop_unreadable")]))
-    problems += duplicate_problems(duplicates, conflicting, what="images", inputs="identical images")
-    problems += class_problems(report["class_counts"], "label")
-    if len(sizes) > 1:
-        problems.append(problem(
-            "mixed_sizes", "info", f"The images come in {len(sizes)} different sizes",
-            f"Every image is resized to {width} × {height} pixels; pictures of another shape are stretched.",
-            "Nothing to do, or choose another size that is close to most images."))
-    if channels == 3 and readable["grey"].any() and not readable["grey"].all():
-        problems.append(problem(
-            "mixed_colour", "info", f"{int(readable['grey'].sum()):,} images are grey and the rest in colour",
-            "Grey images are turned into colour images with three equal channels, so colour cannot be used as "
-            "a clue for them.", "Nothing to do, unless the grey images belong to one class only."))
-    small = int(((readable["width"] < width / 2) | (readable["height"] < height / 2)).sum())
-    if small:
-        problems.append(problem(
-            "small_images", "info", f"{counted(small, 'image')} {'is' if small == 1 else 'are'} much smaller than {width} × {height}",
-            "They are enlarged, which blurs them: the model sees less detail than in the others.",
-            "Use a smaller image size, or better copies of those images."))
-    if report["animated"]:
-        problems.append(problem(
-            "animated", "info", f"{report['animated']:,} images are animations",
-            "Only their first frame is used.", "Nothing to do, unless another frame shows the subject better."))
-    if report["skipped"]:
-        problems.append(problem(
-            "unlabelled", "warning", f"{listed_count(report, 'skipped'):,} images have no label and are left out "
-            f"({'; '.join(f'{n} {why}' for why, n in skipped_reasons.items())})",
-            "They are not used for training or testing.",
-            "Put them in a class folder or list them with a label, then add the archive again."))
-    if report["missing_files"]:
-        problems.append(problem(
-            "missing_files", "warning",
-            f"{listed_count(report, 'missing_files'):,} files named in the label file are not in the ZIP",
-            "Those examples are missing from training.",
-            "Add the missing images to the ZIP, or remove them from the label file."))
-    report["problems"] = problems
-    return report
 
 
 if __name__ == "__main__":  # a helper of decode_files: ZIP, output prefix, height, width

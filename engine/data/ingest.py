@@ -24,10 +24,12 @@ import pyarrow.feather as feather
 from db import repo
 from db.session import trainyard_home
 from engine.data.archive import open_zip
-from engine.data.images import image_quality_report, inspect_image_zip, read_image_zip
+from engine.data.image_report import image_quality_report
+from engine.data.images import inspect_image_zip, read_image_zip
 from engine.data.limits import DEFAULT_MAX_FILE_MB, max_file_bytes  # noqa: F401  (kept importable from here)
-from engine.data.profile import check_target, guess_target, guess_task, quality_report
+from engine.data.profile import check_target, guess_target, guess_task
 from engine.data.ratings import check_ratings, find_rating_columns, ratings_kind_reason, ratings_quality_report
+from engine.data.table_report import quality_report
 from engine.data.tables import ENCODING_WORDS, TABLE_SUFFIXES, read_table
 from engine.data.text import check_text, text_kind_reason, text_quality_report
 from engine.errors import DataError

@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.data.profile import MIN_ROWS, action, counted, duplicate_counts, missing_problems, problem, table_basics
+from engine.data.columns import duplicate_counts
+from engine.data.profile import MIN_ROWS, action, counted, problem
+from engine.data.table_report import missing_problems, table_basics
 from engine.errors import DataError
 
 ROLE_NAMES = {

@@ -226,7 +226,7 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
             "cells in the rows below. The first row should name every column; it may hold a description "
             "instead. Replace it with one name per column."
         )
-    if all(_is_number(column) for column in frame.columns):
+    if all(is_number(column) for column in frame.columns):
         # Every name is a number: the file has no header row, and its first row is data.
         names = [f"column {i + 1}" for i in range(frame.shape[1])]
         frame = _read_csv(path, delimiter, encoding, name, header=None, names=names)
@@ -266,7 +266,8 @@ def _read_csv(path: Path, delimiter: str, encoding: str, name: str, **options) -
     return frame
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether text reads as a number (a header of numbers is no header)."""
     try:
         float(str(text))
     except ValueError:

@@ -13,19 +13,9 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from engine.data.profile import (
-    MIN_ROWS,
-    action,
-    class_problems,
-    counted,
-    duplicate_counts,
-    duplicate_problems,
-    looks_like_id,
-    missing_problems,
-    problem,
-    spread_sample,
-    table_basics,
-)
+from engine.data.columns import duplicate_counts, looks_like_id
+from engine.data.profile import MIN_ROWS, action, counted, problem, spread_sample
+from engine.data.table_report import class_problems, duplicate_problems, missing_problems, table_basics
 from engine.errors import DataError
 
 WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)

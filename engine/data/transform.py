@@ -11,7 +11,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from engine.data.prepare import normalise_pixels, transform_features
+from engine.data.prepare_images import normalise_pixels
+from engine.data.prepare_tables import transform_features
 from engine.errors import DataError
 
 

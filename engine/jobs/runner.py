@@ -196,7 +196,7 @@ def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None
         ResourceMonitor(lambda points: repo.log_metrics(run_id, points)),
     ]
     if run.get("sweep_id") is not None and leader:  # a sweep's trial: its pruner may stop it after an epoch
-        from engine.search.sweeps import pruning_callback
+        from engine.search.running import pruning_callback
 
         callbacks += [callback for callback in [pruning_callback(run)] if callback is not None]
     if not leader:

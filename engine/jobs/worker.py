@@ -262,10 +262,10 @@ class Worker:
 
     def _keep_sweeps_going(self, sweep_ids: list[int] | None = None) -> None:
         """Queue the next trials of sweeps (those given, or every running one) and close those that are done."""
-        from engine.search import sweeps
+        from engine.search.running import keep_going
 
         try:
-            for sweep in sweeps.keep_going(sweep_ids):
+            for sweep in keep_going(sweep_ids):
                 self._say(f"sweep {sweep['id']} {sweep['status']}")
         except Exception as error:  # a sweep's trouble must not stop the worker; the next check tries again
             self._say(f"could not keep the sweeps going: {type(error).__name__}: {error}")

@@ -68,7 +68,7 @@ class MLP(nn.Module):
     def __init__(self, config: MLPConfig, n_features: int, n_outputs: int, edges: list[list[float]] | None = None,
                  task: str = "classification"):
         super().__init__()
-        # The numeric columns come first in a row (engine.data.prepare.transform_features).
+        # The numeric columns come first in a row (engine.data.prepare_tables.transform_features).
         self.ranges = NumberRanges(edges) if edges else None
         self.n_numbers = len(edges) if edges else 0
         self.classify = task == "classification"

@@ -98,7 +98,7 @@ class TableInputs(Inputs):
 
     def encode(self, prep, raw: pd.DataFrame | list[dict[str, Any]]) -> np.ndarray:
         if isinstance(raw, list):  # rows already checked by the service's request type: no frame needed
-            from engine.data.prepare import transform_records
+            from engine.data.prepare_tables import transform_records
 
             return transform_records(raw, prep)
         missing = [name for name in self.columns(prep) if name not in raw.columns]

@@ -49,7 +49,7 @@ def _table_request(prep: dict[str, Any]) -> RequestShape:
                                description="the rows to predict, each with every input column")))
 
     def read(body) -> tuple[Any, list[str], dict[str, Any]]:
-        # Rows as records (engine.data.prepare.transform_records encodes them without building a frame).
+        # Rows as records (engine.data.prepare_tables.transform_records encodes them without building a frame).
         records = [item.model_dump(by_alias=True) for item in body.rows]
         records = [{k: (v if v is None or isinstance(v, float) else str(v)) for k, v in r.items()} for r in records]
         return records, [f"row {i + 1}" for i in range(len(records))], {}

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.data.prepare import SPLITS, PreparedData, features_path, save_quietly
+from engine.data.prepared import SPLITS, PreparedData, features_path, save_quietly
 
 ENCODE_BATCH = 64
 # Called with (examples done, examples in all, seconds left) while features are computed.

@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine.config import RunConfig, TrainingConfig
-from engine.data.prepare import PreparedData
+from engine.data.prepared import PreparedData
 from engine.errors import TrainingError
 from engine.training.callbacks import Callback, EarlyStopping, StopTraining, TrainState, improves
 from engine.training.checkpoint import capture_rng, restore_rng

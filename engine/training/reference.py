@@ -176,7 +176,8 @@ def _text_recipe(dataset: dict[str, Any], data) -> Recipe:
     from sklearn.pipeline import make_pipeline
 
     from engine.data.ingest import load_table
-    from engine.data.prepare import text_splits, transform_target
+    from engine.data.prepare_tables import transform_target
+    from engine.data.prepare_texts import text_splits
     from engine.data.text import WORD
 
     # The prepared arrays hold token ids cut to the run's length; the reference reads the whole texts of the same

@@ -1,0 +1,153 @@
+"""Preparing a table for a network: scaling and category codes fitted on the training rows, applied to frames or
+to rows sent as JSON, and the target as class indices or standardised numbers (which every kind shares)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.data.prepared import PreparedData
+from engine.data.profile import MAX_CATEGORIES
+from engine.errors import DataError
+
+# Ranges (between training quantiles) a numeric column is also read in by the table network: see engine.models.tabular.
+NUMBER_RANGES = 16
+# Skewness above which a numeric column is scaled by its logarithm (a normal spread has 0, an exponential 2).
+LONG_TAIL_SKEW = 2.0
+
+
+def is_long_tailed(values: pd.Series) -> bool:
+    """Give back whether a column's values are so skewed (counts, amounts) that a network learns better from their
+    logarithm: a few huge values would otherwise squeeze all the others into a sliver of the scaled range."""
+    return values.nunique() > 10 and abs(float(values.skew())) > LONG_TAIL_SKEW
+
+
+def signed_log(values):
+    """Give back log(1 + |x|) with x's sign: a logarithm that keeps zero and negative numbers."""
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+def scale_numbers(values: np.ndarray, column: dict[str, Any]) -> np.ndarray:
+    """Give back a numeric column's values as the model sees them (after missing cells are filled)."""
+    if column.get("log"):
+        values = signed_log(values)
+    return (values - column["mean"]) / column["std"]
+
+
+def fit_table_preprocessing(frame: pd.DataFrame, target: str, task: str, column_types: dict[str, str]) -> dict[str, Any]:
+    """Learn scaling and category codes from the training rows; give back a plain, JSON-able dict."""
+    from engine.data.columns import is_constant
+
+    numeric, categorical = [], []
+    for column in frame.columns:
+        if column == target:
+            continue
+        series = frame[column]
+        if is_constant(series):
+            continue  # carries no information
+        if column_types.get(column) == "number":
+            values = series.astype(float)
+            median = float(values.median()) if values.notna().any() else 0.0
+            filled = values.fillna(median)
+            log = is_long_tailed(filled)
+            scaled = signed_log(filled) if log else filled
+            std = float(scaled.std(ddof=0)) or 1.0
+            mean = float(scaled.mean())
+            edges = np.unique(np.quantile((scaled.to_numpy() - mean) / std, np.linspace(0, 1, NUMBER_RANGES + 1)))
+            numeric.append({"name": column, "median": median, "log": log, "mean": mean, "std": std,
+                            "edges": [round(float(e), 6) for e in edges]})
+        elif column_types.get(column) in ("category", "text"):
+            counts = series.astype("string").fillna("(missing)").value_counts()
+            categorical.append({"name": column, "categories": [str(c) for c in counts.index[:MAX_CATEGORIES]]})
+    if not numeric and not categorical:
+        raise DataError("No input column can be used: every column besides the target is constant or empty.")
+    prep: dict[str, Any] = {"kind": "tabular", "target": target, "task": task,
+                            "numeric": numeric, "categorical": categorical}
+    if task == "classification":
+        prep["classes"] = sorted(str(value) for value in frame[target].dropna().astype(str).unique())
+    else:
+        values = frame[target].astype(float)
+        prep["target_mean"] = float(values.mean())
+        prep["target_std"] = float(values.std(ddof=0)) or 1.0
+    prep["n_features"] = len(numeric) + sum(len(c["categories"]) + 1 for c in categorical)
+    return prep
+
+
+def transform_features(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
+    """Give back the float32 feature matrix for frame, applying prep exactly as fitted."""
+    out = np.zeros((len(frame), prep["n_features"]), dtype=np.float32)
+    at = 0
+    for column in prep["numeric"]:
+        if column["name"] not in frame.columns:
+            raise DataError(f"The input column '{column['name']}' is missing.")
+        values = pd.to_numeric(frame[column["name"]], errors="coerce").astype(float).fillna(column["median"])
+        out[:, at] = scale_numbers(values.to_numpy(), column)
+        at += 1
+    for column in prep["categorical"]:
+        if column["name"] not in frame.columns:
+            raise DataError(f"The input column '{column['name']}' is missing.")
+        categories = column["categories"]
+        values = frame[column["name"]].astype("string").fillna("(missing)")
+        codes = pd.Index(categories).get_indexer(values).astype(np.int64)
+        codes[codes < 0] = len(categories)  # the last slot: a value not seen in training
+        out[np.arange(len(frame)), at + codes] = 1.0
+        at += len(categories) + 1
+    return out
+
+
+def transform_records(records: list[dict[str, Any]], prep: dict[str, Any]) -> np.ndarray:
+    """Give back what transform_features gives for pd.DataFrame(records), without pandas: the model service's
+    path for rows sent as JSON, where building a frame would cost more than the model. Numbers are floats or
+    None (missing); categories are compared as text, as the frame's string conversion does."""
+    out = np.zeros((len(records), prep["n_features"]), dtype=np.float32)
+    at = 0
+    for column in prep["numeric"]:
+        name, median = column["name"], column["median"]
+        values = np.array([median if row.get(name) is None else row[name] for row in records], dtype=float)
+        values[np.isnan(values)] = median
+        out[:, at] = scale_numbers(values, column)
+        at += 1
+    rows = np.arange(len(records))
+    for column in prep["categorical"]:
+        lookup = {category: i for i, category in enumerate(column["categories"])}
+        unseen, name = len(lookup), column["name"]
+        codes = [lookup.get("(missing)" if row.get(name) is None else str(row[name]), unseen) for row in records]
+        out[rows, at + np.array(codes, dtype=np.int64)] = 1.0
+        at += len(column["categories"]) + 1
+    return out
+
+
+def transform_target(series: pd.Series, prep: dict[str, Any]) -> np.ndarray:
+    """Give back class indices (int64) or standardised numbers (float32) for a target column."""
+    if prep["task"] == "classification":
+        codes = pd.Index(prep["classes"]).get_indexer(series.astype(str))
+        if (codes < 0).any():
+            raise DataError("A label that the model does not know was found.")
+        return codes.astype(np.int64)
+    return ((series.astype(float).to_numpy() - prep["target_mean"]) / prep["target_std"]).astype(np.float32)
+
+
+def _labelled(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    return frame[frame[target].notna()].reset_index(drop=True)
+
+
+def _all_classes(prep: dict[str, Any], labels: pd.Series) -> None:
+    # A class seen only outside the training rows must still have an output.
+    missing = set(labels.astype(str)) - set(prep["classes"])
+    if missing:
+        prep["classes"] = sorted(set(prep["classes"]) | missing)
+
+
+def prepare_table(frame: pd.DataFrame, target: str, task: str, column_types: dict[str, str],
+                  splits: dict[str, np.ndarray]) -> PreparedData:
+    """Give back train/validation/test arrays of a table, with preprocessing fitted on the training rows."""
+    prep = fit_table_preprocessing(frame.iloc[splits["train"]], target, task, column_types)
+    if task == "classification":
+        _all_classes(prep, frame[target])
+    arrays = {}
+    for split, rows in splits.items():
+        part = frame.iloc[rows]
+        arrays[split] = (transform_features(part, prep), transform_target(part[target], prep))
+    return PreparedData(arrays=arrays, preprocessing=prep)

@@ -1,0 +1,201 @@
+"""The quality report of a table (sizes, types, missing cells, duplicates, balance, outliers, identifiers), and
+the problems it shares with the other kinds' reports: missing cells, duplicates and classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.data.columns import (
+    column_types,
+    duplicate_counts,
+    is_constant,
+    label_spellings,
+    looks_like_id,
+    normalised_label,
+    outlier_fences,
+)
+from engine.data.profile import (
+    MAX_CATEGORIES,
+    MIN_CLASS_EXAMPLES,
+    action,
+    counted,
+    problem,
+)
+from engine.data.tables import is_number
+
+
+def table_basics(frame: pd.DataFrame) -> dict[str, Any]:
+    """Give back rows, columns, types and missing cells per column."""
+    return {
+        "rows": int(len(frame)),
+        "columns": int(frame.shape[1]),
+        "types": column_types(frame),
+        "missing": {column: int(count) for column, count in frame.isna().sum().items()},
+    }
+
+
+def missing_problems(report: dict[str, Any], target: str | None, roles: str = "input") -> list[dict[str, Any]]:
+    """Give back one problem per column with missing cells, with fill and drop fixes."""
+    problems = []
+    rows = max(report["rows"], 1)
+    for column, count in report["missing"].items():
+        if not count:
+            continue
+        share = count / rows
+        title = f"{counted(count, 'missing cell')} in '{column}' ({share:.0%})"
+        if column == target:
+            problems.append(problem(
+                "missing_target", "warning", title,
+                "Rows without an answer cannot be used to train or test; they are left out.",
+                "Fill in the answers at the source, or drop these rows.",
+                [action("Drop these rows", "drop_missing", column=column)]))
+            continue
+        numeric = report["types"].get(column) == "number"
+        fill = (action("Fill with the median", "fill_missing", column=column, method="median") if numeric
+                else action("Fill with the most common value", "fill_missing", column=column, method="mode"))
+        problems.append(problem(
+            "missing", "warning" if share < 0.3 else "serious", title,
+            f"Missing {roles} values are filled with the column's "
+            f"{'median' if numeric else 'most common value'} during training, which blurs what the model "
+            "learns from this column." + (" With this many gaps the column may mislead more than it helps."
+                                          if share >= 0.3 else ""),
+            "Fill them in at the source, fill them here, or drop the rows.",
+            [fill, action("Drop these rows", "drop_missing", column=column)]))
+    return problems
+
+
+def class_problems(counts: dict[str, int], target: str) -> list[dict[str, Any]]:
+    """Give back problems with the classes: spellings, rare classes and imbalance."""
+    problems = []
+    spellings = label_spellings(counts)
+    for group in spellings:
+        shown = ", ".join(f"'{label}' ({counts[label]})" for label in group)
+        problems.append(problem(
+            "label_spellings", "serious", f"The labels {shown} differ only by case, spaces or punctuation",
+            "They are treated as different classes, so the model is taught that the same answer is two "
+            "different things.",
+            f"Merge them into '{group[0]}', the most common spelling.",
+            [action("Merge the spellings", "merge_labels", column=target)]))
+    merged: dict[str, int] = {}  # judge sizes as they will be once the spellings are merged
+    for label, n in counts.items():
+        key = normalised_label(label) if spellings else label
+        merged[key] = merged.get(key, 0) + n
+    rare = {label: n for label, n in counts.items() if merged[normalised_label(label) if spellings else label]
+            < MIN_CLASS_EXAMPLES}
+    if rare:
+        shown = ", ".join(f"'{label}' ({n})" for label, n in list(rare.items())[:8])
+        droppable = len(merged) - len(rare) >= 2  # dropping them must leave two classes
+        problems.append(problem(
+            "rare_classes", "warning", f"{counted(len(rare), 'class', 'classes')} with fewer than {MIN_CLASS_EXAMPLES} examples: {shown}",
+            "Too few examples to learn these classes, and the split cannot put one of each in training, "
+            "validation and test, so their scores are unreliable.",
+            "Add more examples of these classes" + (", or drop them." if droppable else "."),
+            [action(f"Drop classes with fewer than {MIN_CLASS_EXAMPLES} examples", "drop_rare_classes",
+                    column=target, min_count=MIN_CLASS_EXAMPLES)] if droppable else []))
+    if merged:
+        smallest, largest = min(merged.values()), max(merged.values())
+        if largest >= 10 * smallest:
+            problems.append(problem(
+                "imbalance", "warning", f"Classes are unbalanced ({largest:,} vs {smallest:,} examples)",
+                "The model may learn to favour the big classes; accuracy alone can mislead.",
+                "Collect more examples of the small classes, and judge the model by F1 rather than accuracy."))
+    return problems
+
+
+def duplicate_problems(duplicates: int, conflicting: int, what: str = "rows", inputs: str = "inputs",
+                       task: str = "classification") -> list[dict[str, Any]]:
+    problems = []
+    if duplicates:
+        problems.append(problem(
+            "duplicates", "warning", f"{counted(duplicates, 'duplicate ' + what.rstrip('s'))}",
+            "Copies can land in both the training and the test split, making the test score look better than "
+            "it is, and they weigh their examples more than the others.",
+            f"Drop the duplicate {what}, keeping one of each.",
+            [action(f"Drop duplicate {what}", "drop_duplicates")]))
+    title = (f"{counted(conflicting, inputs.rstrip('s'), inputs)} {'appears' if conflicting == 1 else 'appear'} "
+             "with different answers")
+    if conflicting and task == "regression":
+        problems.append(problem(
+            "conflicting_labels", "info", title,
+            "For measured numbers this is often natural variation: the model learns their average, and some "
+            "error remains whatever the model.", "Nothing to do, unless some of those numbers are mistakes."))
+    elif conflicting:
+        problems.append(problem(
+            "conflicting_labels", "serious", title,
+            "The same input labelled two ways teaches the model a contradiction; no model can get both right.",
+            "Correct those rows' answers at the source, or drop them here (every row of such an input goes).",
+            [action(f"Drop the {inputs} with conflicting answers", "drop_conflicts")]))
+    return problems
+
+
+def quality_report(frame: pd.DataFrame, target: str, task: str) -> dict[str, Any]:
+    """Give back a JSON-able report of a table: sizes, types, missing cells, duplicates, balance and problems."""
+    report = table_basics(frame)
+    types = report["types"]
+    inputs = [column for column in frame.columns if column != target]
+    duplicates, conflicting = duplicate_counts(frame, target, inputs)
+    constant = [column for column in frame.columns if is_constant(frame[column], report["missing"][column])]
+    report.update(duplicate_rows=duplicates, conflicting_duplicates=conflicting, constant_columns=constant)
+    problems = missing_problems(report, target)
+    problems += duplicate_problems(duplicates, conflicting, inputs="input combinations", task=task)
+    if task == "classification":
+        counts = frame[target].dropna().astype(str).value_counts()
+        report["class_counts"] = {str(k): int(v) for k, v in counts.items()}
+        problems += class_problems(report["class_counts"], target)
+    else:
+        values = frame[target].dropna().astype(float)
+        report["target_stats"] = {"min": float(values.min()), "max": float(values.max()),
+                                  "mean": float(values.mean()), "std": float(values.std()),
+                                  "median": float(values.median())}
+    for column in constant:
+        problems.append(problem(
+            "constant", "info", f"'{column}' has the same value in every row",
+            "It carries no information, so training ignores it.",
+            "Nothing to do, or remove the column.", [action(f"Remove '{column}'", "drop_column", column=column)]))
+    report["outliers"] = {}
+    for column in inputs + ([target] if task == "regression" else []):
+        if types.get(column) != "number" or column in constant:
+            continue
+        fences = outlier_fences(frame[column], (3.0, 10.0))
+        if fences is None:
+            continue
+        (bounds, extreme), values = fences, frame[column].to_numpy(dtype=float, na_value=np.nan)
+        far = int(np.count_nonzero((values < bounds[0]) | (values > bounds[1])))
+        if far:
+            wild = int(np.count_nonzero((values < extreme[0]) | (values > extreme[1])))
+            report["outliers"][column] = {"count": far, "low": bounds[0], "high": bounds[1], "extreme": wild}
+            problems.append(problem(
+                "outliers", "warning" if wild else "info",
+                f"{counted(far, 'value')} in '{column}' {'lies' if far == 1 else 'lie'} far outside its usual range ({bounds[0]:.4g} to {bounds[1]:.4g})",
+                "Extreme values stretch the scaling of the column and pull the model towards them; if they are "
+                "typing or unit errors the model learns from wrong numbers.",
+                "Check them at the source; if they are errors, clip them to the usual range.",
+                [action("Clip to the usual range", "clip_outliers", column=column)]))
+    for column in inputs:
+        if column in constant:
+            continue
+        if looks_like_id(frame[column], column):
+            problems.append(problem(
+                "id_column", "warning", f"'{column}' looks like an identifier (a different value in almost every row)",
+                "An identifier names a row rather than describing it: the model can only memorise it, which does "
+                "not help with new rows.",
+                f"Remove '{column}'.", [action(f"Remove '{column}'", "drop_column", column=column)]))
+        elif types.get(column) in ("category", "text"):
+            distinct = int(frame[column].nunique())
+            if distinct > MAX_CATEGORIES:
+                problems.append(problem(
+                    "many_categories", "info", f"'{column}' has {distinct:,} different values",
+                    f"Only its {MAX_CATEGORIES} most common values are used; the rest count as one 'other' value.",
+                    "Group rare values into broader ones at the source if they matter."))
+    numbered = [column for column in frame.columns if is_number(str(column))]
+    if len(numbered) >= max(2, frame.shape[1] // 2):
+        problems.append(problem(
+            "header_like_data", "warning", f"The column names look like data: {', '.join(numbered[:6])}",
+            "The first row may be a description or a row of data rather than the columns' names: the columns "
+            "have meaningless names, and a row of data would be lost.",
+            "Check the first row of the file; give each column a name in it."))
+    report["problems"] = problems
+    return report
