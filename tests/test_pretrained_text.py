@@ -26,7 +26,7 @@ from engine.models.registry import MODELS, build_model, data_options
 from engine.presets import PRETRAINED_MAX_TEXTS, preset_for, suggested_model
 from engine.training.encoded import trainable
 from engine.training.loop import make_optimizer
-from engine.training.report import describe_example
+from engine.training.examples import describe_example
 from tests.factories import FOOD, TRAVEL, topics_dataset
 from tests.trained import train_run
 

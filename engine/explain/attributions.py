@@ -22,15 +22,16 @@ from __future__ import annotations
 import time
 import warnings
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from torch.nn import functional as F
 
 from engine.errors import DataError
 from engine.explain import APPROXIMATION
+from engine.explain.credit import _answer_name, _direction, _log_answer, _pushes, _scale, _sentence, _targets
+from engine.explain.recommendations import explain_recommendations, rated_by_user
 from engine.serving import DEFAULT_TOP
 
 # Steps of integrated gradients, per kind of data: each costs one forward and backward pass of the model over one
@@ -42,75 +43,10 @@ STEPS = {"tabular": 64, "image": 16, "text": 24}  # pictures: per start (black, 
 # proportion (to no fewer than MIN_STEPS), so a long text also comes back in about the time of a short one.
 PIECES_AT_FULL_STEPS, MIN_STEPS = 64, 8
 MAX_EXPLAINED = 32  # inputs per request: each costs STEPS passes of the model
-BECAUSE = 3  # rated items shown behind each recommended item
 # One explanation is many small passes over one input, and Trainyard usually trains in the background on the same
 # cores: with two threads each pass waits on a core the training holds (iris: 0.6 s against 0.014 s on one thread,
 # on 2 cores while another process trained). One thread is steady whether the machine is busy or not.
 EXPLAIN_THREADS = 1
-SHOWN_PUSHES = 12  # the strongest columns or words listed in a result (a text's every word stays in "words")
-
-
-def _log_answer(model: torch.nn.Module, classify: bool) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Give back the function whose output is explained: class log-probabilities, or the (standardised) number."""
-    def answer(x: torch.Tensor) -> torch.Tensor:
-        outputs = model(x)
-        return F.log_softmax(outputs, dim=-1) if classify else outputs.reshape(len(outputs), -1)[:, :1]
-    return answer
-
-
-def _targets(prep: dict[str, Any], answers: list[dict[str, Any]]) -> list[int]:
-    if prep["task"] != "classification":
-        return [0] * len(answers)
-    return [prep["classes"].index(answer["prediction"]) for answer in answers]
-
-
-def _scale(prep: dict[str, Any]) -> float:
-    """Attributions of a number are in the model's standardised units; this brings them to the target's units."""
-    return float(prep.get("target_std", 1.0)) if prep["task"] == "regression" else 1.0
-
-
-def _direction(prep: dict[str, Any], value: float) -> str:
-    if prep["task"] == "regression":
-        return "up" if value >= 0 else "down"
-    return "towards" if value >= 0 else "away"
-
-
-def _pushes(prep: dict[str, Any], named: list[tuple[str, float, Any]]) -> list[dict[str, Any]]:
-    """Give back (name, credit, shown value) as the result's pushes, strongest first."""
-    ranked = sorted(named, key=lambda item: -abs(item[1]))
-    pushes = []
-    for name, value, shown in ranked[:SHOWN_PUSHES]:
-        push = {"name": name, "value": round(float(value), 6), "direction": _direction(prep, value)}
-        if shown is not None:
-            push["input"] = shown
-        pushes.append(push)
-    return pushes
-
-
-def _answer_name(prep: dict[str, Any], answer: dict[str, Any]) -> str:
-    """Give back how the answer is named in a sentence."""
-    if prep["task"] == "regression":
-        return f"a higher {prep.get('target', 'value')}"
-    return f"'{answer['prediction']}'"
-
-
-def _sentence(prep: dict[str, Any], answer: dict[str, Any], pushes: list[dict[str, Any]], what: str,
-              compared: str) -> str:
-    """Give back one plain sentence naming the strongest push each way."""
-    if not pushes or all(abs(p["value"]) < 1e-9 for p in pushes):
-        return f"No single {what} stood out: {compared}, nothing moved the answer much."
-    towards = [p for p in pushes if p["value"] > 0]
-    away = [p for p in pushes if p["value"] < 0]
-    regression = prep["task"] == "regression"
-    target = prep.get("target", "value")
-    parts = []
-    if towards:
-        parts.append(f"'{towards[0]['name']}' pushed most " + (f"towards a higher {target}" if regression
-                                                                else f"towards '{answer['prediction']}'"))
-    if away:
-        parts.append(f"'{away[0]['name']}' pushed most " + (f"towards a lower {target}" if regression
-                                                             else f"away from '{answer['prediction']}'"))
-    return f"{compared[:1].upper()}{compared[1:]}, " + " and ".join(parts) + "."
 
 
 # ---------------------------------------------------------------- rows
@@ -141,7 +77,7 @@ def explain_rows(model, prep: dict[str, Any], x: np.ndarray, answers: list[dict[
                  raw: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     from captum.attr import IntegratedGradients
 
-    from engine.training.report import _describe_row
+    from engine.training.examples import _describe_row
 
     steps = STEPS["tabular"]
     baseline = torch.from_numpy(typical_row(prep)).expand(len(x), -1)
@@ -318,75 +254,6 @@ def explain_texts(model, prep: dict[str, Any], x: np.ndarray, answers: list[dict
                                    for word, value in words],
                          "pushes": pushes,
                          "sentence": _sentence(prep, answer, pushes, "word", "compared with a blank text")})
-    return results
-
-
-# ---------------------------------------------------------------- recommendations
-
-
-def item_vectors(model) -> np.ndarray:
-    """Give back one vector per item index (row 0: the unknown item) as the model places the items."""
-    if hasattr(model, "items"):
-        return model.items.weight.detach().numpy()
-    return torch.cat([model.gmf_items.weight, model.mlp_items.weight], dim=1).detach().numpy()
-
-
-def rated_by_user(run_id: int, prep: dict[str, Any]) -> dict[int, list[tuple[int, float]]]:
-    """Give back, per user index, the (item index, rating) pairs of the run's training split."""
-    from db import repo
-    from engine.data.transform import decode_numbers
-    from engine.data.prepare import prepare_run_data
-
-    run = repo.get_run(run_id)
-    _, data = prepare_run_data(run)
-    pairs, ratings = data.arrays["train"]
-    ratings = decode_numbers(prep, ratings)
-    rated: dict[int, list[tuple[int, float]]] = {}
-    for (user, item), rating in zip(pairs.tolist(), ratings.tolist()):
-        rated.setdefault(int(user), []).append((int(item), float(rating)))
-    return rated
-
-
-def items_behind(vectors: np.ndarray, item: int, rated: list[tuple[int, float]], items: list[Any],
-                 count: int = BECAUSE, names: list[str] | None = None) -> list[dict[str, Any]]:
-    """Give back the user's rated items nearest to item in the model's space, nearest first (with their names when
-    the data set has them)."""
-    if not rated:
-        return []
-    norms = np.linalg.norm(vectors, axis=1).clip(min=1e-12)
-    indices = np.array([i for i, _ in rated])
-    similarity = vectors[indices] @ vectors[item] / (norms[indices] * norms[item])
-    order = np.argsort(-similarity, kind="stable")[:count]
-    return [{"item": str(items[indices[i] - 1]), "similarity": round(float(similarity[i]), 4),
-             "rating": rated[i][1]} | ({"name": names[indices[i] - 1]} if names else {}) for i in order]
-
-
-def explain_recommendations(model, prep: dict[str, Any], answers: list[dict[str, Any]],
-                            rated: dict[int, list[tuple[int, float]]]) -> list[dict[str, Any]]:
-    from engine.data.transform import transform_pairs
-    from engine.serving.inputs import item_label
-
-    vectors = item_vectors(model)
-    items = list(prep["items"])
-    index_of = {str(item): i + 1 for i, item in enumerate(items)}
-    results = []
-    for answer in answers:
-        user = int(transform_pairs(prep, [answer["user"]], [items[0]])[0, 0])
-        own = rated.get(user, [])
-        recommended = [top | {"because": items_behind(vectors, index_of[top["item"]], own, items,
-                                                      names=prep.get("item_names"))}
-                       for top in answer["top_items"]]
-        first = recommended[0] if recommended else None
-        if not own or first is None:
-            sentence = ("The model never saw this user rate anything, so there are no rated items to point to: "
-                        "these items are the ones most people rate highly.")
-        else:
-            behind = ", ".join(f"'{item_label(b)}' (rated {b['rating']:g})" for b in first["because"])
-            sentence = (f"In what the model learned about tastes, '{item_label(first)}' sits closest to these items "
-                        f"this user rated: {behind}.")
-        results.append({"method": "nearest rated items in the model's space (cosine similarity of item vectors)",
-                        "because": first["because"] if first else [], "recommendations": recommended,
-                        "sentence": sentence})
     return results
 
 

@@ -103,7 +103,8 @@ def column_importance(run_id: int) -> dict[str, Any]:
 def explain_mistakes(run_id: int, count: int = 6) -> dict[str, Any]:
     """Give back explanations of the run's worst mistakes on its test split (as its evaluation lists them)."""
     from db import repo
-    from engine.explain.attributions import explain_encoded, explain_recommendations, rated_by_user
+    from engine.explain.attributions import explain_encoded
+    from engine.explain.recommendations import explain_recommendations, rated_by_user
     from engine.data.prepare import prepare_run_data
     from engine.jobs.record import evaluation_document
     from engine.serving.inputs import ANSWERS

@@ -10,8 +10,6 @@ log file), so a run starts training without waiting seconds for those imports.
 
 from __future__ import annotations
 
-import ctypes
-import json
 import os
 import platform
 import signal
@@ -19,7 +17,6 @@ import subprocess
 import sys
 import time
 import traceback
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +30,8 @@ from engine.config import RunConfig
 from engine.data.prepare import prepare_dataset
 from engine.errors import UserError
 from engine.files import register_artifact, write_json
+from engine.jobs.process import (StopSignals, ask_for_signal_on_parent_death, keep_alive, record_warnings,
+                                  take_by_hand, wait_for_run, warm_up)
 from engine.jobs.record import record_reference, record_test_figures, write_evaluation
 from engine.jobs.resources import ResourceMonitor
 from engine.models.registry import build_model, data_options
@@ -45,40 +44,6 @@ from engine.training.loop import WATCHED_WORDS, train
 from engine.training.parallel import SINGLE, Team, join, leave
 from engine.training.reference import fit_reference, reference_limit
 from engine.training.warm_start import start_from_run
-
-
-class StopSignals:
-    """Turns signals into a stop reason: SIGTERM from a live worker is a cancel, SIGINT (a worker stopping) and the
-    worker's death are an interruption, which resumes later."""
-
-    def __init__(self, term_cancels: bool = True):
-        self.parent = os.getppid()
-        self.term_cancels = term_cancels
-        self.reason: str | None = None
-        signal.signal(signal.SIGTERM, self._on_term)
-        signal.signal(signal.SIGINT, self._on_interrupt)
-        if sys.platform.startswith("linux"):
-            # Ask the kernel for a signal of its own when the worker dies, so no run trains on unsupervised. Not
-            # SIGTERM: the kernel sends it when the worker's thread that started this process ends, which can come
-            # while the rest of a killed worker is still going, so this process's parent still looked alive and a
-            # SIGTERM read as a cancel (2 runs in 4 when a worker was killed with SIGKILL).
-            signal.signal(signal.SIGUSR1, self._on_interrupt)
-            try:
-                ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGUSR1)  # PR_SET_PDEATHSIG
-            except OSError:
-                pass
-
-    def _on_term(self, _signum, _frame) -> None:
-        cancels = self.term_cancels and os.getppid() == self.parent
-        self.reason = RunStatus.CANCELLED if cancels else RunStatus.INTERRUPTED
-
-    def _on_interrupt(self, _signum, _frame) -> None:
-        self.reason = RunStatus.INTERRUPTED
-
-    def __call__(self) -> str | None:
-        if self.reason is None and os.getppid() != self.parent:
-            self.reason = RunStatus.INTERRUPTED
-        return self.reason
 
 
 def code_version() -> str:
@@ -231,67 +196,6 @@ def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None
     print(f"Run {run_id}: finished after {state.epoch} epochs: {summary}", flush=True)
 
 
-def record_warnings(run_id: int) -> None:
-    """Show each Python warning in the run's log and its history, once per place it comes from."""
-    def show(message, category, filename, lineno, file=None, line=None):
-        text = f"{category.__name__}: {message}"
-        print(f"Warning: {text} ({Path(filename).name}:{lineno})", flush=True)
-        try:
-            repo.add_event(run_id, text, kind="warning", level="warning")
-        except Exception:
-            pass
-
-    warnings.showwarning = show
-
-
-def wait_for_run() -> list[str] | None:
-    """As a spare: wait for the worker's hand-over, take on the run's environment and log; give back the run's
-    arguments, or None when the worker went away first (standard input closed)."""
-    line = sys.stdin.readline()
-    if not line.strip():
-        return None
-    order = json.loads(line)
-    os.environ.clear()
-    os.environ.update(order["env"])
-    log = os.open(order["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
-    return order["arguments"]
-
-
-def warm_up() -> None:
-    """As a spare, take one training step of a tiny network with every optimiser, so that a run's first step finds
-    their code loaded (building the first optimiser loads about a second of PyTorch's code on a CPU), and load the
-    data code each kind of data set needs."""
-    import engine.data.images  # noqa: F401
-    import engine.data.ingest  # noqa: F401
-    import engine.data.profile  # noqa: F401
-    import engine.data.ratings  # noqa: F401
-    import engine.data.text  # noqa: F401
-    from engine.config import TrainingConfig
-    from engine.training.loop import OPTIMIZERS, make_optimizer, make_scheduler
-
-    model = torch.nn.Linear(2, 2)
-    for name in OPTIMIZERS:
-        settings = TrainingConfig(optimizer=name)
-        optimizer = make_optimizer(model, settings)
-        scheduler = make_scheduler(optimizer, settings, steps_per_epoch=1)
-        model(torch.ones(1, 2)).sum().backward()
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-
-
-def ask_for_signal_on_parent_death(signum: int) -> None:
-    """Ask the kernel to send signum to this process when the one that started it dies (Linux)."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signum)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
-
-
 def main(argv: list[str] | None = None) -> int:
     args = argv or sys.argv[1:]
     if args[0] == "--spare":
@@ -309,38 +213,6 @@ def main(argv: list[str] | None = None) -> int:
         ask_for_signal_on_parent_death(signal.SIGINT)
         return launch(run_id, int(args[args.index("--machine") + 1]), int(args[args.index("--attempt") + 1]))
     return finish(run_id)
-
-
-def take_by_hand(run_id: int) -> bool:
-    """As the first process of a run that a cluster's scheduler started with torchrun, take the run as a worker
-    would; give back False when it is not waiting to be trained."""
-    import socket
-
-    try:
-        repo.claim_run_by_hand(run_id, socket.gethostname())
-    except ValueError as status:
-        print(f"Run {run_id} is {status}, not waiting to be trained: nothing to do.", file=sys.stderr, flush=True)
-        return False
-    return True
-
-
-def keep_alive(run_id: int, stop: StopSignals) -> None:
-    """Keep the heartbeat of a run no worker looks after, and pass on a request to cancel it, from a thread."""
-    import threading
-
-    from engine.jobs.worker import HEARTBEAT_SECONDS
-
-    def beat() -> None:
-        while True:
-            time.sleep(HEARTBEAT_SECONDS)
-            try:
-                repo.heartbeat_run(run_id)
-                if repo.cancel_requested([run_id]):
-                    stop.reason = RunStatus.CANCELLED
-            except Exception as error:  # the database is away for a moment; the next beat tries again
-                print(f"Run {run_id}: could not reach the database ({type(error).__name__})", flush=True)
-
-    threading.Thread(target=beat, name="heartbeat", daemon=True).start()
 
 
 def finish(run_id: int, shared: bool = False) -> int:

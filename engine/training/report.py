@@ -9,8 +9,6 @@ database; nothing here touches torch or the database.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 import warnings
 from pathlib import Path
@@ -21,6 +19,7 @@ from sklearn import metrics as skm
 
 from engine.data.transform import decode_numbers, decode_ratings
 from engine.files import write_json
+from engine.training.examples import describe_example
 from engine.words import plain_number, times_in
 
 REPORT_VERSION = 1
@@ -30,70 +29,6 @@ WORST = 12
 SCATTER_POINTS = 1500
 TOP_K = (1, 3, 5, 10)
 EVALUATION_FILE = "evaluation.json"
-
-
-# ---------------------------------------------------------------- describing one test example
-
-
-def _describe_row(prep: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
-    """Give back the row's values read back from its features (a missing number shows as the median filled in)."""
-    row: dict[str, Any] = {}
-    at = 0
-    for column in prep["numeric"]:
-        row[column["name"]] = round(float(x[at] * column["std"] + column["mean"]), 6)
-        at += 1
-    for column in prep["categorical"]:
-        width = len(column["categories"]) + 1
-        code = int(np.argmax(x[at:at + width]))
-        row[column["name"]] = column["categories"][code] if code < len(column["categories"]) else "(other)"
-        at += width
-    return row
-
-
-def _describe_text(prep: dict[str, Any], x: np.ndarray) -> str:
-    if prep.get("word_pieces"):  # the pretrained model's own pieces, joined back into (lower-case) words
-        from engine.data.text import piece_tokenizer
-
-        return piece_tokenizer(prep["word_pieces"]).decode([int(t) for t in x if t != 0], skip_special_tokens=True)
-    vocabulary = prep.get("vocabulary")
-    if not vocabulary:
-        return f"{int((x != 0).sum())} words"
-    words = {i + 2: word for i, word in enumerate(vocabulary)}  # 0 is padding, 1 an unknown word
-    return " ".join(words.get(int(t), "…") for t in x if t != 0)
-
-
-def _describe_image(prep: dict[str, Any], x: np.ndarray) -> str:
-    """Give back the image as a small PNG in a data URL, its pixels restored from the normalised values."""
-    from PIL import Image
-
-    if "mean" in prep and "std" in prep:
-        values = x * np.asarray(prep["std"])[:, None, None] + np.asarray(prep["mean"])[:, None, None]
-    else:
-        values = (x - x.min()) / (float(x.max() - x.min()) or 1.0)
-    pixels = (values.clip(0, 1) * 255).round().astype(np.uint8)
-    pixels = pixels[0] if pixels.shape[0] == 1 else np.transpose(pixels[:3], (1, 2, 0))
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def _describe_pair(prep: dict[str, Any], x: np.ndarray) -> dict[str, str]:
-    users, items = prep.get("users", []), prep.get("items", [])
-    user, item = int(x[0]), int(x[1])
-    return {"user": str(users[user - 1]) if 0 < user <= len(users) else "unknown",
-            "item": str(items[item - 1]) if 0 < item <= len(items) else "unknown"}
-
-
-DESCRIBE: dict[str, Callable[[dict[str, Any], np.ndarray], Any]] = {
-    "tabular": _describe_row, "text": _describe_text, "image": _describe_image, "ratings": _describe_pair}
-
-
-def describe_example(prep: dict[str, Any], x: np.ndarray) -> Any:
-    """Give back a readable form of one test input (a row, a text, an image, a user and item)."""
-    try:
-        return DESCRIBE[prep["kind"]](prep, x)
-    except Exception:  # a report without inputs beats no report
-        return None
 
 
 # ---------------------------------------------------------------- helpers
