@@ -126,7 +126,7 @@ def test_a_grid_sweep_queues_each_combination_once_as_runs_named_after_it(datase
     assert chosen == {(o, d) for o in ("adam", "sgd") for d in (0.0, 0.1, 0.2, 0.3, 0.4)}
     assert runs[0]["name"] == "grid · trial 1"
     # Each trial is the Balanced preset with the trial's values on top.
-    assert all(run["config"]["preset"] == "Balanced" and run["config"]["model"]["members"] == 8 for run in runs)
+    assert all(run["config"]["preset"] == "Balanced" and run["config"]["model"]["members"] == 16 for run in runs)
     document = sweep_document(sweep["id"])
     assert document["counts"]["queued"] == 10 and document["best"] is None
     assert {json.dumps(t["params"], sort_keys=True) for t in document["trials"]} == {
