@@ -287,3 +287,53 @@ def test_an_ensemble_trains_each_network_and_answers_with_their_average(task):
         assert torch.allclose(together.softmax(-1), each.softmax(-1).mean(0), atol=1e-6)
     else:
         assert torch.allclose(together, each.mean(0), atol=1e-6)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_an_ensemble_saved_one_network_at_a_time_loads_and_answers_the_same(task):
+    """Runs trained before the ensemble's networks were computed together saved each network on its own
+    (members.<i>.0.<layer>, members.<i>.1): they load into today's model and give the same answers."""
+    from engine.models.tabular import network
+
+    n_outputs = 3 if task == "classification" else 1
+    config = model_config("mlp", members=3, batch_norm=True, dropout=0.2, hidden_sizes=[16, 8])
+    torch.manual_seed(0)
+    networks = torch.nn.ModuleList(torch.nn.Sequential(*network(config, 5, n_outputs)) for _ in range(3))
+    for each in networks:  # batch statistics to carry over
+        each.train()(torch.randn(64, 5))
+    saved = {f"members.{name}": value for name, value in networks.state_dict().items()}
+    model = build_model(config, {"n_features": 5, "n_outputs": n_outputs, "task": task})
+    model.load_state_dict(saved)
+    x = torch.randn(7, 5)
+    with torch.no_grad():
+        each = torch.stack([one.eval()(x) for one in networks])
+        together = model.eval()(x)
+    if task == "classification":
+        assert torch.allclose(together.softmax(-1), each.softmax(-1).mean(0), atol=1e-6)
+    else:
+        assert torch.allclose(together, each.mean(0), atol=1e-6)
+    assert model.upgrade_state(saved).keys() == model.state_dict().keys()
+
+
+def test_each_network_of_an_ensemble_starts_from_its_own_weights():
+    model = build_model(model_config("mlp", members=4, init="kaiming"), {"n_features": 50, "n_outputs": 2}, seed=0)
+    first = next(model.parameters())  # (networks, outputs, inputs)
+    assert first.shape[0] == 4 and not torch.equal(first[0], first[1])
+    assert [round(float(matrix.std()), 1) for matrix in first] == [0.2] * 4  # He's scale, sqrt(2 / 50), for each
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_an_ensemble_is_exported_as_networks_of_their_own_layers_that_answer_the_same(task):
+    from engine.models.tabular import SeparateMembers
+
+    spec = {**SPECS["tabular"], "task": task, "n_outputs": 3 if task == "classification" else 1}
+    model = build_model(model_config("mlp", members=4, batch_norm=True), spec, seed=0)
+    x = torch.from_numpy(inputs(spec, 64, np.random.default_rng(0)))
+    model.train()(x)  # batch statistics of its own for each network
+    exported = model.eval().onnx_form()
+    assert isinstance(exported, SeparateMembers) and len(exported.members) == 4
+    assert all(isinstance(layer, torch.nn.Linear) for layer in exported.modules() if "Linear" in type(layer).__name__)
+    with torch.no_grad():
+        assert torch.allclose(exported(x), model(x), atol=1e-5)
+    alone = build_model(model_config("mlp"), spec, seed=0)
+    assert alone.onnx_form() is alone

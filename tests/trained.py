@@ -13,9 +13,11 @@ from engine.data.ingest import add_dataset
 from tests.conftest import ROOT, make_table
 
 
-def train_run(dataset: dict, model: str = "mlp", hidden_sizes: tuple[int, ...] = (16,), **settings) -> dict:
+def train_run(dataset: dict, model: str = "mlp", hidden_sizes: tuple[int, ...] = (16,), members: int = 1,
+              **settings) -> dict:
     """Train a run on dataset with the child-process runner (no worker needed) and give back the finished run."""
-    config = {"model": {"name": model, "hidden_sizes": list(hidden_sizes)} if model == "mlp" else {"name": model},
+    config = {"model": {"name": model, "hidden_sizes": list(hidden_sizes), "members": members} if model == "mlp"
+              else {"name": model},
               "training": {"epochs": 4, "batch_size": 32, "learning_rate": 0.01} | settings}
     run = repo.create_run(dataset["id"], model, RunConfig.model_validate(config).model_dump())
     result = subprocess.run([sys.executable, "-m", "engine.jobs.runner", str(run["id"])], cwd=ROOT,

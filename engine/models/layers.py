@@ -36,11 +36,15 @@ def initialise(model: nn.Module, scheme: str, activation_name: str = "relu") -> 
             if isinstance(module, NORMS):
                 continue
             for name, parameter in module.named_parameters(recurse=False):
-                if parameter.dim() >= 2:
-                    if scheme == "xavier":
-                        nn.init.xavier_uniform_(parameter)
-                    else:
-                        nn.init.kaiming_normal_(parameter, nonlinearity=nonlinearity)
+                # The layer of an ensemble's networks stacked in one tensor (engine.models.tabular.MemberLinear)
+                # holds one matrix per network, each drawn as a layer of its own.
+                matrices = parameter if getattr(module, "stacked", False) else [parameter]
+                if parameter.dim() >= 2 and not name.startswith("bias"):
+                    for matrix in matrices:
+                        if scheme == "xavier":
+                            nn.init.xavier_uniform_(matrix)
+                        else:
+                            nn.init.kaiming_normal_(matrix, nonlinearity=nonlinearity)
                 elif name.startswith("bias"):
                     nn.init.zeros_(parameter)
             if isinstance(module, nn.Embedding) and module.padding_idx is not None:

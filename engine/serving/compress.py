@@ -67,7 +67,8 @@ def _pruned(trained, share: float):
     from torch.nn.utils import prune
 
     model = copy.deepcopy(trained.model)
-    layers = [(m, "weight") for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]
+    layers = [(m, "weight") for m in model.modules()
+              if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)) or getattr(m, "stacked", False)]
     if not layers:
         raise UserError("This model has no dense or convolution layers, so there is nothing to prune.")
     prune.global_unstructured(layers, pruning_method=prune.L1Unstructured, amount=share)

@@ -125,7 +125,9 @@ def export_onnx(trained: TrainedModel, path: Path) -> dict[str, Any]:
     x, shapes = _batch_free(trained)
 
     def write(partial: Path) -> None:
-        torch.onnx.export(trained.model, (x,), str(partial), dynamo=True, external_data=False,
+        # a model may have a form of the same answers that ONNX Runtime reads better (engine.models.tabular.MLP)
+        model = trained.model.onnx_form() if hasattr(trained.model, "onnx_form") else trained.model
+        torch.onnx.export(model, (x,), str(partial), dynamo=True, external_data=False,
                           input_names=["input"], output_names=["output"], dynamic_shapes=shapes)
         tidy_file(partial)
 

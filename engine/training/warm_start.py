@@ -88,6 +88,8 @@ def start_from_run(model: nn.Module, config: Any, spec: dict[str, Any], preproce
     source_run(run_id, config.name)
     earlier = load_checkpoint(model_path(run_id))
     theirs, theirs_prep = earlier["model"], earlier["preprocessing"]
+    if hasattr(model, "upgrade_state"):  # saved in an earlier layout of this model
+        theirs = model.upgrade_state(theirs)
     same_labels = (theirs_prep.get("task") == preprocessing.get("task")
                    and theirs_prep.get("classes") == preprocessing.get("classes"))
     same_inputs = input_identity(theirs_prep) == input_identity(preprocessing)
