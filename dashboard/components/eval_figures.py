@@ -40,33 +40,34 @@ def confusion_matrix_figure(counts: Sequence[Sequence[int]], labels: Sequence[st
 
 def roc_figure(curves: Sequence[dict[str, Any]]) -> go.Figure:
     """Give back ROC curves ({label, fpr, tpr, auc}), with the diagonal of guessing."""
-    figure = go.Figure()
-    for curve in curves:
-        figure.add_trace(go.Scatter(x=curve["fpr"], y=curve["tpr"], mode="lines",
-                                    name=f"{figure_safe(curve['label'])} (area {curve['auc']:.2f})"))
-    figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="guessing",
-                                line={"dash": "dot", "color": "#94a3b8"}))
-    figure.update_layout(template=TEMPLATE, title={"text": "ROC curve: found against false alarms"}, height=420,
-                         xaxis_title="False alarms (share of others flagged)",
-                         yaxis_title="Found (share of the label caught)", hovermode="closest")
-    figure.update_xaxes(range=[0, 1], tickformat=".0%")
-    figure.update_yaxes(range=[0, 1.02], tickformat=".0%")
-    return figure
+    lines = [(curve["fpr"], curve["tpr"], f"{figure_safe(curve['label'])} (area {curve['auc']:.2f})")
+             for curve in curves]
+    return _share_curves(lines, ([0, 1], [0, 1]), "ROC curve: found against false alarms",
+                         "False alarms (share of others flagged)", "Found (share of the label caught)")
 
 
 def precision_recall_figure(curves: Sequence[dict[str, Any]]) -> go.Figure:
-    """Give back precision–recall curves ({label, recall, precision, average_precision})."""
+    """Give back precision–recall curves ({label, recall, precision, average_precision}), with the line of guessing
+    where there is one label (at its share of the rows)."""
+    lines = [(curve["recall"], curve["precision"],
+              f"{figure_safe(curve['label'])} (average {curve['average_precision']:.2f})") for curve in curves]
+    share = curves[0].get("positive_share") if len(curves) == 1 else None
+    return _share_curves(lines, None if share is None else ([0, 1], [share, share]),
+                         "Precision–recall: found against right when flagged", "Found (recall)",
+                         "Right when flagged (precision)")
+
+
+def _share_curves(lines: list[tuple[Any, Any, str]], guessing: tuple[list, list] | None, title: str, x_title: str,
+                  y_title: str) -> go.Figure:
+    """Give back curves (x, y, name) of shares from 0 to 100 % on both axes, with guessing's line when given."""
     figure = go.Figure()
-    for curve in curves:
-        figure.add_trace(go.Scatter(x=curve["recall"], y=curve["precision"], mode="lines",
-                                    name=f"{figure_safe(curve['label'])} (average {curve['average_precision']:.2f})"))
-    if len(curves) == 1 and "positive_share" in curves[0]:
-        share = curves[0]["positive_share"]
-        figure.add_trace(go.Scatter(x=[0, 1], y=[share, share], mode="lines", name="guessing",
+    for x, y, name in lines:
+        figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name))
+    if guessing is not None:
+        figure.add_trace(go.Scatter(x=guessing[0], y=guessing[1], mode="lines", name="guessing",
                                     line={"dash": "dot", "color": "#94a3b8"}))
-    figure.update_layout(template=TEMPLATE, title={"text": "Precision–recall: found against right when flagged"},
-                         height=420, xaxis_title="Found (recall)", yaxis_title="Right when flagged (precision)",
-                         hovermode="closest")
+    figure.update_layout(template=TEMPLATE, title={"text": title}, height=420, xaxis_title=x_title,
+                         yaxis_title=y_title, hovermode="closest")
     figure.update_xaxes(range=[0, 1], tickformat=".0%")
     figure.update_yaxes(range=[0, 1.02], tickformat=".0%")
     return figure

@@ -72,9 +72,8 @@ def find_dataset(name_or_id: str) -> dict[str, Any]:
     from db import repo
 
     ready()
-    dataset = repo.get_dataset(name_or_id)
-    if dataset is None:
-        raise UserError(f"There is no data set '{name_or_id}'. `python -m engine datasets list` shows them.")
+    dataset = found(repo.get_dataset(name_or_id),
+                    f"There is no data set '{name_or_id}'. `python -m engine datasets list` shows them.")
     if str(name_or_id).isdigit() and dataset["name"] != str(name_or_id):
         named = [d["id"] for d in repo.list_datasets() if d["name"] == str(name_or_id)]
         if named:
@@ -87,7 +86,11 @@ def find_run(run_id: int) -> dict[str, Any]:
     from db import repo
 
     ready()
-    run = repo.get_run(run_id)
-    if run is None:
-        raise UserError(f"There is no run {run_id}. `python -m engine runs list` shows them.")
-    return run
+    return found(repo.get_run(run_id), f"There is no run {run_id}. `python -m engine runs list` shows them.")
+
+
+def found(thing: dict[str, Any] | None, missing: str) -> dict[str, Any]:
+    """Give back thing, or refuse with the sentence missing when there is none."""
+    if thing is None:
+        raise UserError(missing)
+    return thing

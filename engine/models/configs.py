@@ -28,6 +28,10 @@ def dropout_field(default: float, where: str = "neurons"):
                  description=f"Fraction of {where} switched off at random during training, against over-fitting.")
 
 
+def word_vector_field(default: int = 64):
+    return Field(default, ge=4, le=1024, title="Vector size", description="Numbers that describe each word.")
+
+
 def widths_field(default: list[int], what: str):
     return Field(default=default, min_length=1, max_length=8, title="Layer widths",
                  description=f"Neurons in each {what} layer, first to last (1 to 8 layers of 1 to 4096 each).")

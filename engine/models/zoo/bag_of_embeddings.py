@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from engine.models.configs import Activation, ModelConfigBase, activation_field, dropout_field
+from engine.models.configs import Activation, ModelConfigBase, activation_field, dropout_field, word_vector_field
 from engine.models.entry import ModelEntry
 from engine.models.estimate import ModelSize, linear, stacked_linear
 
@@ -15,8 +15,7 @@ class BagOfEmbeddingsConfig(ModelConfigBase):
     """fastText-like: the average of word (and word-pair) vectors, then a linear layer. Fast and strong."""
 
     name: Literal["bag_of_embeddings"] = "bag_of_embeddings"
-    embedding_dim: int = Field(64, ge=4, le=1024, title="Vector size",
-                               description="Numbers that describe each word.")
+    embedding_dim: int = word_vector_field()
     bigrams: bool = Field(True, title="Use word pairs",
                           description="Also learn a vector for each pair of neighbouring words ('not good').")
     bigram_buckets: int = Field(20000, ge=16, le=2_000_000, title="Word-pair slots",

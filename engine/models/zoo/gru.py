@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from engine.models.zoo.recurrent import recurrent_entry
 
-from engine.models.entry import ModelEntry
-from engine.models.zoo.recurrent import RECURRENT_PRESETS, RNNConfig, recurrent_size
-
-
-class GRUConfig(RNNConfig):
-    """GRU: a lighter recurrent network than the LSTM, often as accurate."""
-
-    name: Literal["gru"] = "gru"
-
-
-MODEL = ModelEntry(
-    name="gru", title="GRU (recurrent network)", config=GRUConfig, builder="engine.models.text:build_gru",
-    size=recurrent_size(3), kinds=("text",), order=80, presets=RECURRENT_PRESETS,
-    description="Like the LSTM with a simpler memory; a little faster.")
+MODEL = recurrent_entry("gru", gates=3, summary="GRU: a lighter recurrent network than the LSTM, often as accurate.",
+                        title="GRU (recurrent network)", order=80,
+                        description="Like the LSTM with a simpler memory; a little faster.")

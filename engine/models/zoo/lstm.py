@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from engine.models.zoo.recurrent import recurrent_entry
 
-from engine.models.entry import ModelEntry
-from engine.models.zoo.recurrent import RECURRENT_PRESETS, RNNConfig, recurrent_size
-
-
-class LSTMConfig(RNNConfig):
-    """LSTM: a recurrent network with gates that decide what to remember and what to forget."""
-
-    name: Literal["lstm"] = "lstm"
-
-
-MODEL = ModelEntry(
-    name="lstm", title="LSTM (recurrent network)", config=LSTMConfig, builder="engine.models.text:build_lstm",
-    size=recurrent_size(4), kinds=("text",), order=70, presets=RECURRENT_PRESETS,
-    description="Reads the text word by word with a gated memory; good when word order matters.")
+MODEL = recurrent_entry("lstm", gates=4, title="LSTM (recurrent network)", order=70,
+                        summary="LSTM: a recurrent network with gates that decide what to remember and what to forget.",
+                        description="Reads the text word by word with a gated memory; good when word order matters.")

@@ -3,19 +3,19 @@ MODEL): lstm.py and gru.py are the models."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, create_model
 
-from engine.models.configs import ModelConfigBase, dropout_field
+from engine.models.configs import ModelConfigBase, dropout_field, word_vector_field
+from engine.models.entry import ModelEntry
 from engine.models.estimate import ModelSize, linear
 
 
 class RNNConfig(ModelConfigBase):
     """Reads the text word by word and keeps a memory of what it has read."""
 
-    embedding_dim: int = Field(64, ge=4, le=1024, title="Vector size",
-                               description="Numbers that describe each word.")
+    embedding_dim: int = word_vector_field()
     hidden_size: int = Field(64, ge=4, le=2048, title="Memory size",
                              description="Numbers the network keeps in memory while it reads.")
     num_layers: int = Field(1, ge=1, le=6, title="Layers", description="Reading layers stacked on one another.")
@@ -45,3 +45,12 @@ def recurrent_size(gates: int):
 RECURRENT_PRESETS = {"Quick": dict(embedding_dim=32, hidden_size=32),
                      "Balanced": dict(embedding_dim=64, hidden_size=64),
                      "Best": dict(embedding_dim=128, hidden_size=128)}
+
+
+def recurrent_entry(name: str, gates: int, summary: str, **entry: Any) -> ModelEntry:
+    """Give back the registry entry of a recurrent text model whose cell has this many gates: its settings are
+    RNNConfig's under its own name (summary is their description on the New run page), its presets the shared ones."""
+    config = create_model(f"{name.upper()}Config", __base__=RNNConfig, __doc__=summary,
+                          name=(Literal[name], name))
+    return ModelEntry(name=name, config=config, builder=f"engine.models.text:build_{name}", size=recurrent_size(gates),
+                      kinds=("text",), presets=RECURRENT_PRESETS, **entry)
