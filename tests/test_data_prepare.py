@@ -59,6 +59,15 @@ def test_k_folds_share_one_test_split_and_cover_the_rest_once():
         split_indices(y, len(y), 0.2, 0.2, 0, folds=1)
 
 
+def test_a_number_is_read_in_more_ranges_when_there_are_rows_to_learn_them_from():
+    from engine.data.prepare_tables import RANGE_INPUTS, number_ranges
+
+    assert number_ranges(5, 26_000) == number_ranges(64, 26_000) == 64
+    assert number_ranges(5, 1_000) == 25 and number_ranges(5, 300) == 16  # never fewer than 16
+    assert number_ranges(100, 26_000) == 40 and 100 * number_ranges(100, 26_000) <= RANGE_INPUTS
+    assert number_ranges(1000, 26_000) == 16
+
+
 def test_table_preprocessing_is_fitted_on_train_and_saved_for_prediction(home, tmp_path):
     path = tmp_path / "t.csv"
     make_table(300).to_csv(path, index=False)
@@ -102,6 +111,7 @@ def test_long_tailed_numbers_are_scaled_by_their_logarithm(home, tmp_path):
         (np.log1p(1000.0) - jobs["mean"]) / jobs["std"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_regression_targets_are_standardised(home):
     dataset = add_sample("diabetes")
     data = prepare_dataset(dataset, 0.15, 0.15, seed=0)
@@ -133,6 +143,7 @@ def test_the_tensor_cache_is_written_once_and_reused(home, table_csv, monkeypatc
     assert len(list((Path(dataset["files_path"]) / "cache").iterdir())) == 3
 
 
+@pytest.mark.slow
 def test_every_sample_kind_prepares_to_the_contract(home):
     for key, kind in (("digits", "image"), ("reviews", "text"), ("films", "ratings"), ("iris", "tabular")):
         dataset = add_sample(key)
