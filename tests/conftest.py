@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -23,6 +24,9 @@ APP = str(ROOT / "dashboard" / "app.py")
 LOCAL = "http://127.0.0.1"  # the address a test client speaks to: the model service answers loopback names only
 
 
+_MIGRATED: list[Path] = []  # a database this session migrated once, copied into every later home
+
+
 def use_home(patch: pytest.MonkeyPatch, folder: Path) -> Path:
     """Point Trainyard at a fresh, migrated SQLite home in folder, through patch (undone with it)."""
     patch.setenv("TRAINYARD_HOME", str(folder))
@@ -30,10 +34,19 @@ def use_home(patch: pytest.MonkeyPatch, folder: Path) -> Path:
     patch.setenv("TRAINYARD_AUTO_WORKER", "0")
     patch.delenv("TRAINYARD_SIGN_IN", raising=False)
     from db.access import use_actor_provider
-    from db.session import migrate
+    from db.session import database_url, migrate
 
     use_actor_provider(None)  # an earlier test's pages may have named who acts in this process
-    migrate()
+    database = Path(database_url().removeprefix("sqlite:///"))
+    if _MIGRATED and _MIGRATED[0].exists() and not database.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_MIGRATED[0], database)  # the same file migrate() writes, in a few milliseconds
+    else:
+        migrate()
+        if not _MIGRATED and database.exists():
+            template = Path(tempfile.mkdtemp(prefix="trainyard-migrated-")) / database.name
+            shutil.copyfile(database, template)
+            _MIGRATED.append(template)
     return folder
 
 

@@ -90,6 +90,7 @@ def test_every_room_is_placed():
     assert rooms <= set(LEVEL), f"rooms without a place in docs/ARCHITECTURE.md: {sorted(rooms - set(LEVEL))}"
 
 
+@pytest.mark.slow
 def test_no_room_imports_one_above_it():
     assert upward_imports(code_files()) == []
 

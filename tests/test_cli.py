@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from tests.conftest import cli, make_table
 
 
+@pytest.mark.slow
 def test_init_add_train_show(home, table_csv):
     assert cli("init", "--json").returncode == 0
     added = cli("datasets", "add", str(table_csv), "--name", "toy", "--json")
@@ -42,6 +45,7 @@ def test_init_add_train_show(home, table_csv):
     assert runs[0]["id"] == run["id"] and runs[0]["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_errors_are_plain_and_nonzero(home, tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_text("")
@@ -66,6 +70,7 @@ def test_errors_are_plain_and_nonzero(home, tmp_path):
     assert result.returncode != 0 and "no run 999" in result.stderr.lower()
 
 
+@pytest.mark.slow
 def test_cancel_queued_run(home, table_csv):
     cli("datasets", "add", str(table_csv), "--name", "toy")
     run = json.loads(cli("train", "--dataset", "toy", "--json").stdout)
@@ -75,6 +80,7 @@ def test_cancel_queued_run(home, table_csv):
     assert json.loads(cli("runs", "show", str(run["id"]), "--json").stdout)["status"] == "cancelled"
 
 
+@pytest.mark.slow
 def test_train_starts_from_a_preset_and_changes_settings_on_top(home, table_csv):
     from engine.presets import preset_for
     from db import repo

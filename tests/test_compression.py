@@ -48,6 +48,7 @@ def table_int8(runs):
     return export_run(runs["table"]["id"], "onnx", quantize="int8")
 
 
+@pytest.mark.slow
 def test_table_model_is_quantised_dynamically_and_answers_like_the_original(runs, table_int8):
     from engine.data.prepare import prepare_run_data
 
@@ -73,6 +74,7 @@ def test_table_model_is_quantised_dynamically_and_answers_like_the_original(runs
     assert np.abs(before - after).max() < 0.25 * max(1.0, np.abs(before).max())
 
 
+@pytest.mark.slow
 def test_picture_model_with_convolutions_is_quantised_statically(runs):
     from engine.serving.export import export_run
 
@@ -93,6 +95,7 @@ def test_an_int8_version_no_smaller_than_the_original_is_flagged():
     assert "loses 2.0 points" in warning(tiny | {"metric_drop": 2.0})
 
 
+@pytest.mark.slow
 def test_int8_bundle_readme_example_runs_in_a_plain_process(runs, table_int8, tmp_path):
     from engine.serving.export import export_run
 
@@ -115,6 +118,7 @@ def test_int8_bundle_readme_example_runs_in_a_plain_process(runs, table_int8, tm
     assert "class_" in ran.stdout
 
 
+@pytest.mark.slow
 def test_export_command_prints_the_table_and_json(runs, table_int8, capsys):
     run_id = str(runs["table"]["id"])
     code, out, err = run_cli(capsys, "export", run_id, "--format", "onnx", "--quantize", "int8")
@@ -130,6 +134,7 @@ def test_export_command_prints_the_table_and_json(runs, table_int8, capsys):
     assert code != 0 and "made from the ONNX model" in err
 
 
+@pytest.mark.slow
 def test_pruning_first_is_measured_too(runs, table_int8, capsys):
     run_id = str(runs["table"]["id"])
     code, out, err = run_cli(capsys, "export", run_id, "--format", "onnx", "--quantize", "int8", "--prune", "0.5",
@@ -144,6 +149,7 @@ def test_pruning_first_is_measured_too(runs, table_int8, capsys):
     run_cli(capsys, "export", run_id, "--format", "onnx", "--quantize", "int8")  # back to the unpruned version
 
 
+@pytest.mark.slow
 def test_http_service_answers_with_the_int8_model(runs, table_int8):
     from engine.serving.http import create_app, describe, load_predictor
 
@@ -160,6 +166,7 @@ def test_http_service_answers_with_the_int8_model(runs, table_int8):
     assert client.get("/model").json()["runtime"] == "onnx int8"
 
 
+@pytest.mark.slow
 def test_evaluate_page_shows_the_measurement_and_the_verdict(runs, table_int8):
     from streamlit.testing.v1 import AppTest
 
@@ -174,6 +181,7 @@ def test_evaluate_page_shows_the_measurement_and_the_verdict(runs, table_int8):
     assert list(table.iloc[:, 0][:2]) == ["File size", "One row"]
 
 
+@pytest.mark.slow
 def test_evaluate_page_flags_a_large_loss_and_makes_the_int8_download(runs):
     """The picture run's measurement, made to lose 2.3 points, is flagged in plain words; its download is made on
     the page by the engine in a child process."""
@@ -202,6 +210,7 @@ def test_evaluate_page_flags_a_large_loss_and_makes_the_int8_download(runs):
     assert any(b.label == "Download the int8 model (ZIP)" for b in at.get("download_button")), page_texts(at)
 
 
+@pytest.mark.slow
 def test_playground_answers_with_the_chosen_version(runs, table_int8):
     from streamlit.testing.v1 import AppTest
 
@@ -231,6 +240,7 @@ def test_an_int8_answer_says_whether_the_original_behind_its_reasons_agrees():
     assert original_model_words({"recommendations": []}, {"top_items": []}).endswith("8-bit copy.")
 
 
+@pytest.mark.slow
 def test_a_run_without_its_model_is_refused_with_nothing_written(runs, capsys):
     dataset = repo.get_dataset(runs["table"]["dataset_id"])
     run = repo.create_run(dataset["id"], "mlp", {"model": {"name": "mlp"}})
@@ -240,6 +250,7 @@ def test_a_run_without_its_model_is_refused_with_nothing_written(runs, capsys):
     assert not export_folder(run["id"]).exists()
 
 
+@pytest.mark.slow
 def test_a_model_onnx_runtime_cannot_quantise_is_refused_naming_its_layers(runs, capsys):
     """A run whose ONNX graph holds only element-wise layers (a product with constants, sums): nothing to quantise."""
     import onnx

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 SCRIPT = """
@@ -22,6 +24,7 @@ print("PAGES", len(pages), "HEAVY", heavy)
 """
 
 
+@pytest.mark.slow
 def test_pages_do_not_import_torch(home):
     result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=300,
                             env={**__import__("os").environ})

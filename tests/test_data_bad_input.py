@@ -225,6 +225,7 @@ def test_corrupt_image_among_good_ones_is_skipped_and_reported(home, tmp_path):
     assert problem["actions"][0]["step"] == "drop_unreadable"
 
 
+@pytest.mark.slow
 def test_the_command_line_says_it_plainly(home, tmp_path):
     path = tmp_path / "escape.zip"
     write_zip(path, good_images() | {"../evil.png": png()})

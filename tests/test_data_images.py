@@ -192,6 +192,7 @@ def test_a_size_out_of_bounds_is_refused(home, tmp_path, size):
         add_dataset(write_zip(tmp_path / "fruit.zip", every_format()), image_size=size)
 
 
+@pytest.mark.slow
 def test_many_images_are_decoded_by_helper_processes_with_the_same_result(tmp_path, monkeypatch):
     from engine.data import images
     from engine.data.image_layout import is_image_name

@@ -33,6 +33,7 @@ def zip_of_pictures() -> bytes:
 
 
 @pytest.mark.parametrize("sample", ["messy_iris", "digits", "reviews", "films"])
+@pytest.mark.slow
 def test_each_kind_shows_its_report_without_errors(home, sample):
     dataset = add_sample(sample)
     at = open_page(dataset=dataset["id"])
@@ -48,6 +49,7 @@ def test_each_kind_shows_its_report_without_errors(home, sample):
         assert {"Users", "Items"} <= labels
 
 
+@pytest.mark.slow
 def test_upload_a_text_table_detects_text(home):
     at = open_page()
     data = product_reviews(200).to_csv(index=False).encode()
@@ -61,6 +63,7 @@ def test_upload_a_text_table_detects_text(home):
     assert (dataset["kind"], dataset["target"], dataset["schema"]["text_column"]) == ("text", "sentiment", "review")
 
 
+@pytest.mark.slow
 def test_upload_ratings_and_choose_the_columns(home):
     at = open_page()
     data = film_ratings(60, 40).to_csv(index=False).encode()
@@ -154,6 +157,7 @@ def test_one_click_fix_makes_a_linked_version_with_before_and_after(home):
     assert rows["Classes"] == (5, 3)
 
 
+@pytest.mark.slow
 def test_fill_missing_values_with_a_value_of_your_choice(home):
     source = add_sample("messy_iris")
     at = open_page(dataset=source["id"])

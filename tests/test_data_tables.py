@@ -126,6 +126,7 @@ def test_add_a_table_and_read_it_back(home, table_csv):
     assert again["name"] == "customers (2)"
 
 
+@pytest.mark.slow
 def test_command_line_add_and_show(home, table_csv):
     added = cli("datasets", "add", str(table_csv), "--name", "shop", "--target", "x1", "--json")
     assert added.returncode == 0, added.stderr

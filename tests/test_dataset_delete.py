@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from db import repo
 from engine.data.cleaning import clean_dataset
@@ -28,6 +29,7 @@ def dataset_with_a_run(home: Path) -> tuple[dict, dict, dict]:
     return dataset, version, run
 
 
+@pytest.mark.slow
 def test_the_command_line_says_what_goes_then_deletes_it(home):
     dataset, version, run = dataset_with_a_run(home)
     files = Path(dataset["files_path"])
@@ -46,6 +48,7 @@ def test_the_command_line_says_what_goes_then_deletes_it(home):
     assert kept is not None and kept["parent_id"] is None and Path(kept["files_path"]).is_dir()
 
 
+@pytest.mark.slow
 def test_a_data_set_with_a_waiting_run_is_not_deleted(home):
     dataset, _, _ = dataset_with_a_run(home)
     waiting = repo.create_run(dataset["id"], "mlp", {"model": {"name": "mlp"}})

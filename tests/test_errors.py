@@ -1,5 +1,6 @@
 """No raw traceback reaches a page: an unexpected error becomes a plain message and goes to a log."""
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 
@@ -22,6 +23,7 @@ def test_an_unexpected_error_becomes_a_plain_message(home):
     assert "ValueError: internal detail" in (home / "logs" / "dashboard.log").read_text()
 
 
+@pytest.mark.slow
 def test_long_work_shows_a_bar_learns_its_pace_and_hands_back_errors(home):
     import json
 

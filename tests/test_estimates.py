@@ -101,6 +101,7 @@ def test_queue_waits_add_up_the_runs_ahead_over_the_workers_slots(iris):
     assert queue_waits(active, positions, slots=1)[queued[0]["id"]] is None
 
 
+@pytest.mark.slow
 def test_the_command_line_prints_the_estimate_and_queues_nothing(iris):
     calibration_path().write_text(json.dumps(CALIBRATION))
     done = cli("train", "--dataset", str(iris["id"]), "--preset", "quick", "--estimate", "--json")

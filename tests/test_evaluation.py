@@ -168,6 +168,7 @@ def evaluated(tmp_path_factory):
         yield train_run(table_dataset(home, rows=240, classes=3))
 
 
+@pytest.mark.slow
 def test_every_finished_run_has_its_evaluation(evaluated, capsys):
     from engine.cli import main
     from db.session import run_folder
@@ -190,6 +191,7 @@ def test_every_finished_run_has_its_evaluation(evaluated, capsys):
     assert "on data it never saw" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_evaluate_page_shows_the_report(evaluated):
     from streamlit.testing.v1 import AppTest
 
@@ -237,6 +239,7 @@ def dataset(home, tmp_path):
     return table_dataset(tmp_path, rows=240, classes=3)
 
 
+@pytest.mark.slow
 def test_cross_validation_reports_each_fold_and_mean_and_std(dataset):
     from db.session import run_folder
     from engine.jobs.runner import run_cross_validation
@@ -265,6 +268,7 @@ def test_cross_validation_reports_each_fold_and_mean_and_std(dataset):
     assert run_cross_validation(run["id"], config, dataset, torch.device("cpu"), []) is None
 
 
+@pytest.mark.slow
 def test_a_ratings_run_gives_one_test_figure_everywhere(home, capsys):
     """The run's test RMSE and MAE (run lists, `runs show`, the run page) are the evaluation report's own, to the
     last digit, and each is one point: the training loop's figure, which did not clip predicted ratings to the

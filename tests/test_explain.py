@@ -45,6 +45,7 @@ def trained(run):
     return load_trained(run["id"])
 
 
+@pytest.mark.slow
 def test_the_deciding_column_comes_first(runs):
     from engine.explain.attributions import explain_inputs
 
@@ -60,6 +61,7 @@ def test_the_deciding_column_comes_first(runs):
         assert "decider" in result["sentence"] and "approximation" in result["note"]
 
 
+@pytest.mark.slow
 def test_permutation_importance_puts_the_deciding_column_on_top(runs, capsys):
     from engine.cli import main
 
@@ -71,6 +73,7 @@ def test_permutation_importance_puts_the_deciding_column_on_top(runs, capsys):
     assert document["metric"] == "accuracy" and "decider" in document["sentence"]
 
 
+@pytest.mark.slow
 def test_the_differing_corner_gets_the_attribution(runs):
     from engine.explain.attributions import explain_inputs
 
@@ -98,6 +101,7 @@ def test_the_differing_corner_gets_the_attribution(runs):
         assert (corner_share / 36) / ((1 - corner_share) / (256 - 36)) > 1.5, corner_share
 
 
+@pytest.mark.slow
 def test_the_deciding_word_comes_first(runs):
     from engine.explain.attributions import explain_inputs
 
@@ -113,6 +117,7 @@ def test_the_deciding_word_comes_first(runs):
         assert [w["word"] for w in result["words"]] == text.split()  # every word, in the text's order
 
 
+@pytest.mark.slow
 def test_explain_command_json_and_mistakes(runs, tmp_path):
     path = tmp_path / "texts.csv"
     pd.DataFrame({"review": ["it was excellent", "awful box"]}).to_csv(path, index=False)
@@ -129,6 +134,7 @@ def test_explain_command_json_and_mistakes(runs, tmp_path):
         assert np.array(mistake["heatmap"]).shape == (16, 16) and mistake["sentence"]
 
 
+@pytest.mark.slow
 def test_http_explain_beside_predict(runs):
     from engine.serving.http import create_app, describe, explainer_for, load_predictor
 
@@ -150,6 +156,7 @@ def files_under(folder):
     return sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_bad_input_says_why_and_writes_nothing(runs, tmp_path, capsys):
     from engine.cli import main
 
@@ -176,6 +183,7 @@ def test_bad_input_says_why_and_writes_nothing(runs, tmp_path, capsys):
     assert files_under(home / "runs") == before
 
 
+@pytest.mark.slow
 def test_pages_show_explanations(runs, monkeypatch):
     """The Playground explains a typed text; Evaluate explains its worst mistakes and ranks a table's columns."""
     from tests.conftest import open_page, page_texts
@@ -200,6 +208,7 @@ def test_pages_show_explanations(runs, monkeypatch):
         assert "Test example" in page_texts(at)
 
 
+@pytest.mark.slow
 def test_a_recommendation_names_the_users_own_rated_items(tmp_path, monkeypatch):
     from engine.data.samples import film_ratings
     from engine.explain.attributions import explain_inputs

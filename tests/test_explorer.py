@@ -222,6 +222,7 @@ def test_down_sampling_keeps_first_last_min_and_max(home):
     assert [p["step"] for p in sampled] == reference_sample(points, 750)
 
 
+@pytest.mark.slow
 def test_long_curves_keep_block_extremes_that_follow_the_run(home, monkeypatch):
     monkeypatch.setattr(explorer.curves, "RAW_LIMIT", 2_000)
     monkeypatch.setattr(explorer.curves, "BLOCK_POINTS", 8)
@@ -341,6 +342,7 @@ def test_runs_page_pages_through_many_runs(home):
     assert at.button(key="open-run").disabled  # the tick stayed with its run on page 1
 
 
+@pytest.mark.slow
 def test_a_tick_never_moves_to_another_run(runs):
     at = tick(open_page("runs"), [0])
     assert not at.button(key="archive").disabled
@@ -351,6 +353,7 @@ def test_a_tick_never_moves_to_another_run(runs):
     assert at.button(key="archive").disabled
 
 
+@pytest.mark.slow
 def test_runs_page_compares_archives_and_deletes_selected_runs(runs):
     at = open_page("runs")
     frame = at.dataframe[0].value
@@ -377,6 +380,7 @@ def test_runs_page_compares_archives_and_deletes_selected_runs(runs):
     assert at.query_params["runs"] == ",".join(map(str, picked))
 
 
+@pytest.mark.slow
 def test_run_page_draws_every_curve_along_steps_epochs_or_time(runs):
     run_id = runs["wide"]["id"]
     at = open_page("run", run=run_id)
@@ -468,6 +472,7 @@ def test_compare_page_from_a_shared_link(runs):
     assert "Run 2 · wide net" in at.success[0].value.replace("\\", "")
 
 
+@pytest.mark.slow
 def test_compare_page_keeps_working_when_the_runs_change(runs):
     at = open_page("compare", runs=f"{runs['baseline']['id']},{runs['wide']['id']}", metric="test_accuracy")
     at.multiselect(key="compare-runs").set_value([runs["baseline"]["id"], runs["waiting"]["id"],
@@ -497,6 +502,7 @@ def test_a_constant_curve_sits_mid_chart_on_its_own_scale():
 # ---------------------------------------------------------------- figures that agree (issue 22)
 
 
+@pytest.mark.slow
 def test_tied_runs_are_named_as_ties_in_the_document_the_cli_and_the_compare_page(home):
     from tests.conftest import cli
 
@@ -567,6 +573,7 @@ def test_runs_page_names_the_metric_of_each_result_and_sorts_only_by_results(hom
     assert explorer.is_result("test_f1_macro") and not explorer.is_result("system/memory_mb")
 
 
+@pytest.mark.slow
 def test_a_run_that_overfitted_says_so_on_the_run_and_evaluate_pages(home):
     ratings = make_dataset("ratings")
     overfitted = ratings_run(ratings, [0.95, 0.8945, 0.92, 0.974])
@@ -600,6 +607,7 @@ def test_a_run_that_overfitted_says_so_on_the_run_and_evaluate_pages(home):
     assert config["training"]["epochs"] == 4 and config["model"] == overfitted["config"]["model"]
 
 
+@pytest.mark.slow
 def test_a_training_run_draws_its_loss_first_and_the_computer_below(home):
     """The first training step's loss is on the run page before the computer's figures (which come sooner), those
     are folded below it, and the overview shows the device and tries as the run goes."""

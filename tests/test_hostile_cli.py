@@ -38,6 +38,7 @@ def pg_with_password(postgres_url, tmp_path, monkeypatch):
     return url
 
 
+@pytest.mark.slow
 def test_init_json_hides_the_database_password(pg_with_password):
     done = cli("init", "--json")
     assert done.returncode == 0, done.stderr
@@ -60,6 +61,7 @@ def test_a_nul_in_a_name_is_refused_before_it_reaches_the_database(pg_with_passw
     assert main(["train", "--dataset", "1", "--name", "run\x00one"]) == 2
 
 
+@pytest.mark.slow
 def test_an_unreachable_database_is_a_plain_message_without_its_password(home):
     done = cli("datasets", "list", env={"DATABASE_URL": "postgresql+psycopg://me:s3cr3t-pw@127.0.0.1:9/nothing"})
     message = assert_plain(done, "Could not reach the database at postgresql+psycopg://me:***@127.0.0.1:9/nothing",
@@ -69,6 +71,7 @@ def test_an_unreachable_database_is_a_plain_message_without_its_password(home):
     assert_plain(done, "is not a database address Trainyard can use")
 
 
+@pytest.mark.slow
 def test_a_bad_size_setting_is_a_plain_message(home, tmp_path):
     path = tmp_path / "table.csv"
     make_table().to_csv(path, index=False)
@@ -80,6 +83,7 @@ def test_a_bad_size_setting_is_a_plain_message(home, tmp_path):
     assert repo.list_datasets() == []
 
 
+@pytest.mark.slow
 def test_runs_list_with_limit_zero_is_refused_in_words(home):
     make_run(make_dataset("d"), accuracy=0.5)
     for limit in ("0", "-3"):
@@ -87,6 +91,7 @@ def test_runs_list_with_limit_zero_is_refused_in_words(home):
     assert cli("runs", "list", "--limit", "1", "--json").returncode == 0
 
 
+@pytest.mark.slow
 def test_runs_compare_with_an_unknown_metric_names_the_ones_there_are(home):
     dataset = make_dataset("d")
     first, second = make_run(dataset, accuracy=0.8), make_run(dataset, accuracy=0.6)
@@ -97,6 +102,7 @@ def test_runs_compare_with_an_unknown_metric_names_the_ones_there_are(home):
     assert done.returncode == 0 and json.loads(done.stdout)["best_run"] == first["id"]
 
 
+@pytest.mark.slow
 def test_a_data_set_named_with_digits_can_be_reached(home):
     only = make_dataset("5")  # id 1: no data set has the id 5, so the name is found
     assert json.loads(cli("datasets", "show", "5", "--json").stdout)["id"] == only["id"]

@@ -97,6 +97,7 @@ def xlsx_bomb(path: Path, rows: int, declared: str | None = None) -> Path:
 # ---------------------------------------------------------------- tables that unpack to too much
 
 
+@pytest.mark.slow
 def test_parquet_bomb_is_refused_from_its_footer_with_little_memory(home, tmp_path_factory):
     bomb = parquet_bomb(tmp_path_factory.mktemp("sent") / "bomb.parquet")
     assert bomb.stat().st_size < 1 << 20
@@ -109,6 +110,7 @@ def test_parquet_bomb_is_refused_from_its_footer_with_little_memory(home, tmp_pa
     assert repo.list_datasets() == [] and files_left(home) == []
 
 
+@pytest.mark.slow
 def test_xlsx_bomb_is_refused_with_little_memory(home, tmp_path_factory):
     bomb = xlsx_bomb(tmp_path_factory.mktemp("sent") / "bomb.xlsx", 6_000_000)
     assert bomb.stat().st_size < 4 << 20
@@ -182,6 +184,7 @@ def test_a_replaced_upload_leaves_only_the_new_copy(home):
     assert second != first and not first.exists()
 
 
+@pytest.mark.slow
 def test_leftovers_of_killed_imports_and_old_uploads_go_at_start_up(home, table_csv):
     kept = add_dataset(table_csv, name="kept")
     killed = datasets_dir() / ".incoming-0123abcd"
@@ -272,6 +275,7 @@ def test_the_compare_page_download_is_formula_safe(home, monkeypatch):
     assert float(table[0]["Test accuracy"]) == pytest.approx(0.78)
 
 
+@pytest.mark.slow
 def test_the_metric_history_export_keeps_negative_numbers_as_numbers(home):
     run = make_run(make_dataset("d"), accuracy=0.5)
     repo.log_metrics(run["id"], [("val_r2", 1, -0.75, 1.0, 100.0)])
@@ -293,6 +297,7 @@ def strict_json(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
+@pytest.mark.slow
 def test_predict_json_writes_null_for_a_number_that_is_not_one(home, tmp_path):
     from tests.trained import table_dataset, train_run
 
@@ -306,6 +311,7 @@ def test_predict_json_writes_null_for_a_number_that_is_not_one(home, tmp_path):
     assert len(answers) == 3 and answers[2]["prediction"] in ("class_0", "class_1")
 
 
+@pytest.mark.slow
 def test_metric_history_with_nan_is_strict_json(home):
     run = make_run(make_dataset("d"), accuracy=0.5)
     repo.log_metrics(run["id"], [("train_loss", 99, float("nan"), 9.0, 300.0),
@@ -395,12 +401,14 @@ def picture_zip(path: Path, junk: int = 0, huge: bool = False) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_huge_picture_is_called_too_large_with_the_limit(home, tmp_path):
     dataset = add_dataset(picture_zip(tmp_path / "pictures.zip", huge=True), image_size=(12, 12))
     (why,) = [item["why"] for item in dataset["quality_report"]["unreadable"] if item["file"] == "dogs/huge.png"]
     assert why.startswith("it is too large") and "at most 40,000,000 pixels are read" in why, why
 
 
+@pytest.mark.slow
 def test_the_image_report_names_a_thousand_junk_files_at_most_and_counts_them_all(home, tmp_path):
     from engine.data.cleaning import clean_dataset
 

@@ -67,6 +67,7 @@ def test_datasets_page_upload_adds_a_data_set(home):
     ("garbage.csv", bytes(range(256)) * 40, "does not look like a CSV"),
     ("one_class.csv", b"a,label\n" + b"".join(b"%d,yes\n" % i for i in range(30)), "only one class"),
 ])
+@pytest.mark.slow
 def test_datasets_page_bad_files_get_a_plain_message(home, name, content, message):
     at = open_page("datasets")
     at.file_uploader[0].set_value((name, content, "text/csv")).run()
@@ -87,6 +88,7 @@ def test_new_run_page_queues_a_run(seeded):
     assert runs[0]["config"]["model"]["name"] == "mlp"
 
 
+@pytest.mark.slow
 def test_new_run_page_starts_a_run_from_an_earlier_one(seeded):
     at = open_page("new_run", dataset=seeded["dataset"]["id"])
     choice = at.selectbox(key="init-from-mlp")
@@ -115,6 +117,7 @@ def test_runs_page_lists_runs(seeded):
     assert frame.loc[frame["Run"] == seeded["done"]["id"], "Test accuracy"].item() == pytest.approx(0.85)
 
 
+@pytest.mark.slow
 def test_run_page_shows_results_and_curves(seeded):
     at = open_page("run", run=seeded["done"]["id"])
     assert "Run 1 — first try" in at.title[0].value
@@ -134,6 +137,7 @@ def test_run_page_cancels_a_queued_run(seeded):
     assert repo.get_run(seeded["waiting"]["id"])["status"] == "cancelled"
 
 
+@pytest.mark.slow
 def test_home_sample_button_adds_the_sample_and_opens_it(home):
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.button(key="sample-iris").click().run()

@@ -22,6 +22,7 @@ def _claim_all(worker_name: str) -> list[int]:
     return claimed
 
 
+@pytest.mark.slow
 def test_migrations_match_models_on_postgres(pg_home):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
@@ -33,6 +34,7 @@ def test_migrations_match_models_on_postgres(pg_home):
         assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata) == []
 
 
+@pytest.mark.slow
 def test_workers_on_several_machines_never_claim_the_same_run(pg_home):
     from db import repo
 
@@ -47,6 +49,7 @@ def test_workers_on_several_machines_never_claim_the_same_run(pg_home):
     assert repo.metric_history(queued[0]) [0]["value"] == 0.4
 
 
+@pytest.mark.slow
 def test_a_whole_run_on_postgres(pg_home, tmp_path):
     path = tmp_path / "t.csv"
     make_table().to_csv(path, index=False)

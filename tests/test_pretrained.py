@@ -28,6 +28,7 @@ def pretrained_config(**model) -> RunConfig:
                                 "training": {"epochs": 40, "batch_size": 16, "learning_rate": 3e-3}})
 
 
+@pytest.mark.slow
 def test_the_network_takes_every_pretrained_weight_from_its_package():
     from engine.models.pretrained import EfficientNetLite0, lite0_weights
 
@@ -42,6 +43,7 @@ def test_the_network_takes_every_pretrained_weight_from_its_package():
     assert torch.equal(again.encoder.network._conv_stem.weight, weights["_conv_stem.weight"])
 
 
+@pytest.mark.slow
 def test_eight_pictures_per_class_are_enough(home, tmp_path):
     """Shapes drawn at random places: the pretrained features tell them apart after a few examples each."""
     dataset = add_dataset(shapes_zip(tmp_path / "shapes.zip", per_class=24), name="shapes")
@@ -59,6 +61,7 @@ def test_eight_pictures_per_class_are_enough(home, tmp_path):
     assert (whole == data.arrays["test"][1]).mean() == pytest.approx(final["test_accuracy"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_features_are_computed_once_per_data_set_and_reused(home, tmp_path):
     dataset = add_dataset(shapes_zip(tmp_path / "shapes.zip", per_class=10), name="shapes")
     first = train_run(dataset, "efficientnet_lite0", epochs=3)
@@ -76,6 +79,7 @@ def test_features_are_computed_once_per_data_set_and_reused(home, tmp_path):
     assert calls == [] and first["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_fine_tuning_gives_the_pretrained_part_a_smaller_learning_rate_and_keeps_its_statistics():
     spec = {"kind": "image", "task": "classification", "channels": 3, "height": 24, "width": 24, "n_outputs": 2}
     config = pretrained_config(train_part="all", encoder_learning_rate_share=0.1)
@@ -92,6 +96,7 @@ def test_fine_tuning_gives_the_pretrained_part_a_smaller_learning_rate_and_keeps
     assert torch.equal(model.encoder.network._bn0.running_mean, before)  # …but keeps ImageNet's statistics
 
 
+@pytest.mark.slow
 def test_the_export_answers_as_the_trained_model_does(home, tmp_path):
     from engine.serving.export import export_run
     from engine.serving.predict import load_trained
@@ -115,6 +120,7 @@ def test_the_export_answers_as_the_trained_model_does(home, tmp_path):
     assert np.abs(got - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
 
 
+@pytest.mark.slow
 def test_picture_sets_with_few_pictures_per_class_start_from_the_pretrained_model(home, tmp_path):
     few = add_dataset(shapes_zip(tmp_path / "few.zip", per_class=20), name="few")
     assert suggested_model(few) == "efficientnet_lite0"
@@ -140,6 +146,7 @@ def test_picture_sets_with_few_pictures_per_class_start_from_the_pretrained_mode
     assert run["model"] == "efficientnet_lite0" and run["config"]["model"]["resolution"] == 96
 
 
+@pytest.mark.slow
 def test_the_models_command_lists_the_zoo_with_pretrained_models_and_defaults():
     result = cli("models", "--json")
     assert result.returncode == 0, result.stderr

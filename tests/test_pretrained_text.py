@@ -68,6 +68,7 @@ def test_texts_become_word_pieces_between_start_and_end_marks():
     assert piece_length(["word " * 1000], "minilm") == 256  # the network's limit
 
 
+@pytest.mark.slow
 def test_eight_texts_per_class_are_enough_and_prediction_reads_texts_as_training_did(home, tmp_path):
     dataset = topics_dataset(tmp_path)
     data = prepare_dataset(dataset, 0.15, 0.35, seed=0, **data_options("minilm"))
@@ -91,6 +92,7 @@ def test_eight_texts_per_class_are_enough_and_prediction_reads_texts_as_training
     assert (whole == data.arrays["test"][1]).mean() == pytest.approx(final["test_accuracy"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_sentence_vectors_are_computed_once_per_data_set_and_reused(home, tmp_path):
     dataset = topics_dataset(tmp_path)
     first = train_run(dataset, "minilm", epochs=3, batch_size=8)
@@ -115,6 +117,7 @@ def test_fine_tuning_trains_the_encoder_at_its_share_of_the_learning_rate():
     assert not torch.equal(model.encoder.network.encoder.layer[5].output.dense.weight, layer)
 
 
+@pytest.mark.slow
 def test_the_export_and_its_bundle_answer_as_the_trained_model_does(home, tmp_path):
     from engine.serving.export import export_run
     from engine.serving.predict import load_trained

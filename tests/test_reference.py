@@ -32,6 +32,7 @@ def prepared(dataset: dict):
     ("reviews", "logistic regression on TF-IDF word and word-pair counts", 0.75),
     ("digits", "a support vector machine on 16 × 16 pixels", 0.95),
 ])
+@pytest.mark.slow
 def test_the_reference_beats_the_most_common_label_on_the_samples(home, sample, model, at_least):
     dataset = add_sample(sample)
     data = prepared(dataset)
@@ -143,6 +144,7 @@ def saved_reference(run: dict) -> dict:
     return json.loads((run_folder(run["id"]) / "evaluation.json").read_text())["reference"]
 
 
+@pytest.mark.slow
 def test_a_finished_run_keeps_its_reference(runs):
     run = runs["done"]
     reference = saved_reference(run)
@@ -153,6 +155,7 @@ def test_a_finished_run_keeps_its_reference(runs):
                for e in repo.list_events(run["id"]))
 
 
+@pytest.mark.slow
 def test_a_reference_over_its_time_is_skipped_and_the_run_still_completes(runs):
     run = runs["too_slow"]
     assert run["status"] == "completed"
@@ -162,6 +165,7 @@ def test_a_reference_over_its_time_is_skipped_and_the_run_still_completes(runs):
     assert "reference_accuracy" not in repo.run_summary(run["id"])
 
 
+@pytest.mark.slow
 def test_a_reference_that_fails_is_skipped_and_the_run_still_completes(runs):
     run = runs["failed"]
     assert run["status"] == "completed"
@@ -171,6 +175,7 @@ def test_a_reference_that_fails_is_skipped_and_the_run_still_completes(runs):
     assert any("No simple classical model" in e["message"] for e in repo.list_events(run["id"]))
 
 
+@pytest.mark.slow
 def test_evaluate_json_has_the_reference(runs, capsys):
     from engine.cli import main
     from db.session import run_folder
@@ -195,6 +200,7 @@ def test_evaluate_json_has_the_reference(runs, capsys):
     assert saved_reference(run)["value"] == pytest.approx(kept["value"])
 
 
+@pytest.mark.slow
 def test_evaluate_and_runs_pages_show_the_reference(runs):
     at = open_page("evaluate", run=runs["done"]["id"])
     assert "A simple classical model (gradient boosting) is right " in page_texts(at)

@@ -51,6 +51,7 @@ def rows(n: int = 5, seed: int = 3) -> pd.DataFrame:
     return make_table(rows=n, seed=seed).drop(columns="label")
 
 
+@pytest.mark.slow
 def test_predict_command_prints_labels_and_probabilities(trained, predictors, tmp_path):
     path = tmp_path / "new.csv"
     rows().to_csv(path, index=False)
@@ -66,6 +67,7 @@ def test_predict_command_prints_labels_and_probabilities(trained, predictors, tm
     assert [a["prediction"] for a in answers] == [a["prediction"] for a in same]
 
 
+@pytest.mark.slow
 def test_predict_command_as_text_and_with_bad_inputs(trained, tmp_path, capsys):
     run_id = str(trained["run"]["id"])
     good = tmp_path / "new.csv"
@@ -84,6 +86,7 @@ def test_predict_command_as_text_and_with_bad_inputs(trained, tmp_path, capsys):
         assert code != 0 and words in err, err
 
 
+@pytest.mark.slow
 def test_onnx_pt2_and_torchscript_exports_match_pytorch(trained, predictors, tmp_path):
     """Every export answers like PyTorch within 1e-4 on the run's real test rows, at any batch size."""
     import torch
@@ -117,6 +120,7 @@ def test_onnx_pt2_and_torchscript_exports_match_pytorch(trained, predictors, tmp
 
 @pytest.mark.parametrize("name", ["mlp", "seed_cnn", "resnet_small", "bag_of_embeddings", "lstm", "gru",
                                   "transformer", "matrix_factorization", "ncf"])
+@pytest.mark.slow
 def test_the_pt2_program_answers_as_the_engine_for_every_model(name, tmp_path):
     """The torch.export program, saved and loaded back, gives the engine's outputs within 1e-5 (pictures, texts,
     tables, ratings; the pretrained models are checked in their own files)."""
@@ -138,6 +142,7 @@ def test_the_pt2_program_answers_as_the_engine_for_every_model(name, tmp_path):
         assert (loaded(x) - model(x)).abs().max().item() <= 1e-5
 
 
+@pytest.mark.slow
 def test_bundle_has_everything_and_its_readme_example_runs(trained, tmp_path, capsys):
     run_id = trained["run"]["id"]
     code, out, err = run_cli(capsys, "export", str(run_id), "--format", "bundle", "--out", str(tmp_path / "bundle.zip"),
@@ -163,6 +168,7 @@ def test_bundle_has_everything_and_its_readme_example_runs(trained, tmp_path, ca
     assert "class_" in ran.stdout
 
 
+@pytest.mark.slow
 def test_http_service_answers_good_requests(trained, predictors):
     from engine.serving.http import create_app, describe
 
@@ -205,6 +211,7 @@ def test_http_service_answers_good_requests(trained, predictors):
       "headers": {"content-type": "application/json"}}, 422, "rows[0].x2 should be a finite number"),
     ({"content": b"x" * 100, "headers": {"content-length": str(64 * 2**20)}}, 413, "larger than"),
 ])
+@pytest.mark.slow
 def test_http_service_answers_bad_requests_with_a_clear_4xx(trained, predictors, request_kwargs, status, words):
     from engine.serving.http import create_app, describe
 
@@ -223,6 +230,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_serve_command_answers_over_http(trained):
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "engine", "serve", str(trained["run"]["id"]), "--port", str(port)],
@@ -248,6 +256,7 @@ def test_serve_command_answers_over_http(trained):
         server.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_playground_predicts_a_row_the_way_pytorch_does(trained, predictors):
     from streamlit.testing.v1 import AppTest
 
@@ -346,6 +355,7 @@ def test_image_requests_with_broken_images_get_a_400():
     assert not_base64.status_code == 400 and "base64" in not_base64.json()["error"]
 
 
+@pytest.mark.slow
 def test_ratings_of_many_items_are_scored_a_group_of_users_at_a_time():
     """1,000 users × 40,000 items would be 640 MB of pairs in one array: a request holds at most 100 such users,
     and a prediction of more scores them in groups with the same answers."""

@@ -104,6 +104,7 @@ def test_rows_sent_as_json_are_encoded_as_a_frame_of_them_is():
     assert np.array_equal(transform_records(records, prep), expected)
 
 
+@pytest.mark.slow
 def test_token_host_ready_and_metrics(trained):
     client = client_for(trained, token=TOKEN)
     assert client.get("/health").status_code == 200 and client.get("/ready").json() == {"status": "ready"}
@@ -128,6 +129,7 @@ def test_token_host_ready_and_metrics(trained):
     assert 'trainyard_request_seconds_count{path="/predict"}' in figures
 
 
+@pytest.mark.slow
 def test_a_request_the_model_cannot_answer_in_time_gets_a_504_and_the_service_goes_on():
     from engine.serving.http import ServeOptions, create_app
     from engine.serving.runtime import Predictor
@@ -148,6 +150,7 @@ def test_a_request_the_model_cannot_answer_in_time_gets_a_504_and_the_service_go
     assert client.post("/predict", json={"texts": ["quick"]}).status_code == 200
 
 
+@pytest.mark.slow
 def test_a_chunked_body_is_stopped_at_the_limit_without_being_read_whole(trained):
     client = client_for(trained)
     sent = []
@@ -162,6 +165,7 @@ def test_a_chunked_body_is_stopped_at_the_limit_without_being_read_whole(trained
     assert client.post("/predict", json=body()).status_code == 200  # and it keeps answering others
 
 
+@pytest.mark.slow
 def test_options_refuse_an_open_service_without_a_token_and_too_many_workers(monkeypatch):
     from engine.serving.http import ServeOptions
 
@@ -268,6 +272,7 @@ def _port() -> int:
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_docs_work_offline_and_send_the_filled_in_example(trained):
     from playwright.sync_api import sync_playwright
 

@@ -81,6 +81,7 @@ def test_the_quick_preset_trains_with_its_settings(iris, monkeypatch):
     assert config["preset"] == "Quick"
 
 
+@pytest.mark.slow
 def test_the_default_form_and_the_command_line_start_from_the_same_settings(iris, monkeypatch):
     from dashboard.components import state
     from db import repo
@@ -136,6 +137,7 @@ class FinishedProcess:
         return self.code
 
 
+@pytest.mark.slow
 def test_the_measure_button_shows_progress_and_stores_the_measurement(iris, monkeypatch):
     import subprocess
 
@@ -152,6 +154,7 @@ def test_the_measure_button_shows_progress_and_stores_the_measurement(iris, monk
     assert metrics(at)["Training time"] != "not measured yet"
 
 
+@pytest.mark.slow
 def test_a_failed_measurement_says_so_in_plain_words(iris, monkeypatch):
     import subprocess
 
@@ -280,6 +283,7 @@ def test_reasons_explain_the_model_and_each_main_setting():
     assert len(lines) == 4 and all(line.endswith(".") for line in lines)
 
 
+@pytest.mark.slow
 def test_calibrate_command_stores_a_measurement(home):
     result = cli("calibrate", "--json", "--device", "cpu", "--progress")
     assert result.returncode == 0, result.stderr
@@ -290,6 +294,7 @@ def test_calibrate_command_stores_a_measurement(home):
     assert load_calibration("cpu")["seconds_per_unit"] == found["seconds_per_unit"]
 
 
+@pytest.mark.slow
 def test_calibrating_a_missing_gpu_says_so_plainly(home):
     import torch
 

@@ -74,6 +74,7 @@ def charts(at) -> list:
 # ---------------------------------------------------------------- starting a sweep
 
 
+@pytest.mark.slow
 def test_sweeps_page_starts_a_sweep_and_shows_it(shop):
     at = opened("sweeps")
     assert "No sweeps yet" in page_texts(at)
@@ -119,6 +120,7 @@ def test_auto_under_a_minute_is_refused(shop):
     assert repo.list_sweeps() == []
 
 
+@pytest.mark.slow
 def test_new_run_page_offers_auto_and_starts_it(shop):
     at = opened("new_run", dataset=shop["id"])
     shown(at.button_group(key="preset").set_value("Auto").run())
@@ -134,6 +136,7 @@ def test_new_run_page_offers_auto_and_starts_it(shop):
 # ---------------------------------------------------------------- following a sweep
 
 
+@pytest.mark.slow
 def test_cancel_cancels_the_waiting_trials(shop):
     sweep = sweeps.create_sweep(shop, ["mlp"], SPACE, trials=5, parallel=2, name="to stop")
     at = opened("sweeps", sweep=sweep["id"])
@@ -151,6 +154,7 @@ def test_an_unknown_sweep_says_so_and_lists_the_others(shop):
     assert "There is no sweep 99" in page_texts(at)
 
 
+@pytest.mark.slow
 def test_a_finished_sweep_shows_its_trials_figures_and_outcome(finished):
     at = opened("sweeps", sweep=finished["id"])
     assert "lr search" in at.title[0].value
@@ -164,6 +168,7 @@ def test_a_finished_sweep_shows_its_trials_figures_and_outcome(finished):
     assert any(m.label == "Finished" and m.value == "3" for m in at.metric)
 
 
+@pytest.mark.slow
 def test_the_sweeps_list_shows_each_sweep(finished):
     at = opened("sweeps")
     row = at.dataframe[0].value.iloc[0]
@@ -171,6 +176,7 @@ def test_the_sweeps_list_shows_each_sweep(finished):
     assert row["Best result"].startswith("Validation accuracy ")
 
 
+@pytest.mark.slow
 def test_train_with_the_best_settings_queues_its_config(finished):
     at = opened("sweeps", sweep=finished["id"])
     shown(at.button(key="train-best").click().run())
@@ -182,6 +188,7 @@ def test_train_with_the_best_settings_queues_its_config(finished):
     repo.request_cancel(run["id"])  # leave the shared sweep's home as it was found
 
 
+@pytest.mark.slow
 def test_runs_queue_and_run_pages_name_a_trials_sweep(finished):
     first = next(t for t in finished["trials"] if t["number"] == 0)
     runs = opened("runs").dataframe[0].value

@@ -74,6 +74,7 @@ def test_a_param_is_a_range_or_a_list():
       for key in ("epochs", "batch_size", "seed")], "grid", "1,331 combinations, more than the 1,000"),
     ([], "tpe", "Choose at least one setting"),
 ])
+@pytest.mark.slow
 def test_a_bad_space_is_refused_naming_the_setting(dataset, params, method, words):
     from db import repo
 
@@ -94,6 +95,7 @@ def test_other_bad_sweeps_are_refused_plainly(dataset):
         create(dataset, ["model.dropout=0:0.5"], changes={"model": {"members": 0}})
 
 
+@pytest.mark.slow
 def test_a_budget_is_at_least_a_minute(dataset):
     from engine.search.sweeps import parse_budget
 
@@ -146,6 +148,7 @@ def test_studies_live_apart_from_trainyards_tables(dataset, home):
     assert migrate() == head_revision()  # Trainyard's own migrations see only their own tables
 
 
+@pytest.mark.slow
 def test_cancelling_a_sweep_cancels_its_waiting_trials(dataset):
     from db import repo
     from engine.search.running import cancel_sweep
@@ -159,6 +162,7 @@ def test_cancelling_a_sweep_cancels_its_waiting_trials(dataset):
     assert "had already ended" in cancel_sweep(sweep["id"])
 
 
+@pytest.mark.slow
 def test_the_command_line_creates_lists_and_shows_a_sweep(dataset, tmp_path):
     space = tmp_path / "space.json"
     space.write_text(json.dumps({"training.learning_rate": {"low": 1e-4, "high": 0.1, "log": True}}))

@@ -62,6 +62,7 @@ def test_nobody_signed_in_may_do_nothing_while_sign_in_is_on(home):
     assert make_dataset("customers")["created_by"] == "local"  # sign-in off: this computer's operator
 
 
+@pytest.mark.slow
 def test_passwords_are_hashed_counted_and_locked_after_five_wrong_tries(home):
     with acting_as(VIEWER), pytest.raises(AccessDenied, match="add people"):
         accounts.add_user("x@example.com", "viewer", PASSWORD)
@@ -107,6 +108,7 @@ def test_the_last_admin_cannot_be_removed_or_demoted(home):
     assert accounts.sign_in_from_provider("stranger@example.com", "S") is None
 
 
+@pytest.mark.slow
 def test_the_command_line_manages_people_and_prints_the_audit_trail(home):
     added = cli("users", "add", "ana@example.com", "--role", "editor", "--json", input=PASSWORD + "\n")
     assert added.returncode == 0, added.stderr
@@ -129,6 +131,7 @@ def test_the_command_line_manages_people_and_prints_the_audit_trail(home):
     assert bad.returncode == 2 and "is not an action of the audit trail" in bad.stderr
 
 
+@pytest.mark.slow
 def test_a_dashboard_child_process_acts_for_the_signed_in_person(home):
     make_dataset("customers")
     viewer = json.dumps({"email": "vi@example.com", "role": "viewer", "address": "10.0.0.7"})
@@ -141,6 +144,7 @@ def sign_in_on(monkeypatch):
     monkeypatch.setenv(accounts.SIGN_IN_VARIABLE, "on")
 
 
+@pytest.mark.slow
 def test_the_dashboard_asks_who_is_there_and_the_role_decides_what_they_may_do(home, monkeypatch):
     accounts.add_user("vi@example.com", "viewer", PASSWORD, "Vi")
     accounts.add_user("ad@example.com", "admin", PASSWORD, "Ad")

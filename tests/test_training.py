@@ -61,6 +61,7 @@ class Recorder(Callback):
 
 
 @pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.slow
 def test_two_steps_on_cpu_give_a_finite_loss_and_a_checkpoint_that_reloads(name, tmp_path):
     spec = spec_for(name)
     data = synthetic_data(spec, n=32)
@@ -321,6 +322,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the memory setting is glibc's, on Linux")
+@pytest.mark.slow
 def test_a_training_process_keeps_freed_memory_for_the_next_step():
     def page_faults(mode: str) -> int:
         done = subprocess.run([sys.executable, "-c", TRAIN_STEPS, mode], cwd=ROOT, capture_output=True, text=True,

@@ -29,6 +29,7 @@ def fresh_model(dataset: dict, model: dict, seed: int = 11):
     return build_model(config, data.spec, seed=seed), config, data
 
 
+@pytest.mark.slow
 def test_a_table_run_on_other_labels_keeps_the_hidden_layers_and_replaces_the_last(home, tmp_path):
     first = train_run(table_dataset(tmp_path, classes=2, name="two"))
     renamed = make_table(rows=300, classes=2).replace({"label": {"class_0": "low", "class_1": "high"}})
@@ -53,6 +54,7 @@ def test_a_table_run_on_other_labels_keeps_the_hidden_layers_and_replaces_the_la
         start_from_run(model, config, data.spec, data.preprocessing, first["id"])
 
 
+@pytest.mark.slow
 def test_the_same_labels_keep_every_weight_and_the_run_says_where_it_started(home, tmp_path):
     dataset = table_dataset(tmp_path, name="shop")
     first = train_run(dataset)
@@ -62,6 +64,7 @@ def test_the_same_labels_keep_every_weight_and_the_run_says_where_it_started(hom
     assert f"Started from the weights of run {first['id']} ({total} of {total} weight tensors)." in events
 
 
+@pytest.mark.slow
 def test_a_text_run_carries_the_pretrained_encoder_and_its_word_pieces_to_other_labels(home, tmp_path):
     first = train_run(topics_dataset(tmp_path), "minilm", epochs=2, batch_size=8)
     frame = pd.DataFrame({"text": FOOD + TRAVEL, "label": (["sweet", "savoury"] * 7) + (["near", "far"] * 7)})
@@ -76,6 +79,7 @@ def test_a_text_run_carries_the_pretrained_encoder_and_its_word_pieces_to_other_
     assert after["head.linear.weight"].shape[0] == 4 and "last layer starts afresh" in said
 
 
+@pytest.mark.slow
 def test_bad_starting_runs_are_refused_plainly(home, tmp_path):
     dataset = table_dataset(tmp_path, name="shop")
     first = train_run(dataset)
