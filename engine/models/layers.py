@@ -36,11 +36,10 @@ def initialise(model: nn.Module, scheme: str, activation_name: str = "relu") -> 
             if isinstance(module, NORMS):
                 continue
             for name, parameter in module.named_parameters(recurse=False):
-                # The layer of an ensemble's networks stacked in one tensor (engine.models.tabular.MemberLinear)
-                # holds one matrix per network, each drawn as a layer of its own.
-                matrices = parameter if getattr(module, "stacked", False) else [parameter]
                 if parameter.dim() >= 2 and not name.startswith("bias"):
-                    for matrix in matrices:
+                    # The layer of an ensemble's networks stacked in one tensor (engine.models.tabular.MemberLinear)
+                    # holds one matrix per network, each drawn as a layer of its own.
+                    for matrix in parameter if getattr(module, "stacked", False) else [parameter]:
                         if scheme == "xavier":
                             nn.init.xavier_uniform_(matrix)
                         else:

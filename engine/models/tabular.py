@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -41,18 +42,21 @@ class NumberRanges(nn.Module):
         return (through * self.used).flatten(1)
 
 
-def network(config: MLPConfig, width: int, n_outputs: int) -> tuple[nn.Sequential, nn.Linear]:
-    """Give back (hidden layers, output layer) of one network of the given input width."""
+def network(config: MLPConfig, width: int, n_outputs: int, members: int = 1) -> tuple[nn.Sequential, nn.Module]:
+    """Give back (hidden layers, output layer) of one network of the given input width, or of members networks
+    computed together (MemberLinear, MemberBatchNorm: (members, batch, width) in, (members, batch, …) out)."""
+    dense = nn.Linear if members == 1 else functools.partial(MemberLinear, members)
+    norm = nn.BatchNorm1d if members == 1 else functools.partial(MemberBatchNorm, members)
     layers: list[nn.Module] = []
     for hidden in config.hidden_sizes:
-        layers.append(nn.Linear(width, hidden))
+        layers.append(dense(width, hidden))
         if config.batch_norm:
-            layers.append(nn.BatchNorm1d(hidden))
+            layers.append(norm(hidden))
         layers.append(activation(config.activation))
         if config.dropout:
             layers.append(nn.Dropout(config.dropout))
         width = hidden
-    return nn.Sequential(*layers), nn.Linear(width, n_outputs)
+    return nn.Sequential(*layers), dense(width, n_outputs)
 
 
 class MemberLinear(nn.Module):
@@ -90,16 +94,8 @@ class MemberBatchNorm(nn.BatchNorm1d):
 def ensemble(config: MLPConfig, width: int, n_outputs: int) -> nn.Sequential:
     """Give back config.members networks of the given input width, each layer of them all one module, in the order
     of network()'s layers: (members, batch, width) -> (members, batch, n_outputs)."""
-    members, layers = config.members, []
-    for hidden in config.hidden_sizes:
-        layers.append(MemberLinear(members, width, hidden))
-        if config.batch_norm:
-            layers.append(MemberBatchNorm(members, hidden))
-        layers.append(activation(config.activation))
-        if config.dropout:
-            layers.append(nn.Dropout(config.dropout))
-        width = hidden
-    return nn.Sequential(*layers, MemberLinear(members, width, n_outputs))
+    body, head = network(config, width, n_outputs, config.members)
+    return nn.Sequential(*body, head)
 
 
 def joined_members(state: dict[str, torch.Tensor], last: int, prefix: str = "") -> dict[str, torch.Tensor]:
