@@ -20,10 +20,11 @@ class BagOfEmbeddingsConfig(ModelConfigBase):
                           description="Also learn a vector for each pair of neighbouring words ('not good').")
     bigram_buckets: int = Field(20000, ge=16, le=2_000_000, title="Word-pair slots",
                                 description="How many word-pair vectors to keep; pairs share slots when there are more.")
+    # In the order a text goes through the network: its averaged vector, dropout, the hidden layer if any.
+    dropout: float = dropout_field(0.0, "the averaged vector's numbers")
     hidden_size: int = Field(0, ge=0, le=4096, title="Hidden layer width",
                              description="Neurons in a layer between the average and the answer; 0 means none.")
     activation: Activation = activation_field()
-    dropout: float = dropout_field(0.0, "the averaged vector's numbers")
 
 
 def bag_of_embeddings_size(config: BagOfEmbeddingsConfig, spec: dict[str, Any]) -> ModelSize:
