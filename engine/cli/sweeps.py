@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from db.models import RunStatus
+from db.models import FINISHED, RunStatus
 from engine.cli.common import emit, find_dataset, ready, table_text
 from engine.errors import UserError
 
@@ -59,13 +59,13 @@ def _created(args, sweep: dict[str, Any], started: str) -> None:
 
 def _summary_text(document: dict[str, Any]) -> str:
     counts = document["counts"]
-    done = sum(counts[status] for status in (RunStatus.COMPLETED, RunStatus.PRUNED, RunStatus.FAILED,
-                                             RunStatus.CANCELLED))
+    done = sum(counts[status] for status in FINISHED)
     planned = (f"{done} trials ended within its {document['budget_seconds'] / 60:g}-minute budget"
                if document["budget_seconds"] else f"{done} of {document['trials_planned']} trials ended")
     lines = [f"Sweep {document['id']} '{document['name'] or ''}' on {document['dataset']}: {document['status']}, "
-             f"{planned} ({counts['completed']} finished, {counts['pruned']} stopped early, {counts['failed']} "
-             f"failed), {counts['running']} training, {counts['queued']} waiting."]
+             f"{planned} ({counts[RunStatus.COMPLETED]} finished, {counts[RunStatus.PRUNED]} stopped early, "
+             f"{counts[RunStatus.FAILED]} failed), {counts[RunStatus.RUNNING]} training, {counts[RunStatus.QUEUED]} "
+             "waiting."]
     lines += [f"  {line}" for line in document["space_words"]]
     rows = [[t["number"] + 1, t["run_id"], t["status"], t["model"],
              "" if t["value"] is None else f"{t['value']:.4g}",
@@ -129,7 +129,7 @@ def cmd_sweep_list(args) -> None:
                                     "trials", "parallel", "budget_seconds", "auto", "created_at", "finished_at")}
                  | {"counts": s["counts"]} for s in sweeps]
     rows = [[s["id"], s["name"] or "", s["status"], s["dataset"], ", ".join(s["models"]), s["method"],
-             f"{sum(n for st, n in s['counts'].items() if st not in ('queued', 'running', 'interrupted'))}"
+             f"{sum(s['counts'].get(status, 0) for status in FINISHED)}"
              f"/{'auto' if s['auto'] else s['trials']}"] for s in sweeps]
     emit(args, documents, table_text(rows, ["ID", "NAME", "STATUS", "DATA SET", "MODELS", "METHOD", "TRIALS"])
          if sweeps else "No sweeps yet.")

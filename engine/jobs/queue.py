@@ -21,7 +21,7 @@ def queue_again(run_id: int, fresh: bool = False) -> str:
     if run is None:
         raise KeyError(run_id)
     if run["status"] in (RunStatus.QUEUED, RunStatus.RUNNING):
-        return f"Run {run_id} is already {'waiting' if run['status'] == 'queued' else 'training'}."
+        return f"Run {run_id} is already {'waiting' if run['status'] == RunStatus.QUEUED else 'training'}."
     resumes = run["status"] == RunStatus.INTERRUPTED and not fresh and has_checkpoint(run_id)
     if not resumes:
         (run_folder(run_id) / "checkpoint.pt").unlink(missing_ok=True)
