@@ -109,6 +109,11 @@ def test_long_tailed_numbers_are_scaled_by_their_logarithm(home, tmp_path):
     row = pd.DataFrame({"jobs": [1000.0], "hour": [12.0]})
     assert transform_inputs(data.preprocessing, row)[0, 0] == pytest.approx(
         (np.log1p(1000.0) - jobs["mean"]) / jobs["std"], rel=1e-5)
+    from engine.training.examples import _describe_row
+
+    # A row read back from its features (the Evaluate page's examples) shows the number, not its logarithm.
+    assert _describe_row(data.preprocessing, transform_inputs(data.preprocessing, row)[0]) == pytest.approx(
+        {"jobs": 1000.0, "hour": 12.0}, rel=1e-4)
 
 
 @pytest.mark.slow

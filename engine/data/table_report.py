@@ -58,10 +58,10 @@ def missing_problems(report: dict[str, Any], target: str | None, roles: str = "i
                 else action("Fill with the most common value", "fill_missing", column=column, method="mode"))
         problems.append(problem(
             "missing", "warning" if share < 0.3 else "serious", title,
-            f"Missing {roles} values are filled with the column's "
-            f"{'median' if numeric else 'most common value'} during training, which blurs what the model "
-            "learns from this column." + (" With this many gaps the column may mislead more than it helps."
-                                          if share >= 0.3 else ""),
+            (f"Missing {roles} numbers are filled with the column's median during training, which blurs what the "
+             "model learns from this column." if numeric else
+             f"Missing {roles} values are read as a value of their own, '(missing)'.") +
+            (" With this many gaps the column may mislead more than it helps." if share >= 0.3 else ""),
             "Fill them in at the source, fill them here, or drop the rows.",
             [fill, action("Drop these rows", "drop_missing", column=column)]))
     return problems

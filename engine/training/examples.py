@@ -18,7 +18,10 @@ def _describe_row(prep: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
     row: dict[str, Any] = {}
     at = 0
     for column in prep["numeric"]:
-        row[column["name"]] = round(float(x[at] * column["std"] + column["mean"]), 6)
+        value = float(x[at] * column["std"] + column["mean"])
+        if column.get("log"):  # the inverse of signed_log
+            value = float(np.sign(value) * np.expm1(abs(value)))
+        row[column["name"]] = round(value, 6)
         at += 1
     for column in prep["categorical"]:
         width = len(column["categories"]) + 1
