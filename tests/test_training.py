@@ -112,7 +112,8 @@ def test_same_seed_same_metrics_other_seed_other_metrics():
 
 @pytest.mark.parametrize(("name", "model", "training"), [
     ("mlp", {"dropout": 0.3, "batch_norm": True}, {"optimizer": "sgd", "nesterov": True, "lr_schedule": "cosine",
-                                                  "warmup_epochs": 0.5, "early_stopping_patience": 5}),
+                                                  "warmup_epochs": 0.5, "early_stopping_patience": 5,
+                                                  "average_epochs": 1.0}),
     ("resnet_small", {"base_width": 4, "dropout": 0.2}, {"augment_flip": True, "augment_crop": 2,
                                                          "lr_schedule": "one_cycle", "label_smoothing": 0.1}),
 ])
@@ -167,6 +168,24 @@ def test_the_run_ends_with_the_best_epochs_weights_unless_asked_for_the_last(kee
         torch.testing.assert_close(value, expected[key])
     assert state.extra.get("kept_epoch", {}).get("epoch") == (best + 1 if keep_best else None)
     assert final.get("kept_epoch") == (best + 1 if keep_best else None)  # shown on the run's page
+
+
+def test_a_run_that_averages_its_weights_ends_with_the_average():
+    data = synthetic_data(SPECS["tabular"])
+    # An average over far more epochs than the run has stays near the starting weights.
+    config = run_config(epochs=3, learning_rate=3e-2, average_epochs=100.0, model={"batch_norm": True})
+    start = build_model(config.model, data.spec, seed=config.training.seed).state_dict()
+    recorder = Recorder()
+    model, _, _ = fit(config, data, [recorder])
+    last = recorder.checkpoint(2)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, last["averaged"][f"module.{key}"])  # batch normalisation's figures too
+
+    def moved(weights: dict) -> float:
+        return sum(float((weights[key] - start[key]).abs().sum()) for key in start if start[key].is_floating_point())
+
+    # The average starts from the weights after the first step and then lags far behind the steps.
+    assert 0 < moved(model.state_dict()) < 0.5 * moved(last["model"])
 
 
 def test_a_resumed_run_remembers_how_long_it_has_waited_to_improve():

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from engine.config import RunConfig, TrainingConfig
 from engine.data.prepared import PreparedData
@@ -128,6 +129,20 @@ def training_callbacks(t: TrainingConfig, task: str) -> list[Callback]:
     return [EarlyStopping(*watched(t, task), t.early_stopping_patience)]
 
 
+def weight_average(model: nn.Module, t: TrainingConfig, steps_per_epoch: int) -> AveragedModel | None:
+    """Give back a copy of model whose weights (and batch normalisation figures) follow an exponential moving
+    average of model's over about t.average_epochs epochs of steps, or None when the run does not average.
+
+    The copy is what validation judges, the best epoch keeps and the run ends with. Balanced tables, 3 seeds, 1
+    thread, against the latest weights (gradient boosting in brackets): over about 2 epochs credit_scoring 0.8042 →
+    0.8082 (0.8047), hpc_jobs 0.8431 → 0.8431 (0.8441); about 3: 0.8047, 0.8456; about 5: 0.8032, 0.8446.
+    """
+    if not t.average_epochs:
+        return None  # nor with the model split between processes (FSDP): RunConfig refuses that
+    decay = 1.0 - 1.0 / max(1.0, t.average_epochs * steps_per_epoch)
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -188,6 +203,7 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
     half = autocast_dtype(t.mixed_precision, device)
     autocast = functools.partial(torch.autocast, device.type, dtype=half) if half else contextlib.nullcontext
     scaler = torch.amp.GradScaler(device.type, enabled=half == torch.float16)  # bf16 needs no loss scaling
+    averaged = weight_average(inner, t, steps_per_epoch)
     callbacks = [*callbacks, *training_callbacks(t, task)]
     shuffle = torch.Generator().manual_seed(t.seed)
     state = TrainState(epochs=t.epochs, steps_per_epoch=steps_per_epoch)
@@ -202,6 +218,8 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
         restore_rng(ranks_rng[team.rank] if len(ranks_rng) == team.world else resume["rng"], shuffle)
         for key, value in resume["state"].items():
             setattr(state, key, value)
+        if averaged is not None and resume.get("averaged"):
+            averaged.load_state_dict(resume["averaged"])
     eval_batch = max(MIN_EVAL_BATCH, batch_size)
     # The best epoch so far by the watched figure, with a copy of its weights on the CPU: {value, epoch, model}.
     monitor, mode = watched(t, task)
@@ -257,6 +275,8 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
                 scaler.step(optimizer)
                 scaler.update()
                 scheduler.step()
+                if averaged is not None:
+                    averaged.update_parameters(inner)
                 state.step += 1
                 state.samples_seen += len(rows)
                 window_loss.add_(loss.detach(), alpha=len(mine))  # stays on the device: no sync per step
@@ -284,7 +304,8 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
             state.epoch += 1
             # --- evaluate
             with autocast():
-                logs = evaluate(judge, x_val, y_val, task, "val", target_std, eval_batch, device)
+                logs = evaluate(averaged.module if averaged else judge, x_val, y_val, task, "val", target_std,
+                                eval_batch, device)
             logs = team.from_leader(logs)  # every process acts on the same figures (early stopping, best epoch)
             check_finite(logs["val_loss"])
             logs.update({
@@ -296,7 +317,7 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
             if team.shared:
                 agree_to_stop()
             if t.keep_best and improves(logs.get(monitor), best["value"] if best else None, mode):
-                weights = team.weights(net, model)  # rank 0 alone keeps a copy
+                weights = averaged.module.state_dict() if averaged else team.weights(net, model)  # rank 0 keeps it
                 best = {"value": logs[monitor], "epoch": state.epoch,
                         "model": {k: v.detach().to("cpu", copy=True) for k, v in weights.items()}
                         if team.leader else {}}
@@ -312,6 +333,7 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
                     "rng": rng[0],
                     "rng_ranks": rng if team.shared else None,
                     "best": best,
+                    "averaged": averaged.state_dict() if averaged else None,
                     "state": {"epoch": state.epoch, "step": state.step, "samples_seen": state.samples_seen,
                               "train_seconds": state.train_seconds, "best_metric": state.best_metric,
                               "extra": dict(state.extra)},
@@ -320,9 +342,12 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
         hook("on_exception", error)
         raise
 
-    if best is not None and best["epoch"] != state.epoch:
+    if best is not None and (best["epoch"] != state.epoch or averaged is not None):
         team.load_weights(net, model, best["model"])
-        state.extra["kept_epoch"] = {"epoch": best["epoch"], "metric": monitor, "value": best["value"]}
+        if best["epoch"] != state.epoch:
+            state.extra["kept_epoch"] = {"epoch": best["epoch"], "metric": monitor, "value": best["value"]}
+    elif averaged is not None:
+        inner.load_state_dict(averaged.module.state_dict())
     team.unwrap(net, model)
     x_test, y_test = tensors("test")
     with autocast():
