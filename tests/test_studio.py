@@ -242,6 +242,11 @@ def test_presets_fit_the_size_and_shape_of_the_data():
     large_table = preset_for({"kind": "tabular", "n_rows": 50_000}, "mlp", "Balanced")
     assert large_table.model["members"] == 4 and any("ensemble of 4 networks instead of 16" in s
                                                      for s in large_table.fitted)
+    # A small table's numbers are read as they are: too few rows to learn what each range means.
+    tiny_table = preset_for({"kind": "tabular", "n_rows": 440}, "mlp", "Balanced")
+    assert not tiny_table.model["number_ranges"] and any("308 training rows: numbers are read as they are" in s
+                                                         for s in tiny_table.fitted)
+    assert preset_for({"kind": "tabular", "n_rows": 1_000}, "mlp", "Best").model["number_ranges"]  # 700 rows
 
 
 def test_a_preset_is_named_in_any_case_and_an_unknown_one_is_refused():

@@ -24,6 +24,15 @@ ROWS_PER_RANGE = 40
 RANGE_INPUTS = 4096
 
 
+def ranges_pay(training_rows: int) -> bool:
+    """Give back whether a table has training rows enough to read its numbers by range as well: ROWS_PER_RANGE for
+    each of the fewest ranges. Below that the ranges learn the noise of a few rows each. The samples below it (105 to
+    398 training rows), Balanced, 3 seeds, numbers as they are against also by range (gradient boosting in
+    brackets): diabetes error 58.0 against 62.6 (59.6), iris 98.6 % against 97.1 % (95.7 %), breast cancer 95.7 %
+    and wine 100 % either way."""
+    return training_rows >= NUMBER_RANGES[0] * ROWS_PER_RANGE
+
+
 def number_ranges(numeric_columns: int, training_rows: int) -> int:
     """Give back how many ranges each numeric column of a table is read in, from its training rows and how many of
     its columns are numbers."""
