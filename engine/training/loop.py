@@ -133,9 +133,10 @@ def weight_average(model: nn.Module, t: TrainingConfig, steps_per_epoch: int) ->
     """Give back a copy of model whose weights (and batch normalisation figures) follow an exponential moving
     average of model's over about t.average_epochs epochs of steps, or None when the run does not average.
 
-    The copy is what validation judges, the best epoch keeps and the run ends with. Balanced tables, 3 seeds, 1
-    thread, against the latest weights (gradient boosting in brackets): over about 2 epochs credit_scoring 0.8042 →
-    0.8082 (0.8047), hpc_jobs 0.8431 → 0.8431 (0.8441); about 3: 0.8047, 0.8456; about 5: 0.8032, 0.8446.
+    The copy is what validation judges, the best epoch keeps and the run ends with. Balanced tables, 3 seeds, 2
+    threads, against the latest weights (gradient boosting in brackets): over about 2 epochs credit_scoring 0.8042 →
+    0.8082 (0.8047), hpc_jobs 0.8431 → 0.8431 (0.8441); about 3: 0.8047, 0.8456; about 5: 0.8032, 0.8446. Two runs
+    of one setting differ by as much as these settings do; bench/model_quality.py with 2: 0.8087 and 0.8431.
     """
     if not t.average_epochs:
         return None  # nor with the model split between processes (FSDP): RunConfig refuses that
