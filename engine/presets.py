@@ -254,7 +254,7 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], model_name: str, n_trai
         preset.fitted.append(f"Early stopping after {patience} epochs without progress on the validation rows, and "
                              "the weights of the best epoch are kept, so a long run cannot end over-fitted.")
     if kind == "tabular" and preset.model.get("number_ranges"):
-        from engine.data.prepare_tables import NUMBER_RANGES, ROWS_PER_RANGE, ranges_pay
+        from engine.models.zoo.mlp import NUMBER_RANGES, ROWS_PER_RANGE, ranges_pay
 
         if not ranges_pay(n_train):
             preset.model["number_ranges"] = False

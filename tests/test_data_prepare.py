@@ -60,7 +60,7 @@ def test_k_folds_share_one_test_split_and_cover_the_rest_once():
 
 
 def test_a_number_is_read_in_more_ranges_when_there_are_rows_to_learn_them_from():
-    from engine.data.prepare_tables import RANGE_INPUTS, number_ranges
+    from engine.models.zoo.mlp import RANGE_INPUTS, number_ranges
 
     assert number_ranges(5, 26_000) == number_ranges(64, 26_000) == 64
     assert number_ranges(5, 1_000) == 25 and number_ranges(5, 300) == 16  # never fewer than 16
