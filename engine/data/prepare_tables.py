@@ -35,6 +35,12 @@ def scale_numbers(values: np.ndarray, column: dict[str, Any]) -> np.ndarray:
     return (values - column["mean"]) / column["std"]
 
 
+def unscale_numbers(values: np.ndarray, column: dict[str, Any]) -> np.ndarray:
+    """Give back a numeric column's values in the user's units from what the model sees (scale_numbers undone)."""
+    values = values * column["std"] + column["mean"]
+    return np.sign(values) * np.expm1(np.abs(values)) if column.get("log") else values
+
+
 def fit_table_preprocessing(frame: pd.DataFrame, target: str, task: str, column_types: dict[str, str]) -> dict[str, Any]:
     """Learn scaling and category codes from the training rows; give back a plain, JSON-able dict."""
     from engine.data.columns import is_constant

@@ -15,13 +15,12 @@ import numpy as np
 
 def _describe_row(prep: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
     """Give back the row's values read back from its features (a missing number shows as the median filled in)."""
+    from engine.data.prepare_tables import unscale_numbers
+
     row: dict[str, Any] = {}
     at = 0
     for column in prep["numeric"]:
-        value = float(x[at] * column["std"] + column["mean"])
-        if column.get("log"):  # the inverse of signed_log
-            value = float(np.sign(value) * np.expm1(abs(value)))
-        row[column["name"]] = round(value, 6)
+        row[column["name"]] = round(float(unscale_numbers(x[at], column)), 6)
         at += 1
     for column in prep["categorical"]:
         width = len(column["categories"]) + 1

@@ -343,11 +343,10 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
         hook("on_exception", error)
         raise
 
-    if best is not None and (best["epoch"] != state.epoch or averaged is not None):
+    if best is not None and best["epoch"] != state.epoch:
         team.load_weights(net, model, best["model"])
-        if best["epoch"] != state.epoch:
-            state.extra["kept_epoch"] = {"epoch": best["epoch"], "metric": monitor, "value": best["value"]}
-    elif averaged is not None:
+        state.extra["kept_epoch"] = {"epoch": best["epoch"], "metric": monitor, "value": best["value"]}
+    elif averaged is not None:  # the last epoch's average, which is also what a best last epoch kept
         inner.load_state_dict(averaged.module.state_dict())
     team.unwrap(net, model)
     x_test, y_test = tensors("test")
