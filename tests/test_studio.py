@@ -247,6 +247,10 @@ def test_presets_fit_the_size_and_shape_of_the_data():
     assert not tiny_table.model["number_ranges"] and any("308 training rows: numbers are read as they are" in s
                                                          for s in tiny_table.fitted)
     assert preset_for({"kind": "tabular", "n_rows": 1_000}, "mlp", "Best").model["number_ranges"]  # 700 rows
+    # Best on a small table keeps its own epochs, not hundreds more for the sake of steps: long runs over-fit.
+    best_small = preset_for({"kind": "tabular", "n_rows": 440}, "mlp", "Best")
+    assert best_small.training["epochs"] == TRAINING["tabular"]["Best"]["epochs"]
+    assert best_small.model["members"] > tiny_table.model["members"]
 
 
 def test_a_preset_is_named_in_any_case_and_an_unknown_one_is_refused():
