@@ -256,10 +256,13 @@ def _read_csv(path: Path, delimiter: str, encoding: str, name: str, **options) -
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed columns are made text in _tidy
         header = pd.read_csv(path, sep=delimiter, encoding=encoding, engine="c", nrows=0, **options)
-        fitting = rows_fitting(header.shape[1])
+        columns = max(1, header.shape[1])
+        fitting = rows_fitting(columns)
         # Reading with a row limit takes pandas twice as long, so it is set only when the file has lines enough
-        # to pass it.
-        limit = {"nrows": fitting + 1} if most_lines(path) > fitting else {}
+        # to pass it. A row takes a byte per column at least (its separators and its line break), so a file of
+        # fewer bytes than that many rows need has no lines to count.
+        may_pass = path.stat().st_size > fitting * columns and most_lines(path) > fitting
+        limit = {"nrows": fitting + 1} if may_pass else {}
         frame = pd.read_csv(path, sep=delimiter, encoding=encoding, engine="c", **limit, **options)
     if len(frame) > fitting:
         check_table_size(len(frame), frame.shape[1], name, at_least=True)
