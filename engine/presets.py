@@ -76,9 +76,9 @@ TRAINING: dict[str, dict[str, dict[str, Any]]] = {
 # A small data set gives few steps per epoch: each preset trains at least this many steps (more epochs), up to
 # MAX_EPOCHS, and Balanced and Best stop early once the validation figure stops improving. Tables need fewer: a
 # table network on 400 rows got worse from 40 to 116 epochs (breast cancer sample, 96.1 % → 95.3 %, 3 seeds), where
-# a picture network on 140 pictures needs hundreds of steps to learn at all. Best tables train as long as Balanced
-# ones (their gain is the larger ensemble): at 1,500 steps the small samples ran 116-375 epochs and lost to Balanced
-# (3 seeds: breast cancer 95.3 % against 95.7 %, diabetes error 62.9 against 58.0).
+# a picture network on 140 pictures needs hundreds of steps to learn at all. Best tables ask for no more steps than
+# Balanced ones, so a small table trains its preset's 100 epochs: at 1,500 steps the small samples ran 116-375 epochs
+# and lost to Balanced (3 seeds: breast cancer 95.3 % against 95.7 %, diabetes error 62.9 against 58.0).
 MIN_STEPS = {"tabular": {"Quick": 100, "Balanced": 500, "Best": 500},
              "image": {"Quick": 200, "Balanced": 1500, "Best": 4000},
              "text": {"Quick": 200, "Balanced": 1500, "Best": 4000},
