@@ -45,6 +45,24 @@ def test_a_windows_character_far_down_the_file_is_read(tmp_path):
     assert frame["name"].iloc[-1] == "Café – €5"
 
 
+def test_a_csv_too_large_for_the_free_memory_is_read_from_start_to_end_alike(tmp_path, monkeypatch):
+    import engine.data.tables as tables
+
+    path = tmp_path / "large.csv"  # over 5 MB, which pandas reads in pieces side by side
+    rows = np.arange(200_000)
+    pd.DataFrame({"a": rows * 0.5, "b": rows % 7, "note": np.where(rows % 3, "yes", None),
+                  "text": [f"row {i}, quoted" for i in rows]}).to_csv(path, index=False)
+    assert path.stat().st_size > 5 << 20
+    in_pieces = read_table(path)
+    reads, read_csv = [], pd.read_csv
+    monkeypatch.setattr(tables, "free_memory", lambda: 2 * tables.PIECES_PEAK * path.stat().st_size)
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: reads.append(pd.get_option("mode.max_threads"))
+                        or read_csv(*a, **k))
+    in_one = read_table(path)
+    assert reads[-1] == 1
+    pd.testing.assert_frame_equal(in_pieces, in_one)
+
+
 def test_tsv_excel_and_parquet(tmp_path):
     frame = make_table(30)
     frame.to_csv(tmp_path / "t.tsv", sep="\t", index=False)
