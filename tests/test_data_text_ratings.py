@@ -84,6 +84,30 @@ def test_a_ratings_table_is_detected_and_reported(home, tmp_path):
     assert last["n_rows"] == dataset["n_rows"] - 3
 
 
+def test_ratings_are_told_by_whole_words_of_the_names_and_never_by_a_column_of_words_to_predict():
+    """A table of colleges has 'Personal' spending, 'Books' costs and a 'Grad.Rate': a table, not ratings. Names of
+    other forms still find the roles, and a column of words to predict rules ratings out."""
+    from engine.data.ratings import find_rating_columns
+
+    colleges = pd.DataFrame({"Private": ["Yes", "No"] * 30, "Apps": range(60), "Personal": [2200, 1500] * 30,
+                             "Books": [450, 600] * 30, "Grad.Rate": [60, 70] * 30})
+    assert inspect_table(colleges, target="Private")["kind"] == "tabular"
+    assert inspect_table(colleges)["kind"] == "tabular"
+    assert find_rating_columns(colleges)["user"] is None
+    for user, item, rating in (("username", "bookISBN", "stars"), ("reviewerID", "movieTitle", "star rating"),
+                               ("Customer Name", "product_code", "Rating")):
+        frame = pd.DataFrame({user: ["a", "b", "c"] * 4, item: ["x", "y"] * 6, rating: [1, 2, 3, 4, 5, 4] * 2})
+        assert find_rating_columns(frame) | {"timestamp": None} == {"user": user, "item": item, "rating": rating,
+                                                                   "timestamp": None}
+        assert inspect_table(frame)["kind"] == "ratings"
+    sales = pd.DataFrame({"customer_id": ["a", "b"] * 5, "product_id": ["x", "y"] * 5, "interest_rate": [0.1] * 10,
+                          "returned": ["yes", "no"] * 5})
+    assert inspect_table(sales)["kind"] == "tabular"  # 'interest_rate' is no rating
+    voted = pd.DataFrame({"user": ["a", "b"] * 5, "item": ["x", "y"] * 5, "rating": [1, 2] * 5,
+                          "liked": ["yes", "no"] * 5})
+    assert inspect_table(voted, target="liked")["kind"] == "tabular"
+
+
 def test_ratings_preparation_and_prediction_inputs(home, tmp_path):
     path = tmp_path / "films.csv"
     film_ratings(150, 80).to_csv(path, index=False)

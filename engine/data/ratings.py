@@ -35,15 +35,29 @@ def _plain_name(column: str) -> str:
     return re.sub(r"[^a-z]", "", column.lower())
 
 
+# A word of a column's name names a role when it is one of the role's names (of more than 3 letters), or one with
+# an ending such as 'id' or 'name' run on ('username', 'bookISBN' is two words). Not by a word that merely begins with
+# one: 'Personal' spending is no person, nor 'Books' bought an item, in a table of colleges. 'rate' names a rating
+# only as the whole name: within one it is mostly a rate of something ('interest_rate', 'Grad.Rate').
+ROLE_ENDINGS = ("", "s", "id", "ids", "name", "key", "code", "no", "number")
+WHOLE_NAME_ONLY = {"rate"}
+
+
+def _words(column: str) -> list[str]:
+    """Give back the words of a column's name, lower case: 'movieTitle' and 'movie_title' give movie, title."""
+    return [word.lower() for word in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+", str(column))]
+
+
 def _find_role(frame: pd.DataFrame, role: str, taken: set[str]) -> str | None:
     names = ROLE_NAMES[role]
     columns = [c for c in frame.columns if c not in taken]
     for column in columns:
         if _plain_name(column) in names:
             return column
-    for column in columns:  # 'user_name', 'movie_title', 'star_rating'…
-        plain = _plain_name(column)
-        if any(plain.startswith(name) or plain.endswith(name) for name in names if len(name) > 3):
+    named = {name + ending for name in names if len(name) > 3 and name not in WHOLE_NAME_ONLY
+             for ending in ROLE_ENDINGS}
+    for column in columns:  # 'user_name', 'movieTitle', 'star rating', 'username'…
+        if any(word in named for word in _words(column)):
             return column
     return None
 
