@@ -192,9 +192,7 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
     if kind not in ("auto", "tabular", "text", "ratings"):
         raise DataError(f"A table cannot be a data set of {KIND_WORDS.get(kind, kind)}. Choose tabular, text or "
                         "ratings, or send images as a ZIP archive.")
-    found_roles, ratings_reason = ratings_kind_reason(frame)
-    if found_roles and target in frame.columns and not pd.api.types.is_numeric_dtype(frame[target]):
-        found_roles, ratings_reason = None, f"the column to predict, '{target}', holds words, not ratings"
+    found_roles, ratings_reason = ratings_kind_reason(frame, target)
     found_text, text_reason = text_kind_reason(frame)
     if kind != "auto":
         kind_reason = "you chose it"

@@ -75,8 +75,11 @@ def find_rating_columns(frame: pd.DataFrame) -> dict[str, str | None]:
     return roles
 
 
-def ratings_kind_reason(frame: pd.DataFrame) -> tuple[dict[str, str | None] | None, str]:
-    """Give back (roles, reason) when the table holds ratings of items by users, else (None, reason)."""
+def ratings_kind_reason(frame: pd.DataFrame, target: str | None = None) -> tuple[dict[str, str | None] | None, str]:
+    """Give back (roles, reason) when the table holds ratings of items by users, else (None, reason); a column of
+    words chosen as target rules ratings out."""
+    if target in frame.columns and not pd.api.types.is_numeric_dtype(frame[target]):
+        return None, f"the column to predict, '{target}', holds words, not ratings"
     roles = find_rating_columns(frame)
     if roles["user"] and roles["item"] and roles["rating"]:
         return roles, (f"it has a user column ('{roles['user']}'), an item column ('{roles['item']}') and a "
