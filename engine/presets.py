@@ -257,11 +257,11 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], model_name: str, n_trai
         training.update(early_stopping_patience=patience, keep_best=True)
         preset.fitted.append(f"Early stopping after {patience} epochs without progress on the validation rows, and "
                              "the weights of the best epoch are kept, so a long run cannot end over-fitted.")
-    if kind == "tabular" and preset.model.get("number_ranges"):
+    if kind == "tabular" and preset.model.get("number_ranges", "none") != "none":
         from engine.models.zoo.mlp import NUMBER_RANGES, ROWS_PER_RANGE, ranges_pay
 
         if not ranges_pay(n_train):
-            preset.model["number_ranges"] = False
+            preset.model["number_ranges"] = "none"
             preset.fitted.append(f"{n_train:,} training rows: numbers are read as they are, not also by range, as "
                                  f"even {NUMBER_RANGES[0]} ranges would hold fewer than {ROWS_PER_RANGE} rows each.")
     members = preset.model.get("members", 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from engine.config import TrainingConfig
 from engine.errors import DataError
 from engine.models.estimate import dataset_spec, human_bytes, memory_estimate
 from engine.models.registry import DEFAULT_MODEL, MODELS, build_model, model_size
+from engine.models.zoo.mlp import MLPConfig
 from tests.conftest import ROOT
 from tests.factories import SPECS, inputs, model_config, spec_for
 
@@ -253,6 +255,32 @@ def test_numbers_read_by_range_say_how_far_each_value_went_through_each_range():
     assert model.body[0].in_features == 7 + 2 * 4 and plain.body[0].in_features == 7
 
 
+def test_half_of_an_ensemble_reads_numbers_by_range_and_the_other_half_as_they_are():
+    from engine.training.evaluate import task_loss
+
+    model = build_model(model_config("mlp", members=4, number_ranges="half", dropout=0.0), SPECS["tabular"], seed=0)
+    x = torch.from_numpy(inputs(SPECS["tabular"], 32, np.random.default_rng(0)))
+    task_loss("classification", model.train()(x), torch.randint(0, 2, (32,))).backward()
+    first = model.ensemble[0].weight.grad  # (networks, outputs, 7 columns + 2 × 4 ranges)
+    assert first[:2, :, 7:].abs().sum() == 0 and first[2:, :, 7:].abs().sum() > 0  # two plain, two by range
+    assert first[:, :, :7].abs().sum(dim=(1, 2)).gt(0).all()  # every network reads the columns as they are
+    # When training ends, the two halves are weighed by the loss on the validation rows; an even share stays on a tie.
+    assert model.weigh_readers(lambda: 1.0) == 0.5
+    assert model.weigh_readers(lambda: abs(float(model.range_share) - 0.75)) == 0.75
+    assert model.member_weights().tolist() == [0.125, 0.125, 0.375, 0.375]
+    with torch.no_grad():
+        outputs = model.train()(x)  # each network's own answer (no dropout: the same as in evaluation)
+        assert torch.allclose(model.eval()(x), torch.log(0.25 * outputs[:2].softmax(-1).mean(0)
+                                                         + 0.75 * outputs[2:].softmax(-1).mean(0)), atol=1e-6)
+        model.weigh_readers(lambda: float(model.range_share))  # the plain half alone
+        assert torch.allclose(model(x), outputs[:2].log_softmax(-1).logsumexp(0) - math.log(2), atol=1e-5)
+    assert "range_share" in model.state_dict() and "reads" not in model.state_dict()
+    assert build_model(model_config("mlp", members=4), SPECS["tabular"]).weigh_readers(lambda: 0.0) is None
+    # A single network reads by range; runs saved when the setting was yes or no still load.
+    assert build_model(model_config("mlp", number_ranges="half"), SPECS["tabular"]).body[0].in_features == 7 + 8
+    assert [MLPConfig(number_ranges=said).number_ranges for said in (True, False)] == ["all", "none"]
+
+
 def test_matrix_factorisation_pulls_rarely_seen_users_and_items_towards_the_average():
     spec = {**SPECS["ratings"], "user_counts": [1] * 6 + [100] * 6, "item_counts": [10] * 9}
     model = build_model(model_config("matrix_factorization", factors=2, regularisation=10.0), spec, seed=0)
@@ -323,14 +351,17 @@ def test_each_network_of_an_ensemble_starts_from_its_own_weights():
     assert [round(float(matrix.detach().std()), 1) for matrix in first] == [0.2] * 4  # He's scale, sqrt(2 / 50), for each
 
 
-@pytest.mark.parametrize("task", ["classification", "regression"])
-def test_an_ensemble_is_exported_as_networks_of_their_own_layers_that_answer_the_same(task):
+@pytest.mark.parametrize("task, ranges", [("classification", "none"), ("regression", "none"),
+                                          ("classification", "half")])
+def test_an_ensemble_is_exported_as_networks_of_their_own_layers_that_answer_the_same(task, ranges):
     from engine.models.tabular import SeparateMembers
 
     spec = {**SPECS["tabular"], "task": task, "n_outputs": 3 if task == "classification" else 1}
-    model = build_model(model_config("mlp", members=4, batch_norm=True), spec, seed=0)
+    model = build_model(model_config("mlp", members=4, batch_norm=True, number_ranges=ranges), spec, seed=0)
     x = torch.from_numpy(inputs(spec, 64, np.random.default_rng(0)))
     model.train()(x)  # batch statistics of its own for each network
+    if ranges == "half":
+        model.range_share.fill_(0.75)  # as weighed on the validation rows
     exported = model.eval().onnx_form()
     assert isinstance(exported, SeparateMembers) and len(exported.members) == 4
     assert all(isinstance(layer, torch.nn.Linear) for layer in exported.modules() if "Linear" in type(layer).__name__)

@@ -244,9 +244,9 @@ def test_presets_fit_the_size_and_shape_of_the_data():
                                                      for s in large_table.fitted)
     # A small table's numbers are read as they are: too few rows to learn what each range means.
     tiny_table = preset_for({"kind": "tabular", "n_rows": 440}, "mlp", "Balanced")
-    assert not tiny_table.model["number_ranges"] and any("308 training rows: numbers are read as they are" in s
+    assert tiny_table.model["number_ranges"] == "none" and any("308 training rows: numbers are read as they are" in s
                                                          for s in tiny_table.fitted)
-    assert preset_for({"kind": "tabular", "n_rows": 1_000}, "mlp", "Best").model["number_ranges"]  # 700 rows
+    assert preset_for({"kind": "tabular", "n_rows": 1_000}, "mlp", "Best").model["number_ranges"] == "half"  # 700 rows
     # Best on a small table keeps its own epochs, not hundreds more for the sake of steps: long runs over-fit.
     best_small = preset_for({"kind": "tabular", "n_rows": 440}, "mlp", "Best")
     assert best_small.training["epochs"] == TRAINING["tabular"]["Best"]["epochs"]

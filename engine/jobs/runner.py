@@ -179,6 +179,11 @@ def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None
     if kept:
         repo.add_event(run_id, f"Kept the weights of epoch {kept['epoch']} of {state.epoch}, the one with the best "
                                f"{WATCHED_WORDS[kept['metric']]} ({kept['value']:.4g})")
+    share = state.extra.get("range_share")
+    if share is not None:
+        repo.add_event(run_id, f"The networks that read numbers by range count for {share:.0%} of the answer and "
+                               f"those that read them as they are for {1 - share:.0%}: of the shares tried, the one "
+                               "with the lowest validation loss")
     model_path = folder / "model.pt"
     save_checkpoint(model_path, {
         "model": model.to("cpu").state_dict(), "config": config.model_dump(),

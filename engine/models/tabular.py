@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from engine.models.layers import activation, initialise
-from engine.models.zoo.mlp import MLPConfig, range_edges
+from engine.models.zoo.mlp import RANGE_SHARES, MLPConfig, range_edges
 
 
 class NumberRanges(nn.Module):
@@ -151,6 +151,15 @@ class MLP(nn.Module):
         else:
             self.ensemble = ensemble(config, width, n_outputs)
             self.register_load_state_dict_pre_hook(MLP._join_members)
+        # The inputs each network reads, (members, 1, width): 0 on the ranges for those that read numbers as they
+        # are. Computed from the settings, so not saved with the weights.
+        halves = self.ranges is not None and config.plain_members > 0
+        self.n_plain = config.plain_members if halves else 0
+        self.register_buffer("reads", reading_mask(config.members, n_features, width, self.n_plain)
+                             if halves else None, persistent=False)
+        # How much the networks that read numbers by range count in the answer, the others making up the rest:
+        # weighed on the validation rows when training ends (weigh_readers), and saved with the weights.
+        self.register_buffer("range_share", torch.tensor(0.5) if halves else None)
 
     @staticmethod
     def _join_members(module: MLP, state: dict[str, torch.Tensor], prefix: str, *_) -> None:
@@ -167,12 +176,42 @@ class MLP(nn.Module):
         x = with_ranges(self, x)
         if self.n_members == 1:
             return self.head(self.body(x))
-        outputs = self.ensemble(x.unsqueeze(0).expand(self.n_members, -1, -1))  # (members, batch, n_outputs)
-        return outputs if self.training else combined(outputs, self.classify)
+        x = x.unsqueeze(0).expand(self.n_members, -1, -1) if self.reads is None else x.unsqueeze(0) * self.reads
+        outputs = self.ensemble(x)  # (members, batch, n_outputs)
+        return outputs if self.training else combined(outputs, self.classify, self.member_weights())
+
+    def member_weights(self) -> torch.Tensor | None:
+        """Give back how much each network counts in the answer, (members,), or None when they count the same."""
+        if self.range_share is None:
+            return None
+        plain = (1.0 - self.range_share) / self.n_plain
+        by_range = self.range_share / (self.n_members - self.n_plain)
+        return torch.cat([plain.expand(self.n_plain), by_range.expand(self.n_members - self.n_plain)])
+
+    def weigh_readers(self, validation_loss: Callable[[], float]) -> float | None:
+        """Give the networks that read numbers by range the share of the answer, of RANGE_SHARES, with the lowest
+        validation_loss() (the others count for the rest), and give back that share; None when all the networks
+        read numbers alike. Which way of reading numbers suits a table is known only once both have learnt it."""
+        if self.range_share is None:
+            return None
+        losses = {}
+        for share in RANGE_SHARES:  # the even share first: it stays unless another one is lower
+            self.range_share.fill_(share)
+            losses[share] = validation_loss()
+        self.range_share.fill_(min(losses, key=losses.get))
+        return float(self.range_share)
 
     def onnx_form(self) -> nn.Module:
         """Give back this model as it is best exported to ONNX: an ensemble as SeparateMembers, else itself."""
         return SeparateMembers(self).eval() if self.n_members > 1 else self
+
+
+def reading_mask(members: int, n_features: int, width: int, plain: int) -> torch.Tensor:
+    """Give back which inputs each of an ensemble's networks reads, (members, 1, width): every one, except the
+    numbers by range (the inputs after n_features) for the first `plain` networks."""
+    mask = torch.ones(members, 1, width)
+    mask[:plain, :, n_features:] = 0.0
+    return mask
 
 
 def with_ranges(model: MLP | SeparateMembers, x: torch.Tensor) -> torch.Tensor:
@@ -181,9 +220,14 @@ def with_ranges(model: MLP | SeparateMembers, x: torch.Tensor) -> torch.Tensor:
     return x if model.ranges is None else torch.cat([x, model.ranges(x[:, :model.n_numbers])], 1)
 
 
-def combined(outputs: torch.Tensor, classify: bool) -> torch.Tensor:
+def combined(outputs: torch.Tensor, classify: bool, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Give back the ensemble's answer from its networks' (members, batch, n_outputs): the log of the mean class
-    probabilities, or the mean number."""
+    probabilities, or the mean number; weighted by weights (members,) adding up to 1 when given."""
+    if weights is not None:
+        weights = weights.view(-1, 1, 1)
+        if classify:  # a network given no weight adds e^-30 of its probabilities: nothing, and no log of 0
+            return torch.logsumexp(torch.log_softmax(outputs, -1) + weights.clamp_min(1e-13).log(), 0)
+        return (outputs * weights).sum(0)
     if classify:
         return torch.logsumexp(torch.log_softmax(outputs, -1), 0) - math.log(len(outputs))
     return outputs.mean(0)
@@ -214,10 +258,15 @@ class SeparateMembers(nn.Module):
         self.ranges, self.n_numbers, self.classify = model.ranges, model.n_numbers, model.classify
         self.members = nn.ModuleList(nn.Sequential(*(_one_network(layer, member) for layer in model.ensemble))
                                      for member in range(model.n_members))
+        if model.reads is not None:  # a network that reads numbers as they are gives the ranges no weight
+            with torch.no_grad():
+                for member, reads in zip(self.members, model.reads):
+                    member[0].weight.mul_(reads)
+        self.register_buffer("weights", model.member_weights())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = with_ranges(self, x)
-        return combined(torch.stack([member(x) for member in self.members]), self.classify)
+        return combined(torch.stack([member(x) for member in self.members]), self.classify, self.weights)
 
 
 def build_mlp(config: MLPConfig, spec: dict[str, Any]) -> nn.Module:

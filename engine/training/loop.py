@@ -349,6 +349,13 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
     elif averaged is not None:  # the last epoch's average, which is also what a best last epoch kept
         inner.load_state_dict(averaged.module.state_dict())
     team.unwrap(net, model)
+    weigh = getattr(model, "weigh_readers", None)  # an ensemble whose networks read the numbers in two ways
+    if weigh is not None:
+        with autocast(), torch.no_grad():
+            share = weigh(lambda: evaluate(model, x_val, y_val, task, "val", target_std, eval_batch,
+                                           device)["val_loss"])
+        if share is not None:
+            state.extra["range_share"] = share
     x_test, y_test = tensors("test")
     with autocast():
         final = team.from_leader(evaluate(judge, x_test, y_test, task, "test", target_std, eval_batch, device))
