@@ -222,15 +222,13 @@ def with_ranges(model: MLP | SeparateMembers, x: torch.Tensor) -> torch.Tensor:
 
 def combined(outputs: torch.Tensor, classify: bool, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Give back the ensemble's answer from its networks' (members, batch, n_outputs): the log of the mean class
-    probabilities, or the mean number; weighted by weights (members,) adding up to 1 when given."""
-    if weights is not None:
-        weights = weights.view(-1, 1, 1)
-        if classify:  # a network given no weight adds e^-30 of its probabilities: nothing, and no log of 0
-            return torch.logsumexp(torch.log_softmax(outputs, -1) + weights.clamp_min(1e-13).log(), 0)
-        return (outputs * weights).sum(0)
-    if classify:
-        return torch.logsumexp(torch.log_softmax(outputs, -1), 0) - math.log(len(outputs))
-    return outputs.mean(0)
+    probabilities, or the mean number; weighted by weights (members,) adding up to 1 when given, else evenly."""
+    if weights is None:
+        weights = torch.full((len(outputs),), 1.0 / len(outputs), device=outputs.device)
+    weights = weights.view(-1, 1, 1)
+    if classify:  # a network given no weight adds e^-30 of its probabilities: nothing, and no log of 0
+        return torch.logsumexp(torch.log_softmax(outputs, -1) + weights.clamp_min(1e-13).log(), 0)
+    return (outputs * weights).sum(0)
 
 
 def _one_network(layer: nn.Module, member: int) -> nn.Module:
