@@ -83,7 +83,7 @@ def trainyard_score(dataset: dict, data, name: str, seed: int, preset: str | Non
     config = validate_run_config(raw)
     model = build_model(config.model, data.spec, seed=seed)
     start = time.perf_counter()
-    part, part_data = trainable(model, data, torch.device("cpu"), dataset)
+    part, part_data = trainable(model, data, torch.device("cpu"), dataset, seed=seed)
     state, final = train(config, part_data, part, torch.device("cpu"), [])
     seconds = time.perf_counter() - start
     metric = final["test_accuracy"] if "test_accuracy" in final else final["test_rmse"]

@@ -223,9 +223,10 @@ class RunConfig(BaseModel):
         if self.split.folds > 1:
             raise ValueError("cross-validation trains on one process: set split.folds to 1, or training.processes "
                              "and training.machines to 1")
-        if getattr(self.model, "train_part", None) == "head":
-            raise ValueError("training only the last layer of a pretrained network takes seconds on one process: "
-                             "set training.processes and training.machines to 1, or train the whole network")
+        if getattr(self.model, "train_part", None) in ("head", "pairs"):
+            raise ValueError("training only the last layer of a pretrained network (tuned on pairs or not) takes "
+                             "minutes at most on one process: set training.processes and training.machines to 1, "
+                             "or train the whole network")
         if t.strategy == "fsdp" and t.average_epochs:
             raise ValueError("averaging the recent weights needs the whole model in each process: set "
                              "training.average_epochs to 0, or let each process keep a whole copy (ddp)")

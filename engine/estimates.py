@@ -24,9 +24,10 @@ from engine.config import RunConfig, validate_run_config
 from engine.data.prepared import features_path
 from engine.errors import UserError
 from engine.models.estimate import (RUN_START_SECONDS, MemoryEstimate, dataset_spec, encoding_seconds,
-                                    memory_estimate, training_seconds, training_steps)
+                                    memory_estimate, training_seconds, training_steps, tuning_seconds)
 from engine.words import human_seconds
 from engine.models.registry import model_size
+from engine.training.pairs import pair_count
 
 HISTORY_RUNS = 200  # the newest finished runs read for the correction
 SIMILAR_RUNS = 5  # at most this many of the most alike runs decide it
@@ -129,8 +130,10 @@ class _Priced:
         return folds * training_seconds(self.size, n_train, t.batch_size, t.epochs, calibration, share)
 
     def encoding(self, calibration: dict[str, Any]) -> float:
-        """Give back the price of reading every example through a frozen pretrained encoder once."""
-        return encoding_seconds(self.size, self.dataset["n_rows"], calibration)
+        """Give back the price of reading every example through a frozen pretrained encoder once, after tuning it
+        on pairs of the training examples where the model does."""
+        return (encoding_seconds(self.size, self.dataset["n_rows"], calibration)
+                + tuning_seconds(self.size, pair_count(self.n_train), calibration))
 
 
 def _price(config: RunConfig, dataset: dict[str, Any]) -> _Priced:
@@ -226,7 +229,8 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any],
                                  "to see how long runs take.")
     device = calibration["device"]
     key = getattr(config.model, "encoder_key", None)
-    encodes = bool(key) and not features_path(dataset, key).exists()
+    # an encoder tuned on pairs reads every example each run: its features are the run's own
+    encodes = bool(key) and (priced.size.tuning_per_pair > 0 or not features_path(dataset, key).exists())
     histories = {} if histories is None else histories
     if device not in histories:
         histories[device] = _finished_runs(calibration, device)
@@ -259,7 +263,10 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any],
                  "here yet, so it may be off by half or double. It gets closer as runs finish.")
     if early:
         basis += (" Early stopping may end the run sooner: the range runs from an early stop to every epoch.")
-    if encodes:
+    if encodes and priced.size.tuning_per_pair:
+        basis += (f" It includes tuning the pretrained network on {pair_count(priced.n_train):,} pairs of training "
+                  "examples, then reading every example once through it.")
+    elif encodes:
         basis += " It includes reading every example once through the pretrained network (later runs reuse it)."
     if t.total_processes > 1:
         basis += (f" The {t.total_processes} processes are taken to share the work evenly; the time they spend "

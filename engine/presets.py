@@ -107,6 +107,10 @@ PRETRAINED_MAX_PER_CLASS = 300
 # (a tweet) to 10 ms (a review of 270 characters) on 2 CPU cores, so 50,000 texts cost 2 to 8 minutes, once per
 # data set. Larger sets start from the bag of word vectors, which learns much from so many texts in little time.
 PRETRAINED_MAX_TEXTS = 50_000
+# Balanced and Best tune the pretrained sentence encoder on pairs of the training texts first (engine.training.pairs)
+# when there are at most this many per label: a few texts leave the frozen encoder's view too coarse to tell labels
+# apart that it was never taught, such as a five-star review from a four-star one.
+PAIRS_MAX_PER_CLASS = 64
 
 # Auto: a time-budgeted sweep (engine.search) over the models of a kind that train fast enough on a CPU to try
 # several, and their key settings; its first trial is always the Balanced preset of the suggested model, so that
@@ -277,8 +281,18 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], model_name: str, n_trai
         preset.fitted.append(f"Pictures of {detail} pixels: the pretrained network looks at them enlarged to "
                              f"{preset.model['resolution']} × {preset.model['resolution']}.")
     if model_name == "minilm" and preset.model.get("train_part", "head") == "head":
-        preset.fitted.append("The pretrained network reads each text once and keeps what it understood, so later "
-                             "runs on this data set start training at once.")
+        classes = len((dataset.get("quality_report") or {}).get("class_counts") or {}) or 2
+        if name != "Quick" and n_train / classes <= PAIRS_MAX_PER_CLASS:
+            from engine.training.pairs import pair_count
+
+            preset.model["train_part"] = "pairs"
+            preset.fitted.append(f"{n_train:,} training texts, about {n_train // classes:,} per label: the "
+                                 f"pretrained network is first tuned on {pair_count(n_train):,} pairs of them, so that "
+                                 "texts with the same label read alike, then its last layer learns (a few minutes on "
+                                 "a processor, seconds on a GPU).")
+        else:
+            preset.fitted.append("The pretrained network reads each text once and keeps what it understood, so "
+                                 "later runs on this data set start training at once.")
     if kind == "image" and name != "Quick" and side and preset.model.get("train_part") == "head":
         preset.fitted.append("The pretrained network's view of each picture is computed once and kept, so the "
                              "pictures are not shifted at random.")

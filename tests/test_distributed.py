@@ -156,7 +156,8 @@ def test_a_worker_with_gpus_bounds_the_processes_per_machine(table):
 
 @pytest.mark.parametrize("changes, words", [
     ({"split": {"folds": 3}}, "cross-validation trains on one process"),
-    ({"model": {"name": "minilm", "train_part": "head"}}, "takes seconds on one process"),
+    ({"model": {"name": "minilm", "train_part": "head"}}, "minutes at most on one process"),
+    ({"model": {"name": "minilm", "train_part": "pairs"}}, "minutes at most on one process"),
     ({"training": {"processes": 2, "strategy": "fsdp", "average_epochs": 2}}, "averaging the recent weights"),
 ])
 def test_settings_that_train_on_one_process_are_refused_with_several(changes, words):

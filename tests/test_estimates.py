@@ -160,3 +160,30 @@ def test_the_pretrained_encoders_reading_is_learned_apart_from_training(home):
         session.execute(update(Run).where(Run.id == run["id"]).values(environment={"encoding_seconds": 40.0}))
     again = estimate_run(config, reviews)
     assert again.seconds == pytest.approx(50.0, rel=0.05)
+
+
+def test_tuning_the_pretrained_encoder_on_pairs_is_priced_and_read_again_each_run(home):
+    from engine.config import validate_run_config
+    from engine.data.prepared import features_path
+    from engine.models.estimate import dataset_spec, tuning_seconds
+    from engine.models.registry import model_size
+    from engine.training.pairs import pair_count
+
+    reviews = add_sample("reviews")
+    calibration_path().write_text(json.dumps(CALIBRATION))
+    head = starting_config(reviews, "minilm", "balanced", {"model": {"train_part": "head"}})
+    pairs = starting_config(reviews, "minilm", "balanced", {"model": {"train_part": "pairs"}})
+    frozen, tuned = estimate_run(head, reviews), estimate_run(pairs, reviews)
+    size = model_size(validate_run_config(pairs).model, dataset_spec(reviews)[0])
+    tuning = tuning_seconds(size, pair_count(tuned.n_train), CALIBRATION["devices"]["cpu"])
+    assert tuning > 0 and tuned.seconds == pytest.approx(frozen.seconds + tuning)
+    assert f"tuning the pretrained network on {pair_count(tuned.n_train):,} pairs" in tuned.basis
+    # tuning trains every weight of the encoder with AdamW: gradients and two copies of each
+    assert tuned.memory.optimizer == 2 * tuned.memory.gradients == 2 * tuned.memory.weights
+    assert tuned.memory.total > frozen.memory.total
+    # once the data set's sentence vectors are kept, a run of the last layer alone no longer reads the texts, but
+    # a run tuned on pairs reads them with its own encoder
+    features_path(reviews, "minilm").parent.mkdir(parents=True, exist_ok=True)
+    features_path(reviews, "minilm").write_bytes(b"")
+    assert estimate_run(head, reviews).seconds < frozen.seconds
+    assert estimate_run(pairs, reviews).seconds == pytest.approx(tuned.seconds)

@@ -23,8 +23,9 @@ from engine.data.transform import transform_inputs
 from engine.errors import UserError
 from engine.models import registry
 from engine.models.registry import MODELS, build_model, data_options
-from engine.presets import PRETRAINED_MAX_TEXTS, preset_for, suggested_model
+from engine.presets import PAIRS_MAX_PER_CLASS, PRETRAINED_MAX_TEXTS, preset_for, suggested_model
 from engine.training.encoded import trainable
+from engine.training.pairs import MAX_PAIRS, PAIR_ROUNDS, PAIRS_PER_STEP, draw_pairs, pair_count, tune_on_pairs
 from engine.training.loop import make_optimizer
 from engine.training.examples import describe_example
 from tests.factories import FOOD, TRAVEL, topics_dataset
@@ -156,10 +157,77 @@ def test_the_export_and_its_bundle_answer_as_the_trained_model_does(home, tmp_pa
 def test_text_sets_start_from_the_pretrained_model_up_to_its_size_limit(home, tmp_path):
     dataset = topics_dataset(tmp_path)
     assert suggested_model(dataset) == "minilm"
-    chosen = preset_for(dataset, "minilm", "Balanced")
+    # a few texts per label: Balanced and Best tune the network on pairs of them first; Quick does not
+    for preset in ("Balanced", "Best"):
+        chosen = preset_for(dataset, "minilm", preset)
+        assert chosen.model["train_part"] == "pairs"
+        assert any("tuned on 640 pairs of them" in line for line in chosen.fitted), chosen.fitted
+    assert preset_for(dataset, "minilm", "Quick").model["train_part"] == "head"
+    larger = {**dataset, "n_rows": round(2 * (PAIRS_MAX_PER_CLASS + 1) / 0.7)}  # above the limit per label
+    chosen = preset_for(larger, "minilm", "Balanced")
     assert chosen.model["train_part"] == "head"
     assert any("reads each text once" in line for line in chosen.fitted)
     assert suggested_model({**dataset, "n_rows": PRETRAINED_MAX_TEXTS + 1}) == "bag_of_embeddings"
+
+
+def test_pairs_join_each_text_to_one_of_its_label_and_one_of_another():
+    assert len(draw_pairs(np.array([0, 1, 0, 1]), seed=0)[0]) == pair_count(4) == PAIR_ROUNDS * 2 * 4
+    assert len(draw_pairs(np.zeros(100, int).tolist() + [1], seed=0)[0]) == pair_count(101) == MAX_PAIRS
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    first, second, same = draw_pairs(labels, seed=0)
+    assert not (first == second).any()
+    assert np.array_equal(same, (labels[first] == labels[second]).astype(np.float32))
+    # each round, every text meets one of another label and one of its own, except the lone text of label 2
+    assert len(first) == PAIR_ROUNDS * (2 * len(labels) - 1) and same.sum() == PAIR_ROUNDS * (len(labels) - 1)
+    assert np.array_equal(draw_pairs(labels, seed=0)[0], first)  # the seed decides the draw
+    assert len(draw_pairs(np.array([1, 1, 1]), seed=0)[0]) == 0  # one label: nothing to tell apart
+
+
+@pytest.mark.slow
+def test_tuning_on_pairs_draws_texts_of_a_label_together_and_leaves_the_encoder_frozen():
+    config = minilm(train_part="pairs")
+    model = build_model(config.model, {"kind": "text", "task": "classification", "n_outputs": 2}, seed=0)
+    assert model.tunes_on_pairs and not model.trains_encoder
+    texts, labels = FOOD + TRAVEL, np.array([0] * len(FOOD) + [1] * len(TRAVEL))
+    pieces = encode_pieces(texts, "minilm", 32)
+
+    def gap() -> float:
+        """Mean cosine of texts of the same label minus that of texts of different labels."""
+        with torch.no_grad():
+            vectors = model.encoder.eval()(torch.from_numpy(pieces))
+        cosine, alike = (vectors @ vectors.T).numpy(), labels[:, None] == labels[None, :]
+        return float(cosine[alike & ~np.eye(len(texts), dtype=bool)].mean() - cosine[~alike].mean())
+
+    before, steps = gap(), []
+    assert tune_on_pairs(model.encoder, pieces, labels, CPU, seed=0, on_step=lambda done, total: steps.append(
+        (done, total))) == MAX_PAIRS
+    assert steps[-1] == (MAX_PAIRS, MAX_PAIRS) and len(steps) == MAX_PAIRS // PAIRS_PER_STEP
+    assert gap() > before + 0.2, (before, gap())
+    assert not any(parameter.requires_grad for parameter in model.encoder.parameters())
+    assert not model.encoder.training
+
+
+@pytest.mark.slow
+def test_a_run_tuned_on_pairs_answers_with_its_own_encoder_and_keeps_no_shared_features(home, tmp_path):
+    from db import repo
+    from engine.serving.predict import load_trained
+
+    dataset = topics_dataset(tmp_path)
+    run = train_run(dataset, "minilm", model_settings={"train_part": "pairs"}, epochs=3, batch_size=8)
+    assert run["config"]["model"]["train_part"] == "pairs"
+    assert not features_path(dataset, "minilm").exists()  # its features are the run's own, not the data set's
+    trained = load_trained(run["id"])
+    untuned = build_model(minilm().model, trained.spec, seed=0).encoder.network.state_dict()
+    tuned = trained.model.encoder.network.state_dict()
+    assert not torch.equal(tuned["encoder.layer.5.output.dense.weight"], untuned["encoder.layer.5.output.dense.weight"])
+    # the evaluation answered on the run's features; the saved whole model answers the same on the texts
+    data = prepare_dataset(dataset, run["config"]["split"]["validation_fraction"],
+                           run["config"]["split"]["test_fraction"], run["config"]["split"]["seed"],
+                           **data_options("minilm"))
+    with torch.no_grad():
+        whole = trained.model.eval()(torch.from_numpy(data.arrays["test"][0])).argmax(-1).numpy()
+    accuracy = float((whole == data.arrays["test"][1]).mean())
+    assert accuracy == pytest.approx(repo.run_summary(run["id"])["test_accuracy"], abs=1e-6)
 
 
 def test_a_missing_tokenizer_makes_the_text_model_unavailable_with_its_install_command(monkeypatch):

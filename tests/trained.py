@@ -14,10 +14,11 @@ from tests.conftest import ROOT, make_table
 
 
 def train_run(dataset: dict, model: str = "mlp", hidden_sizes: tuple[int, ...] = (16,), members: int = 1,
-              **settings) -> dict:
-    """Train a run on dataset with the child-process runner (no worker needed) and give back the finished run."""
-    config = {"model": {"name": model, "hidden_sizes": list(hidden_sizes), "members": members} if model == "mlp"
-              else {"name": model},
+              model_settings: dict | None = None, **settings) -> dict:
+    """Train a run on dataset with the child-process runner (no worker needed) and give back the finished run;
+    settings are training settings, model_settings those of the model."""
+    config = {"model": ({"name": model, "hidden_sizes": list(hidden_sizes), "members": members} if model == "mlp"
+                        else {"name": model}) | (model_settings or {}),
               "training": {"epochs": 4, "batch_size": 32, "learning_rate": 0.01} | settings}
     run = repo.create_run(dataset["id"], model, RunConfig.model_validate(config).model_dump())
     result = subprocess.run([sys.executable, "-m", "engine.jobs.runner", str(run["id"])], cwd=ROOT,

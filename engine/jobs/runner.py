@@ -124,19 +124,24 @@ def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None
             repo.add_event(run_id, started)
             print(f"Run {run_id}: {started}", flush=True)
     # Share of the progress bar the pretrained encoder's first look at the data takes, when it has to look.
-    encoding_share, encoding_started = 0.0, time.monotonic()
+    encoding_share, encoding_started, tenths_told = 0.0, time.monotonic(), 0
 
     def encoding(done: int, total: int, seconds_left: float | None) -> None:
-        nonlocal encoding_share
+        nonlocal encoding_share, tenths_told
         if reason := stop():
             raise StopTraining(reason)
         encoding_share = encoding_progress_share(model)
         repo.update_progress(run_id, encoding_share * done / total, seconds_left)
-        if done == total or done % (ENCODE_BATCH * 20) == 0:
+        if getattr(model, "tunes_on_pairs", False):
+            if done * 10 // total > tenths_told:  # each tenth of the way
+                tenths_told = done * 10 // total
+                print(f"Run {run_id}: tuning the pretrained network on pairs of the training texts, then reading "
+                      f"every text with it: {done / total:.0%} done", flush=True)
+        elif done == total or done % (ENCODE_BATCH * 20) == 0:
             print(f"Run {run_id}: the pretrained network has looked at {done:,} of {total:,} examples "
                   f"(once for this data set; later runs reuse it)", flush=True)
 
-    part, part_data = trainable(model, data, device, dataset, encoding)
+    part, part_data = trainable(model, data, device, dataset, encoding, seed=config.training.seed)
     if encoding_share and leader:  # the encoder read the data set: its time, for the estimates of later runs
         environment["encoding_seconds"] = round(time.monotonic() - encoding_started, 2)
         repo.set_run_environment(run_id, describe_device(device), environment)

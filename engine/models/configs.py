@@ -37,11 +37,12 @@ def widths_field(default: list[int], what: str):
                  description=f"Neurons in each {what} layer, first to last (1 to 8 layers of 1 to 4096 each).")
 
 
-def train_part_field(description: str):
-    """What of a pretrained model trains: only its new last layer, or the whole network."""
-    return Field("head", title="What to train", description=description,
-                 json_schema_extra={"option_labels": {"head": "Only the last layer (fast)",
-                                                      "all": "The whole network (fine-tune)"}})
+def train_part_field(description: str, pairs: str | None = None):
+    """What of a pretrained model trains: only its new last layer, or the whole network; pairs, where given, labels
+    a third way: the network tuned on pairs of examples first, then the last layer (engine.training.pairs)."""
+    labels = {"head": "Only the last layer (fast)", **({"pairs": pairs} if pairs else {}),
+              "all": "The whole network (fine-tune)"}
+    return Field("head", title="What to train", description=description, json_schema_extra={"option_labels": labels})
 
 
 def encoder_share_field(default: float):

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from engine.training.pairs import PAIRS_PER_STEP
+
 FLOAT_BYTES = 4
 
 
@@ -20,6 +22,8 @@ class ModelSize:
     # Numbers computed per example once before training (a frozen pretrained encoder's features), or 0.
     encoding_per_example: int = 0
     trained_parameters: int | None = None  # those that learn, when not all of them do (a frozen encoder's do not)
+    # Numbers a pair of examples keeps when the encoder is first tuned on pairs (engine.training.pairs), or 0.
+    tuning_per_pair: int = 0
 
     @property
     def learning(self) -> int:
@@ -73,9 +77,11 @@ def memory_estimate(size: ModelSize, spec: dict[str, Any], batch_size: int, opti
                     momentum: float = 0.9) -> MemoryEstimate:
     """Give back a rough estimate, in bytes, of the memory training needs on its device."""
     weights = FLOAT_BYTES * size.parameters
-    trained = FLOAT_BYTES * size.learning
+    # Tuning on pairs first trains every weight with AdamW (two copies), in steps of PAIRS_PER_STEP pairs.
+    trained = FLOAT_BYTES * (size.parameters if size.tuning_per_pair else size.learning)
     copies = OPTIMIZER_COPIES[optimizer] if optimizer != "sgd" or momentum > 0 else 0
-    activations = FLOAT_BYTES * size.activations_per_example * batch_size
+    copies = max(copies, OPTIMIZER_COPIES["adamw"]) if size.tuning_per_pair else copies
+    activations = FLOAT_BYTES * max(size.activations_per_example * batch_size, size.tuning_per_pair * PAIRS_PER_STEP)
     data = INPUT_BYTES[spec["kind"]](spec) * n_rows
     parts = dict(weights=weights, gradients=trained, optimizer=copies * trained, activations=activations, data=data)
     return MemoryEstimate(**parts, total=sum(parts.values()))
@@ -157,6 +163,16 @@ def encoding_seconds(size: ModelSize, n_rows: int, calibration: dict[str, float]
     """Give back the seconds a frozen pretrained encoder takes to read n_rows examples once: a forward pass alone,
     about a third of a training step's work."""
     return n_rows * size.encoding_per_example * calibration["seconds_per_unit"] * FORWARD_SHARE
+
+
+def tuning_seconds(size: ModelSize, n_pairs: int, calibration: dict[str, float]) -> float:
+    """Give back the seconds of tuning an encoder on n_pairs pairs first, in steps of PAIRS_PER_STEP pairs that
+    train every weight, or 0 for a model that does not."""
+    if not size.tuning_per_pair:
+        return 0.0
+    steps = -(-n_pairs // PAIRS_PER_STEP)
+    work = PAIRS_PER_STEP * size.tuning_per_pair + size.parameters
+    return steps * (calibration["seconds_per_step"] + work * calibration["seconds_per_unit"])
 
 
 def time_estimate(size: ModelSize, n_train: int, batch_size: int, epochs: int, calibration: dict[str, float],

@@ -177,16 +177,19 @@ class PretrainedClassifier(nn.Module):
     """A pretrained encoder and a new last layer; the encoder trains too only when fine-tuning.
 
     `trains_encoder` tells the training set-up whether the encoder's features can be computed once and cached
-    (engine.training.encoded), and `parameter_groups` gives the encoder its smaller learning rate.
+    (engine.training.encoded), `tunes_on_pairs` whether the encoder is first tuned on pairs of the training
+    examples (engine.training.pairs; its features are then the run's own), and `parameter_groups` gives the encoder
+    its smaller learning rate.
     """
 
     def __init__(self, encoder: nn.Module, encoder_key: str, head: nn.Module, trains_encoder: bool,
-                 encoder_learning_rate_share: float):
+                 encoder_learning_rate_share: float, tunes_on_pairs: bool = False):
         super().__init__()
         self.encoder = encoder
         self.encoder_key = encoder_key  # names the encoder's cached features: the same key, the same features
         self.head = head
         self.trains_encoder = trains_encoder
+        self.tunes_on_pairs = tunes_on_pairs
         self.encoder_share = encoder_learning_rate_share
         if not trains_encoder:
             self.encoder.requires_grad_(False)
@@ -380,7 +383,7 @@ class PretrainedTextClassifier(PretrainedClassifier):
     def __init__(self, config: MiniLMConfig, n_outputs: int):
         super().__init__(TextEncoder(), config.encoder_key, SentenceAndPieces(n_outputs, config.dropout,
                                                                               config.word_vectors),
-                         config.train_part == "all", config.encoder_learning_rate_share)
+                         config.train_part == "all", config.encoder_learning_rate_share, config.train_part == "pairs")
 
     def fit_head(self, features: torch.Tensor) -> None:
         """Nothing to fit: the head reads the sentence vectors as they are (see SentenceAndPieces)."""

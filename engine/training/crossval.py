@@ -71,7 +71,7 @@ def cross_validate(config, dataset: dict[str, Any], folds: int, device,
         data = prepare_dataset(dataset, split.validation_fraction, split.test_fraction, split.seed,
                                folds=folds, fold=fold, **data_options(config.model.name))
         model = build_model(config.model, data.spec, seed=config.training.seed + fold)
-        part, data = trainable(model, data, device, dataset)
+        part, data = trainable(model, data, device, dataset, seed=config.training.seed + fold)
         _, final = train(config, data, part, device, callbacks(fold))
         x_fold, y_fold = (torch.from_numpy(a) for a in data.arrays["validation"])
         # evaluate() gives precision, recall and F1 for the "test" prefix only; here they describe the fold.

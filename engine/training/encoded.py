@@ -16,8 +16,10 @@ import torch
 from torch import nn
 
 from engine.data.prepared import SPLITS, PreparedData, features_path, save_quietly
+from engine.training.pairs import pair_count, tune_on_pairs
 
 ENCODE_BATCH = 64
+PAIR_WORK = 6  # a pair tuned is about six texts read: two texts, each forward and backward (twice a forward)
 # Called with (examples done, examples in all, seconds left) while features are computed.
 EncodeProgress = Callable[[int, int, float | None], None]
 
@@ -94,16 +96,39 @@ def cached_features(model: nn.Module, data: PreparedData, device: torch.device, 
     return features
 
 
+def tuned_on_pairs(model: nn.Module, data: PreparedData, device: torch.device, seed: int,
+                   on_progress: EncodeProgress | None = None) -> EncodeProgress:
+    """Tune model's encoder on pairs of the training examples (engine.training.pairs); give back the progress
+    reporter for reading every example after it, so that one bar covers both (a pair counts as PAIR_WORK reads).
+
+    A run resumed after a stop tunes again, on the same pairs from the same seed, before its checkpoint is read."""
+    x, y = data.arrays["train"]
+    reading, start = sum(len(data.arrays[split][0]) for split in SPLITS), time.perf_counter()
+    total = PAIR_WORK * pair_count(len(y)) + reading
+
+    def report(done: int) -> None:
+        if on_progress:
+            elapsed = time.perf_counter() - start
+            on_progress(done, total, elapsed / done * (total - done) if done else None)
+
+    tuned = PAIR_WORK * tune_on_pairs(model.encoder, x, y, device, seed, lambda pairs, _: report(PAIR_WORK * pairs))
+    total = tuned + reading  # fewer pairs than the most when a label has a single example, or there is one label
+    return lambda done, _total, _left: report(tuned + done)
+
+
 def trainable(model: nn.Module, data: PreparedData, device: torch.device, dataset: dict[str, Any] | None = None,
-              on_progress: EncodeProgress | None = None) -> tuple[nn.Module, PreparedData]:
+              on_progress: EncodeProgress | None = None, seed: int = 0) -> tuple[nn.Module, PreparedData]:
     """Give back (the module to train, the data to train it on) for model on data; see the module's docstring.
 
     A pretrained model's features of the training examples also set its head's standardisation, whether the encoder
-    then trains or not. With the stored dataset, the features are kept in its folder for later runs.
+    then trains or not. With the stored dataset, the features are kept in its folder for later runs, except those
+    of an encoder tuned on pairs of this run's training examples (seed draws the pairs): they are the run's own.
     """
     if not hasattr(model, "encoder_key"):
         return model, data
     path = features_path(dataset, model.encoder_key) if dataset is not None else None
+    if getattr(model, "tunes_on_pairs", False):
+        on_progress, path = tuned_on_pairs(model, data, device, seed, on_progress), None
     features = cached_features(model, data, device, path, on_progress)
     model.fit_head(torch.from_numpy(features["train"]))
     if trains_whole_model(model):

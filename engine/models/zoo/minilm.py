@@ -12,6 +12,7 @@ from engine.models.entry import ModelEntry
 from engine.models.estimate import ModelSize, linear
 from engine.models.zoo.bag_of_embeddings import TRAINING as BAG_TRAINING
 from engine.models.zoo.bag_of_embeddings import BagOfEmbeddingsConfig, bag_of_embeddings_size
+from engine.training.pairs import PAIR_MAX_PIECES
 
 
 class MiniLMConfig(ModelConfigBase):
@@ -19,9 +20,12 @@ class MiniLMConfig(ModelConfigBase):
     layer for your classes."""
 
     name: Literal["minilm"] = "minilm"
-    train_part: Literal["head", "all"] = train_part_field(
+    train_part: Literal["head", "pairs", "all"] = train_part_field(
         "Train only the last layer on what the pretrained network understands of each text (computed once and "
-        "kept, so later runs take seconds), or fine-tune the whole network too (much slower: a GPU helps).")
+        "kept, so later runs take seconds); first tune the network on pairs of your texts, so that texts with the "
+        "same label read alike, then the last layer (for a few texts per label: minutes on a processor, seconds "
+        "on a GPU); or fine-tune the whole network too (much slower: a GPU helps).",
+        pairs="Tune on pairs of your texts, then the last layer (few texts)")
     word_vectors: int = Field(
         64, ge=0, le=1024, title="Word piece vector size",
         description="Beside what the pretrained network understands of a text, also learn a vector of this size "
@@ -45,17 +49,23 @@ def minilm_size(config: MiniLMConfig, spec: dict[str, Any]) -> ModelSize:
     width, wide, length = MINILM_WIDTH, MINILM_WIDE, spec.get("max_length") or 128
     layer = 4 * linear(width, width) + linear(width, wide) + linear(wide, width) + 4 * width
     parameters = (MINILM_VOCABULARY + MINILM_POSITIONS + 2) * width + 2 * width + MINILM_LAYERS * layer
-    # each layer keeps about its queries, keys, values, mixed values, two norms (width each), the wide layer
-    # and its activation (wide each) per piece, and the attention weights (heads × length) per piece
-    numbers = MINILM_LAYERS * length * (8 * width + 2 * wide + MINILM_HEADS * length)
+
+    def numbers_at(pieces: int) -> int:
+        # each layer keeps about its queries, keys, values, mixed values, two norms (width each), the wide layer
+        # and its activation (wide each) per piece, and the attention weights (heads × length) per piece
+        return MINILM_LAYERS * pieces * (8 * width + 2 * wide + MINILM_HEADS * pieces)
+
+    numbers = numbers_at(length)
     pieces = ModelSize(0, 0)
     if config.word_vectors:  # the bag of word piece vectors, without a layer of its own
         pieces = bag_of_embeddings_size(BagOfEmbeddingsConfig(embedding_dim=config.word_vectors),
                                         {"vocab_size": MINILM_VOCABULARY, "max_length": length, "n_outputs": 0})
     head = linear(width + config.word_vectors, spec["n_outputs"]) + pieces.parameters
     kept = 3 * (width + config.word_vectors) + pieces.activations_per_example
-    if config.train_part == "head":
-        return ModelSize(parameters + head, kept, encoding_per_example=numbers, trained_parameters=head)
+    if config.train_part in ("head", "pairs"):
+        tuning = 2 * numbers_at(min(length, PAIR_MAX_PIECES)) if config.train_part == "pairs" else 0
+        return ModelSize(parameters + head, kept, encoding_per_example=numbers, trained_parameters=head,
+                         tuning_per_pair=tuning)
     return ModelSize(parameters + head, numbers + kept)
 
 
