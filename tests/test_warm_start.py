@@ -13,9 +13,11 @@ from db import repo
 from engine.config import RunConfig, validate_run_config
 from engine.data.ingest import add_dataset
 from engine.data.prepare import prepare_dataset
+from engine.data.prepared import features_path
 from engine.errors import UserError
 from engine.models.registry import build_model, data_options
 from engine.training.checkpoint import load_checkpoint
+from engine.training.encoded import trainable
 from engine.files import model_path
 from engine.training.warm_start import source_run, start_from_run
 from tests.conftest import cli, make_table
@@ -66,7 +68,8 @@ def test_the_same_labels_keep_every_weight_and_the_run_says_where_it_started(hom
 
 @pytest.mark.slow
 def test_a_text_run_carries_the_pretrained_encoder_and_its_word_pieces_to_other_labels(home, tmp_path):
-    first = train_run(topics_dataset(tmp_path), "minilm", epochs=2, batch_size=8)
+    topics = topics_dataset(tmp_path)
+    first = train_run(topics, "minilm", epochs=2, batch_size=8)
     frame = pd.DataFrame({"text": FOOD + TRAVEL, "label": (["sweet", "savoury"] * 7) + (["near", "far"] * 7)})
     frame.to_csv(tmp_path / "other.csv", index=False)
     other = add_dataset(tmp_path / "other.csv", name="other", kind="text", target="label", text_column="text")
@@ -77,6 +80,16 @@ def test_a_text_run_carries_the_pretrained_encoder_and_its_word_pieces_to_other_
     # Word pieces number the inputs alike in every text set: their learned vectors come along.
     assert torch.equal(after["head.pieces.words.weight"], earlier["head.pieces.words.weight"])
     assert after["head.linear.weight"].shape[0] == 4 and "last layer starts afresh" in said
+    assert not model.encoder_changed  # that run left its encoder as the package has it: shared features fit
+
+    # A run that changed its encoder (fine-tuned, or tuned on pairs) passes on its own way of reading texts: a run
+    # started from it reads them anew and keeps no features for the data set, whose shared ones would not fit.
+    tuned = train_run(topics, "minilm", model_settings={"train_part": "all"}, epochs=1, batch_size=8)
+    model, config, data = fresh_model(other, {"name": "minilm"})
+    start_from_run(model, config, data.spec, data.preprocessing, tuned["id"])
+    assert model.encoder_changed
+    part, features = trainable(model, data, torch.device("cpu"), other)
+    assert part is model.head and not features_path(other, "minilm").exists()
 
 
 @pytest.mark.slow

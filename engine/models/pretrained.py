@@ -178,8 +178,9 @@ class PretrainedClassifier(nn.Module):
 
     `trains_encoder` tells the training set-up whether the encoder's features can be computed once and cached
     (engine.training.encoded), `tunes_on_pairs` whether the encoder is first tuned on pairs of the training
-    examples (engine.training.pairs; its features are then the run's own), and `parameter_groups` gives the encoder
-    its smaller learning rate.
+    examples (engine.training.pairs), `encoder_changed` whether its weights were taken from an earlier run that
+    changed them (engine.training.warm_start) — in both cases its features are the run's own, not the data set's
+    — and `parameter_groups` gives the encoder its smaller learning rate.
     """
 
     def __init__(self, encoder: nn.Module, encoder_key: str, head: nn.Module, trains_encoder: bool,
@@ -190,6 +191,7 @@ class PretrainedClassifier(nn.Module):
         self.head = head
         self.trains_encoder = trains_encoder
         self.tunes_on_pairs = tunes_on_pairs
+        self.encoder_changed = False
         self.encoder_share = encoder_learning_rate_share
         if not trains_encoder:
             self.encoder.requires_grad_(False)

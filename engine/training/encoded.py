@@ -122,11 +122,13 @@ def trainable(model: nn.Module, data: PreparedData, device: torch.device, datase
 
     A pretrained model's features of the training examples also set its head's standardisation, whether the encoder
     then trains or not. With the stored dataset, the features are kept in its folder for later runs, except those
-    of an encoder tuned on pairs of this run's training examples (seed draws the pairs): they are the run's own.
+    of an encoder tuned on pairs of this run's training examples (seed draws the pairs) or taken from an earlier
+    run that changed it: they are the run's own.
     """
     if not hasattr(model, "encoder_key"):
         return model, data
-    path = features_path(dataset, model.encoder_key) if dataset is not None else None
+    shared = dataset is not None and not getattr(model, "encoder_changed", False)
+    path = features_path(dataset, model.encoder_key) if shared else None
     if getattr(model, "tunes_on_pairs", False):
         on_progress, path = tuned_on_pairs(model, data, device, seed, on_progress), None
     features = cached_features(model, data, device, path, on_progress)

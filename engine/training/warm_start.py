@@ -104,6 +104,9 @@ def start_from_run(model: nn.Module, config: Any, spec: dict[str, Any], preproce
         raise UserError(f"None of run {run_id}'s weights can carry over to this model: its settings give layers of "
                         "other sizes, or its layers all read inputs or give answers that differ from that run's. "
                         "Start from fresh weights, or from a run with the same settings on similar data.")
+    if hasattr(model, "encoder_changed"):  # a pretrained encoder that run tuned reads the data in its own way
+        model.encoder_changed = any(name.startswith("encoder.") and not torch.equal(value, own[name])
+                                    for name, value in taken.items())
     model.load_state_dict(taken, strict=False)
     words = f"Started from the weights of run {run_id} ({len(taken)} of {len(own)} weight tensors)"
     fresh = []
