@@ -27,7 +27,7 @@ from engine.models.estimate import (RUN_START_SECONDS, MemoryEstimate, dataset_s
                                     memory_estimate, training_seconds, training_steps, tuning_seconds)
 from engine.words import human_seconds
 from engine.models.registry import model_size
-from engine.training.pairs import pair_count
+from engine.models.pairs import pair_count
 
 HISTORY_RUNS = 200  # the newest finished runs read for the correction
 SIMILAR_RUNS = 5  # at most this many of the most alike runs decide it

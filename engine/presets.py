@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import UserError
+from engine.models.pairs import pair_count
 
 PRESETS = ("Quick", "Balanced", "Best")
 DEFAULT_PRESET = "Balanced"
@@ -107,7 +108,7 @@ PRETRAINED_MAX_PER_CLASS = 300
 # (a tweet) to 10 ms (a review of 270 characters) on 2 CPU cores, so 50,000 texts cost 2 to 8 minutes, once per
 # data set. Larger sets start from the bag of word vectors, which learns much from so many texts in little time.
 PRETRAINED_MAX_TEXTS = 50_000
-# Balanced and Best tune the pretrained sentence encoder on pairs of the training texts first (engine.training.pairs)
+# Balanced and Best tune the pretrained sentence encoder on pairs of the training texts first (engine.models.pairs)
 # when there are at most this many per label: a few texts leave the frozen encoder's view too coarse to tell labels
 # apart that it was never taught, such as a five-star review from a four-star one.
 PAIRS_MAX_PER_CLASS = 64
@@ -283,8 +284,6 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], model_name: str, n_trai
     if model_name == "minilm" and preset.model.get("train_part", "head") == "head":
         classes = len((dataset.get("quality_report") or {}).get("class_counts") or {}) or 2
         if name != "Quick" and n_train / classes <= PAIRS_MAX_PER_CLASS:
-            from engine.training.pairs import pair_count
-
             preset.model["train_part"] = "pairs"
             preset.fitted.append(f"{n_train:,} training texts, about {n_train // classes:,} per label: the "
                                  f"pretrained network is first tuned on {pair_count(n_train):,} pairs of them, so that "

@@ -167,7 +167,7 @@ def test_tuning_the_pretrained_encoder_on_pairs_is_priced_and_read_again_each_ru
     from engine.data.prepared import features_path
     from engine.models.estimate import dataset_spec, tuning_seconds
     from engine.models.registry import model_size
-    from engine.training.pairs import pair_count
+    from engine.models.pairs import pair_count
 
     reviews = add_sample("reviews")
     calibration_path().write_text(json.dumps(CALIBRATION))

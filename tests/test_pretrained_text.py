@@ -24,8 +24,8 @@ from engine.errors import UserError
 from engine.models import registry
 from engine.models.registry import MODELS, build_model, data_options
 from engine.presets import PAIRS_MAX_PER_CLASS, PRETRAINED_MAX_TEXTS, preset_for, suggested_model
-from engine.training.encoded import trainable
-from engine.training.pairs import MAX_PAIRS, PAIR_ROUNDS, PAIRS_PER_STEP, draw_pairs, pair_count, tune_on_pairs
+from engine.training.encoded import trainable, tune_on_pairs
+from engine.models.pairs import MAX_PAIRS, PAIR_ROUNDS, PAIRS_PER_STEP, draw_pairs, pair_count
 from engine.training.loop import make_optimizer
 from engine.training.examples import describe_example
 from tests.factories import FOOD, TRAVEL, topics_dataset

@@ -39,7 +39,7 @@ def widths_field(default: list[int], what: str):
 
 def train_part_field(description: str, pairs: str | None = None):
     """What of a pretrained model trains: only its new last layer, or the whole network; pairs, where given, labels
-    a third way: the network tuned on pairs of examples first, then the last layer (engine.training.pairs)."""
+    a third way: the network tuned on pairs of examples first, then the last layer (engine.models.pairs)."""
     labels = {"head": "Only the last layer (fast)", **({"pairs": pairs} if pairs else {}),
               "all": "The whole network (fine-tune)"}
     return Field("head", title="What to train", description=description, json_schema_extra={"option_labels": labels})

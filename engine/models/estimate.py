@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.training.pairs import PAIRS_PER_STEP
+from engine.models.pairs import PAIRS_PER_STEP
 
 FLOAT_BYTES = 4
 
@@ -22,7 +22,7 @@ class ModelSize:
     # Numbers computed per example once before training (a frozen pretrained encoder's features), or 0.
     encoding_per_example: int = 0
     trained_parameters: int | None = None  # those that learn, when not all of them do (a frozen encoder's do not)
-    # Numbers a pair of examples keeps when the encoder is first tuned on pairs (engine.training.pairs), or 0.
+    # Numbers a pair of examples keeps when the encoder is first tuned on pairs (engine.models.pairs), or 0.
     tuning_per_pair: int = 0
 
     @property

@@ -178,7 +178,7 @@ class PretrainedClassifier(nn.Module):
 
     `trains_encoder` tells the training set-up whether the encoder's features can be computed once and cached
     (engine.training.encoded), `tunes_on_pairs` whether the encoder is first tuned on pairs of the training
-    examples (engine.training.pairs), `encoder_changed` whether its weights were taken from an earlier run that
+    examples (engine.models.pairs), `encoder_changed` whether its weights were taken from an earlier run that
     changed them (engine.training.warm_start) — in both cases its features are the run's own, not the data set's
     — and `parameter_groups` gives the encoder its smaller learning rate.
     """

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from engine.data.prepared import SPLITS, PreparedData, features_path, save_quietly
-from engine.training.pairs import pair_count, tune_on_pairs
+from engine.models.pairs import PAIR_LEARNING_RATE, PAIR_MAX_PIECES, PAIRS_PER_STEP, draw_pairs, pair_count
 
 ENCODE_BATCH = 64
 PAIR_WORK = 6  # a pair tuned is about six texts read: two texts, each forward and backward (twice a forward)
@@ -96,9 +96,41 @@ def cached_features(model: nn.Module, data: PreparedData, device: torch.device, 
     return features
 
 
+def tune_on_pairs(encoder, x: np.ndarray, labels: np.ndarray, device, seed: int,
+                  on_step: Callable[[int, int], None] | None = None) -> int:
+    """Tune encoder (examples → vectors of length 1) in place so that the cosine of each pair's vectors comes
+    near 1 for the same label and 0 for different ones; give back the number of pairs it learnt from.
+
+    x holds word piece ids, 0 after each text's end; on_step(pairs done, pairs in all) after each step.
+    """
+    first, second, same = draw_pairs(labels, seed)
+    if not len(first):
+        return 0
+    x = x[:, :PAIR_MAX_PIECES]
+    torch.manual_seed(seed)  # dropout's draws; the training loop seeds again before the last layer learns
+    encoder.to(device).train()
+    encoder.requires_grad_(True)
+    optimiser = torch.optim.AdamW(encoder.parameters(), lr=PAIR_LEARNING_RATE)
+    try:
+        for start in range(0, len(first), PAIRS_PER_STEP):
+            batch = slice(start, start + PAIRS_PER_STEP)
+            u = encoder(torch.from_numpy(x[first[batch]]).to(device))
+            v = encoder(torch.from_numpy(x[second[batch]]).to(device))
+            loss = torch.nn.functional.mse_loss((u * v).sum(dim=1), torch.from_numpy(same[batch]).to(device))
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            if on_step:
+                on_step(min(start + PAIRS_PER_STEP, len(first)), len(first))
+    finally:
+        encoder.requires_grad_(False)
+        encoder.eval()
+    return len(first)
+
+
 def tuned_on_pairs(model: nn.Module, data: PreparedData, device: torch.device, seed: int,
                    on_progress: EncodeProgress | None = None) -> EncodeProgress:
-    """Tune model's encoder on pairs of the training examples (engine.training.pairs); give back the progress
+    """Tune model's encoder on pairs of the training examples (tune_on_pairs); give back the progress
     reporter for reading every example after it, so that one bar covers both (a pair counts as PAIR_WORK reads).
 
     A run resumed after a stop tunes again, on the same pairs from the same seed, before its checkpoint is read."""

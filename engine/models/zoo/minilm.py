@@ -12,7 +12,7 @@ from engine.models.entry import ModelEntry
 from engine.models.estimate import ModelSize, linear
 from engine.models.zoo.bag_of_embeddings import TRAINING as BAG_TRAINING
 from engine.models.zoo.bag_of_embeddings import BagOfEmbeddingsConfig, bag_of_embeddings_size
-from engine.training.pairs import PAIR_MAX_PIECES
+from engine.models.pairs import PAIR_MAX_PIECES
 
 
 class MiniLMConfig(ModelConfigBase):

@@ -2,12 +2,11 @@
 al. 2022): pairs with the same label are pulled together and pairs with different labels pushed apart, so that the
 encoder's view of an example already tells the labels apart when only a few examples per label exist.
 
-Its figures are here, without torch, so that the estimates can price a run that tunes on pairs.
+Its figures and the drawing of the pairs are here, without torch, so that model sizes, presets and estimates can
+price and describe it; engine.training.encoded.tune_on_pairs does the tuning.
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 import numpy as np
 
@@ -40,37 +39,3 @@ def draw_pairs(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, n
             first.append(position), second.append(rng.choice(np.flatnonzero(labels != label))), same.append(0.0)
     order = rng.permutation(len(first))[:MAX_PAIRS]
     return np.asarray(first)[order], np.asarray(second)[order], np.asarray(same, dtype=np.float32)[order]
-
-
-def tune_on_pairs(encoder, x: np.ndarray, labels: np.ndarray, device, seed: int,
-                  on_step: Callable[[int, int], None] | None = None) -> int:
-    """Tune encoder (examples → vectors of length 1) in place so that the cosine of each pair's vectors comes
-    near 1 for the same label and 0 for different ones; give back the number of pairs it learnt from.
-
-    x holds word piece ids, 0 after each text's end; on_step(pairs done, pairs in all) after each step.
-    """
-    import torch
-
-    first, second, same = draw_pairs(labels, seed)
-    if not len(first):
-        return 0
-    x = x[:, :PAIR_MAX_PIECES]
-    torch.manual_seed(seed)  # dropout's draws; the training loop seeds again before the last layer learns
-    encoder.to(device).train()
-    encoder.requires_grad_(True)
-    optimiser = torch.optim.AdamW(encoder.parameters(), lr=PAIR_LEARNING_RATE)
-    try:
-        for start in range(0, len(first), PAIRS_PER_STEP):
-            batch = slice(start, start + PAIRS_PER_STEP)
-            u = encoder(torch.from_numpy(x[first[batch]]).to(device))
-            v = encoder(torch.from_numpy(x[second[batch]]).to(device))
-            loss = torch.nn.functional.mse_loss((u * v).sum(dim=1), torch.from_numpy(same[batch]).to(device))
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            if on_step:
-                on_step(min(start + PAIRS_PER_STEP, len(first)), len(first))
-    finally:
-        encoder.requires_grad_(False)
-        encoder.eval()
-    return len(first)
