@@ -195,6 +195,11 @@ def image_side(dataset: dict[str, Any]) -> int | None:
     return min(sides) if dataset.get("kind") == "image" and all(sides) else None
 
 
+def class_count(dataset: dict[str, Any]) -> int:
+    """Give back how many classes the data set's quality report counted, or 2 when it counted none."""
+    return len((dataset.get("quality_report") or {}).get("class_counts") or {}) or 2
+
+
 def picture_detail(dataset: dict[str, Any]) -> int | None:
     """Give back the side, in pixels, of the detail a picture set really has: its stored size, or the size of its
     largest original picture when that is smaller (8 × 8 digits stored at 32 × 32 have 8 pixels of detail)."""
@@ -214,7 +219,7 @@ def suggested_model(dataset: dict[str, Any]) -> str:
     if kind == "text" and MODELS["minilm"].available and int(dataset.get("n_rows") or 0) <= PRETRAINED_MAX_TEXTS:
         return "minilm"
     if kind == "image" and MODELS["efficientnet_lite0"].available:
-        classes = len((dataset.get("quality_report") or {}).get("class_counts") or {}) or 2
+        classes = class_count(dataset)
         side = picture_detail(dataset) or 0
         if side >= PRETRAINED_MIN_SIDE and training_rows(dataset) / classes <= PRETRAINED_MAX_PER_CLASS:
             return "efficientnet_lite0"
@@ -282,7 +287,7 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], model_name: str, n_trai
         preset.fitted.append(f"Pictures of {detail} pixels: the pretrained network looks at them enlarged to "
                              f"{preset.model['resolution']} × {preset.model['resolution']}.")
     if model_name == "minilm" and preset.model.get("train_part", "head") == "head":
-        classes = len((dataset.get("quality_report") or {}).get("class_counts") or {}) or 2
+        classes = class_count(dataset)
         if name != "Quick" and n_train / classes <= PAIRS_MAX_PER_CLASS:
             preset.model["train_part"] = "pairs"
             preset.fitted.append(f"{n_train:,} training texts, about {n_train // classes:,} per label: the "

@@ -145,6 +145,11 @@ def step_work(size: ModelSize, batch_size: int) -> float:
     return float(batch_size * size.activations_per_example + size.learning)
 
 
+def step_seconds(work: float, calibration: dict[str, float]) -> float:
+    """Give back the seconds of one optimiser step of work units, from a calibration."""
+    return calibration["seconds_per_step"] + work * calibration["seconds_per_unit"]
+
+
 def training_steps(n_train: int, batch_size: int, epochs: int) -> int:
     """Give back the optimiser steps of a run: whole batches per epoch (the last one may be short)."""
     return epochs * max(1, -(-n_train // batch_size))
@@ -154,7 +159,7 @@ def training_seconds(size: ModelSize, n_train: int, batch_size: int, epochs: int
                      share: float = 1.0) -> float:
     """Give back the seconds of a run's training steps and epochs, from a calibration's seconds per step and per unit
     of work; share: the share of its steps the run takes (early stopping may end it sooner)."""
-    per_step = calibration["seconds_per_step"] + step_work(size, batch_size) * calibration["seconds_per_unit"]
+    per_step = step_seconds(step_work(size, batch_size), calibration)
     steps = training_steps(n_train, batch_size, epochs) * share
     return steps * per_step * (1 + EVALUATION_SHARE) + epochs * share * EPOCH_SECONDS
 
@@ -171,8 +176,7 @@ def tuning_seconds(size: ModelSize, n_pairs: int, calibration: dict[str, float])
     if not size.tuning_per_pair:
         return 0.0
     steps = -(-n_pairs // PAIRS_PER_STEP)
-    work = PAIRS_PER_STEP * size.tuning_per_pair + size.parameters
-    return steps * (calibration["seconds_per_step"] + work * calibration["seconds_per_unit"])
+    return steps * step_seconds(PAIRS_PER_STEP * size.tuning_per_pair + size.parameters, calibration)
 
 
 def time_estimate(size: ModelSize, n_train: int, batch_size: int, epochs: int, calibration: dict[str, float],
