@@ -28,6 +28,8 @@ RENDEZVOUS_SECONDS = 600  # how long a run's machines wait for each other before
 # How long the launcher gives its processes to stop after a signal before it kills them: less than the worker gives
 # the launcher (engine.jobs.worker.CANCEL_GRACE_SECONDS), so that no process outlives its launcher.
 SHUTDOWN_SECONDS = 8
+INTERRUPTED_WORDS = ("The worker training this run stopped; it resumes from its last checkpoint when a worker picks it "
+                     "up again.")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -136,6 +138,7 @@ def launch(run_id: int, machine: int, attempt: int) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    worker = os.getppid()
     run = repo.get_run(run_id)
     t = RunConfig.model_validate(run["config"]).training
     world = t.total_processes
@@ -166,8 +169,16 @@ def launch(run_id: int, machine: int, attempt: int) -> int:
         repo.finish_run(run_id, RunStatus.FAILED, failure_words(error, world), attempt)
         return 1
     except SignalException as stopped:
-        # The processes heard the same signal and recorded why they stopped (cancelled or interrupted).
+        # The processes heard the same signal and recorded why they stopped (cancelled or interrupted), unless they
+        # took longer than SHUTDOWN_SECONDS and were killed first: then machine 0 records it in their place (a try
+        # that already ended is left as it is), so that no run stays "running" with nothing training it.
         print(f"Run {run_id}: machine {machine + 1} stopped by {signal.Signals(stopped.sigval).name}", flush=True)
+        if machine == 0:
+            cancelled = stopped.sigval == signal.SIGTERM and os.getppid() == worker
+            if cancelled:
+                repo.finish_run(run_id, RunStatus.CANCELLED, attempt=attempt)
+            else:
+                repo.finish_run(run_id, RunStatus.INTERRUPTED, INTERRUPTED_WORDS, attempt)
         return 0
     except KeyboardInterrupt:  # the worker stopped before the processes started
         repo.finish_run(run_id, RunStatus.INTERRUPTED, "The worker stopped before training started; the run waits in "

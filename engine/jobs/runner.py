@@ -30,6 +30,7 @@ from engine.config import RunConfig
 from engine.data.prepare import prepare_dataset
 from engine.errors import UserError
 from engine.files import register_artifact, write_json
+from engine.jobs.launch import INTERRUPTED_WORDS
 from engine.jobs.process import (StopSignals, ask_for_signal_on_parent_death, keep_alive, record_warnings,
                                   take_by_hand, wait_for_run, warm_up)
 from engine.jobs.record import record_reference, record_test_figures, write_evaluation
@@ -261,9 +262,7 @@ def finish(run_id: int, shared: bool = False) -> int:
                   "trials'", flush=True)
             repo.finish_run(run_id, RunStatus.PRUNED, attempt=attempt)
         else:
-            repo.finish_run(run_id, RunStatus.INTERRUPTED,
-                            "The worker training this run stopped; it resumes from its last checkpoint when a worker "
-                            "picks it up again.", attempt)
+            repo.finish_run(run_id, RunStatus.INTERRUPTED, INTERRUPTED_WORDS, attempt)
         return 0
     except UserError as error:
         print(f"Run {run_id} failed: {error}", file=sys.stderr, flush=True)
