@@ -28,6 +28,7 @@ from engine.models.estimate import (RUN_START_SECONDS, MemoryEstimate, dataset_s
 from engine.words import human_seconds
 from engine.models.registry import model_size
 from engine.models.pairs import pair_count
+from engine.models.zoo.mlp import number_ranges
 
 HISTORY_RUNS = 200  # the newest finished runs read for the correction
 SIMILAR_RUNS = 5  # at most this many of the most alike runs decide it
@@ -138,8 +139,18 @@ class _Priced:
 
 def _price(config: RunConfig, dataset: dict[str, Any]) -> _Priced:
     spec, exact = dataset_spec(dataset)
-    return _Priced(config, dataset, model_size(config.model, spec), spec, exact,
-                   _training_rows(dataset["n_rows"], config))
+    n_train = _training_rows(dataset["n_rows"], config)
+    if not exact and spec.get("number_columns"):
+        spec["number_edges"] = _guessed_edges(spec["number_columns"], n_train)
+    return _Priced(config, dataset, model_size(config.model, spec), spec, exact, n_train)
+
+
+def _guessed_edges(number_columns: int, n_train: int) -> list[list[float]]:
+    """Give back stand-in range edges for a table's numeric columns: as many ranges as its preparation gives each
+    (fewer where a column has fewer distinct values, which the schema does not say), so that a network that reads
+    numbers by range is priced with those inputs."""
+    ranges = number_ranges(number_columns, n_train)
+    return [[float(edge) for edge in range(ranges + 1)] for _ in range(number_columns)]
 
 
 def _steps_done(run: dict[str, Any]) -> int:

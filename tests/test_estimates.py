@@ -140,6 +140,27 @@ def test_a_waiting_run_says_when_it_should_start(iris):
     assert frame.loc[frame["Run"] == waiting["id"], "Time left"].item() == "starts in about 2 min 05 s"
 
 
+def test_a_new_tables_estimate_counts_the_inputs_its_numbers_read_by_range(home, tmp_path):
+    from engine.config import validate_run_config
+    from engine.data.ingest import add_dataset
+    from engine.data.prepare import prepare_dataset
+    from engine.models.registry import model_size
+    from tests.conftest import make_table
+
+    path = tmp_path / "big.csv"
+    make_table(rows=4000).to_csv(path, index=False)
+    table = add_dataset(path)
+    config = validate_run_config(starting_config(table, "mlp", "balanced", {}))
+    assert config.model.number_ranges == "half"
+    data = prepare_dataset(table, config.split.validation_fraction, config.split.test_fraction, config.split.seed)
+    prepared = model_size(config.model, data.spec).parameters
+    plain = model_size(config.model.model_copy(update={"number_ranges": "none"}), data.spec).parameters
+    # before any run, the schema alone: the guess counts each number's ranges as preparing it does
+    guessed = estimate_run(config, table).parameters
+    assert prepared > 2 * plain
+    assert guessed == pytest.approx(prepared, rel=0.25)
+
+
 def test_ranges_read_as_a_person_says_them():
     assert human_range(20, 50) == "20–50 seconds"
     assert human_range(70, 170) == "1–3 minutes"

@@ -115,6 +115,7 @@ def dataset_spec(dataset: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     if kind == "tabular" and schema.get("columns"):
         types = [type_ for column, type_ in schema["columns"].items() if column != dataset.get("target")]
         spec["n_features"] = types.count("number") + CATEGORY_COLUMNS_AS * (types.count("category") + types.count("text"))
+        spec["number_columns"] = types.count("number")  # each may also be read by range (engine.estimates)
     return spec, False
 
 
