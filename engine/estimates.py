@@ -240,8 +240,10 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any],
                                  "to see how long runs take.")
     device = calibration["device"]
     key = getattr(config.model, "encoder_key", None)
-    # an encoder tuned on pairs reads every example each run: its features are the run's own
-    encodes = bool(key) and (priced.size.tuning_per_pair > 0 or not features_path(dataset, key).exists())
+    # an encoder tuned on pairs, or started from a run that changed it, reads every example each run: its features
+    # are the run's own
+    changed = bool(key) and _starts_from_a_changed_encoder(config)
+    encodes = bool(key) and (priced.size.tuning_per_pair > 0 or not features_path(dataset, key).exists() or changed)
     histories = {} if histories is None else histories
     if device not in histories:
         histories[device] = _finished_runs(calibration, device)
@@ -277,6 +279,9 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any],
     if encodes and priced.size.tuning_per_pair:
         basis += (f" It includes tuning the pretrained network on {pair_count(priced.n_train):,} pairs of training "
                   "examples, then reading every example once through it.")
+    elif changed:
+        basis += (f" It includes reading every example once through the pretrained network as run "
+                  f"{t.init_from}'s training left it.")
     elif encodes:
         basis += " It includes reading every example once through the pretrained network (later runs reuse it)."
     if t.total_processes > 1:
@@ -284,6 +289,22 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any],
                   "exchanging gradients comes on top.")
     return RunEstimate(**base, device=device, seconds=seconds, low=low, high=high, basis=basis,
                        learned_from=[f.run_id for f in alike])
+
+
+def _starts_from_a_changed_encoder(config: RunConfig) -> bool:
+    """Whether the run starts from the weights of a run that changed its pretrained encoder (tuned it on pairs, or
+    trained every layer), itself or through the runs it started from in turn (engine.training.warm_start)."""
+    run_id, seen = config.training.init_from, set()
+    while run_id is not None and run_id not in seen:
+        seen.add(run_id)
+        run = repo.get_run(run_id)
+        if run is None:
+            return False
+        earlier = run["config"] or {}
+        if (earlier.get("model") or {}).get("train_part") in ("pairs", "all"):
+            return True
+        run_id = (earlier.get("training") or {}).get("init_from")
+    return False
 
 
 def queue_waits(active: list[dict[str, Any]], positions: dict[int, int], slots: int) -> dict[int, float | None]:

@@ -208,3 +208,26 @@ def test_tuning_the_pretrained_encoder_on_pairs_is_priced_and_read_again_each_ru
     features_path(reviews, "minilm").write_bytes(b"")
     assert estimate_run(head, reviews).seconds < frozen.seconds
     assert estimate_run(pairs, reviews).seconds == pytest.approx(tuned.seconds)
+
+
+def test_a_run_started_from_a_tuned_encoder_is_priced_with_reading_every_example(home):
+    from engine.data.prepared import features_path
+
+    reviews = add_sample("reviews")
+    calibration_path().write_text(json.dumps(CALIBRATION))
+    features_path(reviews, "minilm").parent.mkdir(parents=True, exist_ok=True)
+    features_path(reviews, "minilm").write_bytes(b"")  # the untouched encoder's sentence vectors are kept
+    head = starting_config(reviews, "minilm", "balanced", {"model": {"train_part": "head"}})
+    tuned = repo.create_run(reviews["id"], "minilm", starting_config(reviews, "minilm", "balanced",
+                                                                     {"model": {"train_part": "pairs"}}))
+    after_tuned = repo.create_run(reviews["id"], "minilm", starting_config(
+        reviews, "minilm", "balanced", {"model": {"train_part": "head"}, "training": {"init_from": tuned["id"]}}))
+    untouched = repo.create_run(reviews["id"], "minilm", head)
+    reuses = estimate_run(head, reviews)
+    for start, reads in ((tuned, True), (after_tuned, True), (untouched, False)):  # after_tuned: through its start
+        config = starting_config(reviews, "minilm", "balanced",
+                                 {"model": {"train_part": "head"}, "training": {"init_from": start["id"]}})
+        estimate = estimate_run(config, reviews)
+        assert (estimate.seconds > reuses.seconds) is reads, start["id"]
+        assert (f"as run {start['id']}'s training left it" in estimate.basis) is reads
+
