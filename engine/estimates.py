@@ -166,6 +166,7 @@ class _Finished:
     ratio: float  # seconds it took (less its encoder's reading) / its price at the steps it took
     share: float | None  # share of its steps it took, for runs with early stopping
     encoding_ratio: float | None  # seconds its encoder took to read the data set / their price, when it read it
+    tuned: bool = False  # its encoder was tuned on pairs before reading: that share of its reading is priced apart
 
 
 def _finished_runs(calibration: dict[str, Any], device: str) -> list[_Finished]:
@@ -200,7 +201,8 @@ def _finished_runs(calibration: dict[str, Any], device: str) -> list[_Finished]:
         if took > 0:
             ratio = took / priced.seconds(calibration, share=max(share, 1e-3))
             found.append(_Finished(run["id"], run["model"], run["dataset_id"], dataset["kind"], ratio,
-                                   share if _early_stopping(config) else None, encoding_ratio))
+                                   share if _early_stopping(config) else None, encoding_ratio,
+                                   priced.size.tuning_per_pair > 0))
     return found[::-1]
 
 
@@ -261,8 +263,10 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any],
         # fewer and less alike runs leave more room; the runs' own scatter sets the least
         spread = min(SPREAD_MOST, max(SPREAD_LEAST * (1 + 0.15 * level) * (1 + 0.25 / len(alike)), math.exp(scatter)))
     reading = 0.0
-    if encodes:  # scaled by how the encoder's earlier readings of other data sets compared with their price
-        readings = [f.encoding_ratio for f in history if f.model == config.model.name and f.encoding_ratio]
+    if encodes:  # scaled by how its earlier readings (tuned first, or not) compared with their price
+        tuned = priced.size.tuning_per_pair > 0
+        readings = [f.encoding_ratio for f in history
+                    if f.model == config.model.name and f.encoding_ratio and f.tuned == tuned]
         reading = priced.encoding(calibration) * (statistics.median(readings[:SIMILAR_RUNS]) if readings else 1.0)
     seconds = reading + priced.seconds(calibration, share=share, ratio=ratio)
     low = (reading + priced.seconds(calibration, share=min(share, least), ratio=ratio)) / spread

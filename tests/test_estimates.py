@@ -181,6 +181,15 @@ def test_the_pretrained_encoders_reading_is_learned_apart_from_training(home):
         session.execute(update(Run).where(Run.id == run["id"]).values(environment={"encoding_seconds": 40.0}))
     again = estimate_run(config, reviews)
     assert again.seconds == pytest.approx(50.0, rel=0.05)
+    # a run tuned on pairs first, which read ten times slower than its price, teaches nothing of reading alone
+    pairs = starting_config(reviews, "minilm", "quick", {"model": {"train_part": "pairs"}})
+    tuned_price = estimate_run(pairs, reviews).seconds
+    run = finished_run(reviews, pairs, 10 * tuned_price + 10.0, first.steps)  # trained in 10 s, as the first
+    with session_scope(write=True) as session:
+        session.execute(update(Run).where(Run.id == run["id"]).values(
+            environment={"encoding_seconds": 10 * tuned_price}))
+    assert estimate_run(config, reviews).seconds == pytest.approx(again.seconds)
+    assert estimate_run(pairs, reviews).seconds > 5 * tuned_price
 
 
 def test_tuning_the_pretrained_encoder_on_pairs_is_priced_and_read_again_each_run(home):
