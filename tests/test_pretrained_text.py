@@ -167,6 +167,9 @@ def test_text_sets_start_from_the_pretrained_model_up_to_its_size_limit(home, tm
     chosen = preset_for(larger, "minilm", "Balanced")
     assert chosen.model["train_part"] == "head"
     assert any("reads each text once" in line for line in chosen.fitted)
+    chosen = preset_for(larger, "minilm", "Best")  # Best tunes on pairs at every size
+    assert chosen.model["train_part"] == "pairs"
+    assert any("reads every text again in its tuned way" in line for line in chosen.fitted), chosen.fitted
     assert suggested_model({**dataset, "n_rows": PRETRAINED_MAX_TEXTS + 1}) == "bag_of_embeddings"
 
 
