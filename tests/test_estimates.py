@@ -239,4 +239,3 @@ def test_a_run_started_from_a_tuned_encoder_is_priced_with_reading_every_example
         estimate = estimate_run(config, reviews)
         assert (estimate.seconds > reuses.seconds) is reads, start["id"]
         assert (f"as run {start['id']}'s training left it" in estimate.basis) is reads
-
