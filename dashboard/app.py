@@ -42,7 +42,7 @@ def _removed_leftovers(home: str) -> int:
 _removed_leftovers(os.environ.get("TRAINYARD_HOME", ""))
 actor = who_is_here()  # None while sign-in is on and nobody is signed in
 
-if os.environ.get("TRAINYARD_AUTO_WORKER", "1") != "0" and not st.session_state.get("worker_checked"):
+if not st.session_state.get("worker_checked"):
     ensure_local_worker()
     st.session_state["worker_checked"] = True
 

@@ -605,6 +605,13 @@ def test_a_run_that_overfitted_says_so_on_the_run_and_evaluate_pages(home):
     assert again["id"] > overfitted["id"] and again["status"] == "queued"
     assert config["training"]["keep_best"] is True and config["training"]["early_stopping_metric"] == "val_score"
     assert config["training"]["epochs"] == 4 and config["model"] == overfitted["config"]["model"]
+    # TRAINYARD_AUTO_WORKER=0 (as on a machine that only serves the dashboard): queuing starts no worker here, and
+    # the waiting run says how to start one
+    from engine.jobs.worker import STALE_SECONDS
+
+    assert not repo.alive_workers(STALE_SECONDS)
+    waiting = page_texts(open_page("run", run=again["id"]))
+    assert "no worker is running" in waiting and "The dashboard starts one" not in waiting
 
 
 @pytest.mark.slow

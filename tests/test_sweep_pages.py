@@ -6,7 +6,6 @@ import sys
 
 import pytest
 
-from dashboard.components import state
 from db import repo
 from engine.data.ingest import add_dataset
 from engine.search import results, running, sweeps
@@ -28,12 +27,6 @@ def train(run_id: int) -> None:
     result = subprocess.run([sys.executable, "-m", "engine.jobs.runner", str(run_id)], cwd=ROOT, capture_output=True,
                             text=True, timeout=300, env={**os.environ, "TRAINYARD_THREADS": "1"})
     assert repo.get_run(run_id)["status"] == "completed", result.stderr[-2000:]
-
-
-@pytest.fixture(autouse=True)
-def no_worker(monkeypatch):
-    """The pages start a background worker after queuing; these tests only need what was queued."""
-    monkeypatch.setattr(state, "ensure_local_worker", lambda: None)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from dashboard.components.text import markdown_safe
@@ -56,10 +58,19 @@ def status_badge(status: str) -> None:
     st.badge(STATUS_WORDS.get(status, status), color=STATUS_COLORS.get(status, "gray"))
 
 
+def starts_workers() -> bool:
+    """Whether this dashboard starts a worker on its own machine when none is alive: not on a machine that only
+    serves the dashboard (TRAINYARD_AUTO_WORKER=0), whose runs wait for the workers of other machines."""
+    return os.environ.get("TRAINYARD_AUTO_WORKER", "1") != "0"
+
+
 def ensure_local_worker() -> None:
-    """Start a background worker on this machine unless one is alive; training never runs in the page."""
+    """Start a background worker on this machine unless one is alive or this dashboard starts none; training never
+    runs in the page."""
     from engine.jobs.worker import ensure_worker
 
+    if not starts_workers():
+        return
     try:
         if ensure_worker():
             st.toast("Started a background worker to train your runs.")

@@ -84,8 +84,9 @@ def live_queue() -> None:
         st.progress(gpu["utilization"] / 100, text=f"GPU {gpu['index']} ({gpu['name']}): {gpu['utilization']:.0f}% busy, "
                     f"{gpu['memory_used_mb'] / 1024:.1f} of {gpu['memory_total_mb'] / 1024:.0f} GB memory")
     if not workers:
-        st.warning("No worker is running, so queued runs wait. Start one with `python -m engine worker` "
-                   "(the dashboard starts one by itself when it opens).")
+        st.warning("No worker is running, so queued runs wait. Start one with `python -m engine worker`"
+                   + (" (the dashboard starts one by itself when it opens)." if state.starts_workers() else
+                      " on a machine that can reach this database."))
 
     active = repo.list_runs(statuses=list(ACTIVE))
     recent = [r for r in repo.list_runs(limit=20, statuses=[*FINISHED, RunStatus.INTERRUPTED])]

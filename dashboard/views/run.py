@@ -84,8 +84,8 @@ def waiting_words(run_id: int) -> str:
     ahead = positions.get(run_id, 1) - 1
     workers = repo.alive_workers(STALE_SECONDS)
     if not workers:
-        return ("Waiting: no worker is running, so it waits. The dashboard starts one when it opens; "
-                "`python -m engine worker` starts one by hand.")
+        started = "The dashboard starts one when it opens; " if state.starts_workers() else ""
+        return f"Waiting: no worker is running, so it waits. {started}`python -m engine worker` starts one by hand."
     active = repo.list_runs(statuses=list(ACTIVE), with_metrics=False)
     wait = queue_waits(active, positions, sum(worker["slots"] for worker in workers)).get(run_id)
     when = ("It should start in about " + state.duration(wait) + "." if wait is not None and wait >= 5 else
