@@ -290,18 +290,16 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], model_name: str, n_trai
                              f"{preset.model['resolution']} × {preset.model['resolution']}.")
     if model_name == "minilm" and preset.model.get("train_part", "head") == "head":
         classes = class_count(dataset)
-        if name != "Quick" and n_train / classes <= PAIRS_MAX_PER_CLASS:
+        few = n_train / classes <= PAIRS_MAX_PER_CLASS
+        if name == "Best" or (name != "Quick" and few):
             preset.model["train_part"] = "pairs"
-            preset.fitted.append(f"{n_train:,} training texts, about {n_train // classes:,} per label: the "
-                                 f"pretrained network is first tuned on {pair_count(n_train):,} pairs of them, so that "
-                                 "texts with the same label read alike, then its last layer learns (a few minutes on "
-                                 "a processor, seconds on a GPU).")
-        elif name == "Best":
-            preset.model["train_part"] = "pairs"
-            preset.fitted.append(f"Best: the pretrained network is first tuned on {pair_count(n_train):,} pairs of "
-                                 "the training texts, so that texts with the same label read alike; it then reads "
-                                 "every text again in its tuned way (a few minutes more on a processor, seconds on a "
-                                 "GPU).")
+            preset.fitted.append(
+                f"{n_train:,} training texts, about {n_train // classes:,} per label: the pretrained network is first "
+                f"tuned on {pair_count(n_train):,} pairs of them, so that texts with the same label read alike, then "
+                "its last layer learns (a few minutes on a processor, seconds on a GPU)." if few else
+                f"Best: the pretrained network is first tuned on {pair_count(n_train):,} pairs of the training texts, "
+                "so that texts with the same label read alike; it then reads every text again in its tuned way (a "
+                "few minutes more on a processor, seconds on a GPU).")
         else:
             preset.fitted.append("The pretrained network reads each text once and keeps what it understood, so "
                                  "later runs on this data set start training at once.")
