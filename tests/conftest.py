@@ -212,3 +212,22 @@ def status(run_id: int) -> str:
     from db import repo
 
     return repo.get_run(run_id)["status"]
+
+
+def wait_for_status(run_id: int, *wanted: str, timeout: float = 60) -> str:
+    """Give back the run's status once it is one of `wanted`; after timeout seconds, fail with what the run was
+    doing instead (its status, last events and the end of its log), so that a failure far away can be read."""
+    from db import repo
+    from db.session import run_folder
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (now := status(run_id)) in wanted:
+            return now
+        time.sleep(0.2)
+    run = repo.get_run(run_id)
+    events = "\n".join(f"  {event['message']}" for event in repo.list_events(run_id)[-12:])
+    logs = "".join(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:]) + "\n"
+                   for log in sorted(run_folder(run_id).glob("*.log")))
+    raise AssertionError(f"run {run_id} is {run['status']} (try {run['attempts']}, error {run['error']!r}), not "
+                         f"{' or '.join(wanted)}, after {timeout} s.\nLast events:\n{events}\n{logs}")

@@ -5,6 +5,7 @@ a killed worker's run resumes; a process that crashes ends the run with its erro
 PostgreSQL database train one run as two machines; what cannot start is refused before it is queued.
 """
 
+import os
 import signal
 import subprocess
 import sys
@@ -13,11 +14,12 @@ import psutil
 import pytest
 
 from db import repo
+from db.session import run_folder
 from engine.config import RunConfig
 from engine.data.ingest import add_dataset
 from engine.errors import UserError
 from engine.jobs.launch import check_launch
-from tests.conftest import ROOT, cli, make_table, start_worker, status, stop, wait_until
+from tests.conftest import ROOT, cli, make_table, start_worker, status, stop, wait_for_status, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -76,12 +78,16 @@ def test_a_killed_worker_of_a_two_process_run_resumes_it(table):
         wait_until(lambda: len(repo.metric_history(run["id"], "val_loss")) >= 2, timeout=120)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
-        wait_until(lambda: status(run["id"]) == "interrupted", timeout=60)
+        wait_for_status(run["id"], "interrupted", timeout=60)
     finally:
         stop(first)
+    # The dying worker's parent-death signal reaches the launcher once per thread of the worker: it stops its
+    # processes once, with SIGINT, and does not follow it with a SIGTERM (which they would read as a cancel).
+    log = (run_folder(run["id"]) / "output.log").read_text()
+    assert "closing signal SIGINT" in log and "closing signal SIGTERM" not in log, log[-3000:]
     second = start_worker()
     try:
-        wait_until(lambda: status(run["id"]) in ("completed", "failed"), timeout=300)
+        wait_for_status(run["id"], "completed", "failed", timeout=300)
     finally:
         stop(second)
     done = repo.get_run(run["id"])
@@ -95,6 +101,24 @@ def test_a_killed_worker_of_a_two_process_run_resumes_it(table):
     assert any(message.startswith("Resumed from the checkpoint") for message in messages)
 
 
+def test_a_stop_signal_keeps_the_reason_of_the_first():
+    from engine.jobs.process import StopSignals, ask_for_signal_on_parent_death
+
+    before = {each: signal.getsignal(each) for each in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
+    try:
+        stop = StopSignals()
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)  # from the live parent: alone, a cancel
+        assert stop() == "interrupted"
+        stop = StopSignals()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop() == "cancelled"
+    finally:
+        for each, handler in before.items():
+            signal.signal(each, handler)
+        ask_for_signal_on_parent_death(0)  # StopSignals asked for one; this test process does not want it
+
+
 def test_a_crashed_process_ends_the_run_with_its_error(table):
     run = queue(table, processes=2, batch_size=8, epochs=200)
     worker = start_worker()
@@ -104,7 +128,7 @@ def test_a_crashed_process_ends_the_run_with_its_error(table):
         processes = launcher.children()
         assert len(processes) == 2
         processes[-1].kill()
-        wait_until(lambda: status(run["id"]) == "failed", timeout=60)  # not a hang: the launcher stops the rest
+        wait_for_status(run["id"], "failed", timeout=60)  # not a hang: the launcher stops the rest
     finally:
         stop(worker)
     error = repo.get_run(run["id"])["error"]
@@ -119,7 +143,7 @@ def test_two_workers_train_one_run_as_two_machines(pg_home, tmp_path):
     run = queue(dataset, machines=2, epochs=3)
     workers = [start_worker(env={"TRAINYARD_ADDRESS": "127.0.0.1"}) for _ in range(2)]
     try:
-        wait_until(lambda: status(run["id"]) in ("completed", "failed"), timeout=300)
+        wait_for_status(run["id"], "completed", "failed", timeout=300)
     finally:
         for worker in workers:
             stop(worker)

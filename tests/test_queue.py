@@ -12,7 +12,7 @@ from engine.config import RunConfig
 from engine.data.ingest import add_dataset
 from engine.jobs.queue import log_tail, queue_again, run_folder
 from tests.conftest import APP, ROOT, make_table, wait_until
-from tests.conftest import start_worker, status, stop
+from tests.conftest import start_worker, status, stop, wait_for_status
 
 
 
@@ -49,7 +49,7 @@ def test_a_run_asking_for_a_gpu_waits_while_others_train(dataset):
     behind = queue(dataset, epochs=1)
     worker = start_worker()
     try:
-        wait_until(lambda: status(behind["id"]) == "completed", timeout=120)
+        wait_for_status(behind["id"], "completed", timeout=120)
         assert status(wants_gpu["id"]) == "queued"
         assert repo.queue_positions() == {wants_gpu["id"]: 1}
     finally:

@@ -19,6 +19,7 @@ from tests.conftest import (
     start_worker,
     status,
     stop,
+    wait_for_status,
     wait_until,
 )
 
@@ -73,11 +74,11 @@ def test_cancel_running_and_queued_runs(dataset):
         wait_until(lambda: epochs_logged(long_run["id"]) >= 1, timeout=120)
         assert repo.request_cancel(waiting["id"]) == "cancelled"
         assert repo.request_cancel(long_run["id"]) == "requested"
-        wait_until(lambda: status(long_run["id"]) == "cancelled", timeout=30)
+        wait_for_status(long_run["id"], "cancelled", timeout=30)
         assert status(waiting["id"]) == "cancelled"
         # The worker keeps serving after a cancel.
         after = queue(dataset, epochs=1)
-        wait_until(lambda: status(after["id"]) == "completed", timeout=120)
+        wait_for_status(after["id"], "completed", timeout=120)
     finally:
         stop(worker)
 
@@ -88,10 +89,10 @@ def test_killed_child_fails_the_run_and_the_worker_goes_on(dataset):
     try:
         wait_until(lambda: epochs_logged(run["id"]) >= 1, timeout=120)
         os.kill(repo.get_run(run["id"])["pid"], signal.SIGKILL)
-        wait_until(lambda: status(run["id"]) == "failed", timeout=30)
+        wait_for_status(run["id"], "failed", timeout=30)
         assert "SIGKILL" in repo.get_run(run["id"])["error"]
         after = queue(dataset, epochs=1)
-        wait_until(lambda: status(after["id"]) == "completed", timeout=120)
+        wait_for_status(after["id"], "completed", timeout=120)
     finally:
         stop(worker)
 
@@ -104,13 +105,13 @@ def test_killed_worker_interrupts_the_run_and_a_new_worker_resumes_it(dataset):
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         killed_at = time.monotonic()
-        wait_until(lambda: status(run["id"]) == "interrupted", timeout=30)
+        wait_for_status(run["id"], "interrupted", timeout=30)
         interrupted_after = time.monotonic() - killed_at
     finally:
         stop(first)
     second = start_worker()
     try:
-        wait_until(lambda: status(run["id"]) in ("completed", "failed"), timeout=240)
+        wait_for_status(run["id"], "completed", "failed", timeout=240)
     finally:
         stop(second)
     done = repo.get_run(run["id"])

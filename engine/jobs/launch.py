@@ -28,6 +28,7 @@ RENDEZVOUS_SECONDS = 600  # how long a run's machines wait for each other before
 # How long the launcher gives its processes to stop after a signal before it kills them: less than the worker gives
 # the launcher (engine.jobs.worker.CANCEL_GRACE_SECONDS), so that no process outlives its launcher.
 SHUTDOWN_SECONDS = 8
+STOPPING = (signal.SIGTERM, signal.SIGINT)  # the signals that stop a run's launcher: a cancel, or its worker stopping
 INTERRUPTED_WORDS = ("The worker training this run stopped; it resumes from its last checkpoint when a worker picks it "
                      "up again.")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -131,6 +132,19 @@ def failure_words(error: Any, world: int) -> str:
             "The run's log has the details.")
 
 
+def stop_once(signum: int, _frame: Any) -> None:
+    """Stop the launcher at its first SIGTERM or SIGINT and leave its processes to stop in order, deaf to more.
+
+    The kernel sends a parent-death signal each time this process passes from one thread of its dying worker to the
+    next, so a killed worker's SIGINT comes several times. torch's own handler broke off the processes' orderly stop
+    at the second and sent them SIGTERM, which they read as a cancel: the run then never resumed."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    for each in STOPPING:
+        signal.signal(each, lambda *_: None)
+    raise SignalException(f"Process {os.getpid()} got signal {signum}", sigval=signal.Signals(signum))
+
+
 def launch(run_id: int, machine: int, attempt: int) -> int:
     """As machine `machine` of this try of run_id, start its training processes and wait for them; give back an
     exit code."""
@@ -139,29 +153,32 @@ def launch(run_id: int, machine: int, attempt: int) -> int:
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     worker = os.getppid()
+    for each in STOPPING:  # this process, not torch's launcher, hears the signals that stop a run (stop_once)
+        signal.signal(each, stop_once)
     run = repo.get_run(run_id)
     t = RunConfig.model_validate(run["config"]).training
     world = t.total_processes
-    if machine == 0:
-        endpoint = f"{this_address()}:{free_port()}"
-        repo.set_shared_run_endpoint(run_id, attempt, endpoint)  # the other machines' workers join now
-    else:
-        endpoint = repo.shared_run_endpoint(run_id, attempt)
-    os.environ["TRAINYARD_LAUNCHER"] = "worker"  # the worker looks after the run (heartbeat, cancel)
-    threads = int(os.environ.get("TRAINYARD_THREADS", "0")) or (os.cpu_count() or 1)
-    os.environ["TRAINYARD_THREADS"] = str(max(1, threads // t.processes))
-    if machine == 0:
-        repo.add_event(run_id, f"Training on {world} processes ({t.machines} machine{'s' * (t.machines > 1)}); "
-                               f"the processes meet at {endpoint}")
-    print(f"Run {run_id}: machine {machine + 1} of {t.machines} starts {t.processes} training processes, meeting "
-          f"at {endpoint}", flush=True)
-    settings = LaunchConfig(
-        min_nodes=t.machines, max_nodes=t.machines, nproc_per_node=t.processes,
-        run_id=f"trainyard-run-{run_id}-{attempt}", rdzv_backend="static", rdzv_endpoint=endpoint,
-        rdzv_configs={"rank": machine, "timeout": rendezvous_seconds()}, max_restarts=0, monitor_interval=0.5,
-        shutdown_timeout=SHUTDOWN_SECONDS,
-    )
+    endpoint = "(not chosen yet)"
     try:
+        if machine == 0:
+            endpoint = f"{this_address()}:{free_port()}"
+            repo.set_shared_run_endpoint(run_id, attempt, endpoint)  # the other machines' workers join now
+        else:
+            endpoint = repo.shared_run_endpoint(run_id, attempt)
+        os.environ["TRAINYARD_LAUNCHER"] = "worker"  # the worker looks after the run (heartbeat, cancel)
+        threads = int(os.environ.get("TRAINYARD_THREADS", "0")) or (os.cpu_count() or 1)
+        os.environ["TRAINYARD_THREADS"] = str(max(1, threads // t.processes))
+        if machine == 0:
+            repo.add_event(run_id, f"Training on {world} processes ({t.machines} machine{'s' * (t.machines > 1)}); "
+                                   f"the processes meet at {endpoint}")
+        print(f"Run {run_id}: machine {machine + 1} of {t.machines} starts {t.processes} training processes, "
+              f"meeting at {endpoint}", flush=True)
+        settings = LaunchConfig(
+            min_nodes=t.machines, max_nodes=t.machines, nproc_per_node=t.processes,
+            run_id=f"trainyard-run-{run_id}-{attempt}", rdzv_backend="static", rdzv_endpoint=endpoint,
+            rdzv_configs={"rank": machine, "timeout": rendezvous_seconds()}, max_restarts=0, monitor_interval=0.5,
+            shutdown_timeout=SHUTDOWN_SECONDS, signals_to_handle="SIGHUP,SIGQUIT",
+        )
         elastic_launch(settings, entrypoint=sys.executable)("-m", "engine.jobs.runner", "--rank", str(run_id))
     except ChildFailedError as error:
         for rank, failure in sorted(error.failures.items()):
@@ -170,8 +187,9 @@ def launch(run_id: int, machine: int, attempt: int) -> int:
         return 1
     except SignalException as stopped:
         # The processes heard the same signal and recorded why they stopped (cancelled or interrupted), unless they
-        # took longer than SHUTDOWN_SECONDS and were killed first: then machine 0 records it in their place (a try
-        # that already ended is left as it is), so that no run stays "running" with nothing training it.
+        # took longer than SHUTDOWN_SECONDS and were killed first, or had not started: then machine 0 records it in
+        # their place (a try that already ended is left as it is), so that no run stays "running" with nothing
+        # training it.
         print(f"Run {run_id}: machine {machine + 1} stopped by {signal.Signals(stopped.sigval).name}", flush=True)
         if machine == 0:
             cancelled = stopped.sigval == signal.SIGTERM and os.getppid() == worker
@@ -179,10 +197,6 @@ def launch(run_id: int, machine: int, attempt: int) -> int:
                 repo.finish_run(run_id, RunStatus.CANCELLED, attempt=attempt)
             else:
                 repo.finish_run(run_id, RunStatus.INTERRUPTED, INTERRUPTED_WORDS, attempt)
-        return 0
-    except KeyboardInterrupt:  # the worker stopped before the processes started
-        repo.finish_run(run_id, RunStatus.INTERRUPTED, "The worker stopped before training started; the run waits in "
-                                                       "the queue again.", attempt)
         return 0
     except Exception as error:  # the machines never all met (timeout), or the launcher itself failed
         print(f"Run {run_id}: machine {machine + 1} could not start training ({type(error).__name__}: {error})",

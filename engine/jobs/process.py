@@ -43,12 +43,14 @@ class StopSignals:
             except OSError:
                 pass
 
+    # The first signal decides: a launcher that stops its processes may follow its SIGINT with a SIGTERM, which
+    # must not turn an interruption into a cancel.
     def _on_term(self, _signum, _frame) -> None:
         cancels = self.term_cancels and os.getppid() == self.parent
-        self.reason = RunStatus.CANCELLED if cancels else RunStatus.INTERRUPTED
+        self.reason = self.reason or (RunStatus.CANCELLED if cancels else RunStatus.INTERRUPTED)
 
     def _on_interrupt(self, _signum, _frame) -> None:
-        self.reason = RunStatus.INTERRUPTED
+        self.reason = self.reason or RunStatus.INTERRUPTED
 
     def __call__(self) -> str | None:
         if self.reason is None and os.getppid() != self.parent:

@@ -215,7 +215,14 @@ def main(argv: list[str] | None = None) -> int:
         if args is None:
             return 0
     if args[0] == "--rank":  # one of the processes of a run on several, started by engine.jobs.launch
-        return finish(int(args[1]), shared=True)
+        code = finish(int(args[1]), shared=True)
+        # Nothing is left to do, so the process ends here, without the interpreter's clean-up: there, a thread that
+        # torch's gloo left behind could abort it ("terminate called without an active exception"), and the launcher
+        # then took a process that had finished its share for a failed one and stopped the others, failing a run
+        # whose first process was still writing its results.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     run_id = int(args[0])
     if "--machine" in args:  # a run on several processes: this machine's share of them
         from engine.jobs.launch import launch
