@@ -66,20 +66,11 @@ class Journey:
         print(f"\njourney {self.kind}: {self.clicks} clicks, {time.monotonic() - self.started:.0f} s")
 
 
-def open_the_add_section(journey: Journey) -> None:
-    """Unfold 'Add a data set' (folded once there are data sets), counting the click."""
-    section = journey.page.locator('[data-testid="stExpander"] details', has_text="Add a data set").first
-    if section.get_attribute("open") is None:
-        journey.click(section.locator("summary"))
-        journey.page.locator(UPLOAD).first.wait_for(state="attached")
-
-
 def add_and_train(journey: Journey, dashboard: Dashboard, path, added: str) -> int:
     """Upload path on Data sets, add it, train it with the Quick preset; give back the finished run's id."""
     page = journey.page
     page.goto(f"{dashboard.url}/datasets")
     wait_idle(page)
-    open_the_add_section(journey)
     journey.upload(path)
     page.get_by_role("button", name="Add data set").wait_for()
     journey.shot("upload")
@@ -200,7 +191,6 @@ def test_bad_files_get_a_plain_message_and_the_app_keeps_working(dashboard, tmp_
     with browser_page() as page:
         page.goto(f"{dashboard.url}/datasets")
         wait_idle(page)
-        open_the_add_section(Journey(page, "bad-file"))
         for number, (path, words) in enumerate([(garbage, "does not look like a CSV"), (empty, "is empty")], 1):
             page.locator(UPLOAD).first.set_input_files(str(path))
             alert = page.locator('[data-testid="stAlert"]', has_text=words)

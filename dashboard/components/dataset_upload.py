@@ -7,7 +7,6 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.components import state
 from dashboard.components.datasets import KIND_WORDS, select
 from dashboard.components.progress import run_with_progress
 from dashboard.components.text import markdown_safe as plain
@@ -174,8 +173,12 @@ def _zip_form(path: Path, name: str) -> None:
 
 
 def add_a_data_set() -> None:
-    """The upload form and the samples (editors and admins)."""
-    with st.expander("Add a data set", expanded=not state.datasets()):
+    """The upload form and the samples (editors and admins), always in view at the top of the page.
+
+    Not in an expander: in Chromium, its height animation sometimes left the form of a file just uploaded folded
+    out of sight under an expander that looked open, so the person saw nothing happen."""
+    with st.container(border=True):
+        st.markdown("**Add a data set**")
         upload_tab, sample_tab = st.tabs(["Upload a file", "Try a sample"])
         with upload_tab:
             uploaded = st.file_uploader(
