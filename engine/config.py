@@ -149,8 +149,8 @@ class TrainingConfig(BaseModel):
         "worker", "Who starts the processes", "Trainyard's workers start them, or your cluster's own scheduler "
         "(Slurm, Kubernetes) does, with the torchrun command the run's page shows; the workers then leave the run "
         "alone.", "parallel", option_labels=LAUNCHER_LABELS)
-    log_every: int = setting(10, "Log every (steps)", "How often, in training steps, the training loss is recorded.",
-                             "hardware", ge=1, le=100000)
+    log_every: int = setting(10, "Log every (steps)", "How often, in training steps, the training loss is recorded "
+                             "(and after the first step, so the curve starts at once).", "hardware", ge=1, le=100000)
 
     @property
     def total_processes(self) -> int:

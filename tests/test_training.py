@@ -15,7 +15,7 @@ import torch
 from engine.config import RunConfig, TrainingConfig
 from engine.errors import TrainingError
 from engine.models.registry import MODELS, build_model
-from engine.training.callbacks import Callback, Checkpointer, MetricLogger, StopTraining
+from engine.training.callbacks import Callback, Checkpointer, MetricLogger, StopTraining, TrainState
 from engine.training.checkpoint import load_checkpoint, save_checkpoint
 from engine.training.device import autocast_dtype, pick_device
 from engine.training.schedule import SCHEDULES
@@ -85,13 +85,26 @@ def test_logs_training_and_validation_figures():
     config = run_config(log_every=2, epochs=2)
     _, state, final = fit(config, synthetic_data(SPECS["tabular"]), [recorder])
     assert {"train_loss", "train_accuracy", "learning_rate"} <= set(recorder.steps[0])
-    assert len(recorder.steps) == 4  # 3 steps an epoch: every second step, and the last of each epoch
+    # 3 steps an epoch: the run's first step (its curve starts at once), every second step, the last of each epoch
+    assert len(recorder.steps) == 5
     epoch = recorder.epochs[-1]
     assert {"val_loss", "val_accuracy", "epoch_seconds", "samples_per_second", "memory_mb"} <= set(epoch)
     assert epoch["memory_mb"] > 10  # the process's resident memory on a CPU
     for key in ("test_accuracy", "test_f1_macro", "test_precision_macro", "test_recall_macro", "epochs_completed",
                 "samples_per_second"):
         assert key in final
+
+
+def test_the_first_point_is_written_at_once_and_the_rest_in_batches():
+    written = []
+    logger = MetricLogger(written.append, flush_seconds=60)
+    state = TrainState(epochs=1, steps_per_epoch=10)
+    for step in (1, 10, 20):
+        state.step = step
+        logger.on_step_end(state, {"train_loss": 1.0 / step})
+    assert [[point[1] for point in batch] for batch in written] == [[1]]  # the run's page can draw it now
+    logger.on_epoch_end(state, {"val_loss": 0.5})
+    assert [[point[1] for point in batch] for batch in written] == [[1], [10, 20, 20]]
 
 
 def test_ratings_report_errors_in_the_original_units():

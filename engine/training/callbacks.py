@@ -47,13 +47,14 @@ class Callback:
 
 
 class MetricLogger(Callback):
-    """Collects metric points and hands them to `write` in batches, at most every flush_seconds."""
+    """Collects metric points and hands them to `write` in batches, at most every flush_seconds; the first at
+    once, so that a run's page draws its curve as soon as there is one."""
 
     def __init__(self, write, flush_seconds: float = 1.0):
         self.write = write
         self.flush_seconds = flush_seconds
         self.pending: list[tuple[str, int, float, float | None, float]] = []
-        self.last_flush = time.monotonic()
+        self.last_flush = -math.inf
 
     def add(self, state: TrainState, logs: dict[str, float], epoch: float | None = None) -> None:
         now = time.time()

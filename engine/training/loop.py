@@ -285,7 +285,8 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
                 if task == "classification":
                     window_correct += (combined(outputs.detach()).argmax(-1) == yb).sum()
                 logs = None
-                logging = state.step % t.log_every == 0 or first + step_rows >= usable
+                # the run's very first step too, so that its curve starts at once: the first batch's loss
+                logging = state.step % t.log_every == 0 or first + step_rows >= usable or state.step == 1
                 if team.shared and (logging or state.step % AGREE_EVERY == 0):
                     agree_to_stop()
                 if logging:
