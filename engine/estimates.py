@@ -27,7 +27,7 @@ from engine.models.estimate import (RUN_START_SECONDS, MemoryEstimate, dataset_s
                                     memory_estimate, training_seconds, training_steps, tuning_seconds)
 from engine.words import human_seconds
 from engine.models.registry import model_size
-from engine.models.pairs import pair_count
+from engine.models.pairs import TUNING_LOSS, pair_count
 from engine.models.zoo.mlp import number_ranges
 
 HISTORY_RUNS = 200  # the newest finished runs read for the correction
@@ -154,7 +154,9 @@ def _guessed_edges(number_columns: int, n_train: int) -> list[list[float]]:
 
 
 def _steps_done(run: dict[str, Any]) -> int:
-    return int(max((summary.get("last_step") or 0 for summary in (run.get("metrics") or {}).values()), default=0))
+    """Give back how many training steps a run took (the tuning on pairs before them counts its own steps)."""
+    return int(max((summary.get("last_step") or 0 for key, summary in (run.get("metrics") or {}).items()
+                    if key != TUNING_LOSS), default=0))
 
 
 @dataclass(frozen=True)

@@ -239,3 +239,11 @@ def test_a_run_started_from_a_tuned_encoder_is_priced_with_reading_every_example
         estimate = estimate_run(config, reviews)
         assert (estimate.seconds > reuses.seconds) is reads, start["id"]
         assert (f"as run {start['id']}'s training left it" in estimate.basis) is reads
+
+
+def test_a_runs_steps_are_its_training_steps_not_its_tuning_on_pairs():
+    from engine.estimates import _steps_done
+    from engine.models.pairs import TUNING_LOSS
+
+    run = {"metrics": {"train_loss": {"last_step": 18}, "val_loss": {"last_step": 18}, TUNING_LOSS: {"last_step": 40}}}
+    assert _steps_done(run) == 18  # 60 texts tune in 40 steps of pairs, then train 18 steps: priced on the 18

@@ -4,6 +4,8 @@ vectors, fine-tuning, export with its tokenizer, and the suggestion for text set
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 import re
 import subprocess
@@ -25,9 +27,10 @@ from engine.models import registry
 from engine.models.registry import MODELS, build_model, data_options
 from engine.presets import PAIRS_MAX_PER_CLASS, PRETRAINED_MAX_TEXTS, preset_for, suggested_model
 from engine.training.encoded import trainable, tune_on_pairs
-from engine.models.pairs import MAX_PAIRS, PAIR_ROUNDS, PAIRS_PER_STEP, draw_pairs, pair_count
+from engine.models.pairs import MAX_PAIRS, PAIR_ROUNDS, PAIRS_PER_STEP, TUNING_LOSS, draw_pairs, pair_count
 from engine.training.loop import make_optimizer
 from engine.training.examples import describe_example
+from tests.conftest import open_page
 from tests.factories import FOOD, TRAVEL, topics_dataset
 from tests.trained import train_run
 
@@ -202,9 +205,12 @@ def test_tuning_on_pairs_draws_texts_of_a_label_together_and_leaves_the_encoder_
         return float(cosine[alike & ~np.eye(len(texts), dtype=bool)].mean() - cosine[~alike].mean())
 
     before, steps = gap(), []
-    assert tune_on_pairs(model.encoder, pieces, labels, CPU, seed=0, on_step=lambda done, total: steps.append(
-        (done, total))) == MAX_PAIRS
-    assert steps[-1] == (MAX_PAIRS, MAX_PAIRS) and len(steps) == MAX_PAIRS // PAIRS_PER_STEP
+    assert tune_on_pairs(model.encoder, pieces, labels, CPU, seed=0, on_step=lambda done, total, loss: steps.append(
+        (done, total, loss))) == MAX_PAIRS
+    assert steps[-1][:2] == (MAX_PAIRS, MAX_PAIRS) and len(steps) == MAX_PAIRS // PAIRS_PER_STEP
+    losses = [loss for _, _, loss in steps]
+    assert all(math.isfinite(loss) and loss >= 0 for loss in losses)
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])  # the pairs' loss falls as the encoder learns them
     assert gap() > before + 0.2, (before, gap())
     assert not any(parameter.requires_grad for parameter in model.encoder.parameters())
     assert not model.encoder.training
@@ -231,6 +237,14 @@ def test_a_run_tuned_on_pairs_answers_with_its_own_encoder_and_keeps_no_shared_f
         whole = trained.model.eval()(torch.from_numpy(data.arrays["test"][0])).argmax(-1).numpy()
     accuracy = float((whole == data.arrays["test"][1]).mean())
     assert accuracy == pytest.approx(repo.run_summary(run["id"])["test_accuracy"], abs=1e-6)
+    # the tuning drew the run's first curve, one point a step, before the last layer's training began
+    tuning = repo.metric_history(run["id"], TUNING_LOSS)
+    assert len(tuning) >= 2 and [point["step"] for point in tuning] == list(range(1, len(tuning) + 1))
+    assert max(point["time"] for point in tuning) <= min(point["time"] for point in
+                                                         repo.metric_history(run["id"], "train_loss"))
+    at = open_page("run", run=run["id"])
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in at.get("plotly_chart")]
+    assert "Tuning on pairs: loss (lower is better)" in titles, titles
 
 
 def test_a_missing_tokenizer_makes_the_text_model_unavailable_with_its_install_command(monkeypatch):

@@ -130,7 +130,7 @@ def metric_groups(summaries: dict[str, dict]) -> list[tuple[str, list[str]]]:
     for base, keys in ordered:
         better = "higher" if explorer.higher_is_better(base) else "lower"
         title = metric_label(base) if len(keys) > 1 else metric_label(keys[0])
-        if base == "loss" or explorer.higher_is_better(base) or any(w in base for w in ("error", "rmse", "mae")):
+        if base.endswith("loss") or explorer.higher_is_better(base) or any(w in base for w in ("error", "rmse", "mae")):
             title += f" ({better} is better)"
         charts.append((title, keys))
     return charts

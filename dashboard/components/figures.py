@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dashboard.components.text import figure_safe
+from engine.models.pairs import TUNING_LOSS
 
 PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777"]
 WEBGL_ABOVE = 1000
@@ -33,6 +34,7 @@ LABELS = {
     "val_accuracy": "Validation accuracy", "val_rmse": "Validation error (RMSE)", "val_mae": "Validation error (MAE)",
     "learning_rate": "Learning rate", "memory_mb": "Memory used (MB)", "samples_per_second": "Examples per second", "epoch_seconds": "Seconds per epoch",
     "kept_epoch": "Weights from epoch (the best on validation)",
+    TUNING_LOSS: "Tuning on pairs: loss",
     "reference_accuracy": "Classical reference (accuracy)", "reference_rmse": "Classical reference (RMSE)",
     "system/cpu_percent": "Processor use (% of one core)", "system/memory_mb": "Memory used by the run (MB)",
     "system/gpu_utilization": "GPU use (%)", "system/gpu_memory_mb": "GPU memory used (MB)",

@@ -31,6 +31,7 @@ from engine.data.prepare import prepare_dataset
 from engine.errors import UserError
 from engine.files import register_artifact, write_json
 from engine.jobs.launch import INTERRUPTED_WORDS
+from engine.models.pairs import TUNING_LOSS
 from engine.jobs.process import (StopSignals, ask_for_signal_on_parent_death, keep_alive, record_warnings,
                                   take_by_hand, wait_for_run, warm_up)
 from engine.jobs.record import record_reference, record_test_figures, write_evaluation
@@ -142,7 +143,13 @@ def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None
             print(f"Run {run_id}: the pretrained network has looked at {done:,} of {total:,} examples "
                   f"(once for this data set; later runs reuse it)", flush=True)
 
-    part, part_data = trainable(model, data, device, dataset, encoding, seed=config.training.seed)
+    def tuning_loss(step: int, loss: float) -> None:
+        """Draw the tuning on pairs as the run's first curve (a later try tunes the same pairs again, same steps)."""
+        if leader:
+            repo.log_metrics(run_id, [(TUNING_LOSS, step, loss, None, time.time())])
+
+    part, part_data = trainable(model, data, device, dataset, encoding, seed=config.training.seed,
+                                on_tuning_loss=tuning_loss)
     if encoding_share and leader:  # the encoder read the data set: its time, for the estimates of later runs
         environment["encoding_seconds"] = round(time.monotonic() - encoding_started, 2)
         repo.set_run_environment(run_id, describe_device(device), environment)

@@ -15,6 +15,8 @@ import numpy as np
 PAIR_ROUNDS, MAX_PAIRS, PAIRS_PER_STEP = 20, 640, 16
 PAIR_LEARNING_RATE = 2e-5  # SetFit's step for a sentence encoder; what it already knows is adjusted, not overwritten
 PAIR_MAX_PIECES = 128  # tuning reads each text's first 128 word pieces; the features after it read the whole text
+# The tuning's loss, step by step: a result of training (train_), drawn as the run's first curve while it tunes.
+TUNING_LOSS = "train_pair_loss"
 
 
 def pair_count(n_train: int) -> int:

@@ -97,11 +97,12 @@ def cached_features(model: nn.Module, data: PreparedData, device: torch.device, 
 
 
 def tune_on_pairs(encoder, x: np.ndarray, labels: np.ndarray, device, seed: int,
-                  on_step: Callable[[int, int], None] | None = None) -> int:
+                  on_step: Callable[[int, int, float], None] | None = None) -> int:
     """Tune encoder (examples → vectors of length 1) in place so that the cosine of each pair's vectors comes
     near 1 for the same label and 0 for different ones; give back the number of pairs it learnt from.
 
-    x holds word piece ids, 0 after each text's end; on_step(pairs done, pairs in all) after each step.
+    x holds word piece ids, 0 after each text's end; on_step(pairs done, pairs in all, the step's loss) after each
+    step.
     """
     first, second, same = draw_pairs(labels, seed)
     if not len(first):
@@ -121,7 +122,7 @@ def tune_on_pairs(encoder, x: np.ndarray, labels: np.ndarray, device, seed: int,
             loss.backward()
             optimiser.step()
             if on_step:
-                on_step(min(start + PAIRS_PER_STEP, len(first)), len(first))
+                on_step(min(start + PAIRS_PER_STEP, len(first)), len(first), float(loss.detach()))
     finally:
         encoder.requires_grad_(False)
         encoder.eval()
@@ -129,9 +130,11 @@ def tune_on_pairs(encoder, x: np.ndarray, labels: np.ndarray, device, seed: int,
 
 
 def tuned_on_pairs(model: nn.Module, data: PreparedData, device: torch.device, seed: int,
-                   on_progress: EncodeProgress | None = None) -> EncodeProgress:
+                   on_progress: EncodeProgress | None = None,
+                   on_loss: Callable[[int, float], None] | None = None) -> EncodeProgress:
     """Tune model's encoder on pairs of the training examples (tune_on_pairs); give back the progress
     reporter for reading every example after it, so that one bar covers both (a pair counts as PAIR_WORK reads).
+    on_loss(step, loss) after each step of the tuning, from 1.
 
     A run resumed after a stop tunes again, on the same pairs from the same seed, before its checkpoint is read."""
     x, y = data.arrays["train"]
@@ -143,13 +146,19 @@ def tuned_on_pairs(model: nn.Module, data: PreparedData, device: torch.device, s
             elapsed = time.perf_counter() - start
             on_progress(done, total, elapsed / done * (total - done) if done else None)
 
-    tuned = PAIR_WORK * tune_on_pairs(model.encoder, x, y, device, seed, lambda pairs, _: report(PAIR_WORK * pairs))
+    def step(pairs: int, _total: int, loss: float) -> None:
+        report(PAIR_WORK * pairs)
+        if on_loss:
+            on_loss(-(-pairs // PAIRS_PER_STEP), loss)
+
+    tuned = PAIR_WORK * tune_on_pairs(model.encoder, x, y, device, seed, step)
     total = tuned + reading  # fewer pairs than the most when a label has a single example, or there is one label
     return lambda done, _total, _left: report(tuned + done)
 
 
 def trainable(model: nn.Module, data: PreparedData, device: torch.device, dataset: dict[str, Any] | None = None,
-              on_progress: EncodeProgress | None = None, seed: int = 0) -> tuple[nn.Module, PreparedData]:
+              on_progress: EncodeProgress | None = None, seed: int = 0,
+              on_tuning_loss: Callable[[int, float], None] | None = None) -> tuple[nn.Module, PreparedData]:
     """Give back (the module to train, the data to train it on) for model on data; see the module's docstring.
 
     A pretrained model's features of the training examples also set its head's standardisation, whether the encoder
@@ -162,7 +171,7 @@ def trainable(model: nn.Module, data: PreparedData, device: torch.device, datase
     shared = dataset is not None and not getattr(model, "encoder_changed", False)
     path = features_path(dataset, model.encoder_key) if shared else None
     if getattr(model, "tunes_on_pairs", False):
-        on_progress, path = tuned_on_pairs(model, data, device, seed, on_progress), None
+        on_progress, path = tuned_on_pairs(model, data, device, seed, on_progress, on_tuning_loss), None
     features = cached_features(model, data, device, path, on_progress)
     model.fit_head(torch.from_numpy(features["train"]))
     if trains_whole_model(model):
