@@ -638,3 +638,8 @@ def test_a_training_run_draws_its_loss_first_and_the_computer_below(home):
     assert len(folded.get("plotly_chart")) == 2
     overview = [t.value for t in at.text]
     assert "cpu" in overview  # the device, read again while the run trains
+
+    # a pretrained model's run says why its loss comes later: its network first reads every example once
+    reading = make_run(make_dataset("reviews", kind="text"), model="minilm", status="running")
+    at = open_page("run", run=reading["id"])
+    assert any("first reads every example once" in c.value for c in at.caption), [c.value for c in at.caption]

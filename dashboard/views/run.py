@@ -21,6 +21,7 @@ from db.session import run_folder
 from engine.estimates import queue_waits
 from engine.jobs.launch import torchrun_command
 from engine.jobs.worker import STALE_SECONDS
+from engine.models.registry import MODELS
 
 FINAL = [("test_accuracy", "Test accuracy", "{:.1%}"), ("test_f1_macro", "Test F1 (macro)", "{:.3f}"),
          ("test_rmse", "Test error (RMSE)", "{:.4g}"), ("test_mae", "Test error (MAE)", "{:.4g}"),
@@ -95,6 +96,9 @@ def waiting_words(run_id: int) -> str:
     return f"Waiting: {ahead} run{'s are' if ahead > 1 else ' is'} ahead of this one. {when}"
 
 
+pretrained = run["model"] in MODELS and MODELS[run["model"]].pretrained
+
+
 def has_learning_points() -> bool:
     return bool(ex.metric_groups({k: s for k, s in explorer.metric_summaries(run_id).items() if not ex.is_system(k)}))
 
@@ -149,7 +153,11 @@ def live_view() -> None:
     learning = {k: s for k, s in summary.items() if not ex.is_system(k)}
     computer = {k: s for k, s in summary.items() if ex.is_system(k)}
     if not ex.metric_groups(learning):
-        if status in ACTIVE:
+        if status in ACTIVE and pretrained:
+            st.caption("A pretrained network first reads every example once (later runs on this data set reuse "
+                       "what it read; one that tunes on pairs draws that tuning here), so the loss of its training "
+                       "appears after that.")
+        elif status in ACTIVE:
             st.caption("The loss appears here after the first training step.")
     else:
         curves = ex.history(run_id, learning, [k for k, s in learning.items() if s["count"] > 1 or
