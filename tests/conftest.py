@@ -220,11 +220,10 @@ def wait_for_status(run_id: int, *wanted: str, timeout: float = 60) -> str:
     from db import repo
     from db.session import run_folder
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (now := status(run_id)) in wanted:
-            return now
-        time.sleep(0.2)
+    try:
+        return wait_until(lambda: (now := status(run_id)) in wanted and now, timeout)
+    except AssertionError:
+        pass
     run = repo.get_run(run_id)
     events = "\n".join(f"  {event['message']}" for event in repo.list_events(run_id)[-12:])
     logs = "".join(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:]) + "\n"

@@ -31,11 +31,11 @@ from engine.data.prepare import prepare_dataset
 from engine.errors import UserError
 from engine.files import register_artifact, write_json
 from engine.jobs.launch import INTERRUPTED_WORDS
-from engine.models.pairs import TUNING_LOSS
 from engine.jobs.process import (StopSignals, ask_for_signal_on_parent_death, keep_alive, record_warnings,
                                   take_by_hand, wait_for_run, warm_up)
 from engine.jobs.record import record_reference, record_test_figures, write_evaluation
 from engine.jobs.resources import ResourceMonitor
+from engine.models.pairs import TUNING_LOSS
 from engine.models.registry import build_model, data_options
 from engine.training.callbacks import Checkpointer, MetricLogger, ProgressReporter, StopCheck, StopTraining
 from engine.training.checkpoint import load_checkpoint, save_checkpoint
