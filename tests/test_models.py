@@ -28,6 +28,7 @@ VARIANTS = [
     ("gru", {}), ("gru", {"num_layers": 3, "embedding_dim": 6}),
     ("transformer", {}), ("transformer", {"positional_encoding": "sinusoidal", "d_model": 24, "n_heads": 3}),
     ("matrix_factorization", {}), ("matrix_factorization", {"factors": 3}),
+    ("matrix_factorization", {"members": 3, "rated_items": False}),
     ("ncf", {}), ("ncf", {"hidden_sizes": [7], "factors": 5}),
 ]
 
@@ -296,6 +297,50 @@ def test_matrix_factorisation_pulls_rarely_seen_users_and_items_towards_the_aver
     assert build_model(model_config("matrix_factorization", regularisation=0.0), spec).penalty(rare).item() == 0.0
     # Counts are only used while training: the saved weights are the same as without them.
     assert set(model.state_dict()) == set(build_model(model_config("matrix_factorization"), SPECS["ratings"]).state_dict())
+
+
+def test_matrix_factorisation_learns_from_the_items_each_user_rated_and_keeps_a_plain_factorisation():
+    spec = {**SPECS["ratings"], "user_counts": [3, 1, 2] + [1] * 9, "item_counts": [2] * 9}
+    pairs = np.array([[1, 1], [1, 4], [1, 6], [2, 2], [3, 3], [3, 8], [5, 1]])
+    unknown_and_rated = torch.tensor([[0, 2], [1, 2], [1, 9], [3, 7], [4, 5], [5, 5]])
+    for members in (1, 3):
+        model = build_model(model_config("matrix_factorization", factors=4, members=members), spec, seed=0)
+        saved = set(model.state_dict())
+        model.start_training(pairs)
+        with torch.no_grad():
+            model.rated_vectors.weight.normal_()  # as if trained: far from its small start
+            expected = model.eval()(unknown_and_rated)
+            by_hand = model.users.weight[1] + (model.rated_vectors.weight[[1, 4, 6]].sum(0) / math.sqrt(3))
+            assert torch.allclose(model.user_vectors(torch.tensor([1]))[0], by_hand)
+            # The user nobody knows (0) and one with no training ratings (4) have no rated items to add.
+            assert torch.equal(model.user_vectors(torch.tensor([0, 4])), model.users.weight[[0, 4]])
+        assert "rated_vectors.weight" in model.state_dict()  # a checkpoint while training holds them
+        model.end_training()
+        assert set(model.state_dict()) == saved  # what is kept loads into a plain factorisation
+        plain = build_model(model_config("matrix_factorization", factors=4, members=members), spec, seed=1)
+        plain.load_state_dict(model.state_dict())
+        assert torch.allclose(plain.eval()(unknown_and_rated), expected, atol=1e-6)
+
+
+def test_matrix_factorisations_side_by_side_each_answer_in_training_and_average_after():
+    spec = SPECS["ratings"]
+    model = build_model(model_config("matrix_factorization", factors=4, members=3, rated_items=False), spec, seed=0)
+    pairs = torch.tensor([[1, 2], [3, 4]])
+    with torch.no_grad():
+        model.user_bias.normal_()
+    each = model.train()(pairs)
+    assert each.shape == (3, 2, 1) and not torch.allclose(each[0], each[1])
+    assert torch.allclose(model.eval()(pairs), each.mean(0))
+    # Each member is pulled as a single factorisation would be, at strengths from half to twice the setting.
+    single = build_model(model_config("matrix_factorization", factors=4, rated_items=False), spec, seed=0)
+    with torch.no_grad():
+        for table in ("users", "items"):
+            getattr(single, table).weight.copy_(getattr(model, table).weight[:, :4])
+            getattr(model, table).weight.copy_(getattr(single, table).weight.repeat(1, 3))
+        model.user_bias.copy_(single.user_bias.unsqueeze(-1).repeat(1, 3))
+        model.item_bias.copy_(single.item_bias.unsqueeze(-1).repeat(1, 3))
+    assert model.member_pull.tolist() == pytest.approx([0.5, 1.0, 2.0])
+    assert model.penalty(pairs).item() == pytest.approx(single.penalty(pairs).item() * 3.5 / 3)
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])

@@ -190,6 +190,9 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
         usable -= team.world
     steps_per_epoch = math.ceil(usable / step_rows)
     batch_size = step_rows // team.world
+    starting = getattr(model, "start_training", None)  # a model that also reads its training inputs as a whole,
+    if starting is not None:  # such as the items each user rated (matrix factorisation); before its weights load
+        starting(data.arrays["train"][0])
     model.to("cpu" if team.sharded else device, memory_format=layout)  # FSDP moves each process's share itself
     if resume:
         model.load_state_dict(resume["model"])
@@ -350,6 +353,9 @@ def train(config: RunConfig, data: PreparedData, model: nn.Module, device: torch
     elif averaged is not None:  # the last epoch's average, which is also what a best last epoch kept
         inner.load_state_dict(averaged.module.state_dict())
     team.unwrap(net, model)
+    ending = getattr(model, "end_training", None)  # …and folds what it learnt from them into its kept weights
+    if ending is not None:
+        ending()
     weigh = getattr(model, "weigh_readers", None)  # an ensemble whose networks read the numbers in two ways
     if weigh is not None:
         with autocast(), torch.no_grad():

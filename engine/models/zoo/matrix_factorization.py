@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field
 
 from engine.models.configs import ModelConfigBase
@@ -21,14 +22,49 @@ class MatrixFactorizationConfig(ModelConfigBase):
         10.0, ge=0.0, le=1000.0, title="Pull towards the average",
         description="How strongly users and items with few ratings are held near the average rating, as if each "
                     "had this many more average ratings; against over-fitting. 0 turns it off.")
+    members: int = Field(1, ge=1, le=16, title="Factorisations averaged",
+                         description="Train this many factorisations side by side, each from its own starting "
+                                     "vectors, and average their ratings: closer guesses at that many times the work.")
+    rated_items: bool = Field(
+        True, title="Learn from what each person rated",
+        description="Also learn each person's taste from which items they chose to rate, not only from the "
+                    "ratings they gave. Usually closer guesses; slower when some people rated thousands of items.")
 
 
 def matrix_factorization_size(config: MatrixFactorizationConfig, spec: dict[str, Any]) -> ModelSize:
     rows = spec["n_users"] + 1 + spec["n_items"] + 1
-    return ModelSize(rows * (config.factors + 1) + 1, 3 * config.factors + 4)
+    width = config.members * config.factors
+    parameters = rows * (width + config.members) + config.members
+    if not config.rated_items:
+        return ModelSize(parameters, 3 * width + 4 * config.members)
+    # While training, each item's second vector learns too, and each user in a batch brings the vectors of the
+    # items they rated, once per batch.
+    second = (spec["n_items"] + 1) * width
+    return ModelSize(parameters, (3 + rated_per_rating(spec)) * width + 4 * config.members,
+                     trained_parameters=parameters + second)
 
 
-PRESETS = {"Quick": dict(factors=16), "Balanced": dict(factors=32), "Best": dict(factors=64)}
+RATED_BATCH = 256  # the presets' batch of ratings
+
+
+def rated_per_rating(spec: dict[str, Any]) -> float:
+    """Give back the rated items read per training rating: each user in a batch of RATED_BATCH ratings reads the
+    items they rated once, and a user with many ratings is in most batches (100,000 film ratings: 149 a rating,
+    which took 4.4 ms more a step on 2 CPU cores, the calibrated price of as many numbers). Without the counts of
+    the data set, a typical 25."""
+    counts = spec.get("user_counts")
+    if not counts:
+        return 25.0
+    counts = np.asarray(counts, dtype=float)
+    chance = 1.0 - (1.0 - counts / max(1.0, counts.sum())) ** RATED_BATCH  # that a user is in a batch
+    return float((counts * chance).sum() / RATED_BATCH)
+
+
+# Best averages four factorisations pulled from half to twice as hard; 3 seeds, test error against Balanced's one:
+# MovieLens (100,000 film ratings) 0.868 against 0.873, lecture evaluations 1.190 against 1.192, the films sample
+# 0.870 against 0.873. One factorisation of 64 factors trained 30 epochs (Best before) did worse than Balanced on the
+# first two (0.875, 1.194): it got worse after about 20 epochs.
+PRESETS = {"Quick": dict(factors=16), "Balanced": dict(factors=32), "Best": dict(factors=32, members=4)}
 
 MODEL = ModelEntry(
     name="matrix_factorization", title="Matrix factorisation", config=MatrixFactorizationConfig,
