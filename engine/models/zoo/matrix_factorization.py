@@ -70,5 +70,5 @@ MODEL = ModelEntry(
     name="matrix_factorization", title="Matrix factorisation", config=MatrixFactorizationConfig,
     builder="engine.models.ratings:build_matrix_factorization", size=matrix_factorization_size,
     kinds=("ratings",), order=100, presets=PRESETS,
-    description="Learns a taste vector per user and per item, plus how generous each user is and how liked "
-                "each item is.")
+    description="Learns a taste vector per user and per item, from the ratings and from which items each user "
+                "chose to rate, plus how generous each user is and how liked each item is.")
