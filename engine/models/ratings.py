@@ -126,7 +126,7 @@ class MatrixFactorization(nn.Module):
         number of ratings, per rating in the batch: over an epoch every user is pulled with the same total
         strength, however many ratings they have, as when a bias is damped with Σ(r − mean) / (n + λ). A plain
         weight decay instead pulls hardest on the users seen most often, and under Adam hardly at all. An item's
-        second vector is pulled like its first; each member as hard as a single factorisation.
+        second vector is pulled like its first; each member of several with its own strength (member_pull).
         """
         if not self.regularisation:
             return torch.zeros((), device=pairs.device)
