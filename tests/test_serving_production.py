@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -225,15 +226,20 @@ def test_two_worker_processes_answer_16_clients_with_a_token_and_stop_gracefully
         figures = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
         assert 'trainyard_requests_total{path="/predict",status="200"} 80.0' in figures  # both workers added up
 
-        # A stop (SIGTERM) answers the requests already sent.
-        answers = []
-        slow = threading.Thread(target=lambda: answers.append(httpx.post(
-            f"{url}/predict", json=body(1000), headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)))
-        slow.start()
-        time.sleep(0.05)
-        server.send_signal(signal.SIGTERM)
-        slow.join()
-        assert answers and answers[0].status_code == 200 and len(answers[0].json()["predictions"]) == 1000
+        # A stop (SIGTERM) answers the requests already begun: this one's last byte comes after the stop.
+        payload = json.dumps(body(1000)).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as begun:
+            begun.sendall(f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+                          f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+                          + payload[:-1])
+            time.sleep(1.0)  # time for a worker to take the connection and read the request's head
+            server.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            begun.sendall(payload[-1:])
+            answer = b"".join(iter(lambda: begun.recv(1 << 16), b""))  # until the worker closes the connection
+        head, _, content = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert len(json.loads(content)["predictions"]) == 1000
         assert server.wait(timeout=30) == 0
     finally:
         if server.poll() is None:
