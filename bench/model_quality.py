@@ -13,6 +13,7 @@ on a plain 80/20 split). The samples are the ones the app offers.
     .venv/bin/python bench/model_quality.py                     # every set, Balanced and Best, 3 seeds
     .venv/bin/python bench/model_quality.py --real --presets Balanced
     .venv/bin/python bench/model_quality.py --only hpc_jobs --seeds 5
+    .venv/bin/python bench/model_quality.py --file my_ratings.csv    # a file of your own, detected as on upload
 
 Metric: test accuracy for classification (higher is better), test RMSE in the target's own units for
 regression and ratings (lower is better). The last line reads `balanced_ahead=<n>/<total> best_ahead=<n>/<total>`
@@ -54,12 +55,14 @@ REFERENCE_SECONDS = 600.0  # the bench lets every reference finish
 
 
 def add(key: str) -> dict:
-    """Give back the stored data set for key, added as a user would add it."""
+    """Give back the stored data set for key (a sample, a real set or a file's path), added as a user would add it."""
     from engine.data.ingest import add_dataset
     from engine.data.samples import add_sample
 
     if key in SAMPLES:
         return add_sample(key)
+    if key not in REAL:  # a file of one's own, its kind and columns found as on the Data sets page
+        return add_dataset(Path(key), name=Path(key).stem)
     file_name, how = REAL[key]
     if not (REAL_FOLDER / file_name).exists():
         raise SystemExit(f"{REAL_FOLDER / file_name} is not there: the real data sets live in ../shared/data.")
@@ -94,6 +97,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
     parser.add_argument("--only", nargs="*", choices=DATASETS, default=None, help="just these data sets")
+    parser.add_argument("--file", nargs="*", default=[],
+                        help="also (or, without --only, --real or --samples, only) these files of your own")
     parser.add_argument("--real", action="store_true", help="just the real data sets of ../shared/data")
     parser.add_argument("--samples", action="store_true", help="just the app's samples")
     parser.add_argument("--presets", nargs="*", choices=["none", "Quick", "Balanced", "Best"],
@@ -103,7 +108,8 @@ def main() -> int:
                         help="train this model (of the data sets' kind) instead of the one suggested for each set")
     args = parser.parse_args()
     seeds = list(range(args.seeds))
-    keys = args.only or (tuple(REAL) if args.real else SAMPLES if args.samples else DATASETS)
+    keys = args.only or (tuple(REAL) if args.real else SAMPLES if args.samples else () if args.file else DATASETS)
+    keys = (*keys, *(str(Path(path).resolve()) for path in args.file))
 
     home = tempfile.mkdtemp(prefix="trainyard-quality-")
     os.environ["TRAINYARD_HOME"] = home
@@ -125,6 +131,7 @@ def main() -> int:
     rows, ahead = [], {preset: [0, 0] for preset in args.presets}
     for key in keys:
         dataset = add(key)
+        key = key if key in SAMPLES or key in REAL else dataset["name"]
         model_name = args.model or suggested_model(dataset)
         references: list[dict] = []
         for seed in seeds:
