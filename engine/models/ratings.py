@@ -85,8 +85,9 @@ class MatrixFactorization(nn.Module):
         over the square root of their number: (len(users), members × factors)."""
         counts = self.rated_count[users]
         firsts = torch.cumsum(counts, 0) - counts  # where each user's items begin in the flat list below
-        within = torch.arange(int(counts.sum()), device=users.device) - torch.repeat_interleave(firsts, counts)
-        items = self.rated_items[torch.repeat_interleave(self.rated_start[users], counts) + within]
+        # The flat list's k-th place holds rated_items[k + (where its user's items start there - here)].
+        shift = torch.repeat_interleave(self.rated_start[users] - firsts, counts)
+        items = self.rated_items[torch.arange(len(shift), device=users.device) + shift]
         sums = nn.functional.embedding_bag(items, self.rated_vectors.weight, firsts, mode="sum")
         return sums * counts.clamp(min=1).float().rsqrt().unsqueeze(-1)
 
