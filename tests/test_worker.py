@@ -199,3 +199,26 @@ def test_a_run_starts_in_the_process_the_worker_started_ahead(dataset):
     # The worker died without a word: its waiting spare sees standard input close and leaves too.
     wait_until(lambda: not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
                                for pid in waiting), timeout=30)
+
+
+def test_the_next_spare_waits_for_the_runs_first_seconds(dataset):
+    """A spare's start takes seconds of a core: it would slow a run that has just begun (a short one threefold)."""
+    from engine.jobs.worker import SPARE_AFTER_SECONDS
+
+    worker = start_worker()
+    try:
+        wait_until(lambda: spares_of(worker), timeout=60)
+        spare = spares_of(worker)[0]
+        time.sleep(8)  # as before a user presses Train
+        run = queue(dataset, epochs=500)
+        wait_until(lambda: status(run["id"]) == "running", timeout=60)
+        seen = time.monotonic()
+        while time.monotonic() - seen < SPARE_AFTER_SECONDS - 2:
+            assert [pid for pid in spares_of(worker) if pid != spare] == []
+            time.sleep(0.2)
+        wait_until(lambda: [pid for pid in spares_of(worker) if pid != spare], timeout=30)
+        assert status(run["id"]) == "running"  # the next spare started while the run went on
+        repo.request_cancel(run["id"])
+        wait_for_status(run["id"], "cancelled", timeout=30)
+    finally:
+        stop(worker)
