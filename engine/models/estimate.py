@@ -24,6 +24,12 @@ class ModelSize:
     trained_parameters: int | None = None  # those that learn, when not all of them do (a frozen encoder's do not)
     # Numbers a pair of examples keeps when the encoder is first tuned on pairs (engine.models.pairs), or 0.
     tuning_per_pair: int = 0
+    # How a training step is priced (step_work, step_seconds), where the numbers it keeps and the weights it updates
+    # do not price it well: the units of work per example (None: its activations), per learning weight, and the
+    # step's fixed cost in steps of the calibration's smallest network (its many small operations).
+    work_per_example: float | None = None
+    work_per_weight: float = 1.0
+    step_overhead: float = 1.0
 
     @property
     def learning(self) -> int:
@@ -142,13 +148,16 @@ EPOCH_SECONDS = 0.02
 
 
 def step_work(size: ModelSize, batch_size: int) -> float:
-    """Give back the units of work of one training step: the numbers a batch keeps, plus one update per weight."""
-    return float(batch_size * size.activations_per_example + size.learning)
+    """Give back the units of work of one training step: the numbers a batch keeps, plus one update per weight
+    (or the model's own prices of them)."""
+    per_example = size.activations_per_example if size.work_per_example is None else size.work_per_example
+    return float(batch_size * per_example + size.work_per_weight * size.learning)
 
 
-def step_seconds(work: float, calibration: dict[str, float]) -> float:
-    """Give back the seconds of one optimiser step of work units, from a calibration."""
-    return calibration["seconds_per_step"] + work * calibration["seconds_per_unit"]
+def step_seconds(work: float, calibration: dict[str, float], overhead: float = 1.0) -> float:
+    """Give back the seconds of one optimiser step of work units, from a calibration; overhead: the step's fixed
+    cost in steps of the calibration's smallest network."""
+    return overhead * calibration["seconds_per_step"] + work * calibration["seconds_per_unit"]
 
 
 def training_steps(n_train: int, batch_size: int, epochs: int) -> int:
@@ -160,7 +169,7 @@ def training_seconds(size: ModelSize, n_train: int, batch_size: int, epochs: int
                      share: float = 1.0) -> float:
     """Give back the seconds of a run's training steps and epochs, from a calibration's seconds per step and per unit
     of work; share: the share of its steps the run takes (early stopping may end it sooner)."""
-    per_step = step_seconds(step_work(size, batch_size), calibration)
+    per_step = step_seconds(step_work(size, batch_size), calibration, size.step_overhead)
     steps = training_steps(n_train, batch_size, epochs) * share
     return steps * per_step * (1 + EVALUATION_SHARE) + epochs * share * EPOCH_SECONDS
 

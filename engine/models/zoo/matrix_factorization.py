@@ -31,17 +31,31 @@ class MatrixFactorizationConfig(ModelConfigBase):
                     "ratings they gave. Usually closer guesses; slower when some people rated thousands of items.")
 
 
+# The price of a step, fitted to Balanced's steps on 2 CPU cores with 1, 4 and 8 factorisations, with and without the
+# rated items (lecture evaluations and 100,000 film ratings: each took 0.74–1.02 times its price). Adam's
+# update of an embedding table costs about 0.3 of the calibration's unit a weight, far less than a layer's; the rated
+# items cost about 9 units each, whatever their width, and their gathering and summing about 3.5 small steps more.
+# Priced as numbers kept and weights updated, as before, four factorisations cost 3.7–3.9 times one; they took
+# 1.5–1.9 times, being computed side by side.
+UPDATE_WORK = 0.3
+RATED_ITEM_WORK = 9.0
+STEP_OVERHEAD, RATED_OVERHEAD = 2.0, 3.5
+
+
 def matrix_factorization_size(config: MatrixFactorizationConfig, spec: dict[str, Any]) -> ModelSize:
     rows = spec["n_users"] + 1 + spec["n_items"] + 1
     width = config.members * config.factors
     parameters = rows * (width + config.members) + config.members
+    kept = 3 * width + 4 * config.members  # numbers kept per rating: the two vectors, their product, the biases
     if not config.rated_items:
-        return ModelSize(parameters, 3 * width + 4 * config.members)
+        return ModelSize(parameters, kept, work_per_weight=UPDATE_WORK, step_overhead=STEP_OVERHEAD)
     # While training, each item's second vector learns too, and each user in a batch brings the vectors of the
     # items they rated, once per batch.
+    rated = rated_per_rating(spec)
     second = (spec["n_items"] + 1) * width
-    return ModelSize(parameters, (3 + rated_per_rating(spec)) * width + 4 * config.members,
-                     trained_parameters=parameters + second)
+    return ModelSize(parameters, kept + rated * width, trained_parameters=parameters + second,
+                     work_per_example=kept + RATED_ITEM_WORK * rated, work_per_weight=UPDATE_WORK,
+                     step_overhead=STEP_OVERHEAD + RATED_OVERHEAD)
 
 
 RATED_BATCH = 256  # the presets' batch of ratings
@@ -49,9 +63,8 @@ RATED_BATCH = 256  # the presets' batch of ratings
 
 def rated_per_rating(spec: dict[str, Any]) -> float:
     """Give back the rated items read per training rating: each user in a batch of RATED_BATCH ratings reads the
-    items they rated once, and a user with many ratings is in most batches (100,000 film ratings: 149 a rating,
-    which took 4.4 ms more a step on 2 CPU cores, the calibrated price of as many numbers). Without the counts of
-    the data set, a typical 25."""
+    items they rated once, and a user with many ratings is in most batches (100,000 film ratings: 212 a rating).
+    Without the counts of the data set, a typical 25."""
     counts = spec.get("user_counts")
     if not counts:
         return 25.0
