@@ -27,8 +27,10 @@ CANCEL_GRACE_SECONDS = 10.0
 MAX_ATTEMPTS = 3
 # The spare process for the next run starts once every run of this worker has trained this long, or none is left. Its
 # start (importing torch, a step with each optimiser: about 3 s of a core) slowed a run started at the same time about
-# threefold on 2 CPU cores: a Quick run of 73,000 ratings took 5.5–6.9 s instead of 2.
+# threefold on 2 CPU cores: a Quick run of 73,000 ratings took 5.5–6.9 s instead of 2. A run handed to a spare still
+# starting begins when the spare would be ready, SPARE_READY_SECONDS after its own start.
 SPARE_AFTER_SECONDS = 5.0
+SPARE_READY_SECONDS = 4.0
 ROOT = str(Path(__file__).resolve().parents[2])  # where `python -m engine...` finds the packages
 
 
@@ -56,7 +58,7 @@ class Child:
     machine: int = 0  # a run spread over several machines: which one this is (0 claimed it and owns its status)
     attempt: int | None = None  # the try of the run this process trains; a late end of an earlier one changes nothing
     cancel_sent_at: float | None = None
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=time.monotonic)  # when its process is ready to train (monotonic seconds)
 
 
 class Worker:
@@ -73,6 +75,7 @@ class Worker:
         self.worker_id: int | None = None
         self.disk_warning: str | None = None
         self.spare: subprocess.Popen | None = None  # a run process started ahead, waiting for its run
+        self.spare_started = 0.0
 
     # ------------------------------------------------------------ main loop
 
@@ -202,13 +205,18 @@ class Worker:
             arguments += ["--machine", str(machine), "--attempt", str(run["attempts"])]
         if machine == 0 and training.get("machines", 1) > 1:
             repo.open_shared_run(run["id"], run["attempts"], self.worker_id, self.host, "cuda" if gpus else "cpu")
-        process = self._hand_to_spare(arguments, env, log_path) or subprocess.Popen(
-            [sys.executable, "-m", "engine.jobs.runner", *arguments],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
-        )
+        ready = self.spare_started + SPARE_READY_SECONDS
+        process = self._hand_to_spare(arguments, env, log_path)
+        if process is None:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "engine.jobs.runner", *arguments],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
+            )
+            ready = time.monotonic() + SPARE_READY_SECONDS  # it starts as a spare does
         if machine == 0:
             repo.set_run_process(run["id"], process.pid)
-        self.children[run["id"]] = Child(run["id"], process, gpus, log, run.get("sweep_id"), machine, run["attempts"])
+        self.children[run["id"]] = Child(run["id"], process, gpus, log, run.get("sweep_id"), machine, run["attempts"],
+                                         started=max(time.monotonic(), ready))
         where = f", machine {machine + 1}" if machine else ""
         self._say(f"run {run['id']} started (pid {process.pid}{where}{', GPU ' + ','.join(gpus) if gpus else ''})")
 
@@ -217,6 +225,7 @@ class Worker:
         if self.stopping or (self.spare is not None and self.spare.poll() is None):
             return
         try:
+            self.spare_started = time.monotonic()
             self.spare = subprocess.Popen(
                 [sys.executable, "-m", "engine.jobs.runner", "--spare"], stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"},
