@@ -4,10 +4,10 @@ it has finished.
 The arithmetic (engine.models.estimate.time_estimate) prices a run from the calibration's seconds per step and
 per unit of work. What it leaves out (preparing the data, the classical reference, the evaluation, the data
 loader, other work on the computer) differs per model and data set, so each finished run tells how far off the
-arithmetic was for it: the seconds it took over its price at the steps it really took. A new run's price is
-scaled by the ratio of the finished runs most like it (same model and data set first), and its steps by the
-share of them that early stopping let those runs take. The range widens when the runs behind it are few or
-unlike it. No torch here: the pages call it.
+arithmetic was for it: the seconds its training took (less its start) over their price at the steps it really took.
+A new run's training price is scaled by the ratio of the finished runs most like it (same model and data set first)
+whose training was long enough to tell, and its steps by the share of them that early stopping let those runs take.
+The range widens when the runs behind it are few or unlike it. No torch here: the pages call it.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ from engine.models.pairs import TUNING_LOSS, pair_count
 from engine.models.zoo.mlp import number_ranges
 
 HISTORY_RUNS = 200  # the newest finished runs read for the correction
+# A run whose training was priced at less than this is mostly its start: it tells too little about training steps
+# to correct them (a Quick run of 22,000 table rows took 1.3 s, its steps priced at 0.7 s and its start at 1.5 s).
+TELLING_SECONDS = 2.0
+LEAST_RATIO = 0.1  # a run that took less than its start still took some time to train
 SIMILAR_RUNS = 5  # at most this many of the most alike runs decide it
 # How far the truth may lie from the estimate (a factor either way), by what the estimate rests on.
 SPREAD_MEASURED_ONLY = 2.0  # the calibration alone: nothing this computer trained is like the run
@@ -118,8 +122,13 @@ class _Priced:
     n_train: int
 
     def seconds(self, calibration: dict[str, Any], share: float = 1.0, ratio: float = 1.0) -> float:
-        """Give back the price of starting and training at share of the steps, scaled by ratio."""
-        return ratio * (RUN_START_SECONDS[self.dataset["kind"]] + self.work(calibration, share))
+        """Give back the price of starting, and of training at share of the steps scaled by ratio."""
+        return self.start + ratio * self.work(calibration, share)
+
+    @property
+    def start(self) -> float:
+        """Give back the seconds priced for starting and ending the run (its data, reference and evaluation)."""
+        return RUN_START_SECONDS[self.dataset["kind"]]
 
     def work(self, calibration: dict[str, Any], share: float = 1.0) -> float:
         """Give back the seconds priced for the training steps (not the start, not the encoder's reading)."""
@@ -165,7 +174,8 @@ class _Finished:
     model: str
     dataset_id: int
     kind: str
-    ratio: float  # seconds it took (less its encoder's reading) / its price at the steps it took
+    ratio: float  # seconds its training took (less its start and its encoder's reading) / their price
+    telling: bool  # its training was priced at TELLING_SECONDS or more: long enough to correct the price
     share: float | None  # share of its steps it took, for runs with early stopping
     encoding_ratio: float | None  # seconds its encoder took to read the data set / their price, when it read it
     tuned: bool = False  # its encoder was tuned on pairs before reading: that share of its reading is priced apart
@@ -200,20 +210,22 @@ def _finished_runs(calibration: dict[str, Any], device: str) -> list[_Finished]:
             took -= encoding_seconds
             price = priced.encoding(calibration)
             encoding_ratio = encoding_seconds / price if price > 0 else None
-        if took > 0:
-            ratio = took / priced.seconds(calibration, share=max(share, 1e-3))
+        work = priced.work(calibration, share=max(share, 1e-3))
+        if took > 0 and work > 0:
+            ratio = max(took - priced.start, LEAST_RATIO * work) / work
             found.append(_Finished(run["id"], run["model"], run["dataset_id"], dataset["kind"], ratio,
-                                   share if _early_stopping(config) else None, encoding_ratio,
+                                   work >= TELLING_SECONDS, share if _early_stopping(config) else None, encoding_ratio,
                                    priced.size.tuning_per_pair > 0))
     return found[::-1]
 
 
 def _alike(history: Iterable[_Finished], config: RunConfig, dataset: dict[str, Any]) -> tuple[list[_Finished], int]:
-    """Give back the finished runs most like the new one (newest first) and their level in LEVELS."""
+    """Give back the finished runs most like the new one (newest first), of those long enough to tell, and their level
+    in LEVELS."""
     tests = (lambda f: f.model == config.model.name and f.dataset_id == dataset["id"],
              lambda f: f.model == config.model.name,
              lambda f: f.kind == dataset["kind"])
-    history = list(history)
+    history = [f for f in history if f.telling]
     for level, test in enumerate(tests):
         alike = [f for f in history if test(f)][:SIMILAR_RUNS]
         if alike:

@@ -44,18 +44,30 @@ def test_without_a_measurement_the_estimate_says_how_to_get_one(iris):
 
 
 def test_finished_runs_correct_the_measurement_and_narrow_the_range(iris):
+    from engine.estimates import TELLING_SECONDS
+    from engine.models.estimate import RUN_START_SECONDS
+
     calibration_path().write_text(json.dumps(CALIBRATION))
-    config = starting_config(iris, "mlp", "quick", {"training": {"early_stopping_patience": 0}})
+    start = RUN_START_SECONDS["tabular"]
+    # a run whose training is priced under TELLING_SECONDS is mostly its start: it corrects nothing
+    short = starting_config(iris, "mlp", "quick", {"training": {"early_stopping_patience": 0, "epochs": 3}})
+    alone = estimate_run(short, iris)
+    assert alone.seconds - start < TELLING_SECONDS
+    finished_run(iris, short, 3 * alone.seconds, alone.steps)
+    assert estimate_run(short, iris).seconds == alone.seconds and not estimate_run(short, iris).learned_from
+
+    config = starting_config(iris, "mlp", "quick", {"training": {"early_stopping_patience": 0, "epochs": 400}})
     first = estimate_run(config, iris)
+    assert first.seconds - start > TELLING_SECONDS
     assert first.low < first.seconds < first.high and not first.learned_from
     assert first.high / first.low == pytest.approx(4, rel=0.01)  # half to double: the measurement alone
     assert "alone" in first.basis
 
-    # runs like it took three times the price: the next estimate says so, with a narrower range
+    # runs like it trained three times as long as priced: the next estimate says so, with a narrower range
     for _ in range(3):
-        finished_run(iris, config, 3 * first.seconds, first.steps)
+        finished_run(iris, config, start + 3 * (first.seconds - start), first.steps)
     learned = estimate_run(config, iris)
-    assert learned.seconds == pytest.approx(3 * first.seconds, rel=0.01)
+    assert learned.seconds == pytest.approx(start + 3 * (first.seconds - start), rel=0.01)
     assert learned.low < learned.seconds < learned.high and learned.high / learned.low < first.high / first.low
     assert len(learned.learned_from) == 3 and "3 finished runs of the same model on this data set" in learned.basis
 
@@ -66,16 +78,20 @@ def test_finished_runs_correct_the_measurement_and_narrow_the_range(iris):
 
 def test_early_stopping_shortens_the_estimate_by_the_share_runs_like_it_took(iris):
     calibration_path().write_text(json.dumps(CALIBRATION))
-    config = starting_config(iris, "mlp", "balanced", {"training": {"early_stopping_patience": 5, "epochs": 100}})
+    config = starting_config(iris, "mlp", "balanced", {"training": {"early_stopping_patience": 5, "epochs": 400}})
     full = estimate_run({**config, "training": {**config["training"], "early_stopping_patience": 0}}, iris)
     before = estimate_run(config, iris)
     assert before.early_stopping and before.seconds < full.seconds and before.high >= full.seconds
     assert "Early stopping may end the run sooner" in before.basis
-    # runs like it stopped after a fifth of their steps, taking exactly their price
+    # runs like it stopped after a fifth of their steps, taking their price there
+    from engine.models.estimate import RUN_START_SECONDS
+
+    start = RUN_START_SECONDS["tabular"]
+    fifth = start + (full.seconds - start) / 5
     for _ in range(2):
-        run = finished_run(iris, config, 1.0, before.steps // 5)
+        run = finished_run(iris, config, fifth, before.steps // 5)
     learned = estimate_run(config, iris)
-    assert learned.seconds < before.seconds
+    assert learned.seconds == pytest.approx(fifth, rel=0.05) and learned.seconds < before.seconds
     assert run["id"] in learned.learned_from
 
 

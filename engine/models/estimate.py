@@ -139,8 +139,9 @@ def human_bytes(count: float) -> str:
 EVALUATION_SHARE = 0.15
 # A run starts in a process whose imports are done and whose optimisers are loaded; preparing a small data set,
 # fitting its classical reference (gradient boosting for a table takes the longest) and writing its evaluation
-# take about this long in all, by kind of data (measured with bench/estimates.py on 2 CPU cores).
-RUN_START_SECONDS = {"tabular": 3.0, "image": 2.0, "text": 2.0, "ratings": 1.0}
+# take about this long in all, by kind of data (bench/estimates.py on 2 CPU cores, Quick runs' time less their
+# training's price: tables 0.6–1.9 s, pictures 0.6 s, texts 0.4–1.0 s, ratings 0.8 s).
+RUN_START_SECONDS = {"tabular": 1.5, "image": 1.0, "text": 1.0, "ratings": 1.0}
 # A forward pass is about a third of the work of a training step (the backward pass costs about twice as much).
 FORWARD_SHARE = 1 / 3
 # Each epoch also writes its figures and a checkpoint: about this long for a small model.
