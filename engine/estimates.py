@@ -32,7 +32,7 @@ from engine.models.zoo.mlp import number_ranges
 
 HISTORY_RUNS = 200  # the newest finished runs read for the correction
 # A run whose training was priced at less than this is mostly its start: it tells too little about training steps
-# to correct them (a Quick run of 22,000 table rows took 1.3 s, its steps priced at 0.7 s and its start at 1.5 s).
+# to correct them (a Quick run of 4,454 table rows took 1.3 s, its steps priced at 0.7 s and its start at 1.5 s).
 TELLING_SECONDS = 2.0
 LEAST_RATIO = 0.1  # a run that took less than its start still took some time to train
 SIMILAR_RUNS = 5  # at most this many of the most alike runs decide it
