@@ -27,8 +27,8 @@ CANCEL_GRACE_SECONDS = 10.0
 MAX_ATTEMPTS = 3
 # The spare process for the next run starts once every run of this worker has trained this long, or none is left. Its
 # start (importing torch, a step with each optimiser: about 3 s of a core) slowed a run started at the same time about
-# threefold on 2 CPU cores: a Quick run of 73,000 ratings took 5.5–6.9 s instead of 2. A run handed to a spare still
-# starting begins when the spare would be ready, SPARE_READY_SECONDS after its own start.
+# threefold on 2 CPU cores: a Quick run of 73,000 ratings took 5.5–6.9 s instead of 1.6–2.5 s. A run handed to a spare
+# still starting begins when the spare would be ready, SPARE_READY_SECONDS after the spare's start.
 SPARE_AFTER_SECONDS = 5.0
 SPARE_READY_SECONDS = 4.0
 ROOT = str(Path(__file__).resolve().parents[2])  # where `python -m engine...` finds the packages
@@ -76,6 +76,7 @@ class Worker:
         self.disk_warning: str | None = None
         self.spare: subprocess.Popen | None = None  # a run process started ahead, waiting for its run
         self.spare_started = 0.0
+        self.spare_wanted = True  # a spare is to start for the next run (once; one that ends by itself is not redone)
 
     # ------------------------------------------------------------ main loop
 
@@ -85,7 +86,6 @@ class Worker:
         devices = [f"cuda:{gpu}" for gpu in self.gpus] or ["cpu"]
         self.worker_id = repo.register_worker(self.host, os.getpid(), self.slots, devices)
         self._say(f"worker {self.worker_id} on {self.host} started with {self.slots} slot(s) on {', '.join(devices)}")
-        self._start_spare()
         from engine.data.ingest import remove_leftovers
 
         remove_leftovers()  # what killed imports and abandoned uploads left behind
@@ -114,7 +114,8 @@ class Worker:
                     break
                 if self.once and not self.children and not claimed:
                     break
-                if all(now - child.started >= SPARE_AFTER_SECONDS for child in self.children.values()):
+                if self.spare_wanted and all(now - child.started >= SPARE_AFTER_SECONDS
+                                             for child in self.children.values()):
                     self._start_spare()  # for the next run
                 time.sleep(self.poll_seconds)
         finally:
@@ -207,6 +208,7 @@ class Worker:
             repo.open_shared_run(run["id"], run["attempts"], self.worker_id, self.host, "cuda" if gpus else "cpu")
         ready = self.spare_started + SPARE_READY_SECONDS
         process = self._hand_to_spare(arguments, env, log_path)
+        self.spare_wanted = True
         if process is None:
             process = subprocess.Popen(
                 [sys.executable, "-m", "engine.jobs.runner", *arguments],
@@ -224,6 +226,7 @@ class Worker:
         """Start a run process ahead of time: it imports torch and the engine, then waits for a run."""
         if self.stopping or (self.spare is not None and self.spare.poll() is None):
             return
+        self.spare_wanted = False
         try:
             self.spare_started = time.monotonic()
             self.spare = subprocess.Popen(
