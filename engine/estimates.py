@@ -203,8 +203,10 @@ def _finished_runs(calibration: dict[str, Any], device: str) -> list[_Finished]:
             continue  # its time is also its processes' communication, which the price leaves out
         total = training_steps(priced.n_train, config.training.batch_size, config.training.epochs)
         share = min(1.0, _steps_done(run) / total) if total else 1.0
-        took = (run["finished_at"] - run["started_at"]).total_seconds()
-        encoding_seconds = (run.get("environment") or {}).get("encoding_seconds")
+        environment = run.get("environment") or {}
+        # less the wait for its process to be ready, which no estimate prices
+        took = (run["finished_at"] - run["started_at"]).total_seconds() - (environment.get("start_wait_seconds") or 0)
+        encoding_seconds = environment.get("encoding_seconds")
         encoding_ratio = None
         if encoding_seconds:  # the run read the data set through its encoder first: learn that apart
             took -= encoding_seconds
@@ -220,12 +222,11 @@ def _finished_runs(calibration: dict[str, Any], device: str) -> list[_Finished]:
 
 
 def _alike(history: Iterable[_Finished], config: RunConfig, dataset: dict[str, Any]) -> tuple[list[_Finished], int]:
-    """Give back the finished runs most like the new one (newest first), of those long enough to tell, and their level
-    in LEVELS."""
+    """Give back the finished runs most like the new one (newest first) and their level in LEVELS."""
     tests = (lambda f: f.model == config.model.name and f.dataset_id == dataset["id"],
              lambda f: f.model == config.model.name,
              lambda f: f.kind == dataset["kind"])
-    history = [f for f in history if f.telling]
+    history = list(history)
     for level, test in enumerate(tests):
         alike = [f for f in history if test(f)][:SIMILAR_RUNS]
         if alike:
@@ -264,10 +265,11 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any],
     if device not in histories:
         histories[device] = _finished_runs(calibration, device)
     history = histories[device]
-    alike, level = _alike(history, config, dataset)
+    # the ratio from runs long enough to tell; the share of their steps early stopping left from any run like it
+    alike, level = _alike((f for f in history if f.telling), config, dataset)
     ratios = [f.ratio for f in alike]
     ratio = math.exp(statistics.median(math.log(r) for r in ratios)) if ratios else 1.0
-    shares = [f.share for f in alike if f.share is not None]
+    shares = [f.share for f in _alike(history, config, dataset)[0] if f.share is not None]
     share = (statistics.median(shares) if shares else EARLY_STOP_SHARE) if early else 1.0
     least = min(min(shares, default=share), (t.early_stopping_patience + 1) / t.epochs) if early else 1.0
     if not alike:

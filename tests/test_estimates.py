@@ -76,6 +76,27 @@ def test_finished_runs_correct_the_measurement_and_narrow_the_range(iris):
     assert estimate_run(other, iris).learned_from  # same model name: learned
 
 
+def test_the_wait_for_a_run_process_to_start_is_not_taken_for_training(iris):
+    calibration_path().write_text(json.dumps(CALIBRATION))
+    config = starting_config(iris, "mlp", "quick", {"training": {"early_stopping_patience": 0, "epochs": 400}})
+    first = estimate_run(config, iris)
+    for _ in range(2):  # each took its price, after 4 s waiting for its process to be ready
+        run = finished_run(iris, config, first.seconds + 4.0, first.steps)
+        repo.set_run_environment(run["id"], "cpu", {"start_wait_seconds": 4.0})
+    learned = estimate_run(config, iris)
+    assert learned.learned_from and learned.seconds == pytest.approx(first.seconds, rel=0.01)
+
+
+def test_runs_too_short_to_correct_the_price_still_tell_where_early_stopping_ends(iris):
+    calibration_path().write_text(json.dumps(CALIBRATION))
+    config = starting_config(iris, "mlp", "balanced", {"training": {"early_stopping_patience": 5, "epochs": 100}})
+    before = estimate_run(config, iris)
+    for _ in range(2):  # stopped after a tenth of their steps: under TELLING_SECONDS of training
+        finished_run(iris, config, 1.0, before.steps // 10)
+    learned = estimate_run(config, iris)
+    assert not learned.learned_from and learned.seconds < before.seconds
+
+
 def test_early_stopping_shortens_the_estimate_by_the_share_runs_like_it_took(iris):
     calibration_path().write_text(json.dumps(CALIBRATION))
     config = starting_config(iris, "mlp", "balanced", {"training": {"early_stopping_patience": 5, "epochs": 400}})

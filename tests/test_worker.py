@@ -53,6 +53,7 @@ def test_worker_trains_a_run_to_completion(dataset, home):
     assert done["status"] == "completed", done["error"]
     assert done["pid"] and done["worker_host"] and done["device"] == "cpu"
     assert done["environment"]["dataset_sha256"] == dataset["sha256"]
+    assert 0 <= done["environment"]["start_wait_seconds"] < 60  # its process's start, which estimates leave out
     assert done["progress"] == 1.0
     summary = repo.run_summary(run["id"])
     assert 0.0 <= summary["test_accuracy"] <= 1.0
@@ -218,6 +219,26 @@ def test_the_next_spare_waits_for_the_runs_first_seconds(dataset):
             time.sleep(0.2)
         wait_until(lambda: [pid for pid in spares_of(worker) if pid != spare], timeout=30)
         assert status(run["id"]) == "running"  # the next spare started while the run went on
+        repo.request_cancel(run["id"])
+        wait_for_status(run["id"], "cancelled", timeout=30)
+    finally:
+        stop(worker)
+
+
+def test_a_run_whose_process_is_still_starting_gets_its_first_seconds_too(dataset):
+    """A run claimed before any process was ready starts one of its own (about 4 s): the next spare waits for that,
+    then for the run's first seconds."""
+    from engine.jobs.worker import SPARE_AFTER_SECONDS, SPARE_READY_SECONDS
+
+    run = queue(dataset, epochs=500)
+    worker = start_worker()
+    try:
+        wait_until(lambda: status(run["id"]) == "running", timeout=60)
+        seen = time.monotonic()
+        while time.monotonic() - seen < SPARE_READY_SECONDS + SPARE_AFTER_SECONDS - 2:
+            assert spares_of(worker) == []
+            time.sleep(0.2)
+        wait_until(lambda: spares_of(worker), timeout=30)
         repo.request_cancel(run["id"])
         wait_for_status(run["id"], "cancelled", timeout=30)
     finally:

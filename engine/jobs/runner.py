@@ -24,7 +24,7 @@ import torch
 
 import engine
 from db import repo
-from db.models import RunStatus
+from db.models import RunStatus, utcnow
 from db.session import run_folder
 from engine.config import RunConfig
 from engine.data.prepare import prepare_dataset
@@ -87,6 +87,8 @@ def run_cross_validation(run_id: int, config, dataset: dict[str, Any], device, c
 def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None:
     """Train run in this process; with a team, as one of the run's processes (rank 0 alone writes)."""
     run_id = run["id"]
+    # From the worker's claim to here: a run process still starting, which no estimate prices (engine.estimates).
+    waited = (utcnow() - run["started_at"]).total_seconds() if run.get("started_at") else 0.0
     dataset = repo.get_dataset(run["dataset_id"])
     config = RunConfig.model_validate(run["config"])
     folder = run_folder(run_id, create=True)
@@ -105,6 +107,7 @@ def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None
         "seed": config.training.seed, "dataset_sha256": dataset["sha256"], "code_version": code_version(),
         "torch": torch.__version__, "python": platform.python_version(), "host": platform.node(),
         "threads": torch.get_num_threads(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "start_wait_seconds": round(max(0.0, waited), 2),
     }
     if team.shared:
         environment |= {"processes": team.world, "strategy": config.training.strategy}
