@@ -11,7 +11,8 @@ from db.models import Run
 from db.session import session_scope
 from engine.calibrate import calibration_path
 from engine.data.samples import add_sample
-from engine.estimates import estimate_run, human_range, queue_waits
+from engine.estimates import TELLING_SECONDS, estimate_run, human_range, queue_waits
+from engine.models.estimate import RUN_START_SECONDS
 from engine.presets import starting_config
 from tests.conftest import cli, open_page, page_texts
 
@@ -44,9 +45,6 @@ def test_without_a_measurement_the_estimate_says_how_to_get_one(iris):
 
 
 def test_finished_runs_correct_the_measurement_and_narrow_the_range(iris):
-    from engine.estimates import TELLING_SECONDS
-    from engine.models.estimate import RUN_START_SECONDS
-
     calibration_path().write_text(json.dumps(CALIBRATION))
     start = RUN_START_SECONDS["tabular"]
     # a run whose training is priced under TELLING_SECONDS is mostly its start: it corrects nothing
@@ -105,8 +103,6 @@ def test_early_stopping_shortens_the_estimate_by_the_share_runs_like_it_took(iri
     assert before.early_stopping and before.seconds < full.seconds and before.high >= full.seconds
     assert "Early stopping may end the run sooner" in before.basis
     # runs like it stopped after a fifth of their steps, taking their price there
-    from engine.models.estimate import RUN_START_SECONDS
-
     start = RUN_START_SECONDS["tabular"]
     fifth = start + (full.seconds - start) / 5
     for _ in range(2):

@@ -202,6 +202,20 @@ def test_a_run_starts_in_the_process_the_worker_started_ahead(dataset):
                                for pid in waiting), timeout=30)
 
 
+def no_new_spare_for(worker: subprocess.Popen, run: dict, seconds: float, besides: tuple[int, ...] = ()) -> None:
+    """Check that the worker starts no spare (other than those besides) for seconds after run began, then that it starts
+    one while the run goes on; cancel the run."""
+    wait_until(lambda: status(run["id"]) == "running", timeout=60)
+    seen = time.monotonic()
+    while time.monotonic() - seen < seconds:
+        assert [pid for pid in spares_of(worker) if pid not in besides] == []
+        time.sleep(0.2)
+    wait_until(lambda: [pid for pid in spares_of(worker) if pid not in besides], timeout=30)
+    assert status(run["id"]) == "running"  # the next spare started while the run went on
+    repo.request_cancel(run["id"])
+    wait_for_status(run["id"], "cancelled", timeout=30)
+
+
 def test_the_next_spare_waits_for_the_runs_first_seconds(dataset):
     """A spare's start takes seconds of a core: it would slow a run that has just begun (a short one threefold)."""
     from engine.jobs.worker import SPARE_AFTER_SECONDS
@@ -211,16 +225,7 @@ def test_the_next_spare_waits_for_the_runs_first_seconds(dataset):
         wait_until(lambda: spares_of(worker), timeout=60)
         spare = spares_of(worker)[0]
         time.sleep(8)  # as before a user presses Train
-        run = queue(dataset, epochs=500)
-        wait_until(lambda: status(run["id"]) == "running", timeout=60)
-        seen = time.monotonic()
-        while time.monotonic() - seen < SPARE_AFTER_SECONDS - 2:
-            assert [pid for pid in spares_of(worker) if pid != spare] == []
-            time.sleep(0.2)
-        wait_until(lambda: [pid for pid in spares_of(worker) if pid != spare], timeout=30)
-        assert status(run["id"]) == "running"  # the next spare started while the run went on
-        repo.request_cancel(run["id"])
-        wait_for_status(run["id"], "cancelled", timeout=30)
+        no_new_spare_for(worker, queue(dataset, epochs=500), SPARE_AFTER_SECONDS - 2, besides=(spare,))
     finally:
         stop(worker)
 
@@ -233,13 +238,6 @@ def test_a_run_whose_process_is_still_starting_gets_its_first_seconds_too(datase
     run = queue(dataset, epochs=500)
     worker = start_worker()
     try:
-        wait_until(lambda: status(run["id"]) == "running", timeout=60)
-        seen = time.monotonic()
-        while time.monotonic() - seen < SPARE_READY_SECONDS + SPARE_AFTER_SECONDS - 2:
-            assert spares_of(worker) == []
-            time.sleep(0.2)
-        wait_until(lambda: spares_of(worker), timeout=30)
-        repo.request_cancel(run["id"])
-        wait_for_status(run["id"], "cancelled", timeout=30)
+        no_new_spare_for(worker, run, SPARE_READY_SECONDS + SPARE_AFTER_SECONDS - 2)
     finally:
         stop(worker)
