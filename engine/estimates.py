@@ -21,7 +21,7 @@ from db import repo
 from db.models import RunStatus
 from engine.calibrate import load_calibration
 from engine.config import RunConfig, validate_run_config
-from engine.data.prepared import features_path
+from engine.data.prepared import features_path, left_to_read
 from engine.errors import UserError
 from engine.models.estimate import (RUN_START_SECONDS, MemoryEstimate, dataset_spec, encoding_seconds,
                                     memory_estimate, training_seconds, training_steps, tuning_seconds)
@@ -210,7 +210,8 @@ def _finished_runs(calibration: dict[str, Any], device: str) -> list[_Finished]:
         encoding_ratio = None
         if encoding_seconds:  # the run read the data set through its encoder first: learn that apart
             took -= encoding_seconds
-            price = priced.encoding(calibration)
+            # the share it read itself: the rest was read ahead, or by a run stopped part way
+            price = priced.encoding(calibration) * environment.get("encoding_share", 1.0)
             encoding_ratio = encoding_seconds / price if price > 0 else None
         work = priced.work(calibration, share=max(share, 1e-3))
         if took > 0 and work > 0:
@@ -260,7 +261,9 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any],
     # an encoder tuned on pairs, or started from a run that changed it, reads every example each run: its features
     # are the run's own
     changed = bool(key) and _starts_from_a_changed_encoder(config)
-    encodes = bool(key) and (priced.size.tuning_per_pair > 0 or not features_path(dataset, key).exists() or changed)
+    tuned_or_changed = bool(key) and (priced.size.tuning_per_pair > 0 or changed)
+    left = 1.0 if tuned_or_changed else left_to_read(features_path(dataset, key)) if key else 0.0
+    encodes = left > 0
     histories = {} if histories is None else histories
     if device not in histories:
         histories[device] = _finished_runs(calibration, device)
@@ -283,7 +286,8 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any],
         tuned = priced.size.tuning_per_pair > 0
         readings = [f.encoding_ratio for f in history
                     if f.model == config.model.name and f.encoding_ratio and f.tuned == tuned]
-        reading = priced.encoding(calibration) * (statistics.median(readings[:SIMILAR_RUNS]) if readings else 1.0)
+        reading = left * priced.encoding(calibration) * (statistics.median(readings[:SIMILAR_RUNS]) if readings
+                                                         else 1.0)
     seconds = reading + priced.seconds(calibration, share=share, ratio=ratio)
     low = (reading + priced.seconds(calibration, share=min(share, least), ratio=ratio)) / spread
     high = (reading + priced.seconds(calibration, ratio=ratio)) * spread

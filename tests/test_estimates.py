@@ -246,6 +246,29 @@ def test_the_pretrained_encoders_reading_is_learned_apart_from_training(home):
     assert estimate_run(pairs, reviews).seconds > 5 * tuned_price
 
 
+def test_a_reading_partly_done_before_is_priced_and_learned_for_its_share(home):
+    import numpy as np
+
+    from engine.data.prepared import features_path, partial_path
+
+    reviews = add_sample("reviews")
+    calibration_path().write_text(json.dumps(CALIBRATION))
+    config = starting_config(reviews, "minilm", "quick", {})
+    # a run that read the second half of the texts itself, in 20 s (the worker had read the rest ahead), then
+    # trained in 10 s: it read at the pace of a run that reads them all in 40 s
+    run = finished_run(reviews, config, 30.0, estimate_run(config, reviews).steps)
+    with session_scope(write=True) as session:
+        session.execute(update(Run).where(Run.id == run["id"]).values(
+            environment={"encoding_seconds": 20.0, "encoding_share": 0.5}))
+    assert estimate_run(config, reviews).seconds == pytest.approx(50.0, rel=0.05)
+    # a reading stopped half way: the next run reads the other half
+    path = features_path(reviews, "minilm")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(partial_path(path), "wb") as file:
+        np.savez(file, features=np.zeros((1500, 4), np.float16), done=np.arange(1500) < 750)
+    assert estimate_run(config, reviews).seconds == pytest.approx(30.0, rel=0.05)
+
+
 def test_tuning_the_pretrained_encoder_on_pairs_is_priced_and_read_again_each_run(home):
     from engine.config import validate_run_config
     from engine.data.prepared import features_path

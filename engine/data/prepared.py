@@ -70,6 +70,24 @@ def features_path(dataset: dict[str, Any], encoder_key: str) -> Path:
     return cache_folder(dataset) / f"features-{encoder_key}.npy"
 
 
+def partial_path(path: Path) -> Path:
+    """Give back the file where a reading of every example that stopped part way keeps what it had read."""
+    return path.with_name(path.stem + ".partial.npz")
+
+
+def left_to_read(path: Path) -> float:
+    """Give back the share of a data set's examples its encoder has still to read: 0 with its cache (path), the
+    share a reading stopped part way left, else 1."""
+    if path.exists():
+        return 0.0
+    try:
+        with np.load(partial_path(path)) as saved:
+            done = saved["done"]
+            return float(1 - done.mean()) if len(done) else 1.0
+    except (OSError, ValueError, KeyError):
+        return 1.0
+
+
 def cache_key(dataset: dict[str, Any], settings: dict[str, Any]) -> str:
     parts = {"version": CACHE_VERSION, "sha256": dataset["sha256"], "kind": dataset["kind"],
              "target": dataset["target"], "task": dataset["task"], "schema": dataset["schema"], **settings}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import select
 import signal
 import sys
 import time
@@ -73,11 +74,34 @@ def record_warnings(run_id: int) -> None:
 
 def wait_for_run() -> list[str] | None:
     """As a spare: wait for the worker's hand-over, take on the run's environment and log; give back the run's
-    arguments, or None when the worker went away first (standard input closed)."""
-    line = sys.stdin.readline()
-    if not line.strip():
+    arguments, or None when the worker went away first (standard input closed).
+
+    While the worker says it is idle (a line {"idle": true}), read data sets ahead between two looks at standard
+    input (engine.jobs.read_ahead), on one thread."""
+    from engine.jobs.read_ahead import ReadAhead
+
+    reader, idle, threads, lines = ReadAhead(), False, torch.get_num_threads(), _Lines(sys.stdin.fileno())
+    previous = signal.signal(signal.SIGTERM, _leave)  # the worker stopping: keep what was read
+    try:
+        while True:
+            reading = idle and reader.step()
+            line = lines.next(0 if reading else None if not idle else 1.0)
+            if line is None:
+                continue
+            if not line.strip():
+                return None
+            order = json.loads(line)
+            if "idle" in order:
+                idle = bool(order["idle"])
+                torch.set_num_threads(1 if idle else threads)
+                continue
+            break
+    except SystemExit:
         return None
-    order = json.loads(line)
+    finally:
+        reader.stop()
+        torch.set_num_threads(threads)
+        signal.signal(signal.SIGTERM, previous)
     os.environ.clear()
     os.environ.update(order["env"])
     log = os.open(order["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -85,6 +109,28 @@ def wait_for_run() -> list[str] | None:
     os.dup2(log, 2)
     os.close(log)
     return order["arguments"]
+
+
+def _leave(_signum, _frame) -> None:
+    raise SystemExit(0)
+
+
+class _Lines:
+    """Lines from a file descriptor, each waited for no longer than asked."""
+
+    def __init__(self, fd: int):
+        self.fd, self.buffer, self.ended = fd, b"", False
+
+    def next(self, timeout: float | None) -> str | None:
+        """Give back the next line, "" once the other end closed, or None when none came within timeout seconds."""
+        while b"\n" not in self.buffer and not self.ended:
+            if not select.select([self.fd], [], [], timeout)[0]:
+                return None
+            chunk = os.read(self.fd, 65536)
+            self.ended = not chunk
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode()
 
 
 def warm_up() -> None:

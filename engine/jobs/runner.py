@@ -128,13 +128,16 @@ def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None
         if leader:
             repo.add_event(run_id, started)
             print(f"Run {run_id}: {started}", flush=True)
-    # Share of the progress bar the pretrained encoder's first look at the data takes, when it has to look.
-    encoding_share, encoding_started, tenths_told = 0.0, time.monotonic(), 0
+    # Share of the progress bar the pretrained encoder's first look at the data takes, when it has to look; the
+    # examples it had read before (read ahead, or by a run stopped part way), whose time this run leaves out.
+    encoding_share, encoding_started, tenths_told, told, read_before, examples = 0.0, time.monotonic(), 0, 0, None, 1
 
     def encoding(done: int, total: int, seconds_left: float | None) -> None:
-        nonlocal encoding_share, tenths_told
+        nonlocal encoding_share, tenths_told, told, read_before, examples
         if reason := stop():
             raise StopTraining(reason)
+        if read_before is None:  # the first report says where the reading stands
+            read_before, examples = (done if seconds_left is None else 0), total
         encoding_share = encoding_progress_share(model)
         repo.update_progress(run_id, encoding_share * done / total, seconds_left)
         if getattr(model, "tunes_on_pairs", False):
@@ -142,7 +145,8 @@ def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None
                 tenths_told = done * 10 // total
                 print(f"Run {run_id}: tuning the pretrained network on pairs of the training texts, then reading "
                       f"every text with it: {done / total:.0%} done", flush=True)
-        elif done == total or done % (ENCODE_BATCH * 20) == 0:
+        elif done == total or done // (ENCODE_BATCH * 20) > told:
+            told = done // (ENCODE_BATCH * 20)  # each 1,280 examples
             print(f"Run {run_id}: the pretrained network has looked at {done:,} of {total:,} examples "
                   f"(once for this data set; later runs reuse it)", flush=True)
 
@@ -155,6 +159,8 @@ def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None
                                 on_tuning_loss=tuning_loss)
     if encoding_share and leader:  # the encoder read the data set: its time, for the estimates of later runs
         environment["encoding_seconds"] = round(time.monotonic() - encoding_started, 2)
+        if read_before:
+            environment["encoding_share"] = round(1 - read_before / examples, 4)
         repo.set_run_environment(run_id, describe_device(device), environment)
     checkpoint_path = folder / "checkpoint.pt"
     resume = None

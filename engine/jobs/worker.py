@@ -19,6 +19,7 @@ from pathlib import Path
 from db import repo
 from db.models import RunStatus
 from db.session import run_folder, trainyard_home
+from engine.jobs import read_ahead
 from engine.jobs.resources import disk_status
 
 HEARTBEAT_SECONDS = 2.0
@@ -77,6 +78,7 @@ class Worker:
         self.spare: subprocess.Popen | None = None  # a run process started ahead, waiting for its run
         self.spare_started = 0.0
         self.spare_wanted = True  # a spare is to start for the next run (once; one that ends by itself is not redone)
+        self.spare_told_idle = False  # the spare was told this worker has no run: it reads data sets ahead meanwhile
 
     # ------------------------------------------------------------ main loop
 
@@ -117,6 +119,8 @@ class Worker:
                 if self.spare_wanted and all(now - child.started >= SPARE_AFTER_SECONDS
                                              for child in self.children.values()):
                     self._start_spare()  # for the next run
+                if not self.children and not self.spare_told_idle and self.spare is not None and read_ahead.enabled():
+                    self._tell_spare_idle()
                 time.sleep(self.poll_seconds)
         finally:
             self._shutdown()
@@ -226,7 +230,7 @@ class Worker:
         """Start a run process ahead of time: it imports torch and the engine, then waits for a run."""
         if self.stopping or (self.spare is not None and self.spare.poll() is None):
             return
-        self.spare_wanted = False
+        self.spare_wanted, self.spare_told_idle = False, False
         try:
             self.spare_started = time.monotonic()
             self.spare = subprocess.Popen(
@@ -236,6 +240,16 @@ class Worker:
             )
         except OSError:
             self.spare = None
+
+    def _tell_spare_idle(self) -> None:
+        """Tell the spare this worker has no run, so that it reads data sets ahead until one comes
+        (engine.jobs.read_ahead)."""
+        self.spare_told_idle = True
+        try:
+            self.spare.stdin.write(json.dumps({"idle": True}) + "\n")
+            self.spare.stdin.flush()
+        except OSError:
+            pass  # a spare gone: the next run starts its own process
 
     def _hand_to_spare(self, arguments: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen | None:
         """Give a run (its runner arguments) to the waiting spare process; give back that process, or None when

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.data.prepared import SPLITS, PreparedData, features_path, save_quietly
+from engine.data.prepared import SPLITS, PreparedData, features_path, partial_path, save_quietly
+from engine.files import atomic_path
 from engine.models.pairs import PAIR_LEARNING_RATE, PAIR_MAX_PIECES, PAIRS_PER_STEP, draw_pairs, pair_count
 
 ENCODE_BATCH = 64
@@ -61,12 +62,102 @@ def encode(encoder: nn.Module, x: np.ndarray, device: torch.device,
     return features if features is not None else np.zeros((0, 0), dtype=np.float32)
 
 
+class Reading:
+    """The encoder's features of every example of a data set version, read in small steps that can stop at any
+    step and go on later: what was read is kept beside the finished cache (partial_path) until the last step.
+
+    x holds every example in the data set's stored order. Texts are read shortest first, so that a step's texts are
+    about as long as each other and little time goes on padding.
+    """
+
+    def __init__(self, encoder: nn.Module, x: np.ndarray, path: Path, device: torch.device,
+                 step: int = ENCODE_BATCH):
+        self.encoder, self.x, self.path, self.device, self.step_size = encoder, x, path, device, step
+        self.features: np.ndarray | None = None
+        self.done = np.zeros(len(x), dtype=bool)
+        try:
+            with np.load(partial_path(path)) as saved:
+                if len(saved["done"]) == len(x) and saved["features"].shape[0] == len(x):
+                    self.features, self.done = saved["features"].astype(np.float32), saved["done"].astype(bool)
+        except (OSError, ValueError, KeyError):
+            pass
+        lengths = (x != 0).sum(axis=1) if x.ndim == 2 else np.zeros(len(x))
+        self.order = np.argsort(lengths, kind="stable")
+
+    @property
+    def left(self) -> int:
+        return int((~self.done).sum())
+
+    def step(self) -> int:
+        """Read the next few examples; give back how many (0 once every example is read)."""
+        rows = self.order[~self.done[self.order]][: self.step_size]
+        if not len(rows):
+            return 0
+        out = encode(self.encoder, self.x[rows], self.device)
+        if self.features is None:
+            self.features = np.zeros((len(self.x), out.shape[1]), dtype=np.float32)
+        self.features[rows] = out
+        self.done[rows] = True
+        return len(rows)
+
+    def keep(self) -> None:
+        """Keep what was read: the whole cache once every example is read, else the part read so far."""
+        if self.features is None:
+            return
+        if self.done.all():
+            save_quietly(self.path, self.features.astype(np.float16))
+            partial_path(self.path).unlink(missing_ok=True)
+            return
+        try:
+            with atomic_path(partial_path(self.path)) as scratch, open(scratch, "wb") as file:
+                np.savez(file, features=self.features.astype(np.float16), done=self.done)
+        except OSError:
+            pass  # only slower: the next reading starts from the beginning
+
+
+def stored_examples(data: PreparedData) -> np.ndarray | None:
+    """Give back every example of data's splits in the data set's stored order, or None when its splits do not
+    cover every stored example once (then no cache of the whole data set can be kept)."""
+    rows = data.rows
+    if rows is None:
+        return None
+    positions = np.concatenate([rows[split] for split in SPLITS])
+    if not np.array_equal(np.sort(positions), np.arange(len(positions))):
+        return None
+    stored = np.empty_like(np.concatenate([data.arrays[split][0] for split in SPLITS]))
+    stored[positions] = np.concatenate([data.arrays[split][0] for split in SPLITS])
+    return stored
+
+
+def read_every(encoder: nn.Module, stored: np.ndarray, device: torch.device, path: Path,
+               on_progress: EncodeProgress | None = None) -> np.ndarray:
+    """Give back the encoder's features of every stored example (stored_examples), going on from a reading that
+    stopped part way; a stop in on_progress (an exception) keeps what was read for the next reading."""
+    reading = Reading(encoder, stored, path, device)
+    total, start, already = len(reading.x), time.perf_counter(), len(reading.x) - reading.left
+    if on_progress:
+        on_progress(already, total, None)  # where an earlier reading stopped: the run reads the rest
+    try:
+        while reading.step():
+            if on_progress:
+                done = total - reading.left
+                elapsed = time.perf_counter() - start
+                on_progress(done, total, elapsed / (done - already) * reading.left)
+    except BaseException:
+        reading.keep()
+        raise
+    reading.keep()
+    return reading.features if reading.features is not None else np.zeros((0, 0), dtype=np.float32)
+
+
 def cached_features(model: nn.Module, data: PreparedData, device: torch.device, path: Path | None,
                     on_progress: EncodeProgress | None = None) -> dict[str, np.ndarray]:
     """Give back the encoder's features of each split, from the data set's cache or computed (and then kept).
 
     The cache holds every example of the data set version in its stored order, so a run with another split
-    reuses it. Features are kept as float16, half the disk and no measurable loss for a linear last layer.
+    reuses it; a reading stopped part way (a cancelled run, or the worker reading ahead, engine.jobs.read_ahead)
+    goes on where it stopped. Features are kept as float16, half the disk and no measurable loss for a linear last
+    layer.
     """
     rows = data.rows
     path = path if rows is not None else None
@@ -77,6 +168,10 @@ def cached_features(model: nn.Module, data: PreparedData, device: torch.device, 
                 return {split: np.asarray(every[rows[split]], dtype=np.float32) for split in SPLITS}
         except (OSError, ValueError):
             pass
+    stored = stored_examples(data) if path is not None else None
+    if stored is not None:  # the cache is kept only when the splits cover every example
+        every = read_every(model.encoder, stored, device, path, on_progress)
+        return {split: every[rows[split]] for split in SPLITS}
     total, done, start = sum(len(data.arrays[split][0]) for split in SPLITS), 0, time.perf_counter()
 
     def counted(count: int) -> None:
@@ -86,14 +181,7 @@ def cached_features(model: nn.Module, data: PreparedData, device: torch.device, 
             elapsed = time.perf_counter() - start
             on_progress(done, total, elapsed / done * (total - done) if done else None)
 
-    features = {split: encode(model.encoder, data.arrays[split][0], device, counted) for split in SPLITS}
-    positions = np.sort(np.concatenate([rows[split] for split in SPLITS])) if path is not None else None
-    if path is not None and np.array_equal(positions, np.arange(total)):  # kept only when it covers every example
-        every = np.zeros((total, features["train"].shape[1]), dtype=np.float32)
-        for split in SPLITS:
-            every[rows[split]] = features[split]
-        save_quietly(path, every.astype(np.float16))
-    return features
+    return {split: encode(model.encoder, data.arrays[split][0], device, counted) for split in SPLITS}
 
 
 def tune_on_pairs(encoder, x: np.ndarray, labels: np.ndarray, device, seed: int,
