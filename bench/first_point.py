@@ -2,7 +2,9 @@
 
 Starts the dashboard as `make run` does (with its local worker) on a fresh home, adds one sample of each kind,
 and for each: opens New run on it, presses Train with the suggested settings, and waits for the run page's
-training-loss chart. Printed beside it, from the database of the same run: when the worker started the run and
+training-loss chart. Each Train is pressed with the worker idle and its next run process ready, as a user finds it
+who has added a data set and chosen settings: the last sample's run is cancelled, then the bench waits the seconds
+such a process takes to start (`--back-to-back` presses at once: a run then waits for that start too). Printed beside it, from the database of the same run: when the worker started the run and
 when the first loss point was written, so the time splits into waiting for the worker, the run's own start-up
 (Python, PyTorch, preparing the data) and showing it.
 
@@ -32,6 +34,8 @@ SAMPLES = {"iris": "table", "reviews": "texts", "films": "ratings", "digits": "p
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", nargs="+", default=list(SAMPLES), choices=list(SAMPLES))
+    parser.add_argument("--back-to-back", action="store_true",
+                        help="press Train as soon as the last sample's first point is shown")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as home:
@@ -40,6 +44,7 @@ def main() -> None:
         from db import repo
         from db.session import migrate
         from engine.data.samples import add_sample
+        from engine.jobs.worker import SPARE_READY_SECONDS
         from tests.browser import Dashboard, browser_page, stop_workers, wait_idle
 
         migrate()
@@ -54,6 +59,10 @@ def main() -> None:
                 while not repo.alive_workers(30) and time.monotonic() < deadline:
                     time.sleep(0.5)
                 for sample, dataset in datasets.items():
+                    if not args.back_to_back:  # the last run gone, and a process ready for the next
+                        while repo.list_runs(statuses=["queued", "running"], with_metrics=False):
+                            time.sleep(0.2)
+                        time.sleep(SPARE_READY_SECONDS + 2)
                     page.goto(f"{dashboard.url}/new-run?dataset={dataset['id']}")
                     train = page.get_by_role("button", name="Train", exact=True)
                     train.wait_for()
