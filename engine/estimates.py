@@ -32,7 +32,7 @@ from engine.models.zoo.mlp import number_ranges
 
 HISTORY_RUNS = 200  # the newest finished runs read for the correction
 # A run whose training was priced at less than this is mostly its start: it tells too little about training steps
-# to correct them (a Quick run of 4,454 table rows took 1.3 s, its steps priced at 0.7 s and its start at 1.5 s).
+# to correct them (a Quick run of 4,454 table rows took 0.8 s, its steps priced at 0.6 s and its start at 1 s).
 TELLING_SECONDS = 2.0
 LEAST_RATIO = 0.1  # a run that took less than its start still took some time to train
 SIMILAR_RUNS = 5  # at most this many of the most alike runs decide it
@@ -43,7 +43,11 @@ SPREAD_LEAST, SPREAD_MOST = 1.25, 2.0
 # steps (the real data sets' Balanced runs took 30–100 % of theirs, most around 70 %).
 EARLY_STOP_SHARE = 0.7
 # How alike a finished run is to the new one; the best level with any run decides.
-LEVELS = ("the same model on this data set", "the same model on other data sets", "other models on this kind of data")
+# A run of the same preset on another data set comes before one of another preset on this one: the preset shapes
+# the network (Balanced's four members and ranges of numbers against Quick's one network), and a Quick run's steps
+# took 0.78 of their price where Balanced's took 1.1 on the same table.
+LEVELS = ("the same model and preset on this data set", "the same model and preset on other data sets",
+          "the same model on this data set", "the same model on other data sets", "other models on this kind of data")
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,7 @@ class _Finished:
     share: float | None  # share of its steps it took, for runs with early stopping
     encoding_ratio: float | None  # seconds its encoder took to read the data set / their price, when it read it
     tuned: bool = False  # its encoder was tuned on pairs before reading: that share of its reading is priced apart
+    preset: str | None = None  # the preset its settings started from
 
 
 def _finished_runs(calibration: dict[str, Any], device: str) -> list[_Finished]:
@@ -218,14 +223,17 @@ def _finished_runs(calibration: dict[str, Any], device: str) -> list[_Finished]:
             ratio = max(took - priced.start, LEAST_RATIO * work) / work
             found.append(_Finished(run["id"], run["model"], run["dataset_id"], dataset["kind"], ratio,
                                    work >= TELLING_SECONDS, share if _early_stopping(config) else None, encoding_ratio,
-                                   priced.size.tuning_per_pair > 0))
+                                   priced.size.tuning_per_pair > 0, config.preset))
     return found[::-1]
 
 
 def _alike(history: Iterable[_Finished], config: RunConfig, dataset: dict[str, Any]) -> tuple[list[_Finished], int]:
     """Give back the finished runs most like the new one (newest first) and their level in LEVELS."""
-    tests = (lambda f: f.model == config.model.name and f.dataset_id == dataset["id"],
-             lambda f: f.model == config.model.name,
+    model, preset = config.model.name, config.preset
+    tests = (lambda f: f.model == model and f.preset == preset and f.dataset_id == dataset["id"],
+             lambda f: f.model == model and f.preset == preset,
+             lambda f: f.model == model and f.dataset_id == dataset["id"],
+             lambda f: f.model == model,
              lambda f: f.kind == dataset["kind"])
     history = list(history)
     for level, test in enumerate(tests):
@@ -272,8 +280,14 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any],
     alike, level = _alike((f for f in history if f.telling), config, dataset)
     ratios = [f.ratio for f in alike]
     ratio = math.exp(statistics.median(math.log(r) for r in ratios)) if ratios else 1.0
-    shares = [f.share for f in _alike(history, config, dataset)[0] if f.share is not None]
+    stopped, stopped_level = _alike((f for f in history if f.share is not None), config, dataset)
+    shares = [f.share for f in stopped]
     share = (statistics.median(shares) if shares else EARLY_STOP_SHARE) if early else 1.0
+    if early and shares and stopped_level > 0:
+        # where early stopping ends is the data's own: runs on other data sets or presets, which stopped at 42 % and
+        # 58 % of their steps, left a table that ran every epoch at 2.3 times its estimate. The most likely figure
+        # lies between theirs and every epoch.
+        share = math.sqrt(share)
     least = min(min(shares, default=share), (t.early_stopping_patience + 1) / t.epochs) if early else 1.0
     if not alike:
         spread = SPREAD_MEASURED_ONLY

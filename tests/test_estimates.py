@@ -67,7 +67,7 @@ def test_finished_runs_correct_the_measurement_and_narrow_the_range(iris):
     learned = estimate_run(config, iris)
     assert learned.seconds == pytest.approx(start + 3 * (first.seconds - start), rel=0.01)
     assert learned.low < learned.seconds < learned.high and learned.high / learned.low < first.high / first.low
-    assert len(learned.learned_from) == 3 and "3 finished runs of the same model on this data set" in learned.basis
+    assert len(learned.learned_from) == 3 and "3 finished runs of the same model and preset on this data set" in learned.basis
 
     # a run of another model on the data set teaches less than those of the same model
     other = starting_config(iris, "mlp", "quick", {"model": {"hidden_sizes": [8]}})
@@ -110,6 +110,34 @@ def test_early_stopping_shortens_the_estimate_by_the_share_runs_like_it_took(iri
     learned = estimate_run(config, iris)
     assert learned.seconds == pytest.approx(fifth, rel=0.05) and learned.seconds < before.seconds
     assert run["id"] in learned.learned_from
+
+
+def test_runs_of_the_same_preset_elsewhere_teach_more_than_another_preset_here(iris):
+    """The preset shapes the network: a Balanced run learns its pace from Balanced runs on other tables before a
+    Quick run on its own, and where early stopping ends from its own data set's runs before other tables'."""
+    calibration_path().write_text(json.dumps(CALIBRATION))
+    table = add_sample("iris")  # a second table
+    start = RUN_START_SECONDS["tabular"]
+    long = {"training": {"early_stopping_patience": 0, "epochs": 400}}
+    quick, balanced = starting_config(iris, "mlp", "quick", long), starting_config(iris, "mlp", "balanced", long)
+    elsewhere = starting_config(table, "mlp", "balanced", long)
+    priced, quick_price, other = (estimate_run(balanced, iris), estimate_run(quick, iris),
+                                  estimate_run(elsewhere, table))  # before any run finished
+    finished_run(iris, quick, start + 0.5 * (quick_price.seconds - start), quick_price.steps)  # Quick here: 0.5
+    finished_run(table, elsewhere, start + 2 * (other.seconds - start), other.steps)  # Balanced elsewhere: 2
+    learned = estimate_run(balanced, iris)
+    assert learned.seconds == pytest.approx(start + 2 * (priced.seconds - start), rel=0.01)
+    assert "the same model and preset on other data sets" in learned.basis
+
+    # early stopping: Balanced elsewhere stopped at a quarter of its steps; this table's end is its own
+    stopping = starting_config(iris, "mlp", "balanced", {"training": {"early_stopping_patience": 5, "epochs": 400}})
+    full = estimate_run({**stopping, "training": {**stopping["training"], "early_stopping_patience": 0}}, iris)
+    stopped = starting_config(table, "mlp", "balanced", {"training": {"early_stopping_patience": 5, "epochs": 400}})
+    finished_run(table, stopped, start + 2 * (other.seconds - start) / 4, other.steps // 4)
+    # half-way (in proportion) between a quarter of the steps and all of them (full: at the pace learned)
+    assert estimate_run(stopping, iris).seconds == pytest.approx(start + (full.seconds - start) / 2, rel=0.02)
+    finished_run(iris, stopping, start + (full.seconds - start) / 4, full.steps // 4)  # and here too
+    assert estimate_run(stopping, iris).seconds == pytest.approx(start + (full.seconds - start) / 4, rel=0.02)
 
 
 def test_queue_waits_add_up_the_runs_ahead_over_the_workers_slots(iris):
@@ -267,6 +295,24 @@ def test_a_reading_partly_done_before_is_priced_and_learned_for_its_share(home):
     with open(partial_path(path), "wb") as file:
         np.savez(file, features=np.zeros((1500, 4), np.float16), done=np.arange(1500) < 750)
     assert estimate_run(config, reviews).seconds == pytest.approx(30.0, rel=0.05)
+
+
+def test_a_pretrained_encoders_reading_is_priced_by_the_texts_own_lengths(home):
+    from engine.models.estimate import dataset_spec
+    from engine.models.zoo.minilm import MiniLMConfig, minilm_size
+
+    reviews = add_sample("reviews")
+    spec, _ = dataset_spec(reviews)
+    assert sum(count for _, count in spec["text_words"]) == reviews["n_rows"]  # its report's histogram of lengths
+    config, base = MiniLMConfig(train_part="head"), {"n_outputs": 2, "max_length": 200}
+
+    def per_text(text_words: list[list[float]]) -> float:
+        return minilm_size(config, {**base, "text_words": text_words}).encoding_per_example
+
+    # the texts are read shortest first, each batch as wide as its longest: one long text does not make every
+    # text cost its length, and texts four times as long cost four to six times as much (attention grows faster)
+    assert per_text([[15, 99], [200, 1]]) < 1.3 * per_text([[15, 100]])
+    assert 4 < per_text([[60, 100]]) / per_text([[15, 100]]) < 6
 
 
 def test_tuning_the_pretrained_encoder_on_pairs_is_priced_and_read_again_each_run(home):

@@ -102,7 +102,7 @@ class Reading:
 
     def keep(self) -> None:
         """Keep what was read: the whole cache once every example is read, else the part read so far."""
-        if self.features is None:
+        if self.features is None or not self.path.parent.parent.exists():  # nothing read, or its data set deleted
             return
         if self.done.all():
             save_quietly(self.path, self.features.astype(np.float16))
