@@ -67,7 +67,8 @@ def test_finished_runs_correct_the_measurement_and_narrow_the_range(iris):
     learned = estimate_run(config, iris)
     assert learned.seconds == pytest.approx(start + 3 * (first.seconds - start), rel=0.01)
     assert learned.low < learned.seconds < learned.high and learned.high / learned.low < first.high / first.low
-    assert len(learned.learned_from) == 3 and "3 finished runs of the same model and preset on this data set" in learned.basis
+    assert len(learned.learned_from) == 3
+    assert "3 finished runs of the same model and preset on this data set" in learned.basis
 
     # a run of another model on the data set teaches less than those of the same model
     other = starting_config(iris, "mlp", "quick", {"model": {"hidden_sizes": [8]}})
