@@ -321,8 +321,8 @@ def estimate_run(config: RunConfig | dict[str, Any], dataset: dict[str, Any],
         basis += (f" It includes reading every example once through the pretrained network as run "
                   f"{t.init_from}'s training left it.")
     elif encodes and left < 1:
-        basis += (f" It includes reading the {left:.0%} of the examples the pretrained network has not read yet (it "
-                  "reads the newest data sets while no run trains; later runs reuse it).")
+        basis += (f" It includes reading the rest of the examples through the pretrained network, about {left:.0%} "
+                  "of the reading (it reads the newest data sets while no run trains; later runs reuse it).")
     elif encodes:
         basis += " It includes reading every example once through the pretrained network (later runs reuse it)."
     if t.total_processes > 1:

@@ -290,14 +290,14 @@ def test_a_reading_partly_done_before_is_priced_and_learned_for_its_share(home):
         session.execute(update(Run).where(Run.id == run["id"]).values(
             environment={"encoding_seconds": 20.0, "encoding_share": 0.5}))
     assert estimate_run(config, reviews).seconds == pytest.approx(50.0, rel=0.05)
-    # a reading stopped half way: the next run reads the other half
+    # a reading stopped half way (its shortest 900 texts): the next run reads the other half
     path = features_path(reviews, "minilm")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(partial_path(path), "wb") as file:
-        np.savez(file, features=np.zeros((1500, 4), np.float16), done=np.arange(1500) < 750)
+        np.savez(file, features=np.zeros((1500, 4), np.float16), done=np.arange(1500) < 900, read=0.5)
     halfway = estimate_run(config, reviews)
     assert halfway.seconds == pytest.approx(30.0, rel=0.05)
-    assert "reading the 50% of the examples the pretrained network has not read yet" in halfway.basis
+    assert "reading the rest of the examples through the pretrained network, about 50% of the reading" in halfway.basis
 
 
 def test_a_pretrained_encoders_reading_is_priced_by_the_texts_own_lengths(home):

@@ -21,7 +21,7 @@ from engine.jobs.read_ahead import STEP, reading_for
 from engine.models.registry import build_model, data_options
 from engine.presets import starting_config
 from engine.training.callbacks import StopTraining
-from engine.training.encoded import ENCODE_BATCH, encode, stored_examples, trainable
+from engine.training.encoded import encode, stored_examples, trainable
 from tests.conftest import start_worker, stop, wait_for_status, wait_until
 from tests.factories import FOOD, TRAVEL, topics_dataset
 
@@ -53,7 +53,10 @@ def test_a_reading_stopped_part_way_goes_on_where_it_stopped(home, tmp_path):
     for _ in range(3):
         assert reading.step() == STEP["text"]
     reading.keep()
-    assert not path.exists() and left_to_read(path) == pytest.approx(1 - 3 * STEP["text"] / TEXTS)
+    # the shortest texts come first, and a text's reading is counted by its word pieces
+    first = reading.share_read
+    assert 0 < first < 3 * STEP["text"] / TEXTS and reading.done.sum() == 3 * STEP["text"]
+    assert not path.exists() and left_to_read(path) == pytest.approx(1 - first)
     # a run reads the rest: its progress starts where the reading stopped, and a stop keeps what it read too
     _, model, data = balanced(dataset)
     reports = []
@@ -65,12 +68,12 @@ def test_a_reading_stopped_part_way_goes_on_where_it_stopped(home, tmp_path):
 
     with pytest.raises(StopTraining):
         trainable(model, data, CPU, dataset, stops_after_a_step)
-    read = 3 * STEP["text"] + ENCODE_BATCH
-    assert reports[0] == (3 * STEP["text"], TEXTS, None) and reports[1][0] == read
-    assert left_to_read(path) == pytest.approx(1 - read / TEXTS)
+    (done, total, left), (after, _, _) = reports
+    assert done / total == pytest.approx(first) and left is None and after > done
+    assert left_to_read(path) == pytest.approx(1 - after / total)
     reports.clear()
     part, features = trainable(model, data, CPU, dataset, lambda *report: reports.append(report))
-    assert reports[0] == (read, TEXTS, None) and reports[-1][:2] == (TEXTS, TEXTS)
+    assert reports[0] == (after, total, None) and reports[-1][:2] == (total, total)
     assert path.exists() and not partial_path(path).exists() and left_to_read(path) == 0
     # read in three goes, the same as in one
     whole = encode(model.encoder, stored_examples(data), CPU)
@@ -108,7 +111,7 @@ def test_an_idle_worker_reads_the_newest_text_set_ahead_and_its_first_run_trains
     environment = repo.get_run(run["id"])["environment"]
     assert "encoding_seconds" not in environment  # nothing left to read
     log = (Path(os.environ["TRAINYARD_HOME"]) / "runs" / str(run["id"]) / "output.log").read_text()
-    assert "the pretrained network has looked at" not in log
+    assert "the pretrained network has read" not in log
 
 
 def test_a_picture_set_for_the_pretrained_picture_network_is_read_ahead_too(home, tmp_path):

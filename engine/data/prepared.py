@@ -76,14 +76,13 @@ def partial_path(path: Path) -> Path:
 
 
 def left_to_read(path: Path) -> float:
-    """Give back the share of a data set's examples its encoder has still to read: 0 with its cache (path), the
-    share a reading stopped part way left, else 1."""
+    """Give back the share of a data set's reading its encoder has still to do (counted as in
+    engine.training.encoded.Reading): 0 with its cache (path), what a reading stopped part way left, else 1."""
     if path.exists():
         return 0.0
     try:
         with np.load(partial_path(path)) as saved:
-            done = saved["done"]
-            return float(1 - done.mean()) if len(done) else 1.0
+            return float(1 - saved["read"])
     except (OSError, ValueError, KeyError):
         return 1.0
 

@@ -41,7 +41,7 @@ from engine.training.callbacks import Checkpointer, MetricLogger, ProgressReport
 from engine.training.checkpoint import load_checkpoint, save_checkpoint
 from engine.training.crossval import CROSSVAL_FILE, cross_validation
 from engine.training.device import describe_device, pick_device
-from engine.training.encoded import ENCODE_BATCH, encoding_progress_share, trainable
+from engine.training.encoded import encoding_progress_share, trainable
 from engine.training.loop import WATCHED_WORDS, train
 from engine.training.parallel import SINGLE, Team, join, leave
 from engine.training.reference import fit_reference, reference_limit
@@ -129,26 +129,26 @@ def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None
             repo.add_event(run_id, started)
             print(f"Run {run_id}: {started}", flush=True)
     # Share of the progress bar the pretrained encoder's first look at the data takes, when it has to look; the
-    # examples it had read before (read ahead, or by a run stopped part way), whose time this run leaves out.
-    encoding_share, encoding_started, tenths_told, told, read_before, examples = 0.0, time.monotonic(), 0, 0, None, 1
+    # share of that reading done before (read ahead, or by a run stopped part way), whose time this run leaves out.
+    encoding_share, encoding_started, tenths_told, share_before = 0.0, time.monotonic(), 0, None
 
     def encoding(done: int, total: int, seconds_left: float | None) -> None:
-        nonlocal encoding_share, tenths_told, told, read_before, examples
+        nonlocal encoding_share, tenths_told, share_before
         if reason := stop():
             raise StopTraining(reason)
-        if read_before is None:  # the first report says where the reading stands
-            read_before, examples = (done if seconds_left is None else 0), total
+        if share_before is None:  # the first report says where the reading stands
+            share_before = done / total if seconds_left is None else 0.0
         encoding_share = encoding_progress_share(model)
         repo.update_progress(run_id, encoding_share * done / total, seconds_left)
+        if done * 10 // total <= tenths_told:  # told each tenth of the way
+            return
+        tenths_told = done * 10 // total
         if getattr(model, "tunes_on_pairs", False):
-            if done * 10 // total > tenths_told:  # each tenth of the way
-                tenths_told = done * 10 // total
-                print(f"Run {run_id}: tuning the pretrained network on pairs of the training texts, then reading "
-                      f"every text with it: {done / total:.0%} done", flush=True)
-        elif done == total or done // (ENCODE_BATCH * 20) > told:
-            told = done // (ENCODE_BATCH * 20)  # each 1,280 examples
-            print(f"Run {run_id}: the pretrained network has looked at {done:,} of {total:,} examples "
-                  f"(once for this data set; later runs reuse it)", flush=True)
+            print(f"Run {run_id}: tuning the pretrained network on pairs of the training texts, then reading "
+                  f"every text with it: {done / total:.0%} done", flush=True)
+        else:
+            print(f"Run {run_id}: the pretrained network has read {done / total:.0%} of the data set (once for this "
+                  "data set; later runs reuse it)", flush=True)
 
     def tuning_loss(step: int, loss: float) -> None:
         """Draw the tuning on pairs as the run's first curve (a later try tunes the same pairs again, same steps)."""
@@ -159,8 +159,8 @@ def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None
                                 on_tuning_loss=tuning_loss)
     if encoding_share and leader:  # the encoder read the data set: its time, for the estimates of later runs
         environment["encoding_seconds"] = round(time.monotonic() - encoding_started, 2)
-        if read_before:
-            environment["encoding_share"] = round(1 - read_before / examples, 4)
+        if share_before:
+            environment["encoding_share"] = round(1 - share_before, 4)
         repo.set_run_environment(run_id, describe_device(device), environment)
     checkpoint_path = folder / "checkpoint.pt"
     resume = None

@@ -67,7 +67,9 @@ class Reading:
     step and go on later: what was read is kept beside the finished cache (partial_path) until the last step.
 
     x holds every example in the data set's stored order. Texts are read shortest first, so that a step's texts are
-    about as long as each other and little time goes on padding.
+    about as long as each other and little time goes on padding. A text's reading costs about its word pieces (a
+    picture's, the same for each), so the share read (`share_read`) counts those: the shortest half of 5,000 food
+    reviews holds a quarter of their pieces.
     """
 
     def __init__(self, encoder: nn.Module, x: np.ndarray, path: Path, device: torch.device,
@@ -81,12 +83,12 @@ class Reading:
                     self.features, self.done = saved["features"].astype(np.float32), saved["done"].astype(bool)
         except (OSError, ValueError, KeyError):
             pass
-        lengths = (x != 0).sum(axis=1) if x.ndim == 2 else np.zeros(len(x))
-        self.order = np.argsort(lengths, kind="stable")
+        self.work = np.maximum(1, (x != 0).sum(axis=1)) if x.ndim == 2 else np.ones(len(x), dtype=np.int64)
+        self.order = np.argsort(self.work, kind="stable")
 
     @property
-    def left(self) -> int:
-        return int((~self.done).sum())
+    def share_read(self) -> float:
+        return float(self.work[self.done].sum() / max(1, self.work.sum()))
 
     def step(self) -> int:
         """Read the next few examples; give back how many (0 once every example is read)."""
@@ -110,7 +112,7 @@ class Reading:
             return
         try:
             with atomic_path(partial_path(self.path)) as scratch, open(scratch, "wb") as file:
-                np.savez(file, features=self.features.astype(np.float16), done=self.done)
+                np.savez(file, features=self.features.astype(np.float16), done=self.done, read=self.share_read)
         except OSError:
             pass  # only slower: the next reading starts from the beginning
 
@@ -132,17 +134,19 @@ def stored_examples(data: PreparedData) -> np.ndarray | None:
 def read_every(encoder: nn.Module, stored: np.ndarray, device: torch.device, path: Path,
                on_progress: EncodeProgress | None = None) -> np.ndarray:
     """Give back the encoder's features of every stored example (stored_examples), going on from a reading that
-    stopped part way; a stop in on_progress (an exception) keeps what was read for the next reading."""
+    stopped part way; a stop in on_progress (an exception) keeps what was read for the next reading. on_progress
+    counts the examples' work (Reading), first where the reading stands, then after each step."""
     reading = Reading(encoder, stored, path, device)
-    total, start, already = len(reading.x), time.perf_counter(), len(reading.x) - reading.left
+    total, start = int(reading.work.sum()), time.perf_counter()
+    already = int(reading.work[reading.done].sum())
     if on_progress:
         on_progress(already, total, None)  # where an earlier reading stopped: the run reads the rest
     try:
         while reading.step():
             if on_progress:
-                done = total - reading.left
+                done = int(reading.work[reading.done].sum())
                 elapsed = time.perf_counter() - start
-                on_progress(done, total, elapsed / (done - already) * reading.left)
+                on_progress(done, total, elapsed / (done - already) * (total - done))
     except BaseException:
         reading.keep()
         raise
