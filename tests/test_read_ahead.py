@@ -82,6 +82,17 @@ def test_a_reading_stopped_part_way_goes_on_where_it_stopped(home, tmp_path):
     assert reading_for(dataset) is None  # nothing left to read
 
 
+def test_reading_ahead_keeps_what_it_read_as_it_goes(home, tmp_path, monkeypatch):
+    from engine.jobs import read_ahead
+
+    monkeypatch.setattr(read_ahead, "KEEP_SECONDS", 0.0)  # kept after each step, not every 10 s
+    path = features_path(texts_dataset(tmp_path), "minilm")
+    reader = read_ahead.ReadAhead()
+    assert reader.step() and reader.step()
+    assert 0 < left_to_read(path) < 1  # an estimate made now counts what was read
+    reader.stop()
+
+
 def test_nothing_is_read_ahead_for_a_run_that_reads_with_its_own_network(home, tmp_path):
     # eight texts a label: Balanced tunes the network on pairs of the training texts first, so its reading is the
     # run's own

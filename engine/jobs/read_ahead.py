@@ -4,7 +4,8 @@ features in the data set's folder (engine.training.encoded). That run then start
 thread, 1,500 short reviews take the network about 10 seconds to read, and 38,000 tweets about 3 minutes.
 
 It reads a few examples at a time on one CPU thread, leaving the other cores to the dashboard, and stops between two
-steps when a run is handed over; what it has read is kept, and the run reads only the rest.
+steps when a run is handed over; what it has read is kept (every 10 seconds as it goes too, so that an estimate
+counts it), and the run reads only the rest.
 `TRAINYARD_READ_AHEAD=0` turns it off (engine.jobs.worker never tells its spare it is idle).
 """
 
@@ -22,6 +23,7 @@ NEWEST = 5  # data sets looked at, newest first: older ones have had their first
 LOOK_SECONDS = 5.0  # how often the list of data sets is looked at again while there is nothing to read
 # Examples a step, by kind: under a second on one thread, so that a run handed over waits no longer than that.
 STEP = {"text": 32, "image": 8}
+KEEP_SECONDS = 10.0  # what was read is kept this often, so that an estimate meanwhile counts it
 
 
 def enabled() -> bool:
@@ -64,6 +66,7 @@ class ReadAhead:
         self.reading = None
         self.looked: set[int] = set()  # data sets found read, or without a pretrained network, or failing
         self.last_look = -float("inf")
+        self.last_kept = time.monotonic()
 
     def step(self) -> bool:
         """Read a few examples; give back False when nothing is left to read for now."""
@@ -71,6 +74,9 @@ class ReadAhead:
             return False
         try:
             if self.reading.step():
+                if time.monotonic() - self.last_kept >= KEEP_SECONDS:
+                    self.reading.keep()
+                    self.last_kept = time.monotonic()
                 return True
         except Exception:  # never the worker's trouble: its first run reads the data set as it would have
             pass
