@@ -25,9 +25,10 @@ def create_dataset(**fields: Any) -> dict[str, Any]:
         return _as_dict(dataset)
 
 
-def list_datasets() -> list[dict[str, Any]]:
+def list_datasets(limit: int | None = None) -> list[dict[str, Any]]:
+    """Give back the data sets, newest first (the newest limit of them, with a limit)."""
     with session_scope() as session:
-        rows = session.scalars(select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id.desc()))
+        rows = session.scalars(select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit))
         return [_as_dict(row) for row in rows]
 
 

@@ -93,7 +93,7 @@ class ReadAhead:
         if time.monotonic() - self.last_look < LOOK_SECONDS:
             return False
         self.last_look = time.monotonic()
-        for dataset in repo.list_datasets()[:NEWEST]:
+        for dataset in repo.list_datasets(limit=NEWEST):
             if dataset["id"] in self.looked:
                 continue
             self.looked.add(dataset["id"])
