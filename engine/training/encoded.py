@@ -87,8 +87,12 @@ class Reading:
         self.order = np.argsort(self.work, kind="stable")
 
     @property
+    def work_read(self) -> int:
+        return int(self.work[self.done].sum())
+
+    @property
     def share_read(self) -> float:
-        return float(self.work[self.done].sum() / max(1, self.work.sum()))
+        return self.work_read / max(1, int(self.work.sum()))
 
     def step(self) -> int:
         """Read the next few examples; give back how many (0 once every example is read)."""
@@ -126,8 +130,9 @@ def stored_examples(data: PreparedData) -> np.ndarray | None:
     positions = np.concatenate([rows[split] for split in SPLITS])
     if not np.array_equal(np.sort(positions), np.arange(len(positions))):
         return None
-    stored = np.empty_like(np.concatenate([data.arrays[split][0] for split in SPLITS]))
-    stored[positions] = np.concatenate([data.arrays[split][0] for split in SPLITS])
+    examples = np.concatenate([data.arrays[split][0] for split in SPLITS])
+    stored = np.empty_like(examples)
+    stored[positions] = examples
     return stored
 
 
@@ -137,14 +142,13 @@ def read_every(encoder: nn.Module, stored: np.ndarray, device: torch.device, pat
     stopped part way; a stop in on_progress (an exception) keeps what was read for the next reading. on_progress
     counts the examples' work (Reading), first where the reading stands, then after each step."""
     reading = Reading(encoder, stored, path, device)
-    total, start = int(reading.work.sum()), time.perf_counter()
-    already = int(reading.work[reading.done].sum())
+    total, start, already = int(reading.work.sum()), time.perf_counter(), reading.work_read
     if on_progress:
         on_progress(already, total, None)  # where an earlier reading stopped: the run reads the rest
     try:
         while reading.step():
             if on_progress:
-                done = int(reading.work[reading.done].sum())
+                done = reading.work_read
                 elapsed = time.perf_counter() - start
                 on_progress(done, total, elapsed / (done - already) * (total - done))
     except BaseException:
