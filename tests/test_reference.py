@@ -86,6 +86,28 @@ def test_a_reference_that_cannot_be_made_is_skipped_with_the_reason(home):
     assert failed["skipped"].startswith("Fitting it failed (ValueError: X has 3 features") and "value" not in failed
 
 
+def test_a_label_rare_in_training_does_not_stop_the_timed_probes(home, tmp_path):
+    # From 3,000 training rows the reference is first fitted on subsamples to time it; the validation rows of a
+    # label that a subsample lacks are left out of that fit (a count of doctor visits: 8 visits is in 2 rows).
+    rng = np.random.default_rng(0)
+    rows = 5000
+    x = rng.normal(size=(rows, 3))
+    visits = np.where(x[:, 0] > 0, 1, 0)
+    visits[:4] = 8
+    path = tmp_path / "visits.csv"
+    path.write_text("a,b,c,visits\n" + "".join(f"{a:.4f},{b:.4f},{c:.4f},{v}\n" for (a, b, c), v in zip(x, visits)))
+    dataset = add_dataset(path, target="visits", task="classification")
+    data = prepared(dataset)
+    (x_train, y_train), (x_val, y_val) = data.arrays["train"], data.arrays["validation"]
+    rare = int(y_train.max())  # the class of 8 visits
+    y_train, y_val = np.where(y_train == rare, 0, y_train), y_val.copy()
+    y_train[0], y_val[:3] = rare, rare  # in one training row (the probes lack it) and in three validation rows
+    fewer = type(data)({**data.arrays, "train": (x_train, y_train), "validation": (x_val, y_val)}, data.preprocessing)
+    reference = fit_reference(dataset, fewer, 60, threads=1)
+    assert "skipped" not in reference, reference
+    assert reference["model"] == "gradient boosting" and reference["value"] > 0.9
+
+
 def test_the_sentence_says_who_is_ahead():
     report = {"task": "classification", "n_test": 300, "metrics": {"accuracy": 0.93}}
     behind = reference_sentence({"model": "gradient boosting", "metric": "accuracy", "value": 0.97}, report)

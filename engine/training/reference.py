@@ -59,7 +59,9 @@ class Recipe:
     make: Callable[[], Any]  # a fresh, unfitted estimator with fit and predict
     growth: float  # fit time grows as (rows) ** growth: 1 for boosting and linear models, 2 for kernel machines
     fallback: Recipe | None = None  # tried instead when this one would take too long
-    fit_options: dict[str, Any] = field(default_factory=dict)  # more arguments of fit (validation rows)
+    # More arguments of fit (validation rows), given the training labels of that fit: a probe on a subsample may
+    # lack a rare label that the validation rows have, which a classifier cannot score.
+    fit_options: Callable[[np.ndarray], dict[str, Any]] = lambda y_train: {}
     # The share of its full work that a fitted model did (boosting: the rounds it ran of those allowed), so that a
     # probe that stopped early is timed as if it had not.
     share_done: Callable[[Any], float] = lambda model: 1.0
@@ -101,7 +103,8 @@ def _fit_within(recipe: Recipe, started: float, limit: float):
         for size in (small, 2 * small):
             rows = np.sort(rng.choice(n, size, replace=False))
             start = time.perf_counter()
-            probed = recipe.make().fit(_take(recipe.x_train, rows), recipe.y_train[rows], **recipe.fit_options)
+            probed = recipe.make().fit(_take(recipe.x_train, rows), recipe.y_train[rows],
+                                       **recipe.fit_options(recipe.y_train[rows]))
             times.append((time.perf_counter() - start) / max(recipe.share_done(probed), 0.01))
         cost = [size ** recipe.growth for size in (small, 2 * small)]
         per_unit = (times[1] - times[0]) / (cost[1] - cost[0])
@@ -115,7 +118,7 @@ def _fit_within(recipe: Recipe, started: float, limit: float):
                 return _fit_within(recipe.fallback, started, limit)
             raise Skipped(f"It would take about {duration_words(estimate)} on {n:,} training rows, more than the "
                           f"{duration_words(limit)} it may take.")
-    return recipe.make().fit(recipe.x_train, recipe.y_train, **recipe.fit_options), recipe
+    return recipe.make().fit(recipe.x_train, recipe.y_train, **recipe.fit_options(recipe.y_train)), recipe
 
 
 def _take(x, rows: np.ndarray):
@@ -132,15 +135,17 @@ def _table_recipe(data, seed: int) -> Recipe:
     booster = (HistGradientBoostingClassifier if data.preprocessing["task"] == "classification"
                else HistGradientBoostingRegressor)
     x_val, y_val = data.arrays["validation"]
-    if booster is HistGradientBoostingClassifier:  # a label no training row has cannot be scored on
-        known = np.isin(y_val, np.unique(y_train))
-        x_val, y_val = x_val[known], y_val[known]
-    # Rounds stop when the run's validation rows stop improving, as a run's epochs can: on small tables the
-    # default hundred rounds learn the noise (diabetes sample, 5 splits: RMSE 57.9 against 61.4).
-    validation = {"X_val": x_val, "y_val": y_val} if len(y_val) >= 10 else {}
+    classifier, stops_early = booster is HistGradientBoostingClassifier, len(y_val) >= 10
+
+    def validation(y_fitted: np.ndarray) -> dict[str, Any]:
+        # Rounds stop when the run's validation rows stop improving, as a run's epochs can: on small tables the
+        # default hundred rounds learn the noise (diabetes sample, 5 splits: RMSE 57.9 against 61.4). A label
+        # the fitted rows lack cannot be scored on, so its validation rows are left out.
+        known = np.isin(y_val, np.unique(y_fitted)) if classifier else np.ones(len(y_val), dtype=bool)
+        return {"X_val": x_val[known], "y_val": y_val[known]} if stops_early else {}
 
     def make():
-        return booster(max_iter=BOOSTING_ROUNDS, early_stopping=bool(validation), random_state=seed)
+        return booster(max_iter=BOOSTING_ROUNDS, early_stopping=stops_early, random_state=seed)
 
     return Recipe("gradient boosting", x_train, y_train, x_test, make, growth=1.0, fit_options=validation,
                   share_done=lambda model: model.n_iter_ / BOOSTING_ROUNDS)
