@@ -74,6 +74,22 @@ def test_permutation_importance_puts_the_deciding_column_on_top(runs, capsys):
 
 
 @pytest.mark.slow
+def test_importance_of_a_price_is_said_in_plain_numbers(runs, capsys):
+    from engine.cli import main
+
+    rows = sign_table()
+    rows["price"] = 250_000 + 80_000 * rows["decider"]  # shuffled, the decider adds about 110,000 to the error
+    rows.drop(columns="label").to_csv(runs["home"] / "prices.csv", index=False)
+    prices = add_dataset(runs["home"] / "prices.csv", name="prices", target="price", task="regression")
+    run = train(prices, {"name": "mlp", "hidden_sizes": [16]})
+    assert main(["explain", str(run["id"]), "--importance", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["metric"] == "rmse" and document["columns"][0]["name"] == "decider"
+    added = document["sentence"].split("shuffling it between the test rows adds ")[1].split(" ")[0]
+    assert "e+" not in document["sentence"] and "," in added and float(added.replace(",", "")) > 10_000, document
+
+
+@pytest.mark.slow
 def test_the_differing_corner_gets_the_attribution(runs):
     from engine.explain.attributions import explain_inputs
 

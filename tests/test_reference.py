@@ -125,7 +125,7 @@ def test_the_sentence_says_who_is_ahead():
 
     numbers = {"task": "regression", "n_test": 80, "metrics": {"rmse": 26100.0}}
     assert reference_sentence({"model": "gradient boosting", "metric": "rmse", "value": 24005.2}, numbers).startswith(
-        "A simple classical model (gradient boosting) is off by 24,005 on average (RMSE) on the same test rows; "
+        "A simple classical model (gradient boosting) has a typical error (RMSE) of 24,005 on the same test rows; "
         "this model 26,100. Try")
     ratings = {"task": "rating", "n_test": 80, "metrics": {"rmse": 0.88}}
     offsets = {"model": "the average rating with user and item offsets", "metric": "rmse", "value": 0.9}

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import UserError
+from engine.words import plain_number
 from engine.explain import APPROXIMATION
 
 REPEATS = 5  # shuffles per column: the spread between them is shown beside the mean
@@ -56,7 +57,7 @@ def column_importance(run_id: int) -> dict[str, Any]:
         metric = "accuracy"
 
         def cost(drop: float) -> str:
-            return f"costs {drop * 100:.3g} points of accuracy"
+            return f"costs {plain_number(drop * 100)} points of accuracy"
 
         def predict(encoded: np.ndarray) -> np.ndarray:
             return model(encoded).argmax(axis=1)
@@ -67,7 +68,7 @@ def column_importance(run_id: int) -> dict[str, Any]:
         metric = "rmse"
 
         def cost(drop: float) -> str:
-            return f"adds {drop:.3g} to the typical error (RMSE, in {prep.get('target', 'the target')}'s units)"
+            return f"adds {plain_number(drop)} to the typical error (RMSE, in {prep.get('target', 'the target')}'s units)"
         std = float(prep.get("target_std", 1.0))
 
         def predict(encoded: np.ndarray) -> np.ndarray:
@@ -90,7 +91,7 @@ def column_importance(run_id: int) -> dict[str, Any]:
     else:
         sentence = f"'{top['name']}' matters most: shuffling it between the test rows {cost(top['importance'])}"
         if len(columns) > 1 and columns[1]["importance"] > 0:
-            sentence += f", then '{columns[1]['name']}' ({columns[1]['importance'] * scale:.3g})"
+            sentence += f", then '{columns[1]['name']}' ({plain_number(columns[1]['importance'] * scale)})"
         sentence += "."
     return {"run": run_id, "method": "permutation importance (scikit-learn)", "metric": metric,
             "test_score": round(baseline if classify else -baseline, 6), "repeats": REPEATS, "n_test": int(len(x)),

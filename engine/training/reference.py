@@ -387,10 +387,11 @@ def reference_sentence(reference: dict[str, Any] | None, report: dict[str, Any],
             ours_text = f"{ours:.1%}"
         ahead = None if ours is None else (ours > theirs) - (ours < theirs)
     else:
-        opening = f"A simple classical model ({name}) is off by {plain_number(theirs)} on average (RMSE) on the same {rows}"
+        # The typical error, not the average one: the run's own summary gives its average error (MAE) in words.
+        opening = f"A simple classical model ({name}) has a typical error (RMSE) of {plain_number(theirs)} on the same {rows}"
         ours_text = None if ours is None else plain_number(ours)
         if ours is not None and ours_text == plain_number(theirs) and ours != theirs:
-            opening = f"A simple classical model ({name}) is off by {theirs:.4g} on average (RMSE) on the same {rows}"
+            opening = f"A simple classical model ({name}) has a typical error (RMSE) of {theirs:.4g} on the same {rows}"
             ours_text = f"{ours:.4g}"
         ahead = None if ours is None else (ours < theirs) - (ours > theirs)
     if ahead is None:
