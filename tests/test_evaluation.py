@@ -92,6 +92,13 @@ def test_binary_and_multiclass_areas_match_scikit_learn():
     assert report["metrics"]["roc_auc"] == pytest.approx(skm.roc_auc_score(true, probabilities, multi_class="ovr"))
 
 
+def test_scores_ranked_the_wrong_way_round_are_called_worse_than_a_coin_toss():
+    true = np.array([0, 1] * 20)
+    scores = np.where(true == 1, -1.0, 1.0) + np.linspace(-0.5, 0.5, 40)  # the labels' scores swapped
+    summary = " ".join(classification_report(true, np.stack([-scores, scores], 1), ["no", "yes"])["summary"])
+    assert "tells 'yes' from 'no' worse than a coin toss (area under the ROC curve 0.00;" in summary
+
+
 def test_a_model_no_better_than_the_majority_says_so():
     true = np.array([0] * 90 + [1] * 10)
     report = classification_report(true, np.tile([2.0, 0.0], (100, 1)), ["healthy", "ill"], y_train=true)

@@ -153,7 +153,8 @@ def _auc_words(auc: float) -> str:
     for floor, words in ((0.95, "very well"), (0.85, "well"), (0.7, "fairly well"), (0.6, "a little")):
         if auc >= floor:
             return words
-    return "hardly better than a coin toss"
+    # Below 0.5 its scores rank the two labels the wrong way round more often than not.
+    return "hardly better than a coin toss" if auc >= 0.45 else "worse than a coin toss"
 
 
 def classification_summary(report: dict[str, Any]) -> list[str]:
