@@ -11,7 +11,7 @@ from db import repo
 from engine.config import RunConfig
 from engine.training.report import (classification_report, evaluation_report, ranking_quality, rating_report,
                                     regression_report)
-from tests.conftest import APP, use_home
+from tests.conftest import APP, open_page, use_home
 from tests.trained import table_dataset, train_run
 
 DIGITS = [str(d) for d in range(10)]
@@ -292,3 +292,35 @@ def test_a_ratings_run_gives_one_test_figure_everywhere(home, capsys):
     shown = json.loads(capsys.readouterr().out)
     assert shown["summary"]["test_rmse"] == report["metrics"]["rmse"]
     assert len(repo.metric_history(run["id"], "test_rmse")) == 1
+
+
+@pytest.mark.slow
+def test_figures_in_a_targets_own_large_units_are_plain_numbers(home, tmp_path):
+    """House prices are shown as 49,713, never 4.971e+04: the Evaluate page's figures, its reference, the run
+    page's test errors and the data set's report."""
+    from streamlit.testing.v1 import AppTest
+
+    from engine.data.ingest import add_dataset
+
+    rng = np.random.default_rng(0)
+    size = rng.uniform(50, 300, 300)
+    path = tmp_path / "houses.csv"
+    path.write_text("size,price\n" + "".join(f"{s:.1f},{1500 * s + rng.normal(0, 20_000):.0f}\n" for s in size))
+    run = train_run(add_dataset(path, name="houses", target="price", task="regression"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.query_params["run"] = str(run["id"])
+    at.switch_page("views/evaluate.py").run()
+    assert not at.exception, at.exception
+    figures = {m.label: m.value for m in at.metric}
+    assert {"Mean error (MAE)", "RMSE", "Median error", "Classical reference"} <= set(figures), figures
+    for label in ("Mean error (MAE)", "RMSE", "Classical reference"):
+        assert "e+" not in figures[label] and float(figures[label].replace(",", "")) >= 1000, figures
+    assert "," in figures["RMSE"]
+    at.switch_page("views/run.py").run()
+    assert not at.exception, at.exception
+    errors = {m.label: m.value for m in at.metric if m.label.startswith("Test error")}
+    assert errors and all("e+" not in value and "," in value for value in errors.values()), errors
+    report = open_page("datasets", dataset=run["dataset_id"])
+    said = next(m.value for m in report.markdown if "ranges from" in m.value)
+    assert "e+" not in said and "," in said, said

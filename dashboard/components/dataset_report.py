@@ -11,6 +11,7 @@ from engine.data.image_report import listed_count
 from engine.data.images import MAX_SIDE, MIN_SIDE
 from engine.data.profile import MIN_CLASS_EXAMPLES
 from engine.data.ratings import MIN_USER_RATINGS
+from engine.words import plain_number
 
 
 def quality_report(dataset: dict) -> None:
@@ -73,8 +74,9 @@ def quality_report(dataset: dict) -> None:
                            theme=None)
     if kind == "tabular" and report.get("target_stats"):
         stats = report["target_stats"]
-        left.write(f"'{plain(dataset['target'])}' ranges from {stats['min']:.4g} to {stats['max']:.4g} "
-                   f"(mean {stats['mean']:.4g}, median {stats['median']:.4g}).")
+        left.write(f"'{plain(dataset['target'])}' ranges from {plain_number(stats['min'], 4)} to "
+                   f"{plain_number(stats['max'], 4)} (mean {plain_number(stats['mean'], 4)}, median "
+                   f"{plain_number(stats['median'], 4)}).")
     if kind == "text":
         words = report["words"]
         right.markdown(f"**Words per text:** {words['min']} to {words['max']}, median {words['median']:.0f}; "

@@ -21,6 +21,7 @@ from dashboard.components.trained import run_engine
 from engine.explain import APPROXIMATION
 from engine.serving.inputs import item_label
 from engine.serving.runtime import run_folder
+from engine.words import plain_number
 
 TOWARDS, AWAY = "#16a34a", "#dc2626"  # green pushes towards the answer (or up), red away from it (or down)
 HEAT = [[0.0, "rgba(255, 230, 0, 0)"], [0.35, "rgba(255, 170, 0, 0.45)"], [1.0, "rgba(220, 20, 60, 0.9)"]]
@@ -46,7 +47,7 @@ def pushes_figure(pushes: Sequence[dict[str, Any]], regression: bool = False, ti
 
 
 def _cell(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else figure_safe(value)
+    return plain_number(value, 4) if isinstance(value, float) else figure_safe(value)
 
 
 def importance_figure(columns: Sequence[dict[str, Any]], percent: bool) -> go.Figure:
@@ -148,8 +149,8 @@ def original_model_words(result: dict[str, Any], answer: dict[str, Any]) -> str:
         return said + "."
     original, smaller = result["prediction"], answer["prediction"]
     if "confidence" not in answer:  # a number: the two differ a little
-        return (f"{said}; the original predicts {original:,.4g} for this input, the int8 version "
-                f"{smaller:,.4g}.")
+        return (f"{said}; the original predicts {plain_number(original, 4)} for this input, the int8 "
+                f"version {plain_number(smaller, 4)}.")
     if str(original) == str(smaller):
         return f"{said}; both answer {markdown_safe(smaller)} here."
     return (f"{said}. Here they disagree: the original answers {markdown_safe(original)} and the int8 version "
@@ -239,8 +240,8 @@ def show_mistake_explanations(run_id: int, report: dict[str, Any]) -> None:
     pictures = {m["index"]: _picture_of(m) for m in report.get("worst_mistakes", [])}
     regression = report["task"] == "regression"
     for number, mistake in enumerate(document["mistakes"]):
-        said = mistake["predicted"] if isinstance(mistake["predicted"], str) else f"{mistake['predicted']:.4g}"
-        true = mistake["true"] if isinstance(mistake["true"], str) else f"{mistake['true']:.4g}"
+        said = mistake["predicted"] if isinstance(mistake["predicted"], str) else plain_number(mistake["predicted"], 4)
+        true = mistake["true"] if isinstance(mistake["true"], str) else plain_number(mistake["true"], 4)
         st.markdown(f"**Test example {mistake['index']}**: the truth is {markdown_safe(true)}, the model said "
                     f"{markdown_safe(said)}.")
         show_explanation(mistake, report["kind"], key=f"mistake-{number}", picture=pictures.get(mistake["index"]),

@@ -13,6 +13,7 @@ from dashboard.components.figures import metric_label, smoothed_curves_figure
 from dashboard.components.state import STATUS_WORDS, duration, short_time
 from db import explorer
 from db.session import database_url
+from engine.words import plain_number
 
 X_AXES = {"step": "Step", "epoch": "Epoch", "time": "Time"}
 SORTS = {"newest": "Newest first", "oldest": "Oldest first", "name": "Name (A to Z)"}
@@ -109,7 +110,7 @@ def format_value(key: str, value: float | None) -> str:
         return f"{value:.1%}"
     if float(value).is_integer() and abs(value) < 1e9:
         return f"{value:,.0f}"
-    return f"{value:.4g}"
+    return plain_number(value, 4)
 
 
 def metric_groups(summaries: dict[str, dict]) -> list[tuple[str, list[str]]]:

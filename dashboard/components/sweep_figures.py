@@ -12,6 +12,7 @@ from dashboard.components.figures import PALETTE, TEMPLATE, percent_axis
 from dashboard.components.text import figure_safe
 from db.models import RunStatus
 from engine.search.space import METRIC_WORDS, setting_title
+from engine.words import plain_number
 
 
 def metric_words(metric: str) -> str:
@@ -23,7 +24,7 @@ def format_figure(metric: str, value: float | None) -> str:
     """A trial's figure as a person reads it: accuracy in percent, errors and losses in 4 significant digits."""
     if value is None:
         return "—"
-    return f"{value:.1%}" if metric.endswith("accuracy") else f"{value:.4g}"
+    return f"{value:.1%}" if metric.endswith("accuracy") else plain_number(value, 4)
 
 
 def choice_text(value: Any) -> str:

@@ -2,6 +2,7 @@
 download. Everything here is also printed by `python -m engine evaluate RUN_ID --json`."""
 
 import base64
+import functools
 
 import pandas as pd
 import streamlit as st
@@ -20,6 +21,7 @@ from engine.serving.runtime import INT8_FILE, bundle_name, export_folder, run_fo
 from engine.training.crossval import CROSSVAL_FILE
 from engine.training.reference import reference_sentence
 from engine.training.report import EVALUATION_FILE
+from engine.words import plain_number
 
 run = choose_finished_run("Evaluate", "No finished runs yet. Train a model under **New run**; when it finishes, "
                                       "its evaluation appears here.")
@@ -45,22 +47,23 @@ st.subheader("In plain words")
 st.markdown("\n".join(f"- {markdown_safe(sentence)}"
                        for sentence in report["summary"] + [reference_sentence(reference, report)]))
 
+percent, three, figure = "{:.1%}".format, "{:.3f}".format, functools.partial(plain_number, digits=4)
 HEADLINES = {
-    "classification": [("accuracy", "Accuracy", "{:.1%}"), ("f1_macro", "F1 (macro)", "{:.3f}"),
-                       ("precision_macro", "Precision (macro)", "{:.3f}"), ("recall_macro", "Recall (macro)", "{:.3f}"),
-                       ("roc_auc", "ROC area", "{:.3f}")],
-    "regression": [("mae", "Mean error (MAE)", "{:.4g}"), ("rmse", "RMSE", "{:.4g}"), ("r2", "R²", "{:.3f}"),
-                   ("median_absolute_error", "Median error", "{:.4g}")],
-    "rating": [("rmse", "RMSE", "{:.3f}"), ("mae", "Mean error (MAE)", "{:.3f}"),
-               (f"precision_at_{report.get('k', 10)}", f"Precision at {report.get('k', 10)}", "{:.1%}"),
-               (f"recall_at_{report.get('k', 10)}", f"Recall at {report.get('k', 10)}", "{:.1%}")],
+    "classification": [("accuracy", "Accuracy", percent), ("f1_macro", "F1 (macro)", three),
+                       ("precision_macro", "Precision (macro)", three), ("recall_macro", "Recall (macro)", three),
+                       ("roc_auc", "ROC area", three)],
+    "regression": [("mae", "Mean error (MAE)", figure), ("rmse", "RMSE", figure), ("r2", "R²", three),
+                   ("median_absolute_error", "Median error", figure)],
+    "rating": [("rmse", "RMSE", three), ("mae", "Mean error (MAE)", three),
+               (f"precision_at_{report.get('k', 10)}", f"Precision at {report.get('k', 10)}", percent),
+               (f"recall_at_{report.get('k', 10)}", f"Recall at {report.get('k', 10)}", percent)],
 }
-shown = [(label, fmt.format(report["metrics"][key]), None) for key, label, fmt in HEADLINES[task]
+shown = [(label, fmt(report["metrics"][key]), None) for key, label, fmt in HEADLINES[task]
          if report["metrics"].get(key) is not None]
 if reference and "skipped" not in reference:
-    fmt = next((fmt for key, _, fmt in HEADLINES[task] if key == reference["metric"]), "{:.4g}")
+    fmt = next((fmt for key, _, fmt in HEADLINES[task] if key == reference["metric"]), figure)
     model = reference["model"]
-    shown.append(("Classical reference", fmt.format(reference["value"]), f"{model[:1].upper()}{model[1:]}. "
+    shown.append(("Classical reference", fmt(reference["value"]), f"{model[:1].upper()}{model[1:]}. "
                   + explain("Classical reference")))
 for column, (label, value, explained) in zip(st.columns(len(shown)), shown):
     column.metric(label, value, help=explained or explain(label))

@@ -23,6 +23,7 @@ from engine.serving import DEFAULT_TOP
 from engine.serving.compress import read_compression
 from engine.serving.runtime import (INT8_FILE, ONNX_FILE, Predictor, export_folder, onnx_predictor, onnx_ready,
                                     run_folder)
+from engine.words import plain_number
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 MAX_LISTED_USERS = 5000
@@ -78,7 +79,7 @@ def show_class(answer: dict) -> None:
 
 
 def show_number(answer: dict) -> None:
-    st.metric(f"Predicted {label_safe(prep.get('target', 'value'))}", f"{answer['prediction']:,.4g}")
+    st.metric(f"Predicted {label_safe(prep.get('target', 'value'))}", plain_number(answer["prediction"], 4))
 
 
 def show_items(answer: dict) -> None:

@@ -3,6 +3,7 @@
 The sections under the charts are tabs listed in SECTIONS; a new section is one function and one entry.
 """
 
+import functools
 import json
 
 import pandas as pd
@@ -22,11 +23,13 @@ from engine.estimates import queue_waits
 from engine.jobs.launch import torchrun_command
 from engine.jobs.worker import STALE_SECONDS
 from engine.models.registry import MODELS
+from engine.words import plain_number
 
-FINAL = [("test_accuracy", "Test accuracy", "{:.1%}"), ("test_f1_macro", "Test F1 (macro)", "{:.3f}"),
-         ("test_rmse", "Test error (RMSE)", "{:.4g}"), ("test_mae", "Test error (MAE)", "{:.4g}"),
-         ("epochs_completed", "Epochs", "{:.0f}"), ("kept_epoch", "Weights from epoch", "{:.0f}"),
-         ("samples_per_second", "Examples per second", "{:,.0f}")]
+FINAL = [("test_accuracy", "Test accuracy", "{:.1%}".format), ("test_f1_macro", "Test F1 (macro)", "{:.3f}".format),
+         ("test_rmse", "Test error (RMSE)", functools.partial(plain_number, digits=4)),
+         ("test_mae", "Test error (MAE)", functools.partial(plain_number, digits=4)),
+         ("epochs_completed", "Epochs", "{:.0f}".format), ("kept_epoch", "Weights from epoch", "{:.0f}".format),
+         ("samples_per_second", "Examples per second", "{:,.0f}".format)]
 
 run_id = state.query_int("run")
 run = explorer.get_run(run_id) if run_id is not None else None
@@ -145,7 +148,7 @@ def live_view() -> None:
         st.warning("This run was cancelled.")
 
     summary = explorer.metric_summaries(run_id)
-    finals = [(label, fmt.format(summary[key]["last"])) for key, label, fmt in FINAL if key in summary]
+    finals = [(label, fmt(summary[key]["last"])) for key, label, fmt in FINAL if key in summary]
     if finals:
         for column, (label, value) in zip(pairs("results").columns(len(finals)), finals):
             column.metric(label, value, help=explain(label))

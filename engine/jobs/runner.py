@@ -46,6 +46,7 @@ from engine.training.loop import WATCHED_WORDS, train
 from engine.training.parallel import SINGLE, Team, join, leave
 from engine.training.reference import fit_reference, reference_limit
 from engine.training.warm_start import start_from_run
+from engine.words import plain_number
 
 
 def code_version() -> str:
@@ -200,7 +201,7 @@ def execute(run: dict[str, Any], stop: StopSignals, team: Team = SINGLE) -> None
     kept = state.extra.get("kept_epoch")
     if kept:
         repo.add_event(run_id, f"Kept the weights of epoch {kept['epoch']} of {state.epoch}, the one with the best "
-                               f"{WATCHED_WORDS[kept['metric']]} ({kept['value']:.4g})")
+                               f"{WATCHED_WORDS[kept['metric']]} ({plain_number(kept['value'], 4)})")
     share = state.extra.get("range_share")
     if share is not None:
         repo.add_event(run_id, f"The networks that read numbers by range count for {share:.0%} of the answer and "

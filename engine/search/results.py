@@ -17,6 +17,7 @@ from engine.presets import VALIDATION_SHARE
 from engine.search.space import METRIC_WORDS, describe, setting_title
 from engine.search.study import _quiet, load_study, storage
 from engine.search.trials import ACTIVE, run_value
+from engine.words import plain_number
 
 
 def elapsed_seconds(sweep: dict[str, Any]) -> float:
@@ -186,7 +187,7 @@ def _plain_params(params: dict[str, Any], models: list[str]) -> str:
 
 def _shown(sweep: dict[str, Any], value: float) -> str:
     """A sweep's figure as the sentence says it: an accuracy as a percentage, an error or loss as a number."""
-    return f"{value:.1%}" if sweep["metric"].endswith("accuracy") else f"{value:.4g}"
+    return f"{value:.1%}" if sweep["metric"].endswith("accuracy") else plain_number(value, 4)
 
 
 def outcome(sweep_id: int) -> str:
@@ -223,7 +224,8 @@ def outcome(sweep_id: int) -> str:
                               f": Balanced did better on the rows neither had seen; keep run {balanced['run_id']}."
                               if gain <= -0.5 else ": about the same; either run will do.")
     gain = (b - a) / b * 100 if b else 0.0
-    said = f" On the test rows its error is {a:.4g} against {b:.4g} for the Balanced preset (run {balanced['run_id']})"
+    said = (f" On the test rows its error is {plain_number(a, 4)} against {plain_number(b, 4)} for the Balanced preset "
+            f"(run {balanced['run_id']})")
     return text + said + (f": {gain:.1f} % smaller." if gain >= 1 else
                           f": Balanced did better on the rows neither had seen; keep run {balanced['run_id']}."
                           if gain <= -1 else ": about the same; either run will do.")

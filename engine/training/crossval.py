@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from engine.training.callbacks import Callback
+from engine.words import plain_number
 
 CROSSVAL_FILE = "crossval.json"
 PERCENT_KEYS = {"accuracy", "f1_macro", "precision_macro", "recall_macro"}
@@ -30,7 +31,7 @@ class FoldProgress(Callback):
 
 
 def _shown(key: str, value: float) -> str:
-    return f"{value:.1%}" if key in PERCENT_KEYS else f"{value:.4g}"
+    return f"{value:.1%}" if key in PERCENT_KEYS else plain_number(value, 4)
 
 
 def summarise(per_fold: list[dict[str, Any]]) -> dict[str, Any]:

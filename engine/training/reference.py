@@ -387,12 +387,15 @@ def reference_sentence(reference: dict[str, Any] | None, report: dict[str, Any],
             ours_text = f"{ours:.1%}"
         ahead = None if ours is None else (ours > theirs) - (ours < theirs)
     else:
+        def finer(value: float) -> str:  # two figures that read the same in plain numbers, told apart
+            return f"{value:,.2f}" if abs(value) >= 1000 else f"{value:.4g}"
+
         # The typical error, not the average one: the run's own summary gives its average error (MAE) in words.
-        opening = f"A simple classical model ({name}) has a typical error (RMSE) of {plain_number(theirs)} on the same {rows}"
-        ours_text = None if ours is None else plain_number(ours)
-        if ours is not None and ours_text == plain_number(theirs) and ours != theirs:
-            opening = f"A simple classical model ({name}) has a typical error (RMSE) of {theirs:.4g} on the same {rows}"
-            ours_text = f"{ours:.4g}"
+        shown = plain_number
+        if ours is not None and plain_number(ours) == plain_number(theirs) and ours != theirs:
+            shown = finer
+        opening = f"A simple classical model ({name}) has a typical error (RMSE) of {shown(theirs)} on the same {rows}"
+        ours_text = None if ours is None else shown(ours)
         ahead = None if ours is None else (ours < theirs) - (ours > theirs)
     if ahead is None:
         return opening + "."
