@@ -10,10 +10,12 @@ def times_in(share: float, n: int) -> str:
     return f"{round(share * n)} times out of {n}"
 
 
-def plain_number(value: float, digits: int = 3) -> str:
-    """A figure as people write it: digits significant digits below 1,000 (49.7, 0.8945), whole numbers with
-    separators above (49,713, never 4.971e+04)."""
-    return f"{value:,.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}"
+def plain_number(value: float, digits: int = 3, separators: bool = True) -> str:
+    """A figure as people write it: digits significant digits below 1,000 (49.7, 0.8945), whole numbers above,
+    with separators (49,713) or, in a list of figures that commas already part, without (49713); never 4.971e+04."""
+    if abs(value) < 1000:
+        return f"{value:.{digits}g}"
+    return f"{value:,.0f}" if separators else f"{value:.0f}"
 
 
 def duration_words(seconds: float) -> str:

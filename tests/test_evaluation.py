@@ -324,3 +324,11 @@ def test_figures_in_a_targets_own_large_units_are_plain_numbers(home, tmp_path):
     report = open_page("datasets", dataset=run["dataset_id"])
     said = next(m.value for m in report.markdown if "ranges from" in m.value)
     assert "e+" not in said and "," in said, said
+
+
+def test_plain_numbers():
+    from engine.words import plain_number
+
+    assert plain_number(49713.4) == "49,713" and plain_number(49713.4, 4, separators=False) == "49713"
+    assert plain_number(0.894512, 4) == "0.8945" and plain_number(57.93) == "57.9" and plain_number(-1234.5) == "-1,234"
+    assert "e" not in plain_number(8.848e5, 4) and plain_number(8.848e5, 4) == "884,800"

@@ -7,6 +7,7 @@ from typing import Any
 from engine.cli.common import emit, find_run, table_text
 from engine.errors import UserError
 from engine.serving import DEFAULT_TOP, MAX_TOP
+from engine.words import plain_number
 
 
 def _explanation_text(results: list[dict[str, Any]]) -> str:
@@ -32,7 +33,7 @@ def cmd_explain(args) -> None:
 
         document = column_importance(args.run_id)
         emit(args, document, document["sentence"] + "\n" + table_text(
-            [[c["name"], f"{c['importance']:.4g}", f"± {c['spread']:.2g}"] for c in document["columns"]],
+            [[c["name"], plain_number(c["importance"], 4), f"± {c['spread']:.2g}"] for c in document["columns"]],
             ["COLUMN", "DROP WHEN SHUFFLED", "SPREAD"]))
         return
     if args.mistakes:

@@ -20,6 +20,7 @@ from engine.cli.common import (
     table_text,
 )
 from engine.errors import UserError
+from engine.words import plain_number
 
 
 def build_config(dataset: dict[str, Any], args) -> dict[str, Any]:
@@ -122,7 +123,7 @@ def cmd_train(args) -> None:
     if run["status"] == RunStatus.FAILED:
         text += f" {run['error']}"
     elif document["summary"]:
-        text += " " + ", ".join(f"{k}={v:.4g}" for k, v in document["summary"].items() if k in SUMMARY_KEYS)
+        text += " " + ", ".join(f"{k}={plain_number(v, 4, separators=False)}" for k, v in document["summary"].items() if k in SUMMARY_KEYS)
     if by_hand:
         from engine.jobs.launch import torchrun_command
 
@@ -172,7 +173,7 @@ def cmd_runs_list(args) -> None:
         metrics = run.get("metrics", {})
         for key in ("test_accuracy", "test_rmse", "val_accuracy", "val_loss"):
             if key in metrics:
-                return f"{key}={metrics[key]['last']:.4g}"
+                return f"{key}={plain_number(metrics[key]['last'], 4, separators=False)}"
         return ""
 
     emit(args, documents, table_text(
@@ -217,12 +218,12 @@ def cmd_runs_compare(args) -> None:
     keys = logged[:6]
     if document["tied"]:
         verdict = (f"Runs {explorer.and_list(document['tied'])} are tied on {document['metric']} at "
-                   f"{document['best_value']:.4g}: none is better")
+                   f"{plain_number(document['best_value'], 4)}: none is better")
     else:
         verdict = f"Best by {document['metric']}: run {document['best_run']}"
     leaders = set(document["tied"]) | {document["best_run"]}
     rows = [[("*" if r["id"] in leaders else "") + str(r["id"]), r["name"] or "", r["model"]]
-            + [f"{r['best'][k]:.4g}" if k in r["best"] else "" for k in keys] for r in document["runs"]]
+            + [plain_number(r["best"][k], 4) if k in r["best"] else "" for k in keys] for r in document["runs"]]
     differ = "\n".join(f"  {k}: " + ", ".join(f"run {i}={v}" for i, v in values.items())
                        for k, values in document["settings_that_differ"].items()) or "  none"
     emit(args, document, table_text(rows, ["RUN", "NAME", "MODEL"] + [k.upper() for k in keys])

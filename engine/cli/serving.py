@@ -8,6 +8,7 @@ from typing import Any
 from engine.cli.common import emit, find_run, table_text
 from engine.errors import UserError
 from engine.serving import DEFAULT_TOP, MAX_TOP
+from engine.words import plain_number
 
 
 def _prediction_text(answers: list[dict[str, Any]]) -> str:
@@ -36,7 +37,7 @@ def cmd_evaluate(args) -> None:
     from engine.jobs.record import evaluation_document
 
     document = evaluation_document(find_run(args.run_id)["id"])
-    metrics = ", ".join(f"{k} {v:.4g}" for k, v in document["metrics"].items() if isinstance(v, (int, float)))
+    metrics = ", ".join(f"{k} {plain_number(v, 4, separators=False)}" for k, v in document["metrics"].items() if isinstance(v, (int, float)))
     sentences = document["summary"] + ([document["reference"]["sentence"]] if "reference" in document else [])
     emit(args, document, "\n".join(sentences) + f"\n\n{metrics}")
 

@@ -9,6 +9,7 @@ from typing import Any
 from db.models import FINISHED, RunStatus
 from engine.cli.common import emit, find_dataset, ready, table_text
 from engine.errors import UserError
+from engine.words import plain_number
 
 
 def read_space(path: str | None, params: list[str] | None) -> dict[str, dict[str, Any]]:
@@ -68,7 +69,7 @@ def _summary_text(document: dict[str, Any]) -> str:
              "waiting."]
     lines += [f"  {line}" for line in document["space_words"]]
     rows = [[t["number"] + 1, t["run_id"], t["status"], t["model"],
-             "" if t["value"] is None else f"{t['value']:.4g}",
+             "" if t["value"] is None else plain_number(t["value"], 4),
              ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items())]
             for t in sorted(document["trials"], key=_rank(document))]
     if rows:
@@ -78,7 +79,7 @@ def _summary_text(document: dict[str, Any]) -> str:
     if document["outcome"]:
         lines += ["", document["outcome"]]
     elif document["best"]:
-        lines += ["", f"Best so far: run {document['best']['run_id']} ({document['best']['value']:.4g})."]
+        lines += ["", f"Best so far: run {document['best']['run_id']} ({plain_number(document['best']['value'], 4)})."]
     return "\n".join(lines)
 
 
