@@ -106,6 +106,14 @@ def test_a_model_no_better_than_the_majority_says_so():
     assert "Right 90 times in 100" in report["summary"][0]
     assert "has not learned more than that" in report["summary"][1]
 
+    # Scores that rank the ill first, though never above one half: accuracy cannot show it, the ROC area does.
+    scores = np.where(true == 1, -0.5, -2.0) + np.linspace(0, 0.3, 100)
+    ranked = classification_report(true, np.stack([np.zeros(100), scores], 1), ["healthy", "ill"], y_train=true)
+    assert ranked["metrics"]["accuracy"] == 0.9 and ranked["metrics"]["roc_auc"] > 0.9
+    assert ("would be right 90 times in 100: on accuracy the model is no better, but with labels this unbalanced "
+            "accuracy says little. It does rank the rarer labels' examples above the others (area under the ROC "
+            "curve 1.00); judge it by that and by F1.") in ranked["summary"][1]
+
 
 def test_regression_figures_match_scikit_learn():
     rng = np.random.default_rng(2)

@@ -157,6 +157,10 @@ def _auc_words(auc: float) -> str:
     return "hardly better than a coin toss" if auc >= 0.45 else "worse than a coin toss"
 
 
+# The most common label's share of the test rows from which accuracy alone says little of a model.
+UNBALANCED = 0.8
+
+
 def classification_summary(report: dict[str, Any]) -> list[str]:
     """Give back the report in plain sentences, the most important first."""
     n, metrics = report["n_test"], report["metrics"]
@@ -164,7 +168,13 @@ def classification_summary(report: dict[str, Any]) -> list[str]:
     baseline = report["baseline"]
     sentence = (f"Always answering the most common label, '{baseline['label']}', would be right "
                 f"{times_in(baseline['accuracy'], n)}")
-    if metrics["accuracy"] <= baseline["accuracy"] + 0.01:
+    auc = metrics.get("roc_auc")
+    if metrics["accuracy"] <= baseline["accuracy"] + 0.01 and baseline["accuracy"] >= UNBALANCED and auc and auc >= 0.7:
+        # A rare label is seldom the likelier answer for any one row, though the model may rank its rows first.
+        sentence += (": on accuracy the model is no better, but with labels this unbalanced accuracy says little. It "
+                     f"does rank the rarer labels' examples above the others (area under the ROC curve {auc:.2f}); "
+                     "judge it by that and by F1.")
+    elif metrics["accuracy"] <= baseline["accuracy"] + 0.01:
         sentence += ": the model has not learned more than that yet. Try more epochs or another model."
     else:
         sentence += "."
