@@ -13,8 +13,9 @@ def times_in(share: float, n: int) -> str:
 def plain_number(value: float, digits: int = 3, separators: bool = True) -> str:
     """A figure as people write it: digits significant digits below 1,000 (49.7, 0.8945), whole numbers above,
     with separators (49,713) or, in a list of figures that commas already part, without (49713); never 4.971e+04."""
-    if abs(value) < 1000:
-        return f"{value:.{digits}g}"
+    text = f"{value:.{digits}g}"
+    if abs(float(text)) < 1000:  # 999.7 to three digits reads 1e+03, and is 1,000
+        return text
     return f"{value:,.0f}" if separators else f"{value:.0f}"
 
 

@@ -340,3 +340,4 @@ def test_plain_numbers():
     assert plain_number(49713.4) == "49,713" and plain_number(49713.4, 4, separators=False) == "49713"
     assert plain_number(0.894512, 4) == "0.8945" and plain_number(57.93) == "57.9" and plain_number(-1234.5) == "-1,234"
     assert "e" not in plain_number(8.848e5, 4) and plain_number(8.848e5, 4) == "884,800"
+    assert plain_number(999.7) == "1,000" and plain_number(-999.97, 4) == "-1,000"

@@ -138,7 +138,7 @@ def error_histogram_figure(histogram: dict[str, Sequence[float]]) -> go.Figure:
     centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
     widths = [b - a for a, b in zip(edges[:-1], edges[1:])]
     figure = go.Figure(go.Bar(x=centres, y=counts, width=widths, marker_color=PALETTE[0],
-                              hovertemplate="error about %{x:.3g}: %{y}<extra></extra>"))
+                              hovertemplate="error about %{x:,.3~r}: %{y}<extra></extra>"))
     figure.update_layout(template=TEMPLATE, title={"text": "How far off it is (predicted minus true)"}, height=340,
                          xaxis_title="Error", yaxis_title="Test examples", hovermode="closest", bargap=0.05)
     return figure

@@ -37,7 +37,7 @@ def pushes_figure(pushes: Sequence[dict[str, Any]], regression: bool = False, ti
     figure = go.Figure(go.Bar(
         x=[p["value"] for p in shown], y=names, orientation="h",
         marker_color=[TOWARDS if p["value"] >= 0 else AWAY for p in shown],
-        hovertemplate="%{y}<br>push %{x:.3g}<extra></extra>"))
+        hovertemplate="%{y}<br>push %{x:,.3~r}<extra></extra>"))
     figure.update_layout(template=TEMPLATE, height=120 + 28 * len(shown), hovermode="closest",
                          title={"text": title or "What pushed this answer"},
                          xaxis_title=("← pushed it down · pushed it up →" if regression
@@ -57,7 +57,7 @@ def importance_figure(columns: Sequence[dict[str, Any]], percent: bool) -> go.Fi
     figure = go.Figure(go.Bar(
         x=[c["importance"] * scale for c in shown], y=[figure_safe(c["name"]) for c in shown], orientation="h",
         error_x={"type": "data", "array": [c["spread"] * scale for c in shown], "visible": True},
-        marker_color="#2563eb", hovertemplate="%{y}<br>%{x:.3g}<extra></extra>"))
+        marker_color="#2563eb", hovertemplate="%{y}<br>%{x:,.3~r}<extra></extra>"))
     figure.update_layout(template=TEMPLATE, height=120 + 28 * len(shown), hovermode="closest",
                          title={"text": "Which columns matter most on the test rows"},
                          xaxis_title=("points of accuracy lost when the column is shuffled" if percent

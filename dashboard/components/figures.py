@@ -244,7 +244,7 @@ def learning_rate_figure(epochs: Sequence[float], rates: Sequence[float], title:
     figure = go.Figure(go.Scatter(x=list(epochs), y=list(rates), mode="lines", name="Learning rate",
                                   line={"width": 2.5, "color": PALETTE[0]}, fill="tozeroy",
                                   fillcolor="rgba(37,99,235,0.12)",
-                                  hovertemplate="epoch %{x:.1f}: %{y:.3g}<extra></extra>"))
+                                  hovertemplate="epoch %{x:.1f}: %{y:,.3~r}<extra></extra>"))
     figure.update_layout(template=TEMPLATE, title=title, height=220, showlegend=False, hovermode="closest",
                          margin={"l": 60, "r": 20, "t": 40, "b": 40})
     figure.update_xaxes(title="Epoch", rangemode="tozero")

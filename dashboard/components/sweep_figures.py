@@ -52,15 +52,15 @@ def best_so_far_figure(document: dict[str, Any]) -> go.Figure:
     figure.add_trace(go.Scatter(
         x=[t["number"] + 1 for t in done], y=[t["value"] for t in done], mode="markers", name="Finished trial",
         marker={"color": PALETTE[0], "size": 9}, customdata=[t["run_id"] for t in done],
-        hovertemplate="Trial %{x} (run %{customdata}): %{y:.4g}<extra></extra>"))
+        hovertemplate="Trial %{x} (run %{customdata}): %{y:,.4~r}<extra></extra>"))
     if stopped:
         figure.add_trace(go.Scatter(
             x=[t["number"] + 1 for t in stopped], y=[t["value"] for t in stopped], mode="markers",
             name="Stopped early (its last figure)", marker={"color": "#94a3b8", "size": 7, "symbol": "x"},
-            hovertemplate="Trial %{x}, stopped early: %{y:.4g}<extra></extra>"))
+            hovertemplate="Trial %{x}, stopped early: %{y:,.4~r}<extra></extra>"))
     figure.add_trace(go.Scatter(
         x=[t["number"] + 1 for t in done], y=best, mode="lines", line={"shape": "hv", "color": PALETTE[1]},
-        name="Best so far", hovertemplate="Best after trial %{x}: %{y:.4g}<extra></extra>"))
+        name="Best so far", hovertemplate="Best after trial %{x}: %{y:,.4~r}<extra></extra>"))
     figure.update_layout(template=TEMPLATE, title={"text": f"{metric_words(metric)} of each trial"}, height=380,
                          xaxis_title="Trial", yaxis_title=metric_words(metric), hovermode="closest",
                          legend={"y": -0.2, "yanchor": "top", "x": 0, "xanchor": "left"})

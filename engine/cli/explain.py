@@ -17,7 +17,7 @@ def _explanation_text(results: list[dict[str, Any]]) -> str:
         lines.append(head)
         lines.append(f"  {result['sentence']}")
         if result.get("pushes"):
-            lines.append(table_text([[p["name"], f"{p['value']:+.4g}", p["direction"]] for p in result["pushes"]],
+            lines.append(table_text([[p["name"], ("+" if p["value"] >= 0 else "-") + plain_number(abs(p["value"]), 4), p["direction"]] for p in result["pushes"]],
                                 ["COLUMN OR WORD", "CREDIT", "DIRECTION"]))
     if results:
         lines.append(results[0]["note"])
