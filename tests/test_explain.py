@@ -72,6 +72,14 @@ def test_permutation_importance_puts_the_deciding_column_on_top(runs, capsys):
     assert all(c["importance"] < 0.05 for c in document["columns"][1:])
     assert document["metric"] == "accuracy" and "decider" in document["sentence"]
 
+    # The table says what the sentence says: points of accuracy, not shares.
+    assert main(["explain", str(runs["table"]["id"]), "--importance"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    said = lines[0].split("costs ")[1].split(" points")[0]
+    header = next(line for line in lines if line.startswith("COLUMN"))
+    row = next(line for line in lines if line.startswith("decider"))
+    assert "ACCURACY LOST (POINTS)" in header and row.split()[1] == said, lines
+
 
 @pytest.mark.slow
 def test_importance_of_a_price_is_said_in_plain_numbers(runs, capsys):

@@ -17,8 +17,9 @@ def _explanation_text(results: list[dict[str, Any]]) -> str:
         lines.append(head)
         lines.append(f"  {result['sentence']}")
         if result.get("pushes"):
-            lines.append(table_text([[p["name"], ("+" if p["value"] >= 0 else "-") + plain_number(abs(p["value"]), 4), p["direction"]] for p in result["pushes"]],
-                                ["COLUMN OR WORD", "CREDIT", "DIRECTION"]))
+            credits = [("+" if p["value"] >= 0 else "-") + plain_number(abs(p["value"]), 4) for p in result["pushes"]]
+            rows = [[p["name"], credit, p["direction"]] for p, credit in zip(result["pushes"], credits)]
+            lines.append(table_text(rows, ["COLUMN OR WORD", "CREDIT", "DIRECTION"]))
     if results:
         lines.append(results[0]["note"])
     return "\n".join(lines)
@@ -32,9 +33,11 @@ def cmd_explain(args) -> None:
         from engine.explain.importance import column_importance
 
         document = column_importance(args.run_id)
+        # In the sentence's units, as the page's chart: points of accuracy, or the error in the target's units.
+        scale, heading = (100.0, "ACCURACY LOST (POINTS)") if document["metric"] == "accuracy" else (1.0, "ERROR ADDED")
         emit(args, document, document["sentence"] + "\n" + table_text(
-            [[c["name"], plain_number(c["importance"], 4), f"± {c['spread']:.2g}"] for c in document["columns"]],
-            ["COLUMN", "DROP WHEN SHUFFLED", "SPREAD"]))
+            [[c["name"], plain_number(c["importance"] * scale, 3), f"± {plain_number(c['spread'] * scale, 2)}"]
+             for c in document["columns"]], ["COLUMN", heading, "SPREAD"]))
         return
     if args.mistakes:
         from engine.explain.importance import explain_mistakes
