@@ -11,8 +11,7 @@ import plotly.graph_objects as go
 from dashboard.components.figures import PALETTE, TEMPLATE, percent_axis
 from dashboard.components.text import figure_safe
 from db.models import RunStatus
-from engine.search.space import METRIC_WORDS, setting_title
-from engine.words import plain_number
+from engine.search.space import METRIC_WORDS, metric_figure, setting_title
 
 
 def metric_words(metric: str) -> str:
@@ -21,10 +20,8 @@ def metric_words(metric: str) -> str:
 
 
 def format_figure(metric: str, value: float | None) -> str:
-    """A trial's figure as a person reads it: accuracy in percent, errors and losses in 4 significant digits."""
-    if value is None:
-        return "—"
-    return f"{value:.1%}" if metric.endswith("accuracy") else plain_number(value, 4)
+    """A trial's figure as a person reads it (engine.search.space.metric_figure), or a dash when it has none."""
+    return "—" if value is None else metric_figure(metric, value)
 
 
 def choice_text(value: Any) -> str:

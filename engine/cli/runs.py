@@ -123,7 +123,8 @@ def cmd_train(args) -> None:
     if run["status"] == RunStatus.FAILED:
         text += f" {run['error']}"
     elif document["summary"]:
-        text += " " + ", ".join(f"{k}={plain_number(v, 4, separators=False)}" for k, v in document["summary"].items() if k in SUMMARY_KEYS)
+        text += " " + ", ".join(f"{k}={plain_number(v, 4, separators=False)}" for k, v in document["summary"].items()
+                                if k in SUMMARY_KEYS)
     if by_hand:
         from engine.jobs.launch import torchrun_command
 

@@ -37,7 +37,8 @@ def cmd_evaluate(args) -> None:
     from engine.jobs.record import evaluation_document
 
     document = evaluation_document(find_run(args.run_id)["id"])
-    metrics = ", ".join(f"{k} {plain_number(v, 4, separators=False)}" for k, v in document["metrics"].items() if isinstance(v, (int, float)))
+    metrics = ", ".join(f"{k} {plain_number(v, 4, separators=False)}" for k, v in document["metrics"].items()
+                        if isinstance(v, (int, float)))
     sentences = document["summary"] + ([document["reference"]["sentence"]] if "reference" in document else [])
     emit(args, document, "\n".join(sentences) + f"\n\n{metrics}")
 

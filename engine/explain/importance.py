@@ -68,7 +68,8 @@ def column_importance(run_id: int) -> dict[str, Any]:
         metric = "rmse"
 
         def cost(drop: float) -> str:
-            return f"adds {plain_number(drop)} to the typical error (RMSE, in {prep.get('target', 'the target')}'s units)"
+            return (f"adds {plain_number(drop)} to the typical error (RMSE, in {prep.get('target', 'the target')}'s "
+                    "units)")
         std = float(prep.get("target_std", 1.0))
 
         def predict(encoded: np.ndarray) -> np.ndarray:

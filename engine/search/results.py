@@ -14,7 +14,7 @@ from db import repo
 from db.models import RunStatus, SweepStatus, utcnow
 from engine.errors import UserError
 from engine.presets import VALIDATION_SHARE
-from engine.search.space import METRIC_WORDS, describe, setting_title
+from engine.search.space import METRIC_WORDS, describe, metric_figure, setting_title
 from engine.search.study import _quiet, load_study, storage
 from engine.search.trials import ACTIVE, run_value
 from engine.words import plain_number
@@ -185,11 +185,6 @@ def _plain_params(params: dict[str, Any], models: list[str]) -> str:
     return ", ".join(words)
 
 
-def _shown(sweep: dict[str, Any], value: float) -> str:
-    """A sweep's figure as the sentence says it: an accuracy as a percentage, an error or loss as a number."""
-    return f"{value:.1%}" if sweep["metric"].endswith("accuracy") else plain_number(value, 4)
-
-
 def outcome(sweep_id: int) -> str:
     """The closing sentence of a sweep: its best run in plain words and, for Auto, how it compares with Balanced."""
     from engine.models.registry import MODELS
@@ -202,15 +197,16 @@ def outcome(sweep_id: int) -> str:
     settings = _plain_params(best["params"], sweep["models"])
     words = METRIC_WORDS.get(sweep["metric"], sweep["metric"])
     text = (f"The best trial is run {best['run_id']}, {MODELS[best['model']].title}"
-            f"{' with ' + settings if settings else ''}: {words} {_shown(sweep, best['value'])}.")
+            f"{' with ' + settings if settings else ''}: {words} {metric_figure(sweep['metric'], best['value'])}.")
     balanced = next((t for t in trials if t["number"] == 0 and sweep["auto"]), None)
     if balanced is None:
         return text
     if balanced is best:
         return text + " That is the Balanced preset's own run: none of the other settings tried did better."
     if recommended_trial(sweep, trials) is balanced:
-        return text + (f" The Balanced preset's run {balanced['run_id']} reached {_shown(sweep, balanced['value'])}: a "
-                       "difference within the luck of which rows were kept for validation, so Auto recommends the "
+        return text + (f" The Balanced preset's run {balanced['run_id']} reached "
+                       f"{metric_figure(sweep['metric'], balanced['value'])}: a difference within the luck of which "
+                       "rows were kept for validation, so Auto recommends the "
                        f"Balanced run {balanced['run_id']}.")
     ours, theirs = _test_figure(best), _test_figure(balanced) if balanced["status"] == RunStatus.COMPLETED else None
     if ours is None or theirs is None or ours[0] != theirs[0]:

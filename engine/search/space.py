@@ -16,6 +16,7 @@ from typing import Any, Literal
 from engine.config import TrainingConfig
 from engine.errors import UserError
 from engine.models.registry import MODELS
+from engine.words import plain_number
 
 # Settings a sweep may not vary: where and how a run trains, not how well.
 FIXED = {"training.device", "training.init_from", "training.log_every", "training.compile",
@@ -27,6 +28,11 @@ METRICS = {"classification": ("val_accuracy", "val_loss"), "regression": ("val_r
            "rating": ("val_rmse", "val_mae", "val_loss")}
 METRIC_WORDS = {"val_accuracy": "validation accuracy", "val_loss": "validation loss",
                 "val_rmse": "validation error (RMSE)", "val_mae": "validation error (MAE)"}
+
+
+def metric_figure(metric: str, value: float) -> str:
+    """A sweep's figure as a person reads it: an accuracy in percent, an error or loss as a plain number."""
+    return f"{value:.1%}" if metric.endswith("accuracy") else plain_number(value, 4)
 
 
 def default_direction(metric: str) -> str:

@@ -22,7 +22,7 @@ import os
 import time
 import warnings
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -141,8 +141,12 @@ def _table_recipe(data, seed: int) -> Recipe:
         # Rounds stop when the run's validation rows stop improving, as a run's epochs can: on small tables the
         # default hundred rounds learn the noise (diabetes sample, 5 splits: RMSE 57.9 against 61.4). A label
         # the fitted rows lack cannot be scored on, so its validation rows are left out.
-        known = np.isin(y_val, np.unique(y_fitted)) if classifier else np.ones(len(y_val), dtype=bool)
-        return {"X_val": x_val[known], "y_val": y_val[known]} if stops_early else {}
+        if not stops_early:
+            return {}
+        if not classifier:
+            return {"X_val": x_val, "y_val": y_val}
+        known = np.isin(y_val, np.unique(y_fitted))
+        return {"X_val": x_val[known], "y_val": y_val[known]}
 
     def make():
         return booster(max_iter=BOOSTING_ROUNDS, early_stopping=stops_early, random_state=seed)

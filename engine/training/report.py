@@ -169,15 +169,15 @@ def classification_summary(report: dict[str, Any]) -> list[str]:
     sentence = (f"Always answering the most common label, '{baseline['label']}', would be right "
                 f"{times_in(baseline['accuracy'], n)}")
     auc = metrics.get("roc_auc")
-    if metrics["accuracy"] <= baseline["accuracy"] + 0.01 and baseline["accuracy"] >= UNBALANCED and auc and auc >= 0.7:
+    if metrics["accuracy"] > baseline["accuracy"] + 0.01:
+        sentence += "."
+    elif baseline["accuracy"] >= UNBALANCED and auc and auc >= 0.7:
         # A rare label is seldom the likelier answer for any one row, though the model may rank its rows first.
         sentence += (": on accuracy the model is no better, but with labels this unbalanced accuracy says little. It "
                      f"does rank the rarer labels' examples above the others (area under the ROC curve {auc:.2f}); "
                      "judge it by that and by F1.")
-    elif metrics["accuracy"] <= baseline["accuracy"] + 0.01:
-        sentence += ": the model has not learned more than that yet. Try more epochs or another model."
     else:
-        sentence += "."
+        sentence += ": the model has not learned more than that yet. Try more epochs or another model."
     sentences.append(sentence)
     mistakes = n - round(metrics["accuracy"] * n)
     if report["confusions"]:
