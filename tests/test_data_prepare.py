@@ -76,8 +76,9 @@ def test_table_preprocessing_is_fitted_on_train_and_saved_for_prediction(home, t
     prep = data.preprocessing
     x, y = data.arrays["train"]
     spec = data.spec
-    edges = spec.pop("number_edges")
+    edges, counts = spec.pop("number_edges"), spec.pop("category_counts")
     assert spec == {"kind": "tabular", "task": "classification", "n_features": 6, "n_outputs": 2}
+    assert len(counts) == 1 and sum(counts[0]) == len(x)  # training rows of each category, most common first
     assert len(edges) == 2 and all(e == sorted(e) and 2 <= len(e) <= 17 for e in edges)  # quantiles per number
     assert x.dtype == np.float32 and y.dtype == np.int64
     assert np.allclose(x[:, :2].mean(axis=0), 0, atol=1e-5)  # scaled with the training rows' figures

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -254,6 +255,35 @@ def test_numbers_read_by_range_say_how_far_each_value_went_through_each_range():
     model = build_model(model_config("mlp", number_ranges=True), SPECS["tabular"], seed=0)
     plain = build_model(model_config("mlp"), SPECS["tabular"], seed=0)
     assert model.body[0].in_features == 7 + 2 * 4 and plain.body[0].in_features == 7
+
+
+def test_a_rare_category_of_a_column_of_many_is_hidden_more_often_than_a_common_one_while_training_only():
+    from engine.data.prepare_tables import fit_table_preprocessing, transform_features
+    from engine.data.prepared import PreparedData
+    from engine.models.tabular import CategoryHiding
+
+    towns = ["big"] * 800 + [f"village {i}" for i in range(20) for _ in range(10)]  # 21 towns: one common, 20 rare
+    frame = pd.DataFrame({"size": np.arange(1000.0), "town": towns, "colour": ["red"] * 990 + ["blue"] * 10,
+                          "y": ["a", "b"] * 500})
+    prep = fit_table_preprocessing(frame, "y", "classification",
+                                   {"size": "number", "town": "category", "colour": "category"})
+    spec = PreparedData(arrays={}, preprocessing=prep).spec
+    assert spec["category_counts"] == [[800] + [10] * 20, [990, 10]]
+    hiding = CategoryHiding(spec["n_features"], 1, spec["category_counts"], trust=100)
+    # size, then big / the 20 villages / a town not seen in training (slot 22), then red / blue / another colour
+    x = torch.from_numpy(transform_features(frame, prep))
+    torch.manual_seed(0)
+    hidden = hiding.train()(x)
+    assert torch.equal(hidden[:, 0], x[:, 0]) and torch.equal(hidden[:, 1:].sum(1), torch.full((1000,), 2.0))
+    assert hidden[:800, 22].mean() == pytest.approx(100 / 900, abs=0.03)  # 100 / (100 + 800)
+    assert hidden[800:, 22].mean() == pytest.approx(100 / 110, abs=0.06)  # 100 / (100 + 10)
+    assert torch.equal(hidden[:, 23:], x[:, 23:])  # a column of two categories is read as it is, even its rare one
+    assert torch.equal(hiding.eval()(x), x)
+    model = build_model(model_config("mlp", category_trust=100), spec, seed=0)
+    assert model.hiding is not None and not any("hiding" in name for name in model.state_dict())
+    # Off by setting, or for a run prepared before the counts were kept: nothing hidden.
+    assert build_model(model_config("mlp"), spec).hiding is None
+    assert build_model(model_config("mlp", category_trust=100), spec | {"category_counts": [None]}).hiding is None
 
 
 def test_half_of_an_ensemble_reads_numbers_by_range_and_the_other_half_as_they_are():

@@ -67,7 +67,9 @@ def fit_table_preprocessing(frame: pd.DataFrame, target: str, task: str, column_
                             "edges": [round(float(e), 6) for e in edges]})
         elif column_types.get(column) in ("category", "text"):
             counts = series.astype("string").fillna("(missing)").value_counts()
-            categorical.append({"name": column, "categories": [str(c) for c in counts.index[:MAX_CATEGORIES]]})
+            kept = counts.iloc[:MAX_CATEGORIES]
+            categorical.append({"name": column, "categories": [str(c) for c in kept.index],
+                                "counts": [int(n) for n in kept.to_numpy()]})
     if not numeric and not categorical:
         raise DataError("No input column can be used: every column besides the target is constant or empty.")
     prep: dict[str, Any] = {"kind": "tabular", "target": target, "task": task,

@@ -48,7 +48,8 @@ class PreparedData:
             return {"kind": kind, "task": task, "n_users": len(prep["users"]), "n_items": len(prep["items"]),
                     "n_outputs": 1, "user_counts": prep.get("user_counts"), "item_counts": prep.get("item_counts")}
         return {"kind": kind, "task": task, "n_features": prep["n_features"], "n_outputs": n_outputs,
-                "number_edges": [column.get("edges") for column in prep["numeric"]]}
+                "number_edges": [column.get("edges") for column in prep["numeric"]],
+                "category_counts": [column.get("counts") for column in prep["categorical"]]}
 
 
 def save_quietly(path: Path, array: np.ndarray) -> None:

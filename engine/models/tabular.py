@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from engine.models.layers import activation, initialise
-from engine.models.zoo.mlp import RANGE_SHARES, MLPConfig, range_edges
+from engine.models.zoo.mlp import MANY_CATEGORIES, RANGE_SHARES, MLPConfig, range_edges
 
 
 class NumberRanges(nn.Module):
@@ -40,6 +40,43 @@ class NumberRanges(nn.Module):
         # numbers: (batch, columns) -> (batch, columns, ranges) -> (batch, columns * ranges)
         through = ((numbers.unsqueeze(-1) - self.lows) / self.widths).clamp(0.0, 1.0)
         return (through * self.used).flatten(1)
+
+
+class CategoryHiding(nn.Module):
+    """While training, moves a row's category, in each column of more than MANY_CATEGORIES, at random to the column's
+    slot for values not seen in training: with chance trust / (trust + n) for a category in n training rows. What the
+    network learns of a rare category is then shrunk towards what it learns of any other value, the way a smoothed
+    mean of the target per category is (Micci-Barreca, 2001); a common category is hardly ever hidden. A column of a
+    few categories is read as it is: each of them may tell much (hpc_jobs' protocols; see MANY_CATEGORIES). The input
+    is the one-hot layout of engine.data.prepare_tables.transform_features; evaluation reads rows as they are."""
+
+    def __init__(self, n_features: int, first: int, counts: list[list[int]], trust: int):
+        super().__init__()
+        chance, unseen = torch.zeros(n_features), torch.arange(n_features)
+        at = first
+        for column in counts:
+            if len(column) > MANY_CATEGORIES:
+                chance[at:at + len(column)] = trust / (trust + torch.tensor(column, dtype=torch.float32))
+            unseen[at:at + len(column) + 1] = at + len(column)
+            at += len(column) + 1
+        self.register_buffer("chance", chance, persistent=False)
+        self.register_buffer("unseen", unseen, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        hidden = x * (torch.rand_like(x) < self.chance)
+        return (x - hidden).index_add(1, self.unseen, hidden)
+
+
+def category_hiding(config: MLPConfig, spec: dict[str, Any]) -> CategoryHiding | None:
+    """Give back the model's CategoryHiding when it hides categories and the table has a column of more than
+    MANY_CATEGORIES, with their training counts known (runs prepared before they were kept have none)."""
+    counts = spec.get("category_counts") or []
+    if not config.category_trust or any(column is None for column in counts) or not any(
+            len(column) > MANY_CATEGORIES for column in counts):
+        return None
+    return CategoryHiding(spec["n_features"], len(spec.get("number_edges") or []), counts, config.category_trust)
 
 
 def network(config: MLPConfig, width: int, n_outputs: int, members: int = 1) -> tuple[nn.Sequential, nn.Module]:
@@ -138,8 +175,9 @@ class MLP(nn.Module):
     """
 
     def __init__(self, config: MLPConfig, n_features: int, n_outputs: int, edges: list[list[float]] | None = None,
-                 task: str = "classification"):
+                 task: str = "classification", hiding: CategoryHiding | None = None):
         super().__init__()
+        self.hiding = hiding
         # The numeric columns come first in a row (engine.data.prepare_tables.transform_features).
         self.ranges = NumberRanges(edges) if edges else None
         self.n_numbers = len(edges) if edges else 0
@@ -173,6 +211,8 @@ class MLP(nn.Module):
         return joined_members(state, len(self.ensemble) - 1) if self.n_members > 1 else state
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.hiding is not None:
+            x = self.hiding(x)
         x = with_ranges(self, x)
         if self.n_members == 1:
             return self.head(self.body(x))
@@ -268,5 +308,6 @@ class SeparateMembers(nn.Module):
 
 
 def build_mlp(config: MLPConfig, spec: dict[str, Any]) -> nn.Module:
-    model = MLP(config, spec["n_features"], spec["n_outputs"], range_edges(config, spec), spec.get("task", ""))
+    model = MLP(config, spec["n_features"], spec["n_outputs"], range_edges(config, spec), spec.get("task", ""),
+                category_hiding(config, spec))
     return initialise(model, config.init, config.activation)
