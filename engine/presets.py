@@ -204,6 +204,21 @@ def class_count(dataset: dict[str, Any]) -> int:
     return len((dataset.get("quality_report") or {}).get("class_counts") or {}) or 2
 
 
+def many_valued(dataset: dict[str, Any]) -> str:
+    """Give back the table's columns of more than MANY_CATEGORIES categories, as a sentence's subject ("'state' has
+    51", "'city' and 'zip' have 37 and 68"), or "" when it has none (or its report predates the counts)."""
+    from engine.models.zoo.mlp import MANY_CATEGORIES
+
+    values = (dataset.get("quality_report") or {}).get("category_values") or {}
+    many = {column: count for column, count in values.items() if count > MANY_CATEGORIES}
+    if not many:
+        return ""
+    names, counts = [f"'{column}'" for column in many], [f"{count:,}" for count in many.values()]
+    if len(many) == 1:
+        return f"{names[0]} has {counts[0]}"
+    return f"{', '.join(names[:-1])} and {names[-1]} have {', '.join(counts[:-1])} and {counts[-1]}"
+
+
 def picture_detail(dataset: dict[str, Any]) -> int | None:
     """Give back the side, in pixels, of the detail a picture set really has: its stored size, or the size of its
     largest original picture when that is smaller (8 × 8 digits stored at 32 × 32 have 8 pixels of detail)."""
@@ -278,6 +293,13 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], model_name: str, n_trai
             preset.model["number_ranges"] = "none"
             preset.fitted.append(f"{n_train:,} training rows: numbers are read as they are, not also by range, as "
                                  f"even {NUMBER_RANGES[0]} ranges would hold fewer than {ROWS_PER_RANGE} rows each.")
+    if kind == "tabular" and preset.model.get("category_trust"):
+        many = many_valued(dataset)
+        if many:
+            preset.fitted.append(
+                f"{many} different values: while training, a row's value there is hidden from the networks at random, "
+                f"half the time for a value seen in {preset.model['category_trust']} training rows and seldom for a "
+                "common one, so that they lean on a rare value only as far as its rows allow.")
     members = preset.model.get("members", 1)
     if kind == "tabular" and members > 2 and n_train > LARGE_TABLE_ROWS:
         fewer = max(2, members // LARGE_TABLE_SHARE)

@@ -127,6 +127,8 @@ def test_report_finds_each_kind_of_problem():
     assert any("'No'" in t and "'no'" in t for t in spellings)
     assert report["outliers"]["income"]["count"] == 1 and codes["outliers"]["severity"] == "warning"
     assert "identifier" in codes["id_column"]["title"]
+    # The values of each category column (not the constant one), which the table network's presets speak of.
+    assert report["category_values"] == {"customer_id": 200, "country": 3}
     for problem in report["problems"]:
         assert problem["effect"] and problem["fix"]
     json.dumps(report)

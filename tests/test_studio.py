@@ -67,6 +67,19 @@ def test_presets_fill_the_form_and_keep_what_the_user_changes_afterwards(iris):
     assert not at.warning and not at.exception
 
 
+def test_the_new_run_page_says_why_a_column_of_many_values_is_read_as_it_is(home, tmp_path):
+    from engine.data.ingest import add_dataset
+
+    rows = 600
+    table = "\n".join(["size,post*code,price"] + [f"{i},P{i % 40},{i * 3 + i % 40}" for i in range(rows)])
+    (tmp_path / "homes.csv").write_text(table)
+    dataset = add_dataset(tmp_path / "homes.csv", target="price", task="regression")
+    at = open_page("new_run", dataset=dataset["id"])
+    assert not at.exception
+    said = [line for line in texts(at).splitlines() if "different values" in line]
+    assert len(said) == 1 and "'post*code' has 40 different values: while training" in said[0], said  # as written
+
+
 def test_the_quick_preset_trains_with_its_settings(iris, monkeypatch):
     from dashboard.components import state
     from db import repo
@@ -251,6 +264,15 @@ def test_presets_fit_the_size_and_shape_of_the_data():
     best_small = preset_for({"kind": "tabular", "n_rows": 440}, "mlp", "Best")
     assert best_small.training["epochs"] == TRAINING["tabular"]["Best"]["epochs"]
     assert best_small.model["members"] > tiny_table.model["members"]
+    # A table with columns of many categories says that their rare ones are hidden at random while training.
+    towns = {"kind": "tabular", "n_rows": 5_000, "quality_report": {"category_values": {"town": 37, "kind": 3}}}
+    assert any(line.startswith("'town' has 37 different values: while training") and "in 30 training rows" in line
+               for line in preset_for(towns, "mlp", "Balanced").fitted)
+    two = {**towns, "quality_report": {"category_values": {"town": 37, "postcode": 1_068, "kind": 3}}}
+    assert any(line.startswith("'town' and 'postcode' have 37 and 1,068 different values")
+               for line in preset_for(two, "mlp", "Quick").fitted)
+    plain = preset_for({**towns, "quality_report": {"category_values": {"kind": 3}}}, "mlp", "Balanced")
+    assert not any("different values" in line for line in plain.fitted)
 
 
 def test_a_preset_is_named_in_any_case_and_an_unknown_one_is_refused():

@@ -173,7 +173,7 @@ else:
         for line in reasons(dataset["kind"], model_name, suggested, t.model_dump(), n_train):
             st.markdown(f"- {line}")
         for line in chosen.fitted:
-            st.markdown(f"- {line}")
+            st.markdown(f"- {markdown_safe(line)}")
         processes = t.total_processes
         steps = training_steps(n_train, t.batch_size * processes, t.epochs)
         st.caption(f"{steps:,} training steps in all." + (f" {t.parallel_words()}" if processes > 1 else ""))

@@ -177,6 +177,8 @@ def quality_report(frame: pd.DataFrame, target: str, task: str) -> dict[str, Any
     for column in inputs:
         if column in constant:
             continue
+        if types.get(column) in ("category", "text"):  # how many values the table network reads them in
+            report.setdefault("category_values", {})[column] = int(frame[column].nunique())
         if looks_like_id(frame[column], column):
             problems.append(problem(
                 "id_column", "warning", f"'{column}' looks like an identifier (a different value in almost every row)",
@@ -184,7 +186,7 @@ def quality_report(frame: pd.DataFrame, target: str, task: str) -> dict[str, Any
                 "not help with new rows.",
                 f"Remove '{column}'.", [action(f"Remove '{column}'", "drop_column", column=column)]))
         elif types.get(column) in ("category", "text"):
-            distinct = int(frame[column].nunique())
+            distinct = report["category_values"][column]
             if distinct > MAX_CATEGORIES:
                 problems.append(problem(
                     "many_categories", "info", f"'{column}' has {distinct:,} different values",
