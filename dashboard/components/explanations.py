@@ -19,6 +19,7 @@ from dashboard.components.figures import TEMPLATE
 from dashboard.components.text import figure_safe, markdown_safe
 from dashboard.components.trained import run_engine
 from engine.explain import APPROXIMATION
+from engine.explain.importance import SHOWN_SCALE
 from engine.serving.inputs import item_label
 from engine.serving.runtime import run_folder
 from engine.words import plain_number
@@ -50,10 +51,10 @@ def _cell(value: Any) -> str:
     return plain_number(value, 4) if isinstance(value, float) else figure_safe(value)
 
 
-def importance_figure(columns: Sequence[dict[str, Any]], percent: bool) -> go.Figure:
-    """Give back bars of how much the test score drops when each column is shuffled, the largest on top."""
+def importance_figure(columns: Sequence[dict[str, Any]], metric: str) -> go.Figure:
+    """Give back bars of how much the test score (metric) drops when each column is shuffled, the largest on top."""
     shown = list(columns)[:20][::-1]
-    scale = 100.0 if percent else 1.0
+    scale, percent = SHOWN_SCALE[metric], metric == "accuracy"
     figure = go.Figure(go.Bar(
         x=[c["importance"] * scale for c in shown], y=[figure_safe(c["name"]) for c in shown], orientation="h",
         error_x={"type": "data", "array": [c["spread"] * scale for c in shown], "visible": True},
@@ -257,7 +258,7 @@ def show_column_importance(run_id: int) -> None:
                                       "It could not be worked out")
     if document is None:
         return
-    st.plotly_chart(importance_figure(document["columns"], document["metric"] == "accuracy"), theme=None,
+    st.plotly_chart(importance_figure(document["columns"], document["metric"]), theme=None,
                     key="importance")
     st.caption(f"{markdown_safe(document['sentence'])} {markdown_safe(document['note'])} The thin lines show the "
                f"spread over {document['repeats']} shuffles.")

@@ -30,11 +30,12 @@ def cmd_explain(args) -> None:
 
     find_run(args.run_id)
     if args.importance:
-        from engine.explain.importance import column_importance
+        from engine.explain.importance import SHOWN_SCALE, column_importance
 
         document = column_importance(args.run_id)
         # In the sentence's units, as the page's chart: points of accuracy, or the error in the target's units.
-        scale, heading = (100.0, "ACCURACY LOST (POINTS)") if document["metric"] == "accuracy" else (1.0, "ERROR ADDED")
+        scale = SHOWN_SCALE[document["metric"]]
+        heading = "ACCURACY LOST (POINTS)" if document["metric"] == "accuracy" else "ERROR ADDED"
         emit(args, document, document["sentence"] + "\n" + table_text(
             [[c["name"], plain_number(c["importance"] * scale, 3), f"± {plain_number(c['spread'] * scale, 2)}"]
              for c in document["columns"]], ["COLUMN", heading, "SPREAD"]))
