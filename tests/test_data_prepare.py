@@ -117,6 +117,35 @@ def test_long_tailed_numbers_are_scaled_by_their_logarithm(home, tmp_path):
         {"jobs": 1000.0, "hour": 12.0}, rel=1e-4)
 
 
+def test_a_number_column_with_empty_training_cells_gets_an_input_saying_which_rows_lack_it(home, tmp_path):
+    from engine.data.prepare_tables import column_inputs, transform_records
+    from engine.training.examples import _describe_row
+
+    frame = make_table(300)
+    frame.loc[::10, "x1"] = None  # 30 empty cells: x1 gets a yes/no input of its own
+    frame.loc[[5, 6], "x2"] = None  # too few to learn what a gap means from: read as the median only
+    path = tmp_path / "gaps.csv"
+    frame.to_csv(path, index=False)
+    data = prepare_dataset(add_dataset(path), 0.2, 0.2, seed=0)
+    prep = data.preprocessing
+    assert [bool(c.get("missing_input")) for c in prep["numeric"]] == [True, False]
+    assert prep["n_features"] == data.spec["n_features"] == 2 + 4 + 1
+    assert column_inputs(prep) == [("x1", [0, 6]), ("x2", [1]), ("colour", [2, 3, 4, 5])]
+    x = data.arrays["train"][0]
+    assert set(np.unique(x[:, 6])) == {0.0, 1.0} and x[:, 6].sum() == pytest.approx(0.1 * len(x), abs=6)
+
+    rows = pd.DataFrame({"x1": [0.5, None, "not a number"], "x2": [1.0, 2.0, 3.0], "colour": ["red", "blue", "red"]})
+    features = transform_inputs(prep, rows)
+    assert features[:, 6].tolist() == [0.0, 1.0, 1.0]  # empty, or not a number: read as the median, and said so
+    assert features[1, 0] == features[2, 0] == pytest.approx((prep["numeric"][0]["median"] - prep["numeric"][0]["mean"])
+                                                             / prep["numeric"][0]["std"])
+    records = [{"x1": 0.5, "x2": 1.0, "colour": "red"}, {"x1": None, "x2": 2.0, "colour": "blue"},
+               {"x1": float("nan"), "x2": 3.0, "colour": "red"}]
+    assert np.array_equal(transform_records(records, prep), features)  # the model service's path agrees
+    assert _describe_row(prep, features[1]) == pytest.approx({"x1": None, "x2": 2.0, "colour": "blue"})
+    assert _describe_row(prep, features[0])["x1"] == pytest.approx(0.5, rel=1e-5)
+
+
 @pytest.mark.slow
 def test_regression_targets_are_standardised(home):
     dataset = add_sample("diabetes")

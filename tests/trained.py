@@ -29,7 +29,11 @@ def train_run(dataset: dict, model: str = "mlp", hidden_sizes: tuple[int, ...] =
     return finished
 
 
-def table_dataset(folder: Path, rows: int = 300, classes: int = 2, name: str = "shop") -> dict:
+def table_dataset(folder: Path, rows: int = 300, classes: int = 2, name: str = "shop", gaps: bool = False) -> dict:
+    """Add a small learnable table (tests.conftest.make_table); with gaps, every tenth row lacks its 'x2'."""
     path = folder / f"{name}.csv"
-    make_table(rows=rows, classes=classes).to_csv(path, index=False)
+    frame = make_table(rows=rows, classes=classes)
+    if gaps:
+        frame.loc[frame.index % 10 == 3, "x2"] = None
+    frame.to_csv(path, index=False)
     return add_dataset(path, name=name)

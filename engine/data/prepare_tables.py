@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from engine.data.prepared import PreparedData
-from engine.data.profile import MAX_CATEGORIES
+from engine.data.profile import MAX_CATEGORIES, MIN_EMPTY_ROWS
 from engine.errors import DataError
 from engine.models.zoo.mlp import number_ranges  # how many ranges the table network reads each number in
 
@@ -64,7 +64,8 @@ def fit_table_preprocessing(frame: pd.DataFrame, target: str, task: str, column_
             mean = float(scaled.mean())
             edges = np.unique(np.quantile((scaled.to_numpy() - mean) / std, np.linspace(0, 1, ranges + 1)))
             numeric.append({"name": column, "median": median, "log": log, "mean": mean, "std": std,
-                            "edges": [round(float(e), 6) for e in edges]})
+                            "edges": [round(float(e), 6) for e in edges]}
+                           | ({"missing_input": True} if values.isna().sum() >= MIN_EMPTY_ROWS else {}))
         elif column_types.get(column) in ("category", "text"):
             counts = series.astype("string").fillna("(missing)").value_counts()
             kept = counts.iloc[:MAX_CATEGORIES]
@@ -80,19 +81,46 @@ def fit_table_preprocessing(frame: pd.DataFrame, target: str, task: str, column_
         values = frame[target].astype(float)
         prep["target_mean"] = float(values.mean())
         prep["target_std"] = float(values.std(ddof=0)) or 1.0
-    prep["n_features"] = len(numeric) + sum(len(c["categories"]) + 1 for c in categorical)
+    prep["n_features"] = (len(numeric) + sum(len(c["categories"]) + 1 for c in categorical)
+                          + sum(bool(c.get("missing_input")) for c in numeric))
     return prep
 
 
+def column_inputs(prep: dict[str, Any]) -> list[tuple[str, list[int]]]:
+    """Give back each input column of a prepared table with the positions of its inputs in an encoded row.
+
+    A row is laid out as: one input per numeric column (its scaled value, the median where the cell is empty), then
+    one yes/no input per category of each categorical column and one for a value not seen in training, then one
+    yes/no input per numeric column with empty cells in MIN_EMPTY_ROWS training rows or more, saying that the row's
+    cell is empty.
+    The median alone would read an unknown number as a typical one, where an empty cell often tells something of
+    its own (an income left out of a loan request, an age a survey did not ask)."""
+    inputs, at = [], 0
+    for column in prep["numeric"]:
+        inputs.append((column["name"], [at]))
+        at += 1
+    for column in prep["categorical"]:
+        width = len(column["categories"]) + 1
+        inputs.append((column["name"], list(range(at, at + width))))
+        at += width
+    for position, column in enumerate(prep["numeric"]):
+        if column.get("missing_input"):
+            inputs[position][1].append(at)
+            at += 1
+    return inputs
+
+
 def transform_features(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
-    """Give back the float32 feature matrix for frame, applying prep exactly as fitted."""
+    """Give back the float32 feature matrix for frame, applying prep exactly as fitted (laid out as column_inputs
+    says)."""
     out = np.zeros((len(frame), prep["n_features"]), dtype=np.float32)
-    at = 0
+    at, empty = 0, {}
     for column in prep["numeric"]:
         if column["name"] not in frame.columns:
             raise DataError(f"The input column '{column['name']}' is missing.")
-        values = pd.to_numeric(frame[column["name"]], errors="coerce").astype(float).fillna(column["median"])
-        out[:, at] = scale_numbers(values.to_numpy(), column)
+        values = pd.to_numeric(frame[column["name"]], errors="coerce").astype(float)
+        empty[column["name"]] = values.isna().to_numpy()
+        out[:, at] = scale_numbers(values.fillna(column["median"]).to_numpy(), column)
         at += 1
     for column in prep["categorical"]:
         if column["name"] not in frame.columns:
@@ -103,6 +131,10 @@ def transform_features(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
         codes[codes < 0] = len(categories)  # the last slot: a value not seen in training
         out[np.arange(len(frame)), at + codes] = 1.0
         at += len(categories) + 1
+    for column in prep["numeric"]:
+        if column.get("missing_input"):
+            out[:, at] = empty[column["name"]]
+            at += 1
     return out
 
 
@@ -111,11 +143,12 @@ def transform_records(records: list[dict[str, Any]], prep: dict[str, Any]) -> np
     path for rows sent as JSON, where building a frame would cost more than the model. Numbers are floats or
     None (missing); categories are compared as text, as the frame's string conversion does."""
     out = np.zeros((len(records), prep["n_features"]), dtype=np.float32)
-    at = 0
+    at, empty = 0, {}
     for column in prep["numeric"]:
-        name, median = column["name"], column["median"]
-        values = np.array([median if row.get(name) is None else row[name] for row in records], dtype=float)
-        values[np.isnan(values)] = median
+        name = column["name"]
+        values = np.array([np.nan if row.get(name) is None else row[name] for row in records], dtype=float)
+        empty[name] = np.isnan(values)
+        values[empty[name]] = column["median"]
         out[:, at] = scale_numbers(values, column)
         at += 1
     rows = np.arange(len(records))
@@ -125,6 +158,10 @@ def transform_records(records: list[dict[str, Any]], prep: dict[str, Any]) -> np
         codes = [lookup.get("(missing)" if row.get(name) is None else str(row[name]), unseen) for row in records]
         out[rows, at + np.array(codes, dtype=np.int64)] = 1.0
         at += len(column["categories"]) + 1
+    for column in prep["numeric"]:
+        if column.get("missing_input"):
+            out[:, at] = empty[column["name"]]
+            at += 1
     return out
 
 

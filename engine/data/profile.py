@@ -21,6 +21,10 @@ TARGET_NAMES = ("target", "label", "labels", "class", "y", "outcome", "category"
                 "topic", "answer")
 MAX_CLASSES = 100
 MAX_CATEGORIES = 50
+# Training rows with an empty cell a number column needs for the model to be told, in an input of its own, which rows
+# lack the number (engine.data.prepare_tables.column_inputs): fewer could not teach it what a gap means, only to
+# recognise those few rows.
+MIN_EMPTY_ROWS = 10
 MIN_CLASS_EXAMPLES = 5
 MIN_ROWS = 10
 SAMPLE_ROWS = 100_000

@@ -20,6 +20,7 @@ from engine.data.columns import (
 from engine.data.profile import (
     MAX_CATEGORIES,
     MIN_CLASS_EXAMPLES,
+    MIN_EMPTY_ROWS,
     action,
     counted,
     problem,
@@ -58,8 +59,9 @@ def missing_problems(report: dict[str, Any], target: str | None, roles: str = "i
                 else action("Fill with the most common value", "fill_missing", column=column, method="mode"))
         problems.append(problem(
             "missing", "warning" if share < 0.3 else "serious", title,
-            (f"Missing {roles} numbers are filled with the column's median during training, which blurs what the "
-             "model learns from this column." if numeric else
+            (f"Missing {roles} numbers are filled with the column's median. Where at least {MIN_EMPTY_ROWS} "
+             "training rows lack one, the model is also told which rows do: it can learn what a gap means, but "
+             "not the number that belongs there." if numeric else
              f"Missing {roles} values are read as a value of their own, '(missing)'.") +
             (" With this many gaps the column may mislead more than it helps." if share >= 0.3 else ""),
             "Fill them in at the source, fill them here, or drop the rows.",

@@ -52,19 +52,6 @@ EXPLAIN_THREADS = 1
 # ---------------------------------------------------------------- rows
 
 
-def column_slots(prep: dict[str, Any]) -> list[tuple[str, slice]]:
-    """Give back each of the user's input columns with the slots of the encoded row that hold it."""
-    slots, at = [], 0
-    for column in prep["numeric"]:
-        slots.append((column["name"], slice(at, at + 1)))
-        at += 1
-    for column in prep["categorical"]:
-        width = len(column["categories"]) + 1
-        slots.append((column["name"], slice(at, at + width)))
-        at += width
-    return slots
-
-
 def typical_row(prep: dict[str, Any]) -> np.ndarray:
     """Give back the encoded typical row: numbers at their training median, categories at their most common value."""
     from engine.data.transform import transform_inputs
@@ -77,6 +64,7 @@ def explain_rows(model, prep: dict[str, Any], x: np.ndarray, answers: list[dict[
                  raw: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     from captum.attr import IntegratedGradients
 
+    from engine.data.prepare_tables import column_inputs
     from engine.training.examples import _describe_row
 
     steps = STEPS["tabular"]
@@ -84,7 +72,7 @@ def explain_rows(model, prep: dict[str, Any], x: np.ndarray, answers: list[dict[
     credit = IntegratedGradients(_log_answer(model, prep["task"] == "classification")).attribute(
         torch.from_numpy(np.ascontiguousarray(x)), baselines=baseline, target=_targets(prep, answers),
         n_steps=steps).detach().numpy() * _scale(prep)
-    slots = column_slots(prep)
+    slots = column_inputs(prep)
     results = []
     for row, answer in enumerate(answers):
         cells = (raw.iloc[row].to_dict() if raw is not None else _describe_row(prep, x[row]))

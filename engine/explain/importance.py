@@ -22,7 +22,7 @@ class _ColumnShuffler:
     row numbers, and the model then reads that column's cells (all of its encoded slots) from the shuffled rows —
     exactly a shuffle of the user's column, however many slots it takes once encoded."""
 
-    def __init__(self, predict, encoded: np.ndarray, slots: list[slice]):
+    def __init__(self, predict, encoded: np.ndarray, slots: list[list[int]]):
         self.predict_encoded, self.encoded, self.slots = predict, encoded, slots
 
     def fit(self, rows, y=None):  # the model is trained already
@@ -31,7 +31,7 @@ class _ColumnShuffler:
     def predict(self, rows: np.ndarray) -> np.ndarray:
         x = self.encoded.copy()
         for column, where in enumerate(self.slots):
-            x[:, where] = self.encoded[rows[:, column].astype(np.int64), where]
+            x[:, where] = self.encoded[np.ix_(rows[:, column].astype(np.int64), where)]
         return self.predict_encoded(x)
 
 
@@ -40,8 +40,8 @@ def column_importance(run_id: int) -> dict[str, Any]:
     from sklearn.inspection import permutation_importance
 
     from db import repo
-    from engine.explain.attributions import column_slots
     from engine.data.prepare import prepare_run_data
+    from engine.data.prepare_tables import column_inputs
     from engine.serving.predict import TorchModel, load_trained
 
     trained = load_trained(run_id)
@@ -54,7 +54,7 @@ def column_importance(run_id: int) -> dict[str, Any]:
     if len(x) < 2:
         raise UserError(f"The test split of run {run_id} has fewer than 2 rows, too few to shuffle.")
     model = TorchModel(trained.model)
-    named = column_slots(prep)
+    named = column_inputs(prep)
     classify = prep["task"] == "classification"
     if classify:
         metric = "accuracy"
@@ -111,6 +111,7 @@ def explain_mistakes(run_id: int, count: int = 6) -> dict[str, Any]:
     from engine.explain.attributions import explain_encoded
     from engine.explain.recommendations import explain_recommendations, rated_by_user
     from engine.data.prepare import prepare_run_data
+    from engine.data.prepare_tables import column_inputs
     from engine.jobs.record import evaluation_document
     from engine.serving.inputs import ANSWERS
     from engine.serving.predict import TorchModel, load_trained

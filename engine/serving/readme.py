@@ -70,6 +70,9 @@ def encode(rows):
         values = ["(missing)" if row.get(column["name"]) is None else str(row[column["name"]]) for row in rows]
         codes = [lookup.get(value, len(lookup)) for value in values]  # last slot: a category never seen in training
         parts.append(np.eye(len(lookup) + 1)[codes])
+    for column in prep["numeric"]:
+        if column.get("missing_input"):  # 1 where the number is missing, for columns with gaps in training
+            parts.append(np.array([[float(number(row.get(column["name"]), None) is None)] for row in rows]))
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 

@@ -14,19 +14,21 @@ import numpy as np
 
 
 def _describe_row(prep: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
-    """Give back the row's values read back from its features (a missing number shows as the median filled in)."""
-    from engine.data.prepare_tables import unscale_numbers
+    """Give back the row's values read back from its features (an empty number as None where the model was told
+    it was empty, else as the median filled in)."""
+    from engine.data.prepare_tables import column_inputs, unscale_numbers
 
     row: dict[str, Any] = {}
-    at = 0
-    for column in prep["numeric"]:
-        row[column["name"]] = round(float(unscale_numbers(x[at], column)), 6)
-        at += 1
-    for column in prep["categorical"]:
-        width = len(column["categories"]) + 1
-        code = int(np.argmax(x[at:at + width]))
-        row[column["name"]] = column["categories"][code] if code < len(column["categories"]) else "(other)"
-        at += width
+    numeric = {column["name"]: column for column in prep["numeric"]}
+    categorical = {column["name"]: column for column in prep["categorical"]}
+    for name, inputs in column_inputs(prep):
+        if name in numeric:
+            empty = len(inputs) > 1 and x[inputs[1]] > 0.5
+            row[name] = None if empty else round(float(unscale_numbers(x[inputs[0]], numeric[name])), 6)
+        else:
+            code = int(np.argmax(x[inputs]))
+            categories = categorical[name]["categories"]
+            row[name] = categories[code] if code < len(categories) else "(other)"
     return row
 
 

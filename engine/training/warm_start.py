@@ -70,9 +70,11 @@ def input_identity(prep: dict[str, Any]) -> Any:
     kind = prep.get("kind")
     if kind == "text":
         return prep.get("word_pieces") or prep.get("vocabulary")
-    if kind == "tabular":
-        return ([column.get("name") for column in prep.get("numeric", [])],
-                [(column.get("name"), column.get("categories")) for column in prep.get("categorical", [])])
+    if kind == "tabular":  # the layout of engine.data.prepare_tables.column_inputs
+        numeric = prep.get("numeric", [])
+        return ([column.get("name") for column in numeric],
+                [(column.get("name"), column.get("categories")) for column in prep.get("categorical", [])],
+                [column.get("name") for column in numeric if column.get("missing_input")])
     if kind == "ratings":
         return prep.get("users"), prep.get("items")
     return None
