@@ -11,6 +11,7 @@ from db import repo
 from db.models import Run
 from db.session import session_scope
 from tests.browser import Dashboard, assert_no_exception, browser_page, stop_workers, wait_idle
+from tests.conftest import make_table
 
 pytestmark = pytest.mark.browser
 
@@ -40,6 +41,13 @@ def fits_the_screen(page) -> bool:
     return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
+def cut_off_buttons(page) -> list[str]:
+    """The words of the shown buttons whose text does not fit them (cut short with '…')."""
+    return page.evaluate("""() => [...document.querySelectorAll('[data-testid="stButton"] button')]
+        .filter(b => b.offsetWidth && [b, ...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth))
+        .map(b => b.innerText)""")
+
+
 def test_a_latin_1_text_file_and_an_overfitted_run_read_plainly_on_a_phone(home, tmp_path):
     posts = [f"Post number {i}: the café served a crème brûlée that was {'lovely' if i % 2 else 'awful'} today"
              for i in range(150)]
@@ -62,6 +70,22 @@ def test_a_latin_1_text_file_and_an_overfitted_run_read_plainly_on_a_phone(home,
             assert "confidence" not in " ".join(
                 line for line in text.splitlines() if "missing" in line.lower() or "empty" in line.lower())
             assert fits_the_screen(page)
+
+            # A table's fixes: each button shows its words whole, on a phone too.
+            shop = make_table(60)
+            shop.loc[::7, "colour"] = None
+            shop.to_csv(tmp_path / "shop.csv", index=False)
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(tmp_path / "shop.csv"))
+            page.get_by_role("button", name="Add data set").click(timeout=120_000)
+            page.get_by_text("Added 'shop'").wait_for(timeout=120_000)
+            wait_idle(page)
+            assert page.get_by_role("button", name="Fill with the most common value").first.is_visible()
+            assert not cut_off_buttons(page)
+            assert fits_the_screen(page)
+            page.set_viewport_size({"width": 1400, "height": 900})  # side by side on a wide screen, still whole
+            page.wait_for_timeout(500)
+            assert not cut_off_buttons(page)
+            page.set_viewport_size({"width": PHONE, "height": 800})
 
             run = overfitted_ratings_run()
             page.goto(f"{dashboard.url}/run?run={run['id']}")

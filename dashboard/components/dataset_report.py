@@ -51,10 +51,10 @@ def quality_report(dataset: dict) -> None:
         with st.container(border=True):
             SEVERITY[item["severity"]](f"**{plain(item['title'])}.**")
             st.markdown(f"*What it does to training:* {plain(item['effect'])}  \n*Fix:* {plain(item['fix'])}")
-            buttons = st.columns(max(len(item["actions"]), 1) + 2)
-            for j, step in enumerate(item["actions"]):
-                if buttons[j].button(label_safe(step["label"]), key=f"fix-{selected}-{i}-{j}"):
-                    fix(dataset, step)
+            with st.container(horizontal=True):  # each button as wide as its words, wrapping on a narrow screen
+                for j, step in enumerate(item["actions"]):
+                    if st.button(label_safe(step["label"]), key=f"fix-{selected}-{i}-{j}"):
+                        fix(dataset, step)
     notes = [(i, p) for i, p in enumerate(problems) if p["severity"] == "info"]
     if notes:
         with st.expander(f"Notes ({len(notes)})"):
