@@ -129,7 +129,7 @@ def duplicate_problems(duplicates: int, conflicting: int, what: str = "rows", in
             "conflicting_labels", "serious", title,
             "The same input labelled two ways teaches the model a contradiction; no model can get both right.",
             "Correct those rows' answers at the source, or drop them here (every row of such an input goes).",
-            [action(f"Drop the {inputs} with conflicting answers", "drop_conflicts")]))
+            [action(f"Drop the conflicting {what}", "drop_conflicts")]))
     return problems
 
 
