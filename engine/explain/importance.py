@@ -111,7 +111,6 @@ def explain_mistakes(run_id: int, count: int = 6) -> dict[str, Any]:
     from engine.explain.attributions import explain_encoded
     from engine.explain.recommendations import explain_recommendations, rated_by_user
     from engine.data.prepare import prepare_run_data
-    from engine.data.prepare_tables import column_inputs
     from engine.jobs.record import evaluation_document
     from engine.serving.inputs import ANSWERS
     from engine.serving.predict import TorchModel, load_trained
