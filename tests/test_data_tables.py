@@ -97,6 +97,16 @@ def test_detection_gives_reasons_and_respects_choices():
     assert "last column" in diabetes["target_reason"]
 
 
+def test_a_y_beside_an_x_is_read_as_an_input_not_as_the_answer():
+    rng = np.random.default_rng(0)
+    sizes = pd.DataFrame({"carat": rng.uniform(0.2, 2, 60), "x": rng.uniform(3, 8, 60), "y": rng.uniform(3, 8, 60),
+                          "z": rng.uniform(2, 5, 60), "price": rng.integers(300, 9000, 60)})
+    found = inspect_table(sizes)  # diamonds' width in mm, beside its length and depth
+    assert found["target"] == "price" and "last column" in found["target_reason"]
+    assert inspect_table(sizes[["x", "y"]])["target"] == "y"  # last: the answer all the same
+    assert inspect_table(sizes.rename(columns={"x": "x1", "z": "x2"}))["target"] == "y"  # no 'x': a usual name
+
+
 def test_report_finds_each_kind_of_problem():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({

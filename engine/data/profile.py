@@ -60,8 +60,11 @@ def guess_target(frame: pd.DataFrame, exclude: tuple[str, ...] = ()) -> tuple[st
     columns = [column for column in frame.columns if column not in exclude]
     lowered = {column.lower(): column for column in columns}
     for name in TARGET_NAMES:
-        if name in lowered:
-            return lowered[name], f"its name, '{lowered[name]}', is a usual name for the column to predict"
+        if name not in lowered:
+            continue
+        if name == "y" and "x" in lowered and lowered["y"] != columns[-1]:
+            continue  # a 'y' beside an 'x' is a coordinate or a size (diamonds' x, y, z in mm), not the answer
+        return lowered[name], f"its name, '{lowered[name]}', is a usual name for the column to predict"
     return columns[-1], "it is the last column, where the answer usually goes"
 
 
