@@ -114,12 +114,13 @@ def transform_features(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
     """Give back the float32 feature matrix for frame, applying prep exactly as fitted (laid out as column_inputs
     says)."""
     out = np.zeros((len(frame), prep["n_features"]), dtype=np.float32)
-    at, empty = 0, {}
+    at, empty = 0, []
     for column in prep["numeric"]:
         if column["name"] not in frame.columns:
             raise DataError(f"The input column '{column['name']}' is missing.")
         values = pd.to_numeric(frame[column["name"]], errors="coerce").astype(float)
-        empty[column["name"]] = values.isna().to_numpy()
+        if column.get("missing_input"):
+            empty.append(values.isna().to_numpy())
         out[:, at] = scale_numbers(values.fillna(column["median"]).to_numpy(), column)
         at += 1
     for column in prep["categorical"]:
@@ -131,10 +132,8 @@ def transform_features(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
         codes[codes < 0] = len(categories)  # the last slot: a value not seen in training
         out[np.arange(len(frame)), at + codes] = 1.0
         at += len(categories) + 1
-    for column in prep["numeric"]:
-        if column.get("missing_input"):
-            out[:, at] = empty[column["name"]]
-            at += 1
+    if empty:  # the last inputs: which rows lack each such number
+        out[:, at:] = np.stack(empty, axis=1)
     return out
 
 
@@ -143,12 +142,14 @@ def transform_records(records: list[dict[str, Any]], prep: dict[str, Any]) -> np
     path for rows sent as JSON, where building a frame would cost more than the model. Numbers are floats or
     None (missing); categories are compared as text, as the frame's string conversion does."""
     out = np.zeros((len(records), prep["n_features"]), dtype=np.float32)
-    at, empty = 0, {}
+    at, empty = 0, []
     for column in prep["numeric"]:
         name = column["name"]
         values = np.array([np.nan if row.get(name) is None else row[name] for row in records], dtype=float)
-        empty[name] = np.isnan(values)
-        values[empty[name]] = column["median"]
+        gaps = np.isnan(values)
+        if column.get("missing_input"):
+            empty.append(gaps)
+        values[gaps] = column["median"]
         out[:, at] = scale_numbers(values, column)
         at += 1
     rows = np.arange(len(records))
@@ -158,10 +159,8 @@ def transform_records(records: list[dict[str, Any]], prep: dict[str, Any]) -> np
         codes = [lookup.get("(missing)" if row.get(name) is None else str(row[name]), unseen) for row in records]
         out[rows, at + np.array(codes, dtype=np.int64)] = 1.0
         at += len(column["categories"]) + 1
-    for column in prep["numeric"]:
-        if column.get("missing_input"):
-            out[:, at] = empty[column["name"]]
-            at += 1
+    if empty:  # the last inputs: which rows lack each such number
+        out[:, at:] = np.stack(empty, axis=1)
     return out
 
 
