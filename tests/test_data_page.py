@@ -64,6 +64,21 @@ def test_upload_a_text_table_detects_text(home):
 
 
 @pytest.mark.slow
+def test_numbers_with_a_decimal_comma_are_read_as_numbers_and_the_page_says_so(home):
+    at = open_page()
+    rows = "".join(f"{20 + i},{i % 10};{i % 4 + 1};{1 + i // 10}.{i % 10}00,50\n" for i in range(40))
+    at.file_uploader[0].set_value(("flats.csv", ("area;rooms;price\n" + rows).encode(), "text/csv")).run()
+    assert not at.exception, at.exception
+    said = "Numbers: 'area', 'price' write numbers with a decimal comma (3,5 for three and a half), read as numbers."
+    assert said in texts(at)
+    at.button(key="add-dataset").click().run()
+    assert not at.exception, at.exception
+    (dataset,) = repo.list_datasets()
+    assert (dataset["target"], dataset["task"]) == ("price", "regression")
+    assert "**Numbers:** 'area', 'price' write numbers" in texts(open_page(dataset=dataset["id"]))
+
+
+@pytest.mark.slow
 def test_upload_ratings_and_choose_the_columns(home):
     at = open_page()
     data = film_ratings(60, 40).to_csv(index=False).encode()

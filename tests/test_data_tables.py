@@ -185,6 +185,34 @@ def test_files_as_they_come_from_other_tools(tmp_path):
     assert report["problems"] and all(p["severity"] != "serious" for p in report["problems"])
 
 
+def test_numbers_written_for_people_are_read_as_numbers(home, tmp_path):
+    """A spreadsheet saved where a comma marks the decimals parts its cells with semicolons: 1.234,5 is a number,
+    and the column holding it is the answer to predict, not a category of 30 values."""
+    european = tmp_path / "flats.csv"
+    rows = [f"{20 + i},{i % 10};{i % 4 + 1};{i % 3},5 kg;{1 + i // 10}.{i % 10}00,{i % 100:02d}\n" for i in range(30)]
+    european.write_text("area;rooms;weight;price\n" + "".join(rows) + ";2;1,5 kg;\n", encoding="utf-8")
+    frame = read_table(european)
+    assert frame["area"].tolist()[:2] == [20.0, 21.1] and frame["price"].tolist()[:2] == [1000.0, 1100.01]
+    assert frame["price"].isna().tolist()[-1] and frame["area"].isna().tolist()[-1]  # an empty cell stays empty
+    assert frame["weight"].tolist()[0] == "0,5 kg"  # a number with a unit is no number
+    assert frame.attrs["written_numbers"] == {"area": "decimal comma", "price": "decimal comma"}
+    added = cli("datasets", "add", str(european), "--name", "flats")
+    assert added.returncode == 0, added.stderr
+    assert "predicting 'price' (regression)" in added.stdout
+    assert "Numbers: 'area', 'price' write numbers with a decimal comma (3,5 for three and a half)" in added.stdout
+    report = json.loads(cli("datasets", "show", "flats", "--json").stdout)["quality_report"]
+    assert "read as numbers" in report["detected"]["numbers_reason"]
+
+    american = tmp_path / "sales.csv"  # a quoted cell of a comma-separated file: commas between thousands
+    american.write_text("region,units,revenue\n" + "".join(f'r{i % 3},{i},"{i + 1},{i % 10}00.50"\n'
+                                                            for i in range(20)))
+    sales = read_table(american)
+    assert sales["revenue"].tolist()[:2] == [1000.5, 2100.5]
+    assert sales.attrs["written_numbers"] == {"revenue": "thousands commas"}
+    assert "with commas between thousands (1,234.5)" in inspect_table(sales)["numbers_reason"]
+    assert "numbers_reason" not in inspect_table(sales.drop(columns="revenue"))  # said of the columns kept only
+
+
 def test_a_description_line_instead_of_a_header_is_explained(home, tmp_path):
     from engine.errors import DataError
 

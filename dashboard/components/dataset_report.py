@@ -8,6 +8,7 @@ from dashboard.components.text import label_safe, markdown_safe as plain
 from engine.data.cleaning import available_steps
 from engine.data.fixes import FILL_METHODS, merge_mapping
 from engine.data.image_report import listed_count
+from engine.data.ingest import READING_NOTES
 from engine.data.images import MAX_SIDE, MIN_SIDE
 from engine.data.profile import MIN_CLASS_EXAMPLES
 from engine.data.ratings import MIN_USER_RATINGS
@@ -23,10 +24,7 @@ def quality_report(dataset: dict) -> None:
     problems = report.get("problems", [])
     selected = dataset["id"]
     reasons = [f"**Kind:** {KIND_WORDS[kind].lower()}, because {plain(detected.get('kind_reason', 'you chose it'))}."]
-    if detected.get("header_reason"):
-        reasons.append(f"**No header row:** {plain(detected['header_reason'])}.")
-    if detected.get("encoding_reason"):
-        reasons.append(f"**Text encoding:** {plain(detected['encoding_reason'])}.")
+    reasons += [f"**{title}:** {plain(detected[key])}." for title, key in READING_NOTES if detected.get(key)]
     if kind == "text":
         reasons.append(f"**Texts:** '{plain(schema['text_column'])}', because "
                        f"{plain(detected.get('text_reason', 'you chose it'))}.")

@@ -12,6 +12,7 @@ from dashboard.components.progress import run_with_progress
 from dashboard.components.text import markdown_safe as plain
 from engine.data.images import MAX_SIDE, MIN_SIDE
 from engine.data.ingest import (
+    READING_NOTES,
     add_dataset,
     check_file_size,
     inspect_table,
@@ -89,10 +90,9 @@ def _table_form(path: Path, name: str) -> None:
         return
     st.write(f"**{plain(name)}**: {len(frame):,} rows, {frame.shape[1]} columns. First rows:")
     st.dataframe(frame.head(20), hide_index=True)
-    if detected.get("header_reason"):
-        st.caption(f"No header row: {plain(detected['header_reason'])}.")
-    if detected.get("encoding_reason"):
-        st.caption(f"Text encoding: {plain(detected['encoding_reason'])}.")
+    for title, key in READING_NOTES:
+        if detected.get(key):
+            st.caption(f"{title}: {plain(detected[key])}.")
     kinds = list(KIND_CHOICES)
     suggested_kind = detected["kind"]
     kind = st.radio("What is in this table?", kinds, index=kinds.index(detected["kind"]),

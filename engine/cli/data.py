@@ -55,7 +55,7 @@ def cmd_models(args) -> None:
 
 
 def cmd_datasets_add(args) -> None:
-    from engine.data.ingest import add_dataset
+    from engine.data.ingest import READING_NOTES, add_dataset
 
     ready()
     path = Path(args.path)
@@ -66,9 +66,12 @@ def cmd_datasets_add(args) -> None:
     dataset = add_dataset(path, name=args.name, kind=args.kind, target=args.target, task=args.task,
                           text_column=args.text_column, roles=roles, image_size=_image_size(args.image_size))
     report = dataset["quality_report"]
-    emit(args, dataset_document(dataset) | {"detected": report.get("detected", {})},
+    detected = report.get("detected", {})
+    notes = "".join(f"\n{title}: {detected[key]}." for title, key in READING_NOTES if detected.get(key))
+    emit(args, dataset_document(dataset) | {"detected": detected},
          f"Added data set {dataset['id']} '{dataset['name']}' ({dataset['kind']}): {dataset['n_rows']} rows, "
-         f"predicting '{dataset['target']}' ({dataset['task']}); {len(report.get('problems', []))} problems found.")
+         f"predicting '{dataset['target']}' ({dataset['task']}); {len(report.get('problems', []))} problems found."
+         + notes)
 
 
 def cmd_datasets_clean(args) -> None:

@@ -183,6 +183,25 @@ def load_pixels(dataset: dict[str, Any]) -> np.ndarray:
 # ---------------------------------------------------------------- detection
 
 
+# How a file was read where it differs from the plain case, as detection says it: (title, its reason's key).
+READING_NOTES = (("No header row", "header_reason"), ("Text encoding", "encoding_reason"),
+                 ("Numbers", "numbers_reason"))
+WRITTEN_WAYS = {"decimal comma": "with a decimal comma (3,5 for three and a half)",
+                "thousands commas": "with commas between thousands (1,234.5)"}
+
+
+def _written_numbers_reason(written: dict[str, str]) -> str:
+    """Say which columns held numbers written for people, read as numbers (engine.data.tables)."""
+    parts = []
+    for way, words in WRITTEN_WAYS.items():
+        columns = [column for column, found in written.items() if found == way]
+        if columns:
+            named = ", ".join(f"'{column}'" for column in columns[:3])
+            more = f" and {len(columns) - 3} more" if len(columns) > 3 else ""
+            parts.append(f"{named}{more} {'writes' if len(columns) == 1 else 'write'} numbers {words}")
+    return "; ".join(parts) + ", read as numbers"
+
+
 def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | None = None, kind: str = "auto",
                   text_column: str | None = None, roles: dict[str, str | None] | None = None) -> dict[str, Any]:
     """Give back the detected kind, target and task of a table, each with the reason, storing nothing.
@@ -207,6 +226,9 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
     if encoding not in ("utf-8", "utf-8-sig", "ascii"):
         detected["encoding_reason"] = (f"its text is not UTF-8; it was read as {ENCODING_WORDS.get(encoding, encoding)}"
                                        ", so accented letters come out right")
+    written = {column: way for column, way in frame.attrs.get("written_numbers", {}).items() if column in frame}
+    if written:
+        detected["numbers_reason"] = _written_numbers_reason(written)
     if frame.attrs.get("header") == "none":
         detected["header_reason"] = ("the first row holds numbers, not names, so it is read as data and the "
                                      f"columns are called column 1 to column {frame.shape[1]}")
