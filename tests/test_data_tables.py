@@ -187,7 +187,8 @@ def test_files_as_they_come_from_other_tools(tmp_path):
 
 def test_numbers_written_for_people_are_read_as_numbers(home, tmp_path):
     """A spreadsheet saved where a comma marks the decimals parts its cells with semicolons: 1.234,5 is a number,
-    and the column holding it is the answer to predict, not a category of 30 values."""
+    and the column holding it is the answer to predict, not a category of 30 values. Commas between thousands and
+    currency or percent signs are read too."""
     european = tmp_path / "flats.csv"
     rows = [f"{20 + i},{i % 10};{i % 4 + 1};{i % 3},5 kg;{1 + i // 10}.{i % 10}00,{i % 100:02d}\n" for i in range(30)]
     european.write_text("area;rooms;weight;price\n" + "".join(rows) + ";2;1,5 kg;\n", encoding="utf-8")
@@ -211,6 +212,16 @@ def test_numbers_written_for_people_are_read_as_numbers(home, tmp_path):
     assert sales.attrs["written_numbers"] == {"revenue": "thousands commas"}
     assert "with commas between thousands (1,234.5)" in inspect_table(sales)["numbers_reason"]
     assert "numbers_reason" not in inspect_table(sales.drop(columns="revenue"))  # said of the columns kept only
+
+    signed = tmp_path / "shop.csv"  # formatted cells as a spreadsheet saves them: currency and percent signs
+    signed.write_text("item,price,discount,euros\n" + "".join(f'i{i},"-${i},{i:03d}.5",{i} %,{i}0 €\n'
+                                                                for i in range(1, 21)))
+    shop = read_table(signed)
+    assert shop["price"].tolist()[:2] == [-1001.5, -2002.5] and shop["discount"].tolist()[:2] == [1, 2]
+    assert shop["euros"].tolist()[:2] == [10, 20]
+    assert shop.attrs["written_numbers"] == {"price": "thousands commas", "discount": "signs", "euros": "signs"}
+    assert ("'discount', 'euros' write numbers with a currency or percent sign ($12, 45 %), left out"
+            in inspect_table(shop)["numbers_reason"])
 
 
 def test_a_description_line_instead_of_a_header_is_explained(home, tmp_path):

@@ -187,7 +187,8 @@ def load_pixels(dataset: dict[str, Any]) -> np.ndarray:
 READING_NOTES = (("No header row", "header_reason"), ("Text encoding", "encoding_reason"),
                  ("Numbers", "numbers_reason"))
 WRITTEN_WAYS = {"decimal comma": "with a decimal comma (3,5 for three and a half)",
-                "thousands commas": "with commas between thousands (1,234.5)"}
+                "thousands commas": "with commas between thousands (1,234.5)",
+                "signs": "with a currency or percent sign ($12, 45 %), left out"}
 
 
 def _written_numbers_reason(written: dict[str, str]) -> str:
