@@ -30,7 +30,7 @@ from engine.data.limits import DEFAULT_MAX_FILE_MB, max_file_bytes  # noqa: F401
 from engine.data.profile import check_target, guess_target, guess_task
 from engine.data.ratings import check_ratings, find_rating_columns, ratings_kind_reason, ratings_quality_report
 from engine.data.table_report import quality_report
-from engine.data.tables import ENCODING_WORDS, TABLE_SUFFIXES, read_table
+from engine.data.tables import DECIMAL_COMMA, ENCODING_WORDS, SIGNS, TABLE_SUFFIXES, THOUSANDS_COMMAS, read_table
 from engine.data.text import check_text, text_kind_reason, text_quality_report
 from engine.errors import DataError
 from engine.files import file_sha256
@@ -186,21 +186,21 @@ def load_pixels(dataset: dict[str, Any]) -> np.ndarray:
 # How a file was read where it differs from the plain case, as detection says it: (title, its reason's key).
 READING_NOTES = (("No header row", "header_reason"), ("Text encoding", "encoding_reason"),
                  ("Numbers", "numbers_reason"))
-WRITTEN_WAYS = {"decimal comma": "with a decimal comma (3,5 for three and a half)",
-                "thousands commas": "with commas between thousands (1,234.5)",
-                "signs": "with a currency or percent sign ($12, 45 %), left out"}
+WRITTEN_WORDS = {DECIMAL_COMMA: "with a decimal comma (3,5 for three and a half)",
+                 THOUSANDS_COMMAS: "with commas between thousands (1,234.5)",
+                 SIGNS: "with a currency or percent sign, which is left out (45 % is read as 45)"}
 
 
-def _written_numbers_reason(written: dict[str, str]) -> str:
+def _written_numbers_reason(written: dict[str, list[str]]) -> str:
     """Say which columns held numbers written for people, read as numbers (engine.data.tables)."""
     parts = []
-    for way, words in WRITTEN_WAYS.items():
-        columns = [column for column, found in written.items() if found == way]
+    for way, words in WRITTEN_WORDS.items():
+        columns = [column for column, ways in written.items() if way in ways]
         if columns:
             named = ", ".join(f"'{column}'" for column in columns[:3])
             more = f" and {len(columns) - 3} more" if len(columns) > 3 else ""
-            parts.append(f"{named}{more} {'writes' if len(columns) == 1 else 'write'} numbers {words}")
-    return "; ".join(parts) + ", read as numbers"
+            parts.append(f"{named}{more} {'holds' if len(columns) == 1 else 'hold'} numbers written {words}")
+    return "; ".join(parts) + ": they are read as numbers"
 
 
 def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | None = None, kind: str = "auto",

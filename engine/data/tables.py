@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -18,13 +19,16 @@ ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 ENCODING_WORDS = {"cp1252": "Windows Western European text (cp1252)", "latin-1": "Western European text (Latin-1)"}
 DELIMITERS = ",;\t|"
 HEAD_BYTES = 1 << 16
-# Numbers written for people, which pandas leaves as text: with a decimal comma (3,5 or 1.234,56), as spreadsheets
-# save them where a comma marks the decimals and a semicolon parts the cells, with commas between thousands (1,234.5),
-# as a quoted cell of a comma-separated file holds them, or with a currency or percent sign ($12.50, 45 %, 12,50 €).
-DECIMAL_COMMA = (r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?", ".", ",")
-THOUSANDS_COMMA = (r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?", ",", ".")
-SIGN_BEFORE = r"^([+-]?)\s*[$€£¥]\s*"  # $12 or -$12: the sign is kept
-SIGN_AFTER = r"\s*(?:[$€£¥]|%)$"
+# Numbers written for people, which pandas leaves as text: with a decimal comma (3,5 or 1.234,56 or 1 234,56), as
+# spreadsheets save them where a comma marks the decimals, with commas between thousands (1,234.5), as a quoted cell
+# of a comma-separated file holds them, or with a currency or percent sign ($12.50, 45 %, 12,50 €).
+DECIMAL_COMMA, THOUSANDS_COMMAS, SIGNS = "decimal comma", "thousands commas", "signs"
+WRITTEN_WAYS = {  # a way: (the number's pattern, what parts its thousands, what marks its decimals)
+    DECIMAL_COMMA: (r"[+-]?(?:[0-9]{1,3}(?:[. \u00a0\u202f][0-9]{3})+|[0-9]+)(?:,[0-9]+)?", ".", ","),
+    THOUSANDS_COMMAS: (r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?", ",", "."),
+}
+SIGN_CHARACTERS = "$€£¥%"
+SIGNED = r"(?:[+-]?\s*[$€£¥]\s*)?{number}\s*[$€£¥%]?"  # -$12, $12, 12 €, 45 %
 WRITTEN_SAMPLE = 1000  # cells of a text column tried first, before all of them
 # pandas reads a large CSV in pieces side by side and then joins them: 1,000,000 rows (169 MB) in 0.85 s on 2 cores,
 # peaking at 2.8 times the file's size, where reading it from start to end takes 1.4 times as long and peaks at 1.8
@@ -255,41 +259,48 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
     return frame
 
 
-def _written_numbers(frame: pd.DataFrame, delimiter: str) -> dict[str, str]:
-    """Read as numbers the text columns whose every cell is a number written for people (DECIMAL_COMMA in a file
-    not parted by commas, THOUSANDS_COMMA, each with or without a currency or percent sign); give back
-    {column: "decimal comma", "thousands commas" or "signs"}.
+def _written_numbers(frame: pd.DataFrame, delimiter: str) -> dict[str, list[str]]:
+    """Read as numbers the text columns whose every cell is a number written for people (WRITTEN_WAYS); give back
+    {column: the ways its numbers were written}.
 
-    A cell like 1,234 reads either way: in a file parted by semicolons or tabs it is 1.234, in one parted by commas
-    1234. A percentage keeps its figure (45 % is 45). A cell that is no number (3,5 kg, n/a) leaves its column as
-    text."""
-    ways = [("thousands commas", THOUSANDS_COMMA)]
-    if delimiter != ",":
-        ways.insert(0, ("decimal comma", DECIMAL_COMMA))
+    A cell like 1,234 reads either way. A file parted by semicolons is read with decimal commas first, as the
+    spreadsheets that write such files do (1,234 is 1.234); one parted by commas only with commas between
+    thousands (1,234 is 1234); any other with commas between thousands first, then decimal commas. A percentage
+    keeps its figure (45 % is 45). A cell that is no number (3,5 kg, n/a) leaves its column as text."""
+    order = {";": [DECIMAL_COMMA, THOUSANDS_COMMAS], ",": [THOUSANDS_COMMAS]}.get(
+        delimiter, [THOUSANDS_COMMAS, DECIMAL_COMMA])
     read = {}
     for column in frame.columns:
         series = frame[column]
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             continue
         cells = series.dropna()
-        if cells.empty or not all(isinstance(cell, str) for cell in cells.iloc[:WRITTEN_SAMPLE]):
+        sample = cells.iloc[:WRITTEN_SAMPLE]
+        if cells.empty or not all(isinstance(cell, str) for cell in sample):
             continue
-        for way, (pattern, grouping, decimal) in ways:
-            if not _bare(cells.iloc[:WRITTEN_SAMPLE]).str.fullmatch(pattern).all():
+        for way in order:
+            number, grouping, decimal = WRITTEN_WAYS[way]
+            pattern = SIGNED.format(number=number)
+            if not (sample.str.strip().str.fullmatch(pattern).all()
+                    and cells.str.strip().str.fullmatch(pattern).all()):
                 continue
-            bare = _bare(cells)
-            commas = bare.str.contains(",", regex=False).any()
-            if bare.str.fullmatch(pattern).all() and (commas or (bare != cells.str.strip()).any()):
-                plain = bare.str.replace(grouping, "", regex=False).str.replace(decimal, ".", regex=False)
-                frame[column] = pd.to_numeric(plain).reindex(series.index)
-                read[str(column)] = way if commas else "signs"
+            commas = bool(cells.str.contains(",", regex=False).any())
+            signs = bool(cells.str.contains(f"[{re.escape(SIGN_CHARACTERS)}]").any())
+            if way == DECIMAL_COMMA and not commas:
+                continue  # no comma at all: its dots are decimal points, as the next way reads them
+            if not (commas or signs):
+                break  # plain numbers that pandas left as text for a reason of its own
+            bare = cells
+            for character in SIGN_CHARACTERS + " \u00a0\u202f":
+                bare = bare.str.replace(character, "", regex=False)
+            bare = bare.str.replace(grouping, "", regex=False).str.replace(decimal, ".", regex=False)
+            numbers = pd.to_numeric(bare, errors="coerce").astype(float)
+            if numbers.isna().any():
+                break  # digits Python does not read as a number
+            frame[column] = numbers.reindex(series.index)
+            read[str(column).strip()] = [way] * commas + [SIGNS] * signs
             break
     return read
-
-
-def _bare(cells: pd.Series) -> pd.Series:
-    """Give back the cells without spaces around them and without a currency or percent sign."""
-    return cells.str.strip().str.replace(SIGN_BEFORE, r"\1", regex=True).str.replace(SIGN_AFTER, "", regex=True)
 
 
 def most_lines(path: Path) -> int:
