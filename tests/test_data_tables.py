@@ -234,6 +234,26 @@ def test_numbers_written_for_people_are_read_as_numbers(home, tmp_path):
         "numbers")
 
 
+def test_a_question_mark_for_an_empty_cell_leaves_its_column_a_number(tmp_path):
+    """Many public data sets write ? for a value nobody measured: the column is still numbers, with empty cells."""
+    path = tmp_path / "heart.csv"
+    path.write_text("age,vessels,thal,disease\n" + "".join(
+        f"{40 + i},{'?' if i % 7 == 0 else float(i % 4)},{'-' if i % 9 == 0 else i % 3},{i % 2}\n" for i in range(40)))
+    frame = read_table(path)
+    assert frame["vessels"].dtype.kind == "f" and int(frame["vessels"].isna().sum()) == 6
+    assert frame["thal"].dtype.kind == "f" and int(frame["thal"].isna().sum()) == 5
+    assert frame.attrs["written_numbers"] == {"vessels": ["empty marks"], "thal": ["empty marks"]}
+    assert inspect_table(frame)["numbers_reason"] == (
+        "'vessels', 'thal' hold numbers written with ? or - for an empty cell, which is read as empty: they are read "
+        "as numbers")
+    problems = quality_report(frame, "disease", "classification")["problems"]
+    assert any("6 missing cells in 'vessels'" in p["title"] for p in problems)
+    words = tmp_path / "words.csv"  # a column of words keeps its question marks as a value of their own
+    words.write_text("colour,size\n" + "".join(f"{'?' if i % 5 == 0 else 'red'},{i}\n" for i in range(20)))
+    assert read_table(words)["colour"].tolist()[:2] == ["?", "red"]
+    assert "written_numbers" not in read_table(words).attrs
+
+
 def test_a_description_line_instead_of_a_header_is_explained(home, tmp_path):
     from engine.errors import DataError
 

@@ -30,7 +30,16 @@ from engine.data.limits import DEFAULT_MAX_FILE_MB, max_file_bytes  # noqa: F401
 from engine.data.profile import check_target, guess_target, guess_task
 from engine.data.ratings import check_ratings, find_rating_columns, ratings_kind_reason, ratings_quality_report
 from engine.data.table_report import quality_report
-from engine.data.tables import DECIMAL_COMMA, ENCODING_WORDS, SIGNS, TABLE_SUFFIXES, THOUSANDS_COMMAS, read_table
+from engine.data.tables import (
+    DECIMAL_COMMA,
+    EMPTY,
+    EMPTY_MARKS,
+    ENCODING_WORDS,
+    SIGNS,
+    TABLE_SUFFIXES,
+    THOUSANDS_COMMAS,
+    read_table,
+)
 from engine.data.text import check_text, text_kind_reason, text_quality_report
 from engine.errors import DataError
 from engine.files import file_sha256
@@ -188,7 +197,8 @@ READING_NOTES = (("No header row", "header_reason"), ("Text encoding", "encoding
                  ("Numbers", "numbers_reason"))
 WRITTEN_WORDS = {DECIMAL_COMMA: "with a decimal comma (3,5 for three and a half)",
                  THOUSANDS_COMMAS: "with commas between thousands (1,234.5)",
-                 SIGNS: "with a currency or percent sign, which is left out (45 % is read as 45)"}
+                 SIGNS: "with a currency or percent sign, which is left out (45 % is read as 45)",
+                 EMPTY: f"with {' or '.join(EMPTY_MARKS[:2])} for an empty cell, which is read as empty"}
 
 
 def _written_numbers_reason(written: dict[str, list[str]]) -> str:

@@ -22,13 +22,16 @@ HEAD_BYTES = 1 << 16
 # Numbers written for people, which pandas leaves as text: with a decimal comma (3,5 or 1.234,56 or 1 234,56), as
 # spreadsheets save them where a comma marks the decimals, with commas between thousands (1,234.5), as a quoted cell
 # of a comma-separated file holds them, or with a currency or percent sign ($12.50, 45 %, 12,50 €).
-DECIMAL_COMMA, THOUSANDS_COMMAS, SIGNS = "decimal comma", "thousands commas", "signs"
+DECIMAL_COMMA, THOUSANDS_COMMAS, SIGNS, EMPTY = "decimal comma", "thousands commas", "signs", "empty marks"
 WRITTEN_WAYS = {  # a way: (the number's pattern, what parts its thousands, what marks its decimals)
     DECIMAL_COMMA: (r"[+-]?(?:[0-9]{1,3}(?:[. \u00a0\u202f][0-9]{3})+|[0-9]+)(?:,[0-9]+)?", ".", ","),
     THOUSANDS_COMMAS: (r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?", ",", "."),
 }
 SIGN_CHARACTERS = "$€£¥%"
 SIGNED = r"(?:[+-]?\s*[$€£¥]\s*)?{number}\s*[$€£¥%]?"  # -$12, $12, 12 €, 45 %
+# Marks for an empty cell that pandas reads as text (it knows NA, n/a, NULL and the like): the question mark of many
+# public data sets, dashes and a dot.
+EMPTY_MARKS = ("?", "-", "--", "–", "—", ".", "n.a.")
 WRITTEN_SAMPLE = 1000  # cells of a text column tried first, before all of them
 # pandas reads a large CSV in pieces side by side and then joins them: 1,000,000 rows (169 MB) in 0.85 s on 2 cores,
 # peaking at 2.8 times the file's size, where reading it from start to end takes 1.4 times as long and peaks at 1.8
@@ -260,8 +263,8 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
 
 
 def _written_numbers(frame: pd.DataFrame, delimiter: str) -> dict[str, list[str]]:
-    """Read as numbers the text columns whose every cell is a number written for people (WRITTEN_WAYS); give back
-    {column: the ways its numbers were written}.
+    """Read as numbers the text columns whose every cell is a number written for people (WRITTEN_WAYS) or a mark
+    for an empty cell (EMPTY_MARKS); give back {column: the ways its numbers were written}.
 
     A cell like 1,234 reads either way. A file parted by semicolons is read with decimal commas first, as the
     spreadsheets that write such files do (1,234 is 1.234); one parted by commas only with commas between
@@ -275,32 +278,47 @@ def _written_numbers(frame: pd.DataFrame, delimiter: str) -> dict[str, list[str]
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             continue
         cells = series.dropna()
-        sample = cells.iloc[:WRITTEN_SAMPLE]
-        if cells.empty or not all(isinstance(cell, str) for cell in sample):
+        if cells.empty or not all(isinstance(cell, str) for cell in cells.iloc[:WRITTEN_SAMPLE]):
             continue
-        for way in order:
-            number, grouping, decimal = WRITTEN_WAYS[way]
-            pattern = SIGNED.format(number=number)
-            if not (sample.str.strip().str.fullmatch(pattern).all()
-                    and cells.str.strip().str.fullmatch(pattern).all()):
-                continue
-            commas = bool(cells.str.contains(",", regex=False).any())
-            signs = bool(cells.str.contains(f"[{re.escape(SIGN_CHARACTERS)}]").any())
-            if way == DECIMAL_COMMA and not commas:
-                continue  # no comma at all: its dots are decimal points, as the next way reads them
-            if not (commas or signs):
-                break  # plain numbers that pandas left as text for a reason of its own
-            bare = cells
-            for character in SIGN_CHARACTERS + " \u00a0\u202f":
-                bare = bare.str.replace(character, "", regex=False)
-            bare = bare.str.replace(grouping, "", regex=False).str.replace(decimal, ".", regex=False)
-            numbers = pd.to_numeric(bare, errors="coerce").astype(float)
-            if numbers.isna().any():
-                break  # digits Python does not read as a number
+        cells = cells.str.strip()
+        marked = cells.isin(EMPTY_MARKS)
+        if marked.all():
+            continue
+        found = _numbers_written(cells[~marked], order)
+        if found is None and marked.any():  # plain numbers beside marks for empty cells
+            plain = pd.to_numeric(cells[~marked], errors="coerce")
+            found = (plain.astype(float), []) if plain.notna().all() else None
+        if found is not None:
+            numbers, ways = found
             frame[column] = numbers.reindex(series.index)
-            read[str(column).strip()] = [way] * commas + [SIGNS] * signs
-            break
+            read[str(column).strip()] = ways + [EMPTY] * bool(marked.any())
     return read
+
+
+def _numbers_written(cells: pd.Series, order: list[str]) -> tuple[pd.Series, list[str]] | None:
+    """Give back (the numbers, the ways they were written) of cells that are all numbers written for people, or
+    None."""
+    sample = cells.iloc[:WRITTEN_SAMPLE]
+    for way in order:
+        number, grouping, decimal = WRITTEN_WAYS[way]
+        pattern = SIGNED.format(number=number)
+        if not (sample.str.fullmatch(pattern).all() and cells.str.fullmatch(pattern).all()):
+            continue
+        commas = bool(cells.str.contains(",", regex=False).any())
+        signs = bool(cells.str.contains(f"[{re.escape(SIGN_CHARACTERS)}]").any())
+        if way == DECIMAL_COMMA and not commas:
+            continue  # no comma at all: its dots are decimal points, as the next way reads them
+        if not (commas or signs):
+            return None  # plain numbers that pandas left as text for a reason of its own
+        bare = cells
+        for character in SIGN_CHARACTERS + " \u00a0\u202f":
+            bare = bare.str.replace(character, "", regex=False)
+        bare = bare.str.replace(grouping, "", regex=False).str.replace(decimal, ".", regex=False)
+        numbers = pd.to_numeric(bare, errors="coerce").astype(float)
+        if numbers.isna().any():
+            return None  # digits Python does not read as a number
+        return numbers, [way] * commas + [SIGNS] * signs
+    return None
 
 
 def most_lines(path: Path) -> int:
