@@ -370,5 +370,7 @@ def test_a_training_process_keeps_freed_memory_for_the_next_step():
         assert done.returncode == 0, done.stderr
         return int(done.stdout.split()[-1])
 
-    default, kept = page_faults("default"), page_faults("keep")
-    assert kept * 5 < default, (default, kept)
+    # glibc sometimes keeps memory on its own (its mmap threshold rises once a large block is freed): one process
+    # of each can fault as little as the other, so three of each are added up.
+    default, kept = ([page_faults(mode) for _ in range(3)] for mode in ("default", "keep"))
+    assert sum(kept) * 5 < sum(default), (default, kept)
