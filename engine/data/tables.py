@@ -278,8 +278,9 @@ def _written_numbers(frame: pd.DataFrame, delimiter: str) -> dict[str, list[str]
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             continue
         cells = series.dropna()
-        if cells.empty or not all(isinstance(cell, str) for cell in cells.iloc[:WRITTEN_SAMPLE]):
-            continue
+        sample = cells.iloc[:WRITTEN_SAMPLE]
+        if cells.empty or not all(isinstance(cell, str) for cell in sample) or not _may_be_numbers(sample):
+            continue  # most text columns are ruled out by their first cells
         cells = cells.str.strip()
         marked = cells.isin(EMPTY_MARKS)
         if marked.all():
@@ -295,14 +296,22 @@ def _written_numbers(frame: pd.DataFrame, delimiter: str) -> dict[str, list[str]
     return read
 
 
+def _may_be_numbers(sample: pd.Series) -> bool:
+    """Give back whether a text column's first cells could all be numbers, written for people or plainly, or marks
+    for an empty cell."""
+    given = sample.str.strip()
+    given = given[~given.isin(EMPTY_MARKS)]
+    if given.empty or pd.to_numeric(given, errors="coerce").notna().all():
+        return True
+    return any(given.str.fullmatch(SIGNED.format(number=number)).all() for number, _, _ in WRITTEN_WAYS.values())
+
+
 def _numbers_written(cells: pd.Series, order: list[str]) -> tuple[pd.Series, list[str]] | None:
     """Give back (the numbers, the ways they were written) of cells that are all numbers written for people, or
     None."""
-    sample = cells.iloc[:WRITTEN_SAMPLE]
     for way in order:
         number, grouping, decimal = WRITTEN_WAYS[way]
-        pattern = SIGNED.format(number=number)
-        if not (sample.str.fullmatch(pattern).all() and cells.str.fullmatch(pattern).all()):
+        if not cells.str.fullmatch(SIGNED.format(number=number)).all():
             continue
         commas = bool(cells.str.contains(",", regex=False).any())
         signs = bool(cells.str.contains(f"[{re.escape(SIGN_CHARACTERS)}]").any())
