@@ -219,6 +219,9 @@ def test_numbers_written_for_people_are_read_as_numbers(home, tmp_path):
     read = read_table(spaced)
     assert read.attrs["written_numbers"] == {"area": ["decimal comma"], "price": ["decimal comma"]}
     assert read["code"].dtype.kind not in "if"
+    tiny = tmp_path / "returns.csv"  # pandas writes very small numbers with an exponent, in a spreadsheet's way too
+    tiny.write_text("day;return\n" + "".join(f"{i};{'1,5e-05' if i % 4 == 0 else f'-0,00{i}'}\n" for i in range(20)))
+    assert read_table(tiny)["return"].tolist()[:2] == [1.5e-05, -0.001]
 
     signed = tmp_path / "shop.csv"  # formatted cells as a spreadsheet saves them: currency and percent signs
     signed.write_text("item,price,discount,euros\n" + "".join(f'i{i},"-${i},{i:03d}.5",{i} %,{i}0 €\n'

@@ -24,8 +24,9 @@ HEAD_BYTES = 1 << 16
 # of a comma-separated file holds them, or with a currency or percent sign ($12.50, 45 %, 12,50 €).
 DECIMAL_COMMA, THOUSANDS_COMMAS, SIGNS, EMPTY = "decimal comma", "thousands commas", "signs", "empty marks"
 WRITTEN_WAYS = {  # a way: (the number's pattern, what parts its thousands, what marks its decimals)
-    DECIMAL_COMMA: (r"[+-]?(?:[0-9]{1,3}(?:[. \u00a0\u202f][0-9]{3})+|[0-9]+)(?:,[0-9]+)?", ".", ","),
-    THOUSANDS_COMMAS: (r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?", ",", "."),
+    DECIMAL_COMMA: (r"[+-]?(?:[0-9]{1,3}(?:[. \u00a0\u202f][0-9]{3})+|[0-9]+)(?:,[0-9]+)?(?:[eE][+-]?[0-9]+)?",
+                    ".", ","),
+    THOUSANDS_COMMAS: (r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", ",", "."),
 }
 SIGN_CHARACTERS = "$€£¥%"
 SIGNED = r"(?:[+-]?\s*[$€£¥]\s*)?{number}\s*[$€£¥%]?"  # -$12, $12, 12 €, 45 %
