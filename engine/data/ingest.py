@@ -237,7 +237,7 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
     if encoding not in ("utf-8", "utf-8-sig", "ascii"):
         detected["encoding_reason"] = (f"its text is not UTF-8; it was read as {ENCODING_WORDS.get(encoding, encoding)}"
                                        ", so accented letters come out right")
-    written = {column: way for column, way in frame.attrs.get("written_numbers", {}).items() if column in frame}
+    written = {column: ways for column, ways in frame.attrs.get("written_numbers", {}).items() if column in frame}
     if written:
         detected["numbers_reason"] = _written_numbers_reason(written)
     if frame.attrs.get("header") == "none":

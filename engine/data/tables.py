@@ -28,8 +28,9 @@ WRITTEN_WAYS = {  # a way: (the number's pattern, what parts its thousands, what
                     ".", ","),
     THOUSANDS_COMMAS: (r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", ",", "."),
 }
-SIGN_CHARACTERS = "$€£¥%"
-SIGNED = r"(?:[+-]?\s*[$€£¥]\s*)?{number}\s*[$€£¥%]?"  # -$12, $12, 12 €, 45 %
+CURRENCIES = "$€£¥"
+SIGN_CHARACTERS = CURRENCIES + "%"
+SIGNED = rf"(?:[+-]?\s*[{re.escape(CURRENCIES)}]\s*)?{{number}}\s*[{re.escape(SIGN_CHARACTERS)}]?"  # -$12, 12 €, 45 %
 # Marks for an empty cell that pandas reads as text (it knows NA, n/a, NULL and the like): the question mark of many
 # public data sets, dashes and a dot.
 EMPTY_MARKS = ("?", "-", "--", "–", "—", ".", "n.a.")
@@ -310,14 +311,14 @@ def _may_be_numbers(sample: pd.Series) -> bool:
 def _numbers_written(cells: pd.Series, order: list[str]) -> tuple[pd.Series, list[str]] | None:
     """Give back (the numbers, the ways they were written) of cells that are all numbers written for people, or
     None."""
+    commas = bool(cells.str.contains(",", regex=False).any())
+    signs = bool(cells.str.contains(f"[{re.escape(SIGN_CHARACTERS)}]").any())
     for way in order:
+        if way == DECIMAL_COMMA and not commas:
+            continue  # no comma at all: its dots are decimal points, as the next way reads them
         number, grouping, decimal = WRITTEN_WAYS[way]
         if not cells.str.fullmatch(SIGNED.format(number=number)).all():
             continue
-        commas = bool(cells.str.contains(",", regex=False).any())
-        signs = bool(cells.str.contains(f"[{re.escape(SIGN_CHARACTERS)}]").any())
-        if way == DECIMAL_COMMA and not commas:
-            continue  # no comma at all: its dots are decimal points, as the next way reads them
         if not (commas or signs):
             return None  # plain numbers that pandas left as text for a reason of its own
         bare = cells
