@@ -138,8 +138,13 @@ def test_wide_csv_is_refused_by_its_cells_and_long_csv_by_its_rows(home, tmp_pat
         add_dataset(path)
     monkeypatch.delenv("TRAINYARD_MAX_TABLE_CELLS")
     monkeypatch.setenv("TRAINYARD_MAX_TABLE_ROWS", "100")
+    with pytest.raises(DataError, match=r"'wide.csv' has 300 rows; at most 100 fit\."):
+        add_dataset(path)  # read whole, as that fits in the memory free, and refused then
+    import engine.data.tables as tables
+
+    monkeypatch.setattr(tables, "free_memory", lambda: path.stat().st_size)  # too little to read it whole
     with pytest.raises(DataError, match=r"'wide.csv' has more than 100 rows; at most 100 fit\."):
-        add_dataset(path)
+        add_dataset(path)  # its lines counted first and read one row past the limit
     assert repo.list_datasets() == [] and list(datasets_dir().iterdir()) == []
 
 
