@@ -68,6 +68,23 @@ def test_fill_missing_by_median_mode_and_constant(home, tmp_path):
         clean_dataset(dataset, {"step": "fill_missing", "column": "size", "method": "constant", "value": "big"})
 
 
+def test_fill_missing_dates_by_median_and_by_a_date(home, tmp_path):
+    path = tmp_path / "orders.csv"
+    cells = ["" if i % 5 == 2 else f"2021-03-{1 + i:02d}" for i in range(20)]
+    path.write_text("ordered,amount,label\n" + "".join(f"{cell},{i},{'ab'[i % 2]}\n" for i, cell in enumerate(cells)))
+    dataset = add_dataset(path)
+    problem = next(p for p in dataset["quality_report"]["problems"] if p["code"] == "missing")
+    assert problem["effect"].startswith("Missing input dates are filled with the column's median.")
+    assert problem["actions"][0]["method"] == "median"
+    median = load_table(clean_dataset(dataset, problem["actions"][0]))
+    assert median["ordered"].isna().sum() == 0 and median.loc[2, "ordered"] == pd.Timestamp("2021-03-10 12:00")
+    constant = load_table(clean_dataset(dataset, {"step": "fill_missing", "column": "ordered", "method": "constant",
+                                                  "value": "2021-12-24"}))
+    assert constant.loc[2, "ordered"] == pd.Timestamp("2021-12-24")
+    with pytest.raises(DataError, match="write a date to fill it with, such as 2016-07-02"):
+        clean_dataset(dataset, {"step": "fill_missing", "column": "ordered", "method": "constant", "value": "soon"})
+
+
 def test_drop_rare_classes_and_columns(home, tmp_path):
     frame = pd.DataFrame({"x": np.arange(60.0), "id": [f"r{i}" for i in range(60)],
                           "label": ["a"] * 30 + ["b"] * 27 + ["c"] * 3})

@@ -146,6 +146,35 @@ def test_a_number_column_with_empty_training_cells_gets_an_input_saying_which_ro
     assert _describe_row(prep, features[0])["x1"] == pytest.approx(0.5, rel=1e-5)
 
 
+def test_a_date_column_is_read_as_its_moment_month_day_of_the_week_and_day(home, tmp_path):
+    from engine.data.prepare_tables import column_inputs, date_parts, date_text, input_columns, transform_records
+    from engine.training.examples import _describe_row
+    from tests.trained import table_dataset
+
+    data = prepare_dataset(table_dataset(tmp_path, dates=True), 0.2, 0.2, seed=0)
+    prep = data.preprocessing
+    dates = [c for c in prep["numeric"] if c["name"] == "sold"]
+    assert [c["date_part"] for c in dates] == ["days", "month", "weekday", "day", "yearday"]  # no time: no hour
+    assert [bool(c.get("missing_input")) for c in dates] == [True, False, False, False, False]  # 30 empty: told once
+    assert column_inputs(prep)[0] == ("sold", [0, 1, 2, 3, 4, 11])
+    assert prep["n_features"] == data.spec["n_features"] == 5 + 2 + 4 + 1
+    assert len(data.spec["number_edges"]) == 7  # a date's parts are read by range too
+    assert input_columns(prep)[0] == ("sold", "date", date_text(dates[0]["median"]))
+    assert input_columns(prep)[0][2].startswith(("2021-", "2022-"))  # the typical date, as written
+
+    rows = pd.DataFrame({"sold": ["2022-03-04", None, "not a date"], "x1": [0.5, 1.0, 2.0], "x2": [1.0, 2.0, 3.0],
+                         "colour": ["red", "blue", "red"]})
+    features = transform_inputs(prep, rows)
+    assert features[:, 11].tolist() == [0.0, 1.0, 1.0]  # empty, or not a date: said so
+    parts = date_parts(pd.Series(["2022-03-04"]))
+    assert parts.iloc[0].tolist() == [19055.0, 3.0, 4.0, 4.0, 63.0, 0.0]  # since 1970, March, a Friday, the 4th
+    assert features[0, 2] == pytest.approx((4.0 - dates[2]["mean"]) / dates[2]["std"])
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+    assert np.array_equal(transform_records(records, prep), features)  # the model service's path agrees
+    assert _describe_row(prep, features[0])["sold"] == "2022-03-04"
+    assert _describe_row(prep, features[1])["sold"] is None
+
+
 @pytest.mark.slow
 def test_regression_targets_are_standardised(home):
     dataset = add_sample("diabetes")

@@ -237,6 +237,40 @@ def test_numbers_written_for_people_are_read_as_numbers(home, tmp_path):
         "numbers")
 
 
+def test_dates_written_as_text_are_read_as_dates(home, tmp_path):
+    """A date column is read as dates in whatever common way it is written, so that a model can read when; a
+    column with one cell that is no date stays text, and the report says which columns hold dates."""
+    path = tmp_path / "visits.csv"
+    lines = [f"2021-{1 + i % 12:02d}-{1 + i % 28:02d},{1 + i % 12}/{1 + i % 28}/2021 {i % 24}:30,"
+             f"2021-03-01T{i % 24:02d}:00:00Z,{1 + i % 28:02d}.{1 + i % 12:02d}.2021,"
+             f"{'soon' if i == 5 else '2021-01-01'},"
+             f"{'2021-05-0' + str(1 + i % 9) if i % 10 else ''},{i % 2}\n" for i in range(40)]
+    path.write_text("day,us,zoned,german,note,gaps,came\n" + "".join(lines))
+    frame = read_table(path)
+    assert frame["day"].tolist()[:2] == [pd.Timestamp("2021-01-01"), pd.Timestamp("2021-02-02")]
+    assert frame["us"].tolist()[1] == pd.Timestamp("2021-02-02 01:30")  # month first, in a comma-separated file
+    assert frame["zoned"].tolist()[1] == pd.Timestamp("2021-03-01 01:00")  # in UTC, without a zone
+    assert frame["german"].tolist()[1] == pd.Timestamp("2021-02-02")  # day first, parted by dots
+    assert frame["note"].dtype.kind not in "Mm"  # 'soon' is no date
+    assert frame["gaps"].isna().sum() == 4 and frame["gaps"].dtype.kind == "M"  # an empty cell stays empty
+
+    semicolons = tmp_path / "orders.csv"  # a spreadsheet that parts cells by semicolons writes the day first
+    semicolons.write_text("ordered;amount\n" + "".join(f"{1 + i % 12}/{1 + i % 3}/2021;{i}\n" for i in range(20)))
+    assert read_table(semicolons)["ordered"].tolist()[1] == pd.Timestamp("2021-02-02")
+
+    added = cli("datasets", "add", str(path), "--name", "visits", "--target", "came", "--task", "classification")
+    assert added.returncode == 0, added.stderr
+    assert ("Dates: 'day', 'us', 'zoned' and 2 more hold dates: the model reads each as its moment in time, its "
+            "month, its day of the week, its day of the month, its day of the year and its time of day, where they "
+            "differ from row to row." in added.stdout)
+    report = json.loads(cli("datasets", "show", "visits", "--json").stdout)["quality_report"]
+    assert report["types"]["day"] == "date" and report["types"]["note"] == "category"
+    assert not [p for p in report["problems"] if p["code"] == "id_column"]  # a date of its own per row tells when
+    dated = make_table(30).assign(when=[f"2021-01-{1 + i % 28:02d}" for i in range(30)])
+    dated.to_csv(tmp_path / "dated.csv", index=False)
+    assert inspect_table(read_table(tmp_path / "dated.csv"))["target"] == "label"  # a date last is not the answer
+
+
 def test_a_question_mark_for_an_empty_cell_leaves_its_column_a_number(tmp_path):
     """Many public data sets write ? for a value nobody measured: the column is still numbers, with empty cells."""
     path = tmp_path / "heart.csv"

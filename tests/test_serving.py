@@ -19,6 +19,7 @@ import pytest
 from db import repo
 from engine.errors import DataError
 from engine.serving.inputs import INPUTS
+from engine.data.tables import read_table
 from engine.serving.runtime import Predictor
 from tests.conftest import APP, LOCAL, ROOT, cli, make_table, run_cli, use_home
 from tests.trained import table_dataset, train_run
@@ -278,6 +279,71 @@ def test_playground_predicts_a_row_the_way_pytorch_does(trained, predictors):
     assert shown.value == expected["prediction"]
     assert f"{expected['confidence']:.0%} sure" in [c.value for c in at.caption]
     assert len(at.get("plotly_chart")) == 2  # the probabilities, and why this answer
+
+
+@pytest.mark.slow
+def test_a_table_with_dates_is_served_as_it_was_trained(home, tmp_path, capsys):
+    """A date column is read the same way by every path a row takes: a file of rows, JSON rows sent to the service,
+    the Playground's form and the bundle's own encoder, which needs no Trainyard."""
+    from streamlit.testing.v1 import AppTest
+
+    from engine.serving.http import create_app, describe, load_predictor
+    from engine.serving.predict import load_trained, torch_predictor
+    from tests.trained import sold_dates, table_dataset
+
+    run = train_run(table_dataset(tmp_path, dates=True))
+    torch = torch_predictor(load_trained(run["id"]))
+    new = make_table(rows=4, seed=5).drop(columns="label").assign(sold=sold_dates(4, seed=5))
+    new.to_csv(tmp_path / "new.csv", index=False)
+    expected = torch.predict(read_table(tmp_path / "new.csv"))
+    printed = cli("predict", str(run["id"]), str(tmp_path / "new.csv"), "--json")
+    assert printed.returncode == 0, printed.stderr
+    assert [a["prediction"] for a in json.loads(printed.stdout)] == [a["prediction"] for a in expected]
+
+    onnx = load_predictor(run["id"], "onnx")
+    client = TestClient(create_app(onnx, describe(onnx, repo.get_run(run["id"]))), base_url=LOCAL)
+    records = new.astype(object).where(new.notna(), None).to_dict(orient="records")
+    answer = client.post("/predict", json={"rows": records})
+    assert answer.status_code == 200, answer.text
+    for got, want in zip(answer.json()["predictions"], expected):
+        assert got["prediction"] == want["prediction"]
+        assert got["confidence"] == pytest.approx(want["confidence"], abs=1e-4)
+    zoned = client.post("/predict", json={"rows": [records[0] | {"sold": records[0]["sold"] + "T00:00:00Z"}]})
+    assert zoned.json()["predictions"][0]["confidence"] == pytest.approx(expected[0]["confidence"], abs=1e-4)
+    bad = client.post("/predict", json={"rows": [records[0] | {"sold": "next Tuesday"}]})
+    assert bad.status_code == 422 and "rows[0].sold" in bad.json()["error"], bad.text
+    about = client.get("/model").json()
+    assert about["inputs"][0] == {"column": "sold", "type": "date"}
+    assert [c["column"] for c in about["inputs"]] == ["sold", "x1", "x2", "colour"]
+
+    code, _, err = run_cli(capsys, "export", str(run["id"]), "--format", "bundle", "--out", str(tmp_path / "b.zip"))
+    assert code == 0, err
+    with zipfile.ZipFile(tmp_path / "b.zip") as archive:
+        archive.extractall(tmp_path / "out")
+    folder = tmp_path / "out" / f"trainyard-run-{run['id']}"
+    readme = "\n".join(re.findall(r"```python\n(.*?)```", (folder / "README.md").read_text(), re.S))
+    readme += f"\nprint('ROWS', json.dumps(encode({json.dumps(records)}).tolist()))"
+    ran = subprocess.run([sys.executable, "-c", readme], cwd=folder, capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    encoded = json.loads(ran.stdout.split("ROWS ", 1)[1])
+    assert np.allclose(encoded, INPUTS["tabular"].encode(onnx.preprocessing, read_table(tmp_path / "new.csv")),
+                       atol=1e-5)
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.query_params["run"] = str(run["id"])
+    at.switch_page("views/playground.py").run()
+    assert not at.exception, at.exception
+    at.text_input(key="date-0").set_value(records[1]["sold"] or "2022-05-06")
+    at.number_input(key="number-1").set_value(records[1]["x1"])
+    at.number_input(key="number-2").set_value(records[1]["x2"])
+    at.selectbox(key="category-3").set_value(records[1]["colour"])
+    next(b for b in at.button if b.label == "Predict").click().run()
+    assert not at.exception, at.exception
+    shown = next(m for m in at.metric if m.label == "Prediction")
+    assert shown.value == torch.predict(pd.DataFrame([records[1] | {"sold": records[1]["sold"] or "2022-05-06"}])
+                                        )[0]["prediction"]
 
 
 def test_playground_explains_a_run_whose_model_is_missing(home, tmp_path):

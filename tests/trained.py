@@ -29,11 +29,25 @@ def train_run(dataset: dict, model: str = "mlp", hidden_sizes: tuple[int, ...] =
     return finished
 
 
-def table_dataset(folder: Path, rows: int = 300, classes: int = 2, name: str = "shop", gaps: bool = False) -> dict:
-    """Add a small learnable table (tests.conftest.make_table); with gaps, every tenth row lacks its 'x2'."""
+def table_dataset(folder: Path, rows: int = 300, classes: int = 2, name: str = "shop", gaps: bool = False,
+                  dates: bool = False) -> dict:
+    """Add a small learnable table (tests.conftest.make_table); with gaps, every tenth row lacks its 'x2'; with
+    dates, a column 'sold' of dates written as text (2021-03-05), every tenth empty."""
     path = folder / f"{name}.csv"
     frame = make_table(rows=rows, classes=classes)
     if gaps:
         frame.loc[frame.index % 10 == 3, "x2"] = None
+    if dates:
+        frame.insert(0, "sold", sold_dates(rows))
     frame.to_csv(path, index=False)
     return add_dataset(path, name=name)
+
+
+def sold_dates(rows: int, seed: int = 0) -> list[str | None]:
+    """Give back rows dates of 2021 and 2022 written as text (2021-03-05), every tenth None."""
+    import numpy as np
+    import pandas as pd
+
+    days = np.random.default_rng(seed).integers(0, 730, rows)
+    dates = (pd.Timestamp("2021-01-01") + pd.to_timedelta(days, unit="D")).strftime("%Y-%m-%d")
+    return [None if i % 10 == 7 else date for i, date in enumerate(dates)]

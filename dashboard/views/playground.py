@@ -17,6 +17,7 @@ from dashboard.components.explanations import explain_answer, original_model_wor
 from dashboard.components.text import label_safe, markdown_safe
 from dashboard.components.trained import choose_finished_run, run_engine
 from db.csv_export import frame_csv
+from engine.data.prepare_tables import input_columns
 from engine.data.tables import read_table
 from engine.errors import UserError
 from engine.serving import DEFAULT_TOP
@@ -120,12 +121,17 @@ def try_a_row() -> None:
             st.caption("Start from typical values and change what you like.")
             values = {}
             cells = st.columns(3)
-            for i, column in enumerate(prep["numeric"]):
-                values[column["name"]] = cells[i % 3].number_input(
-                    label_safe(column["name"]), value=float(column["median"]), format="%.6g", key=f"number-{i}")
-            for j, column in enumerate(prep["categorical"], start=len(prep["numeric"])):
-                values[column["name"]] = cells[j % 3].selectbox(
-                    label_safe(column["name"]), column["categories"], key=f"category-{j}")
+            categories = {column["name"]: column["categories"] for column in prep["categorical"]}
+            for i, (name, kind, typical) in enumerate(input_columns(prep)):
+                if kind == "number":
+                    values[name] = cells[i % 3].number_input(
+                        label_safe(name), value=float(typical), format="%.6g", key=f"number-{i}")
+                elif kind == "date":
+                    values[name] = cells[i % 3].text_input(
+                        label_safe(name), value=typical, key=f"date-{i}",
+                        help="A date as year-month-day, such as 2016-07-02, perhaps with a time: 2016-07-02 13:40.")
+                else:
+                    values[name] = cells[i % 3].selectbox(label_safe(name), categories[name], key=f"category-{i}")
             pressed = st.form_submit_button("Predict", type="primary", icon=":material/bolt:")
         if pressed and (answers := answer_for(pd.DataFrame([values]))):
             SHOW[prep["task"]](answers[0])

@@ -47,8 +47,8 @@ def column_types(frame: pd.DataFrame) -> dict[str, str]:
 def looks_like_id(series: pd.Series, name: str) -> bool:
     """Give back True for a column that names rows rather than describing them (unique per row)."""
     values = series.dropna()
-    if len(values) < MIN_ROWS or pd.api.types.is_float_dtype(values):
-        return False
+    if len(values) < MIN_ROWS or pd.api.types.is_float_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return False  # a date tells when, even where each row has its own
     distinct = values.nunique()
     if ID_NAME.search(name.strip()):
         return distinct >= 0.95 * len(values)

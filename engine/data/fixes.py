@@ -77,8 +77,9 @@ def _fill_missing(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, 
                         "Drop those rows instead.")
     values = frame[column]
     numeric = pd.api.types.is_numeric_dtype(values)
+    dates = pd.api.types.is_datetime64_any_dtype(values)
     if method == "median":
-        if not numeric:
+        if not numeric and not dates:
             raise DataError(f"'{column}' holds words, which have no median. Fill with the most common value.")
         fill = values.median()
     elif method == "mode":
@@ -88,7 +89,11 @@ def _fill_missing(frame: pd.DataFrame, step: dict[str, Any], dataset: dict[str, 
         if raw is None or str(raw).strip() == "":
             raise DataError("Write the value to fill the missing cells with.")
         fill = raw
-        if numeric:
+        if dates:
+            fill = pd.to_datetime(str(raw).strip(), errors="coerce")
+            if pd.isna(fill):
+                raise DataError(f"'{column}' holds dates; write a date to fill it with, such as 2016-07-02.")
+        elif numeric:
             try:
                 fill = float(raw)
             except ValueError:

@@ -194,7 +194,7 @@ def load_pixels(dataset: dict[str, Any]) -> np.ndarray:
 
 # How a file was read where it differs from the plain case, as detection says it: (title, its reason's key).
 READING_NOTES = (("No header row", "header_reason"), ("Text encoding", "encoding_reason"),
-                 ("Numbers", "numbers_reason"))
+                 ("Numbers", "numbers_reason"), ("Dates", "dates_reason"))
 WRITTEN_WORDS = {DECIMAL_COMMA: "with a decimal comma (3,5 for three and a half)",
                  THOUSANDS_COMMAS: "with commas between thousands (1,234.5)",
                  SIGNS: "with a currency or percent sign, which is left out (45 % is read as 45)",
@@ -279,7 +279,21 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
     else:
         task_reason = "you chose it"
     detected.update(target=target, target_reason=target_reason, task=task, task_reason=task_reason)
+    dates = [column for column in frame.columns
+             if column != target and pd.api.types.is_datetime64_any_dtype(frame[column])]
+    if dates and kind == "tabular":
+        detected["dates_reason"] = _dates_reason(dates)
     return detected
+
+
+def _dates_reason(dates: list[str]) -> str:
+    """Say which input columns hold dates, and what of a date the model reads (engine.data.prepare_tables)."""
+    from engine.data.prepare_tables import DATE_PART_WORDS
+
+    named = ", ".join(f"'{column}'" for column in dates[:3]) + (f" and {len(dates) - 3} more" if len(dates) > 3 else "")
+    words = list(DATE_PART_WORDS.values())
+    return (f"{named} {'holds' if len(dates) == 1 else 'hold'} dates: the model reads each as {', '.join(words[:-1])} "
+            f"and {words[-1]}, where they differ from row to row")
 
 
 def describe_table(frame: pd.DataFrame, detected: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

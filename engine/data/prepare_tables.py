@@ -41,31 +41,88 @@ def unscale_numbers(values: np.ndarray, column: dict[str, Any]) -> np.ndarray:
     return np.sign(values) * np.expm1(np.abs(values)) if column.get("log") else values
 
 
+# What a network reads of a date: its moment (days since 1 January 1970, with the time of day as a fraction), for a
+# trend; its month, day of the week, day of the month and day of the year, for the seasons, weeks, paydays and
+# holidays of what people do; its hour, for the rhythm of a day. A part that is the same in every training row (the
+# hour of a date without a time) is left out. The day of the year, Balanced, seeds 0-1, RMSE without → with it
+# (gradient boosting on the same parts in brackets): births a day in the US 1969-88 (mosaicData) 234.6 → 216.9
+# (216.3 → 202.4), Chicago's trains (modeldata) 1.827 → 1.586 (1.620 → 1.369), and daily top temperatures in
+# Clemson (stevedata) 7.366 → 7.400 (7.203 → 7.156).
+DATE_PARTS = ("days", "month", "weekday", "day", "yearday", "hour")
+DATE_PART_WORDS = {"days": "its moment in time", "month": "its month", "weekday": "its day of the week",
+                   "day": "its day of the month", "yearday": "its day of the year", "hour": "its time of day"}
+EPOCH = pd.Timestamp("1970-01-01")
+
+
+def as_dates(values) -> pd.Series:
+    """Give back values (dates, or dates written as text such as 2016-07-02 or 2016-07-02T13:40:00Z) as dates without
+    a time zone, in UTC; a cell that is no date is empty (NaT)."""
+    series = pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return series.dt.tz_convert(None) if series.dt.tz is not None else series
+    text = series.astype("string").str.strip()
+    dates = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
+    others = dates.isna() & text.notna()
+    if others.any():
+        dates[others] = pd.to_datetime(text[others], errors="coerce", utc=True, format="mixed")
+    return dates.dt.tz_convert(None)
+
+
+def date_parts(values) -> pd.DataFrame:
+    """Give back the DATE_PARTS of each date in values as numbers (empty where a date is)."""
+    dates = as_dates(values)
+    return pd.DataFrame({
+        "days": (dates - EPOCH) / pd.Timedelta(days=1),
+        "month": dates.dt.month.astype(float),
+        "weekday": dates.dt.day_of_week.astype(float),
+        "day": dates.dt.day.astype(float),
+        "yearday": dates.dt.day_of_year.astype(float),
+        "hour": (dates.dt.hour + dates.dt.minute / 60).astype(float),
+    }, index=dates.index)
+
+
+def date_text(days: float) -> str:
+    """Give back a date's moment (days since 1 January 1970) as it is written: 2016-07-02, or 2016-07-02 13:40."""
+    moment = (EPOCH + pd.Timedelta(days=float(days))).round("min")
+    return moment.strftime("%Y-%m-%d %H:%M" if moment != moment.normalize() else "%Y-%m-%d")
+
+
+def _number_column(name: str, values: pd.Series, ranges: int, may_log: bool = True) -> dict[str, Any]:
+    """Give back how a numeric column is filled, scaled and read by range, learned from its training values."""
+    median = float(values.median()) if values.notna().any() else 0.0
+    filled = values.fillna(median)
+    log = may_log and is_long_tailed(filled)
+    scaled = signed_log(filled) if log else filled
+    std = float(scaled.std(ddof=0)) or 1.0
+    mean = float(scaled.mean())
+    edges = np.unique(np.quantile((scaled.to_numpy() - mean) / std, np.linspace(0, 1, ranges + 1)))
+    return ({"name": name, "median": median, "log": log, "mean": mean, "std": std,
+             "edges": [round(float(e), 6) for e in edges]}
+            | ({"missing_input": True} if values.isna().sum() >= MIN_EMPTY_ROWS else {}))
+
+
 def fit_table_preprocessing(frame: pd.DataFrame, target: str, task: str, column_types: dict[str, str]) -> dict[str, Any]:
-    """Learn scaling and category codes from the training rows; give back a plain, JSON-able dict."""
+    """Learn scaling and category codes from the training rows; give back a plain, JSON-able dict.
+
+    A date column is read as numbers, one per part of DATE_PARTS that varies: entries of prep["numeric"] with the
+    column's name and a "date_part", side by side, the first of them saying whether the model is told of gaps."""
     from engine.data.columns import is_constant
 
     numeric, categorical = [], []
-    ranges = number_ranges(sum(column_types.get(column) == "number" for column in frame.columns if column != target),
+    inputs = [column for column in frame.columns if column != target]
+    ranges = number_ranges(sum({"number": 1, "date": 3}.get(column_types.get(column), 0) for column in inputs),
                            len(frame))
-    for column in frame.columns:
-        if column == target:
-            continue
+    for column in inputs:
         series = frame[column]
         if is_constant(series):
             continue  # carries no information
         if column_types.get(column) == "number":
-            values = series.astype(float)
-            median = float(values.median()) if values.notna().any() else 0.0
-            filled = values.fillna(median)
-            log = is_long_tailed(filled)
-            scaled = signed_log(filled) if log else filled
-            std = float(scaled.std(ddof=0)) or 1.0
-            mean = float(scaled.mean())
-            edges = np.unique(np.quantile((scaled.to_numpy() - mean) / std, np.linspace(0, 1, ranges + 1)))
-            numeric.append({"name": column, "median": median, "log": log, "mean": mean, "std": std,
-                            "edges": [round(float(e), 6) for e in edges]}
-                           | ({"missing_input": True} if values.isna().sum() >= MIN_EMPTY_ROWS else {}))
+            numeric.append(_number_column(column, series.astype(float), ranges))
+        elif column_types.get(column) == "date":
+            parts = date_parts(series)
+            for i, part in enumerate(part for part in DATE_PARTS if parts[part].nunique() > 1):
+                entry = _number_column(column, parts[part], ranges, may_log=False) | {"date_part": part}
+                numeric.append(entry if i == 0 else {k: v for k, v in entry.items() if k != "missing_input"})
         elif column_types.get(column) in ("category", "text"):
             counts = series.astype("string").fillna("(missing)").value_counts()
             kept = counts.iloc[:MAX_CATEGORIES]
@@ -89,36 +146,58 @@ def fit_table_preprocessing(frame: pd.DataFrame, target: str, task: str, column_
 def column_inputs(prep: dict[str, Any]) -> list[tuple[str, list[int]]]:
     """Give back each input column of a prepared table with the positions of its inputs in an encoded row.
 
-    A row is laid out as: one input per numeric column (its scaled value, the median where the cell is empty), then
+    A row is laid out as: one input per numeric column (its scaled value, the median where the cell is empty) and
+    per part of a date column (DATE_PARTS; the column's inputs are all of its parts), then
     one yes/no input per category of each categorical column and one for a value not seen in training, then one
     yes/no input per numeric column with empty cells in MIN_EMPTY_ROWS training rows or more, saying that the row's
     cell is empty.
     The median alone would read an unknown number as a typical one, where an empty cell often tells something of
     its own (an income left out of a loan request, an age a survey did not ask)."""
-    inputs, at = [], 0
-    for column in prep["numeric"]:
-        inputs.append((column["name"], [at]))
+    inputs: dict[str, list[int]] = {}
+    at = 0
+    for column in prep["numeric"]:  # a date's parts, side by side, are its column's inputs
+        inputs.setdefault(column["name"], []).append(at)
         at += 1
     for column in prep["categorical"]:
         width = len(column["categories"]) + 1
-        inputs.append((column["name"], list(range(at, at + width))))
+        inputs[column["name"]] = list(range(at, at + width))
         at += width
-    for position, column in enumerate(prep["numeric"]):
+    for column in prep["numeric"]:
         if column.get("missing_input"):
-            inputs[position][1].append(at)
+            inputs[column["name"]].append(at)
             at += 1
-    return inputs
+    return list(inputs.items())
+
+
+def input_columns(prep: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """Give back each input column of a prepared table once, in its inputs' order, as (name, kind, typical value):
+    a number and its median, a date and its median date as written (2016-07-02), a category and its most common
+    value."""
+    columns: dict[str, tuple[str, str, Any]] = {}
+    for column in prep["numeric"]:
+        if column["name"] not in columns:  # a date by its first part, its moment
+            columns[column["name"]] = ((column["name"], "date", date_text(column["median"])) if column.get("date_part")
+                                       else (column["name"], "number", column["median"]))
+    for column in prep["categorical"]:
+        columns[column["name"]] = (column["name"], "category", column["categories"][0] if column["categories"] else "")
+    return list(columns.values())
 
 
 def transform_features(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
     """Give back the float32 feature matrix for frame, applying prep exactly as fitted (laid out as column_inputs
     says)."""
     out = np.zeros((len(frame), prep["n_features"]), dtype=np.float32)
-    at, empty = 0, []
+    at, empty, dates = 0, [], {}
     for column in prep["numeric"]:
-        if column["name"] not in frame.columns:
-            raise DataError(f"The input column '{column['name']}' is missing.")
-        values = pd.to_numeric(frame[column["name"]], errors="coerce").astype(float)
+        name = column["name"]
+        if name not in frame.columns:
+            raise DataError(f"The input column '{name}' is missing.")
+        if column.get("date_part"):
+            if name not in dates:
+                dates[name] = date_parts(frame[name].reset_index(drop=True))
+            values = dates[name][column["date_part"]]
+        else:
+            values = pd.to_numeric(frame[name], errors="coerce").astype(float)
         if column.get("missing_input"):
             empty.append(values.isna().to_numpy())
         out[:, at] = scale_numbers(values.fillna(column["median"]).to_numpy(), column)
@@ -140,12 +219,18 @@ def transform_features(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
 def transform_records(records: list[dict[str, Any]], prep: dict[str, Any]) -> np.ndarray:
     """Give back what transform_features gives for pd.DataFrame(records), without pandas: the model service's
     path for rows sent as JSON, where building a frame would cost more than the model. Numbers are floats or
-    None (missing); categories are compared as text, as the frame's string conversion does."""
+    None (missing); dates are text (2016-07-02) or None; categories are compared as text, as the frame's string
+    conversion does."""
     out = np.zeros((len(records), prep["n_features"]), dtype=np.float32)
-    at, empty = 0, []
+    at, empty, dates = 0, [], {}
     for column in prep["numeric"]:
         name = column["name"]
-        values = np.array([np.nan if row.get(name) is None else row[name] for row in records], dtype=float)
+        if column.get("date_part"):  # a date as text, or None
+            if name not in dates:
+                dates[name] = date_parts([row.get(name) for row in records])
+            values = dates[name][column["date_part"]].to_numpy(dtype=float, copy=True)
+        else:
+            values = np.array([np.nan if row.get(name) is None else row[name] for row in records], dtype=float)
         gaps = np.isnan(values)
         if column.get("missing_input"):
             empty.append(gaps)

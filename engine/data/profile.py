@@ -65,6 +65,9 @@ def guess_target(frame: pd.DataFrame, exclude: tuple[str, ...] = ()) -> tuple[st
         if name == "y" and "x" in lowered and lowered["y"] != columns[-1]:
             continue  # a 'y' beside an 'x' is a coordinate or a size (diamonds' x, y, z in mm), not the answer
         return lowered[name], f"its name, '{lowered[name]}', is a usual name for the column to predict"
+    answers = [column for column in columns if not pd.api.types.is_datetime64_any_dtype(frame[column])]
+    if answers and answers[-1] != columns[-1]:  # a date tells when, it is rarely what is asked
+        return answers[-1], "it is the last column but for dates, where the answer usually goes"
     return columns[-1], "it is the last column, where the answer usually goes"
 
 

@@ -54,14 +54,16 @@ def missing_problems(report: dict[str, Any], target: str | None, roles: str = "i
                 "Fill in the answers at the source, or drop these rows.",
                 [action("Drop these rows", "drop_missing", column=column)]))
             continue
-        numeric = report["types"].get(column) == "number"
+        kind = report["types"].get(column)
+        numeric = kind in ("number", "date")
         fill = (action("Fill with the median", "fill_missing", column=column, method="median") if numeric
                 else action("Fill with the most common value", "fill_missing", column=column, method="mode"))
+        noun = "dates" if kind == "date" else "numbers"
         problems.append(problem(
             "missing", "warning" if share < 0.3 else "serious", title,
-            (f"Missing {roles} numbers are filled with the column's median. Where at least {MIN_EMPTY_ROWS} "
+            (f"Missing {roles} {noun} are filled with the column's median. Where at least {MIN_EMPTY_ROWS} "
              "training rows lack one, the model is also told which rows do: it can learn what a gap means, but "
-             "not the number that belongs there." if numeric else
+             f"not the {noun[:-1]} that belongs there." if numeric else
              f"Missing {roles} values are read as a value of their own, '(missing)'.") +
             (" With this many gaps the column may mislead more than it helps." if share >= 0.3 else ""),
             "Fill them in at the source, fill them here, or drop the rows.",

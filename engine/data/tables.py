@@ -35,6 +35,18 @@ SIGNED = rf"(?:[+-]?\s*[{re.escape(CURRENCIES)}]\s*)?{{number}}\s*[{re.escape(SI
 # public data sets, dashes and a dot.
 EMPTY_MARKS = ("?", "-", "--", "–", "—", ".", "n.a.")
 WRITTEN_SAMPLE = 1000  # cells of a text column tried first, before all of them
+# Dates written as text: a year first (2016-07-02, 2016/07/02, 2016-07, as ISO 8601 and databases write them) or
+# last (7/2/2016, 02.07.2016, 2/7/16), perhaps with a time of day (13:40, 13:40:36, T13:40:36Z).
+DATE_TEXT = re.compile(r"(?:[0-9]{4}[-/.][0-9]{1,2}(?:[-/.][0-9]{1,2})?"
+                       r"|[0-9]{1,2}[-/.][0-9]{1,2}[-/.](?:[0-9]{4}|[0-9]{2}))"
+                       r"(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?: ?[AaPp][Mm])?)?"
+                       r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?")
+# The ways a date with its year last is written, month or day first; a file parted by semicolons, as spreadsheets
+# write them where the day comes first, tries the day first.
+MONTH_FIRST = ("%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
+DAY_FIRST = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%y", "%d.%m.%y")
+YEAR_FIRST = ("%Y/%m/%d", "%Y.%m.%d")
+TIMES_OF_DAY = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p")
 # pandas reads a large CSV in pieces side by side and then joins them: 1,000,000 rows (169 MB) in 0.85 s on 2 cores,
 # peaking at 2.8 times the file's size, where reading it from start to end takes 1.4 times as long and peaks at 1.8
 # times. A file whose side-by-side read would take more than half the memory free is read from start to end.
@@ -259,6 +271,7 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
     written = _written_numbers(frame, delimiter)
     if written:
         frame.attrs["written_numbers"] = written  # said in the report
+    _written_dates(frame, delimiter)
     if frame.shape[1] < fewest_columns and frame.shape[0] > 0:
         raise DataError(
             f"'{name}' has only one column. A training table needs input columns and a column to predict; "
@@ -299,6 +312,46 @@ def _written_numbers(frame: pd.DataFrame, delimiter: str) -> dict[str, list[str]
             frame[column] = numbers.reindex(series.index)
             read[str(column).strip()] = ways + [EMPTY] * bool(marked.any())
     return read
+
+
+def _written_dates(frame: pd.DataFrame, delimiter: str) -> None:
+    """Read as dates (and times) the text columns whose every cell is a date written in one way (DATE_TEXT), so that
+    a model can read a date's moment, month and day of the week; times with a zone are read in UTC. A column with a
+    cell of any other kind is left as text."""
+    for column in frame.columns:
+        series = frame[column]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        cells = series.dropna()
+        sample = cells.iloc[:WRITTEN_SAMPLE]
+        if cells.empty or not all(isinstance(cell, str) for cell in sample) \
+                or not sample.str.strip().str.fullmatch(DATE_TEXT).all():
+            continue
+        dates = _dates_written(cells.str.strip(), delimiter)
+        if dates is not None:
+            frame[column] = dates.reindex(series.index)
+
+
+def _dates_written(cells: pd.Series, delimiter: str) -> pd.Series | None:
+    """Give back the cells as dates in the first way that reads them all, or None when none does."""
+    if cells.str.match(r"[0-9]{4}-").all():
+        ways = ["ISO8601"]
+    else:
+        ends = DAY_FIRST + MONTH_FIRST if delimiter == ";" else MONTH_FIRST + DAY_FIRST
+        ways = [day + time for day in YEAR_FIRST + ends for time in TIMES_OF_DAY]
+    sample = cells.iloc[:WRITTEN_SAMPLE]
+    for way in ways:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                if pd.to_datetime(sample, format=way, errors="coerce", utc=True).isna().any():
+                    continue
+                dates = pd.to_datetime(cells, format=way, errors="coerce", utc=True)
+            except (ValueError, OverflowError):
+                continue
+        if dates.notna().all():
+            return dates.dt.tz_convert(None)
+    return None
 
 
 def _may_be_numbers(sample: pd.Series) -> bool:

@@ -40,7 +40,7 @@ def word_counts(texts: Iterable[Any]) -> np.ndarray:
 
 
 def _mean_words(series: pd.Series) -> float:
-    if pd.api.types.is_numeric_dtype(series):
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
         return 0.0
     sample = spread_sample(series, 20_000).dropna().head(2000)
     return float(word_counts(sample).mean()) if len(sample) else 0.0

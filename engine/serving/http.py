@@ -216,9 +216,12 @@ def describe(predictor: Predictor, run: dict[str, Any]) -> dict[str, Any]:
     if prep["task"] == "classification":
         about["labels"] = list(prep["classes"])
     if prep["kind"] == "tabular":
-        about["inputs"] = ([{"column": c["name"], "type": "number"} for c in prep["numeric"]]
-                           + [{"column": c["name"], "type": "category", "categories": c["categories"]}
-                              for c in prep["categorical"]])
+        from engine.data.prepare_tables import input_columns
+
+        categories = {column["name"]: column["categories"] for column in prep["categorical"]}
+        about["inputs"] = [{"column": name, "type": kind} | ({"categories": categories[name]} if kind == "category"
+                                                              else {})
+                           for name, kind, _ in input_columns(prep)]
     return about
 
 

@@ -90,7 +90,9 @@ class TableInputs(Inputs):
     kind, noun = "tabular", "row"
 
     def columns(self, prep: dict[str, Any]) -> list[str]:
-        return [c["name"] for c in prep["numeric"]] + [c["name"] for c in prep["categorical"]]
+        from engine.data.prepare_tables import input_columns
+
+        return [name for name, _, _ in input_columns(prep)]
 
     def read_files(self, prep, arguments):
         frame = _read_table_files(arguments)
@@ -108,9 +110,9 @@ class TableInputs(Inputs):
         return transform_inputs(prep, raw)
 
     def example(self, prep):
-        row = {c["name"]: c["median"] for c in prep["numeric"]}
-        row |= {c["name"]: (c["categories"][0] if c["categories"] else "") for c in prep["categorical"]}
-        return pd.DataFrame([row])
+        from engine.data.prepare_tables import input_columns
+
+        return pd.DataFrame([{name: typical for name, _, typical in input_columns(prep)}])
 
 
 class TextInputs(Inputs):

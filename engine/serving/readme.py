@@ -47,6 +47,8 @@ TABLE_ENCODER = '''
 For tables, `encode` turns rows given as `{column: value}` into the model's input exactly as Trainyard does:
 
 ```python
+from datetime import datetime, timezone
+
 prep = json.load(open("preprocessing.json"))
 
 
@@ -58,10 +60,27 @@ def number(value, default):
     return default if np.isnan(value) else value
 
 
+def date_part(value, part):
+    try:  # a date written as 2016-07-02, 2016-07-02 13:40 or 2016-07-02T13:40:00Z
+        moment = datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        return None  # missing or not a date
+    if moment.tzinfo:  # times with a zone are read in UTC
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return {"days": (moment - datetime(1970, 1, 1)).total_seconds() / 86400, "month": moment.month,
+            "weekday": moment.weekday(), "day": moment.day, "yearday": moment.timetuple().tm_yday,
+            "hour": moment.hour + moment.minute / 60}[part]
+
+
+def cell(row, column):  # a number, or one part of a date (its moment, month, day of the week … hour)
+    value = row.get(column["name"])
+    return date_part(value, column["date_part"]) if column.get("date_part") else value
+
+
 def encode(rows):
     parts = []
     for column in prep["numeric"]:
-        values = np.array([number(row.get(column["name"]), column["median"]) for row in rows])
+        values = np.array([number(cell(row, column), column["median"]) for row in rows])
         if column.get("log"):  # a long-tailed column is scaled by its signed logarithm
             values = np.sign(values) * np.log1p(np.abs(values))
         parts.append(((values - column["mean"]) / column["std"])[:, None])
@@ -72,7 +91,7 @@ def encode(rows):
         parts.append(np.eye(len(lookup) + 1)[codes])
     for column in prep["numeric"]:
         if column.get("missing_input"):  # 1 where the number is missing, for columns with gaps in training
-            parts.append(np.array([[float(number(row.get(column["name"]), None) is None)] for row in rows]))
+            parts.append(np.array([[float(number(cell(row, column), None) is None)] for row in rows]))
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 

@@ -9,6 +9,7 @@ A request's numbers must be finite: Infinity, NaN or 1e999 in JSON is refused wi
 
 import base64
 import binascii
+from datetime import datetime
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 from fastapi.exceptions import RequestValidationError
@@ -31,12 +32,19 @@ class RequestShape(NamedTuple):
 
 
 def _table_request(prep: dict[str, Any]) -> RequestShape:
+    from engine.data.prepare_tables import input_columns
+
     fields: dict[str, Any] = {}
     example: dict[str, Any] = {}
-    for i, column in enumerate(prep["numeric"]):
-        fields[f"number_{i}"] = (Optional[float], Field(alias=column["name"], description=(
-            f"a number; typical value {column['median']:.4g}; null when unknown")))
-        example[column["name"]] = column["median"]
+    numbers = [(name, typical) for name, kind, typical in input_columns(prep) if kind != "category"]
+    for i, (name, typical) in enumerate(numbers):
+        if isinstance(typical, str):  # a date
+            fields[f"date_{i}"] = (Optional[datetime], Field(alias=name, description=(
+                f"a date, such as {typical} or {typical}T13:40:00; null when unknown")))
+        else:
+            fields[f"number_{i}"] = (Optional[float], Field(alias=name, description=(
+                f"a number; typical value {typical:.4g}; null when unknown")))
+        example[name] = typical
     for i, column in enumerate(prep["categorical"]):
         shown = ", ".join(column["categories"][:12]) + (", …" if len(column["categories"]) > 12 else "")
         fields[f"category_{i}"] = (Optional[Union[str, int, float, bool]], Field(alias=column["name"], description=(

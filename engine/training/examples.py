@@ -16,15 +16,20 @@ import numpy as np
 def _describe_row(prep: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
     """Give back the row's values read back from its features (an empty number as None where the model was told
     it was empty, else as the median filled in)."""
-    from engine.data.prepare_tables import column_inputs, unscale_numbers
+    from engine.data.prepare_tables import column_inputs, date_text, unscale_numbers
 
     row: dict[str, Any] = {}
-    numeric = {column["name"]: column for column in prep["numeric"]}
+    numeric: dict[str, dict[str, Any]] = {}
+    for column in prep["numeric"]:
+        numeric.setdefault(column["name"], column)  # a date by its first part, its moment (DATE_PARTS)
     categorical = {column["name"]: column for column in prep["categorical"]}
     for name, inputs in column_inputs(prep):
         if name in numeric:
-            empty = len(inputs) > 1 and x[inputs[1]] > 0.5
-            row[name] = None if empty else round(float(unscale_numbers(x[inputs[0]], numeric[name])), 6)
+            column = numeric[name]
+            parts = sum(entry["name"] == name for entry in prep["numeric"])
+            empty = len(inputs) > parts and x[inputs[-1]] > 0.5
+            value = float(unscale_numbers(x[inputs[0]], column))
+            row[name] = None if empty else date_text(value) if column.get("date_part") else round(value, 6)
         else:
             code = int(np.argmax(x[inputs]))
             categories = categorical[name]["categories"]
