@@ -291,13 +291,8 @@ def _written_numbers(frame: pd.DataFrame, delimiter: str) -> dict[str, list[str]
     order = {";": [DECIMAL_COMMA, THOUSANDS_COMMAS], ",": [THOUSANDS_COMMAS]}.get(
         delimiter, [THOUSANDS_COMMAS, DECIMAL_COMMA])
     read = {}
-    for column in frame.columns:
-        series = frame[column]
-        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            continue
-        cells = series.dropna()
-        sample = cells.iloc[:WRITTEN_SAMPLE]
-        if cells.empty or not all(isinstance(cell, str) for cell in sample) or not _may_be_numbers(sample):
+    for column, series, cells, sample in _text_columns(frame):
+        if not _may_be_numbers(sample):
             continue  # most text columns are ruled out by their first cells
         cells = cells.str.strip()
         marked = cells.isin(EMPTY_MARKS)
@@ -314,18 +309,24 @@ def _written_numbers(frame: pd.DataFrame, delimiter: str) -> dict[str, list[str]
     return read
 
 
-def _written_dates(frame: pd.DataFrame, delimiter: str) -> None:
-    """Read as dates (and times) the text columns whose every cell is a date written in one way (DATE_TEXT), so that
-    a model can read a date's moment, month and day of the week; times with a zone are read in UTC. A column with a
-    cell of any other kind is left as text."""
+def _text_columns(frame: pd.DataFrame):
+    """Give back (name, column, its filled cells, its first WRITTEN_SAMPLE of them) for each column of text."""
     for column in frame.columns:
         series = frame[column]
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             continue
         cells = series.dropna()
         sample = cells.iloc[:WRITTEN_SAMPLE]
-        if cells.empty or not all(isinstance(cell, str) for cell in sample) \
-                or not sample.str.strip().str.fullmatch(DATE_TEXT).all():
+        if not cells.empty and all(isinstance(cell, str) for cell in sample):
+            yield column, series, cells, sample
+
+
+def _written_dates(frame: pd.DataFrame, delimiter: str) -> None:
+    """Read as dates (and times) the text columns whose every cell is a date written in one way (DATE_TEXT), so that
+    a model can read a date's moment, month and day of the week; times with a zone are read in UTC. A column with a
+    cell of any other kind is left as text."""
+    for column, series, cells, sample in _text_columns(frame):
+        if not sample.str.strip().str.fullmatch(DATE_TEXT).all():
             continue
         dates = _dates_written(cells.str.strip(), delimiter)
         if dates is not None:
