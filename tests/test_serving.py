@@ -189,6 +189,11 @@ def test_http_service_answers_good_requests(trained, predictors):
 
     unknown = client.post("/predict", json={"rows": [{"x1": None, "x2": "2.5", "colour": "purple", "extra": 1}]})
     assert unknown.status_code == 200, unknown.text  # a missing number, a number as text, an unseen category
+    marked = client.post("/predict", json={"rows": [{"x1": "?", "x2": 2.5, "colour": "red"},
+                                                    {"x1": None, "x2": 2.5, "colour": "red"}]})
+    assert marked.status_code == 200, marked.text  # "?" for an empty cell, as in the files Trainyard reads
+    first, second = marked.json()["predictions"]
+    assert first["probabilities"] == second["probabilities"]
     assert client.get("/health").json() == {"status": "ok"}
     about = client.get("/model").json()
     assert about["labels"] == ["class_0", "class_1"] and about["runtime"] == "onnx"

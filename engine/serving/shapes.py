@@ -10,10 +10,10 @@ A request's numbers must be finite: Infinity, NaN or 1e999 in JSON is refused wi
 import base64
 import binascii
 from datetime import datetime
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Annotated, Any, Callable, NamedTuple, Optional, Union
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from engine.errors import UserError
 from engine.serving import DEFAULT_TOP, MAX_TOP
@@ -31,6 +31,13 @@ class RequestShape(NamedTuple):
     read: Callable[[Any], tuple[Any, list[str], dict[str, Any]]]  # request -> (raw inputs, names, options)
 
 
+def _empty_mark(value: Any) -> Any:
+    """Give back None for a mark of an empty cell sent as text ("?", "-", "", as in the files Trainyard reads)."""
+    from engine.data.tables import EMPTY_MARKS
+
+    return None if isinstance(value, str) and value.strip() in (*EMPTY_MARKS, "") else value
+
+
 def _table_request(prep: dict[str, Any]) -> RequestShape:
     from engine.data.prepare_tables import input_columns
 
@@ -42,8 +49,8 @@ def _table_request(prep: dict[str, Any]) -> RequestShape:
             fields[f"date_{i}"] = (Optional[datetime], Field(alias=name, description=(
                 f"a date, such as {typical} or {typical}T13:40:00; null when unknown")))
         else:
-            fields[f"number_{i}"] = (Optional[float], Field(alias=name, description=(
-                f"a number; typical value {typical:.4g}; null when unknown")))
+            fields[f"number_{i}"] = (Annotated[Optional[float], BeforeValidator(_empty_mark)], Field(
+                alias=name, description=f"a number; typical value {typical:.4g}; null (or \"?\") when unknown"))
         example[name] = typical
     for i, column in enumerate(prep["categorical"]):
         shown = ", ".join(column["categories"][:12]) + (", …" if len(column["categories"]) > 12 else "")
