@@ -103,7 +103,8 @@ TYPICAL_SPECS = {
 }
 # Figures of the quality report that give a spec's entries: text length, counts of users and items.
 REPORT_FIGURES = {"max_length": "max_length", "n_users": "users", "n_items": "items"}
-CATEGORY_COLUMNS_AS = 11  # a category column becomes one number per value seen (up to 50) plus 'other'; dates none
+CATEGORY_COLUMNS_AS = 11  # a category column becomes one number per value seen (up to 50) plus 'other'
+DATE_COLUMNS_AS = 5  # a date column becomes the parts of it that vary (engine.data.prepare_tables.DATE_PARTS)
 
 
 def dataset_spec(dataset: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -133,8 +134,9 @@ def _recorded_or_guessed_spec(dataset: dict[str, Any]) -> tuple[dict[str, Any], 
                  if key in spec and isinstance(report.get(name), int)})
     if kind == "tabular" and schema.get("columns"):
         types = [type_ for column, type_ in schema["columns"].items() if column != dataset.get("target")]
-        spec["n_features"] = types.count("number") + CATEGORY_COLUMNS_AS * (types.count("category") + types.count("text"))
-        spec["number_columns"] = types.count("number")  # each may also be read by range (engine.estimates)
+        numbers = types.count("number") + DATE_COLUMNS_AS * types.count("date")
+        spec["n_features"] = numbers + CATEGORY_COLUMNS_AS * (types.count("category") + types.count("text"))
+        spec["number_columns"] = numbers  # each may also be read by range (engine.estimates)
     return spec, False
 
 
