@@ -43,9 +43,9 @@ def _table_request(prep: dict[str, Any]) -> RequestShape:
 
     fields: dict[str, Any] = {}
     example: dict[str, Any] = {}
-    numbers = [(name, typical) for name, kind, typical in input_columns(prep) if kind != "category"]
-    for i, (name, typical) in enumerate(numbers):
-        if isinstance(typical, str):  # a date
+    numbers = [(name, kind, typical) for name, kind, typical in input_columns(prep) if kind != "category"]
+    for i, (name, kind, typical) in enumerate(numbers):
+        if kind == "date":
             fields[f"date_{i}"] = (Optional[datetime], Field(alias=name, description=(
                 f"a date, such as {typical} or {typical}T13:40:00; null when unknown")))
         else:

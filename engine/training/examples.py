@@ -26,8 +26,7 @@ def _describe_row(prep: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
     for name, inputs in column_inputs(prep):
         if name in numeric:
             column = numeric[name]
-            parts = sum(entry["name"] == name for entry in prep["numeric"])
-            empty = len(inputs) > parts and x[inputs[-1]] > 0.5
+            empty = column.get("missing_input") and x[inputs[-1]] > 0.5  # the gap input comes last
             value = float(unscale_numbers(x[inputs[0]], column))
             row[name] = None if empty else date_text(value) if column.get("date_part") else round(value, 6)
         else:
