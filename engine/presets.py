@@ -290,12 +290,15 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], model_name: str, n_trai
         from engine.models.zoo.mlp import NUMBER_RANGES, ROWS_PER_RANGE, SMALL_TABLE_DROPOUT, ranges_pay
 
         if not ranges_pay(n_train):
-            dropout = max(SMALL_TABLE_DROPOUT, preset.model.get("dropout", 0.0))
-            preset.model.update(number_ranges="none", dropout=dropout)
-            preset.fitted.append(f"{n_train:,} training rows: numbers are read as they are, not also by range, as "
-                                 f"even {NUMBER_RANGES[0]} ranges would hold fewer than {ROWS_PER_RANGE} rows each; "
-                                 f"and the networks leave out {dropout:.0%} of their neurons at random while "
-                                 "training, so that they do not learn so few rows by heart.")
+            preset.model["number_ranges"] = "none"
+            why = (f"{n_train:,} training rows: numbers are read as they are, not also by range, as even "
+                   f"{NUMBER_RANGES[0]} ranges would hold fewer than {ROWS_PER_RANGE} rows each")
+            # Quick, whose short run was not measured with more dropout, keeps the network's own.
+            if preset.model.get("dropout", SMALL_TABLE_DROPOUT) < SMALL_TABLE_DROPOUT:
+                preset.model["dropout"] = SMALL_TABLE_DROPOUT
+                why += (f"; and the networks leave out {SMALL_TABLE_DROPOUT:.0%} of their neurons at random while "
+                        "training, so that they do not learn so few rows by heart")
+            preset.fitted.append(why + ".")
     if kind == "tabular" and preset.model.get("category_trust"):
         many = many_valued(dataset)
         if many:

@@ -263,6 +263,8 @@ def test_presets_fit_the_size_and_shape_of_the_data():
     assert tiny_table.model["dropout"] == 0.3 > preset_for({"kind": "tabular", "n_rows": 5_000}, "mlp",
                                                            "Balanced").model["dropout"]
     assert any("leave out 30% of their neurons at random while training" in s for s in tiny_table.fitted)
+    quick = preset_for({"kind": "tabular", "n_rows": 440}, "mlp", "Quick")
+    assert "dropout" not in quick.model and not any("neurons" in s for s in quick.fitted)
     assert preset_for({"kind": "tabular", "n_rows": 1_000}, "mlp", "Best").model["number_ranges"] == "half"  # 700 rows
     # Best on a small table keeps its own epochs, not hundreds more for the sake of steps: long runs over-fit.
     best_small = preset_for({"kind": "tabular", "n_rows": 440}, "mlp", "Best")
