@@ -287,7 +287,8 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], model_name: str, n_trai
         preset.fitted.append(f"Early stopping after {patience} epochs without progress on the validation rows, and "
                              "the weights of the best epoch are kept, so a long run cannot end over-fitted.")
     if kind == "tabular" and preset.model.get("number_ranges", "none") != "none":
-        from engine.models.zoo.mlp import NUMBER_RANGES, ROWS_PER_RANGE, SMALL_TABLE_DROPOUT, ranges_pay
+        from engine.models.zoo.mlp import (LARGE_REGRESSION_DROPOUT, NUMBER_RANGES, ROWS_PER_RANGE,
+                                           SMALL_TABLE_DROPOUT, ranges_pay)
 
         if not ranges_pay(n_train):
             preset.model["number_ranges"] = "none"
@@ -299,6 +300,11 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], model_name: str, n_trai
                 why += (f"; and the networks leave out {SMALL_TABLE_DROPOUT:.0%} of their neurons at random while "
                         "training, so that they do not learn so few rows by heart")
             preset.fitted.append(why + ".")
+        elif dataset.get("task") == "regression" and preset.model.get("dropout", 0) > LARGE_REGRESSION_DROPOUT:
+            preset.model["dropout"] = LARGE_REGRESSION_DROPOUT
+            preset.fitted.append(f"{n_train:,} training rows and a number to predict: the networks keep all their "
+                                 "neurons while training, as leaving some out at random would blur the exact figures "
+                                 "they must give, and so many rows keep them from learning the rows by heart.")
     if kind == "tabular" and preset.model.get("category_trust"):
         many = many_valued(dataset)
         if many:

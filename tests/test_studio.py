@@ -263,6 +263,15 @@ def test_presets_fit_the_size_and_shape_of_the_data():
     assert tiny_table.model["dropout"] == 0.3 > preset_for({"kind": "tabular", "n_rows": 5_000}, "mlp",
                                                            "Balanced").model["dropout"]
     assert any("leave out 30% of their neurons at random while training" in s for s in tiny_table.fitted)
+    # A number to predict from a larger table is learnt with every neuron: dropout would blur the exact figures.
+    prices = {"kind": "tabular", "task": "regression", "n_rows": 5_000}
+    for preset in ("Balanced", "Best"):
+        assert preset_for(prices, "mlp", preset).model["dropout"] == 0.0
+        assert preset_for({**prices, "task": "classification"}, "mlp", preset).model["dropout"] == 0.2
+        assert preset_for({**prices, "n_rows": 440}, "mlp", preset).model["dropout"] == 0.3
+    assert any("3,500 training rows and a number to predict: the networks keep all their neurons" in s
+               for s in preset_for(prices, "mlp", "Balanced").fitted)
+    assert "dropout" not in preset_for(prices, "mlp", "Quick").model
     quick = preset_for({"kind": "tabular", "n_rows": 440}, "mlp", "Quick")
     assert "dropout" not in quick.model and not any("neurons" in s for s in quick.fitted)
     assert preset_for({"kind": "tabular", "n_rows": 1_000}, "mlp", "Best").model["number_ranges"] == "half"  # 700 rows
