@@ -290,17 +290,19 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], model_name: str, n_trai
         from engine.models.zoo.mlp import (LARGE_REGRESSION_DROPOUT, NUMBER_RANGES, ROWS_PER_RANGE,
                                            SMALL_TABLE_DROPOUT, ranges_pay)
 
+        # Only a preset that sets a dropout has it changed: Quick, whose short run was not measured with another,
+        # keeps the network's own.
+        dropout = preset.model.get("dropout")
         if not ranges_pay(n_train):
             preset.model["number_ranges"] = "none"
             why = (f"{n_train:,} training rows: numbers are read as they are, not also by range, as even "
                    f"{NUMBER_RANGES[0]} ranges would hold fewer than {ROWS_PER_RANGE} rows each")
-            # Quick, whose short run was not measured with more dropout, keeps the network's own.
-            if preset.model.get("dropout", SMALL_TABLE_DROPOUT) < SMALL_TABLE_DROPOUT:
+            if dropout is not None and dropout < SMALL_TABLE_DROPOUT:
                 preset.model["dropout"] = SMALL_TABLE_DROPOUT
                 why += (f"; and the networks leave out {SMALL_TABLE_DROPOUT:.0%} of their neurons at random while "
                         "training, so that they do not learn so few rows by heart")
             preset.fitted.append(why + ".")
-        elif dataset.get("task") == "regression" and preset.model.get("dropout", 0) > LARGE_REGRESSION_DROPOUT:
+        elif dataset.get("task") == "regression" and dropout is not None and dropout > LARGE_REGRESSION_DROPOUT:
             preset.model["dropout"] = LARGE_REGRESSION_DROPOUT
             preset.fitted.append(f"{n_train:,} training rows and a number to predict: the networks keep all their "
                                  "neurons while training, as leaving some out at random would blur the exact figures "
