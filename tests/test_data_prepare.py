@@ -175,6 +175,50 @@ def test_a_date_column_is_read_as_its_moment_month_day_of_the_week_and_day(home,
     assert _describe_row(prep, features[1])["sold"] is None
 
 
+
+def test_a_column_of_sentences_in_a_table_is_read_by_the_words_it_holds(home, tmp_path):
+    """A table's column of sentences is read by its common words, the same way by every path a row takes, and the
+    report says so instead of calling it an identifier or too many categories."""
+    from engine.data.prepare_tables import column_inputs, input_columns, transform_records
+    from engine.serving.readme import TABLE_ENCODER
+    from engine.training.examples import _describe_row
+    from tests.trained import NOTE_WORDS, table_dataset
+
+    dataset = table_dataset(tmp_path, notes=True)
+    report = dataset["quality_report"]
+    assert dataset["kind"] == "tabular" and report["types"]["note"] == "text"
+    said = [p["code"] for p in report["problems"] if "'note'" in p["title"] and p["code"] != "missing"]
+    assert said == ["text_column"]
+    assert "note" not in report.get("category_values", {})
+    gaps = next(p for p in report["problems"] if p["code"] == "missing" and "'note'" in p["title"])
+    assert "none of the words" in gaps["effect"]  # not a value of its own, and no most common text to fill in
+    assert [a["step"] for a in gaps["actions"]] == ["drop_missing"]
+
+    data = prepare_dataset(dataset, 0.2, 0.2, seed=0)
+    prep = data.preprocessing
+    words = prep["texts"][0]["words"]
+    assert prep["texts"][0]["name"] == "note" and [c["name"] for c in prep["categorical"]] == ["colour"]
+    assert {"calm", "urgent", "order", "parcel"} <= set(words)
+    assert not any(word.isdigit() for word in words)  # a row's own number is in one row: not a word it reads
+    layout = dict(column_inputs(prep))
+    assert len(layout["note"]) == len(words)
+    assert prep["n_features"] == data.spec["n_features"] == 2 + 4 + len(words)
+    assert input_columns(prep)[-1] == ("note", "text", "")
+
+    rows = pd.DataFrame({"x1": [0.1, 0.2, 0.3], "x2": [1.0, 2.0, 0.5], "colour": ["red", "blue", "pink"],
+                         "note": ["An URGENT parcel!", None, "nothing it knows"]})
+    features = transform_inputs(prep, rows)
+    urgent = layout["note"][words.index(NOTE_WORDS[1])]
+    assert features[:, urgent].tolist() == [1.0, 0.0, 0.0]  # read whatever its case
+    assert features[1:, layout["note"]].sum() == 0  # no text, or none of its words: no input set
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+    assert np.array_equal(transform_records(records, prep), features)  # the model service's path agrees
+    encoder = {"np": np, "json": json, "prep": prep}  # the exported bundle's own encoder agrees
+    exec(TABLE_ENCODER.split("```python")[1].split("x = encode")[0].replace(
+        'prep = json.load(open("preprocessing.json"))', ""), encoder)
+    assert np.array_equal(encoder["encode"](records), features)
+    assert _describe_row(prep, features[0])["note"].split() == sorted(["urgent", "parcel"], key=words.index)
+
 @pytest.mark.slow
 def test_regression_targets_are_standardised(home):
     dataset = add_sample("diabetes")

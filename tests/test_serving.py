@@ -286,19 +286,11 @@ def test_playground_predicts_a_row_the_way_pytorch_does(trained, predictors):
     assert len(at.get("plotly_chart")) == 2  # the probabilities, and why this answer
 
 
-@pytest.mark.slow
-def test_a_table_with_dates_is_served_as_it_was_trained(home, tmp_path, capsys):
-    """A date column is read the same way by every path a row takes: a file of rows, JSON rows sent to the service,
-    the Playground's form and the bundle's own encoder, which needs no Trainyard."""
-    from streamlit.testing.v1 import AppTest
-
+def served_alike(run: dict, torch: Predictor, new: pd.DataFrame, tmp_path) -> tuple:
+    """Check that run answers the rows of new as torch does from a file (the predict command) and as JSON rows
+    sent to its service (ONNX); give back (the answers, the ONNX predictor, the service's client, the rows)."""
     from engine.serving.http import create_app, describe, load_predictor
-    from engine.serving.predict import load_trained, torch_predictor
-    from tests.trained import sold_dates, table_dataset
 
-    run = train_run(table_dataset(tmp_path, dates=True))
-    torch = torch_predictor(load_trained(run["id"]))
-    new = make_table(rows=4, seed=5).drop(columns="label").assign(sold=sold_dates(4, seed=5))
     new.to_csv(tmp_path / "new.csv", index=False)
     expected = torch.predict(read_table(tmp_path / "new.csv"))
     printed = cli("predict", str(run["id"]), str(tmp_path / "new.csv"), "--json")
@@ -313,6 +305,22 @@ def test_a_table_with_dates_is_served_as_it_was_trained(home, tmp_path, capsys):
     for got, want in zip(answer.json()["predictions"], expected):
         assert got["prediction"] == want["prediction"]
         assert got["confidence"] == pytest.approx(want["confidence"], abs=1e-4)
+    return expected, onnx, client, records
+
+
+@pytest.mark.slow
+def test_a_table_with_dates_is_served_as_it_was_trained(home, tmp_path, capsys):
+    """A date column is read the same way by every path a row takes: a file of rows, JSON rows sent to the service,
+    the Playground's form and the bundle's own encoder, which needs no Trainyard."""
+    from streamlit.testing.v1 import AppTest
+
+    from engine.serving.predict import load_trained, torch_predictor
+    from tests.trained import sold_dates, table_dataset
+
+    run = train_run(table_dataset(tmp_path, dates=True))
+    torch = torch_predictor(load_trained(run["id"]))
+    new = make_table(rows=4, seed=5).drop(columns="label").assign(sold=sold_dates(4, seed=5))
+    expected, onnx, client, records = served_alike(run, torch, new, tmp_path)
     zoned = client.post("/predict", json={"rows": [records[0] | {"sold": records[0]["sold"] + "T00:00:00Z"}]})
     assert zoned.json()["predictions"][0]["confidence"] == pytest.approx(expected[0]["confidence"], abs=1e-4)
     bad = client.post("/predict", json={"rows": [records[0] | {"sold": "next Tuesday"}]})
@@ -350,6 +358,39 @@ def test_a_table_with_dates_is_served_as_it_was_trained(home, tmp_path, capsys):
     assert shown.value == torch.predict(pd.DataFrame([records[1] | {"sold": records[1]["sold"] or "2022-05-06"}])
                                         )[0]["prediction"]
 
+
+@pytest.mark.slow
+def test_a_table_with_sentences_is_served_as_it_was_trained(home, tmp_path):
+    """A run on a table with a column of sentences answers by their words from a file of rows, from JSON rows sent
+    to the service and from the Playground's form; the service describes the column and refuses a list for it."""
+    from streamlit.testing.v1 import AppTest
+
+    from engine.serving.predict import load_trained, torch_predictor
+    from tests.trained import NOTE_WORDS
+
+    run = train_run(table_dataset(tmp_path, rows=400, notes=True), epochs=30)
+    torch = torch_predictor(load_trained(run["id"]))
+    # Numbers and a colour that leave the answer open: the note's word decides it.
+    new = pd.DataFrame({"x1": [0.0, 0.0, 0.0], "x2": [0.0, 0.0, 0.0], "colour": ["green"] * 3,
+                        "note": [f"Please, a {NOTE_WORDS[0]} delivery.", f"An {NOTE_WORDS[1]} parcel!", None]})
+    expected, _, client, records = served_alike(run, torch, new, tmp_path)
+    assert [a["prediction"] for a in expected[:2]] == ["class_0", "class_1"]
+    bad = client.post("/predict", json={"rows": [records[0] | {"note": ["a", "list"]}]})
+    assert bad.status_code == 422 and "rows[0].note" in bad.json()["error"], bad.text
+    assert {"column": "note", "type": "text"} in client.get("/model").json()["inputs"]
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.query_params["run"] = str(run["id"])
+    at.switch_page("views/playground.py").run()
+    assert not at.exception, at.exception
+    at.number_input(key="number-0").set_value(0.0)
+    at.number_input(key="number-1").set_value(0.0)
+    at.selectbox(key="category-2").set_value("green")
+    at.text_area(key="text-3").set_value(records[1]["note"])
+    next(b for b in at.button if b.label == "Predict").click().run()
+    assert not at.exception, at.exception
+    assert next(m for m in at.metric if m.label == "Prediction").value == expected[1]["prediction"]
 
 def test_playground_explains_a_run_whose_model_is_missing(home, tmp_path):
     from streamlit.testing.v1 import AppTest

@@ -30,17 +30,31 @@ def train_run(dataset: dict, model: str = "mlp", hidden_sizes: tuple[int, ...] =
 
 
 def table_dataset(folder: Path, rows: int = 300, classes: int = 2, name: str = "shop", gaps: bool = False,
-                  dates: bool = False) -> dict:
+                  dates: bool = False, notes: bool = False) -> dict:
     """Add a small learnable table (tests.conftest.make_table); with gaps, every tenth row lacks its 'x2'; with
-    dates, a column 'sold' of dates written as text (2021-03-05), every tenth empty."""
+    dates, a column 'sold' of dates written as text (2021-03-05), every tenth empty; with notes, a column 'note'
+    of sentences (note_texts)."""
     path = folder / f"{name}.csv"
     frame = make_table(rows=rows, classes=classes)
     if gaps:
         frame.loc[frame.index % 10 == 3, "x2"] = None
     if dates:
         frame.insert(0, "sold", sold_dates(rows))
+    if notes:
+        frame.insert(2, "note", note_texts(frame["label"].tolist()))
     frame.to_csv(path, index=False)
     return add_dataset(path, name=name)
+
+
+NOTE_WORDS = ("calm", "urgent", "fragile", "heavy")  # the word of class_0, class_1 …
+
+
+def note_texts(labels: list[str]) -> list[str | None]:
+    """Give back a sentence per label that holds its class's word of NOTE_WORDS, and its row's number (a word of
+    one row only), every twentieth None."""
+    return [None if i % 20 == 9 else
+            f"Order {i}: the customer asked for a {NOTE_WORDS[int(label.split('_')[1])]} delivery of the parcel."
+            for i, label in enumerate(labels)]
 
 
 def sold_dates(rows: int, seed: int = 0) -> list[str | None]:

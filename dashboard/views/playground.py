@@ -130,6 +130,10 @@ def try_a_row() -> None:
                     values[name] = cells[i % 3].text_input(
                         label_safe(name), value=typical, key=f"date-{i}",
                         help="A date as year-month-day, such as 2016-07-02, perhaps with a time: 2016-07-02 13:40.")
+                elif kind == "text":
+                    values[name] = cells[i % 3].text_area(
+                        label_safe(name), value=typical, key=f"text-{i}",
+                        help="A few words or sentences. The model reads which of the words it learnt they hold.")
                 else:
                     values[name] = cells[i % 3].selectbox(label_safe(name), categories[name], key=f"category-{i}")
             pressed = st.form_submit_button("Predict", type="primary", icon=":material/bolt:")

@@ -11,7 +11,7 @@ import pandas as pd
 from engine.data.prepared import PreparedData
 from engine.data.profile import MAX_CATEGORIES, MIN_EMPTY_ROWS
 from engine.errors import DataError
-from engine.models.zoo.mlp import number_ranges  # how many ranges the table network reads each number in
+from engine.models.zoo.mlp import MIN_WORD_ROWS, TABLE_WORDS, number_ranges  # how the table network reads columns
 
 # Skewness above which a numeric column is scaled by its logarithm (a normal spread has 0, an exponential 2).
 LONG_TAIL_SKEW = 2.0
@@ -101,14 +101,39 @@ def _number_column(name: str, values: pd.Series, ranges: int, may_log: bool = Tr
             | ({"missing_input": True} if values.isna().sum() >= MIN_EMPTY_ROWS else {}))
 
 
+def common_words(texts: pd.Series) -> list[str]:
+    """Give back the words of a text column that the table network reads: its TABLE_WORDS most common, each in
+    MIN_WORD_ROWS texts or more, by how many texts hold them (then alphabetically)."""
+    from collections import Counter
+
+    from engine.data.text import tokens
+
+    rows = Counter(word for text in texts.dropna() for word in set(tokens(text)))
+    ranked = sorted((item for item in rows.items() if item[1] >= MIN_WORD_ROWS), key=lambda item: (-item[1], item[0]))
+    return [word for word, _ in ranked[:TABLE_WORDS]]
+
+
+def words_in(texts: list[Any], words: list[str]) -> np.ndarray:
+    """Give back a float32 (len(texts), len(words)) array: 1 where the text holds the word."""
+    from engine.data.text import tokens
+
+    lookup = {word: i for i, word in enumerate(words)}
+    out = np.zeros((len(texts), len(words)), dtype=np.float32)
+    for row, text in enumerate(texts):
+        found = [lookup[word] for word in set(tokens(text)) if word in lookup]
+        out[row, found] = 1.0
+    return out
+
+
 def fit_table_preprocessing(frame: pd.DataFrame, target: str, task: str, column_types: dict[str, str]) -> dict[str, Any]:
-    """Learn scaling and category codes from the training rows; give back a plain, JSON-able dict.
+    """Learn scaling, category codes and words from the training rows; give back a plain, JSON-able dict.
 
     A date column is read as numbers, one per part of DATE_PARTS that varies: entries of prep["numeric"] with the
-    column's name and a "date_part", side by side, the first of them saying whether the model is told of gaps."""
+    column's name and a "date_part", side by side, the first of them saying whether the model is told of gaps. A
+    text column is read by its common words (common_words), or as a category where too few words recur."""
     from engine.data.columns import is_constant
 
-    numeric, categorical = [], []
+    numeric, categorical, texts = [], [], []
     inputs = [column for column in frame.columns if column != target]
     ranges = number_ranges(sum({"number": 1, "date": 3}.get(column_types.get(column), 0) for column in inputs),
                            len(frame))
@@ -123,15 +148,21 @@ def fit_table_preprocessing(frame: pd.DataFrame, target: str, task: str, column_
             for i, part in enumerate(part for part in DATE_PARTS if parts[part].nunique() > 1):
                 entry = _number_column(column, parts[part], ranges, may_log=False) | {"date_part": part}
                 numeric.append(entry if i == 0 else {k: v for k, v in entry.items() if k != "missing_input"})
+        elif column_types.get(column) == "text" and (words := common_words(series)):
+            texts.append({"name": column, "words": words})
         elif column_types.get(column) in ("category", "text"):
             counts = series.astype("string").fillna("(missing)").value_counts()
             kept = counts.iloc[:MAX_CATEGORIES]
             categorical.append({"name": column, "categories": [str(c) for c in kept.index],
                                 "counts": [int(n) for n in kept.to_numpy()]})
-    if not numeric and not categorical:
+    if not numeric and not categorical and not texts:
         raise DataError("No input column can be used: every column besides the target is constant or empty.")
     prep: dict[str, Any] = {"kind": "tabular", "target": target, "task": task,
                             "numeric": numeric, "categorical": categorical}
+    if texts:
+        from engine.data.text import WORD
+
+        prep.update(texts=texts, word_pattern=WORD.pattern)
     if task == "classification":
         prep["classes"] = sorted(str(value) for value in frame[target].dropna().astype(str).unique())
     else:
@@ -139,7 +170,7 @@ def fit_table_preprocessing(frame: pd.DataFrame, target: str, task: str, column_
         prep["target_mean"] = float(values.mean())
         prep["target_std"] = float(values.std(ddof=0)) or 1.0
     prep["n_features"] = (len(numeric) + sum(len(c["categories"]) + 1 for c in categorical)
-                          + sum(bool(c.get("missing_input")) for c in numeric))
+                          + sum(len(c["words"]) for c in texts) + sum(bool(c.get("missing_input")) for c in numeric))
     return prep
 
 
@@ -147,10 +178,10 @@ def column_inputs(prep: dict[str, Any]) -> list[tuple[str, list[int]]]:
     """Give back each input column of a prepared table with the positions of its inputs in an encoded row.
 
     A row is laid out as: one input per numeric column (its scaled value, the median where the cell is empty) and
-    per part of a date column (DATE_PARTS; the column's inputs are all of its parts), then
-    one yes/no input per category of each categorical column and one for a value not seen in training, then one
-    yes/no input per numeric column with empty cells in MIN_EMPTY_ROWS training rows or more, saying that the row's
-    cell is empty.
+    per part of a date column (DATE_PARTS; the column's inputs are all of its parts), then one yes/no input per
+    category of each categorical column and one for a value not seen in training, then one yes/no input per word
+    read of each text column (common_words), then one yes/no input per numeric column with empty cells in
+    MIN_EMPTY_ROWS training rows or more, saying that the row's cell is empty.
     The median alone would read an unknown number as a typical one, where an empty cell often tells something of
     its own (an income left out of a loan request, an age a survey did not ask)."""
     inputs: dict[str, list[int]] = {}
@@ -162,6 +193,9 @@ def column_inputs(prep: dict[str, Any]) -> list[tuple[str, list[int]]]:
         width = len(column["categories"]) + 1
         inputs[column["name"]] = list(range(at, at + width))
         at += width
+    for column in prep.get("texts", []):
+        inputs[column["name"]] = list(range(at, at + len(column["words"])))
+        at += len(column["words"])
     for column in prep["numeric"]:
         if column.get("missing_input"):
             inputs[column["name"]].append(at)
@@ -172,7 +206,7 @@ def column_inputs(prep: dict[str, Any]) -> list[tuple[str, list[int]]]:
 def input_columns(prep: dict[str, Any]) -> list[tuple[str, str, Any]]:
     """Give back each input column of a prepared table once, in its inputs' order, as (name, kind, typical value):
     a number and its median, a date and its median date as written (2016-07-02), a category and its most common
-    value."""
+    value, a text and no text."""
     columns: dict[str, tuple[str, str, Any]] = {}
     for column in prep["numeric"]:
         if column["name"] not in columns:  # a date by its first part, its moment
@@ -180,6 +214,8 @@ def input_columns(prep: dict[str, Any]) -> list[tuple[str, str, Any]]:
                                        else (column["name"], "number", column["median"]))
     for column in prep["categorical"]:
         columns[column["name"]] = (column["name"], "category", column["categories"][0] if column["categories"] else "")
+    for column in prep.get("texts", []):
+        columns[column["name"]] = (column["name"], "text", "")
     return list(columns.values())
 
 
@@ -211,6 +247,11 @@ def transform_features(frame: pd.DataFrame, prep: dict[str, Any]) -> np.ndarray:
         codes[codes < 0] = len(categories)  # the last slot: a value not seen in training
         out[np.arange(len(frame)), at + codes] = 1.0
         at += len(categories) + 1
+    for column in prep.get("texts", []):
+        if column["name"] not in frame.columns:
+            raise DataError(f"The input column '{column['name']}' is missing.")
+        out[:, at:at + len(column["words"])] = words_in(frame[column["name"]].tolist(), column["words"])
+        at += len(column["words"])
     if empty:  # the last inputs: which rows lack each such number
         out[:, at:] = np.stack(empty, axis=1)
     return out
@@ -220,7 +261,7 @@ def transform_records(records: list[dict[str, Any]], prep: dict[str, Any]) -> np
     """Give back what transform_features gives for pd.DataFrame(records), without pandas: the model service's
     path for rows sent as JSON, where building a frame would cost more than the model. Numbers are floats or
     None (missing); dates are text (2016-07-02) or None; categories are compared as text, as the frame's string
-    conversion does."""
+    conversion does; texts are text or None."""
     out = np.zeros((len(records), prep["n_features"]), dtype=np.float32)
     at, empty, dates = 0, [], {}
     for column in prep["numeric"]:
@@ -244,6 +285,9 @@ def transform_records(records: list[dict[str, Any]], prep: dict[str, Any]) -> np
         codes = [lookup.get("(missing)" if row.get(name) is None else str(row[name]), unseen) for row in records]
         out[rows, at + np.array(codes, dtype=np.int64)] = 1.0
         at += len(column["categories"]) + 1
+    for column in prep.get("texts", []):
+        out[:, at:at + len(column["words"])] = words_in([row.get(column["name"]) for row in records], column["words"])
+        at += len(column["words"])
     if empty:  # the last inputs: which rows lack each such number
         out[:, at:] = np.stack(empty, axis=1)
     return out

@@ -24,8 +24,11 @@ from engine.data.profile import (
     action,
     counted,
     problem,
+    spread_sample,
 )
+from engine.data.prepare_tables import common_words
 from engine.data.tables import is_number
+from engine.models.zoo.mlp import MIN_WORD_ROWS, TABLE_WORDS
 
 
 def table_basics(frame: pd.DataFrame) -> dict[str, Any]:
@@ -59,15 +62,20 @@ def missing_problems(report: dict[str, Any], target: str | None, roles: str = "i
         fill = (action("Fill with the median", "fill_missing", column=column, method="median") if numeric
                 else action("Fill with the most common value", "fill_missing", column=column, method="mode"))
         noun = "dates" if kind == "date" else "numbers"
+        if numeric:
+            effect = (f"Missing {roles} {noun} are filled with the column's median. Where at least {MIN_EMPTY_ROWS} "
+                      "training rows lack one, the model is also told which rows do: it can learn what a gap means, "
+                      f"but not the {noun[:-1]} that belongs there.")
+        elif kind == "text":
+            effect = f"A missing {roles} text is read as one that holds none of the words the model knows."
+        else:
+            effect = f"Missing {roles} values are read as a value of their own, '(missing)'."
         problems.append(problem(
             "missing", "warning" if share < 0.3 else "serious", title,
-            (f"Missing {roles} {noun} are filled with the column's median. Where at least {MIN_EMPTY_ROWS} "
-             "training rows lack one, the model is also told which rows do: it can learn what a gap means, but "
-             f"not the {noun[:-1]} that belongs there." if numeric else
-             f"Missing {roles} values are read as a value of their own, '(missing)'.") +
-            (" With this many gaps the column may mislead more than it helps." if share >= 0.3 else ""),
-            "Fill them in at the source, fill them here, or drop the rows.",
-            [fill, action("Drop these rows", "drop_missing", column=column)]))
+            effect + (" With this many gaps the column may mislead more than it helps." if share >= 0.3 else ""),
+            "Fill them in at the source" + (" or drop the rows." if kind == "text" else
+                                            ", fill them here, or drop the rows."),
+            ([] if kind == "text" else [fill]) + [action("Drop these rows", "drop_missing", column=column)]))
     return problems
 
 
@@ -181,15 +189,24 @@ def quality_report(frame: pd.DataFrame, target: str, task: str) -> dict[str, Any
     for column in inputs:
         if column in constant:
             continue
-        if types.get(column) in ("category", "text"):  # how many values the table network reads them in
+        # A text column is read by its words where some recur (engine.data.prepare_tables), else as categories.
+        words = types.get(column) == "text" and common_words(spread_sample(frame[column], 20_000))
+        if types.get(column) in ("category", "text") and not words:  # how many values the network reads them in
             report.setdefault("category_values", {})[column] = int(frame[column].nunique())
-        if looks_like_id(frame[column], column):
+        if words:
+            problems.append(problem(
+                "text_column", "info", f"'{column}' holds sentences",
+                f"The model reads them by their words: which of up to {TABLE_WORDS} of the column's most common "
+                f"words, each in {MIN_WORD_ROWS} training rows or more, a row's text holds, not their order.",
+                "Nothing to do. If the texts alone give the answer, add the file again as texts to sort into "
+                "classes: a model made for reading sentences then reads them, in their order."))
+        elif looks_like_id(frame[column], column):
             problems.append(problem(
                 "id_column", "warning", f"'{column}' looks like an identifier (a different value in almost every row)",
                 "An identifier names a row rather than describing it: the model can only memorise it, which does "
                 "not help with new rows.",
                 f"Remove '{column}'.", [action(f"Remove '{column}'", "drop_column", column=column)]))
-        elif types.get(column) in ("category", "text"):
+        elif column in report.get("category_values", {}):
             distinct = report["category_values"][column]
             if distinct > MAX_CATEGORIES:
                 problems.append(problem(

@@ -133,9 +133,12 @@ def _recorded_or_guessed_spec(dataset: dict[str, Any]) -> tuple[dict[str, Any], 
     spec.update({key: report[name] for key, name in REPORT_FIGURES.items()
                  if key in spec and isinstance(report.get(name), int)})
     if kind == "tabular" and schema.get("columns"):
+        from engine.models.zoo.mlp import TABLE_WORDS
+
         types = [type_ for column, type_ in schema["columns"].items() if column != dataset.get("target")]
         numbers = types.count("number") + DATE_COLUMNS_AS * types.count("date")
-        spec["n_features"] = numbers + CATEGORY_COLUMNS_AS * (types.count("category") + types.count("text"))
+        spec["n_features"] = (numbers + CATEGORY_COLUMNS_AS * types.count("category")
+                              + TABLE_WORDS * types.count("text"))  # a word read is an input
         spec["number_columns"] = numbers  # each may also be read by range (engine.estimates)
     return spec, False
 

@@ -47,6 +47,7 @@ TABLE_ENCODER = '''
 For tables, `encode` turns rows given as `{column: value}` into the model's input exactly as Trainyard does:
 
 ```python
+import re
 from datetime import datetime, timezone
 
 prep = json.load(open("preprocessing.json"))
@@ -89,6 +90,9 @@ def encode(rows):
         values = ["(missing)" if row.get(column["name"]) is None else str(row[column["name"]]) for row in rows]
         codes = [lookup.get(value, len(lookup)) for value in values]  # last slot: a category never seen in training
         parts.append(np.eye(len(lookup) + 1)[codes])
+    for column in prep.get("texts", []):  # 1 for each of the column's words that the row's text holds
+        held = [set(re.findall(prep["word_pattern"], str(row.get(column["name"]) or "").lower())) for row in rows]
+        parts.append(np.array([[float(w in found) for w in column["words"]] for found in held]))
     for column in prep["numeric"]:
         if column.get("missing_input"):  # 1 where the number is missing, for columns with gaps in training
             parts.append(np.array([[float(number(cell(row, column), None) is None)] for row in rows]))

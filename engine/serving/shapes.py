@@ -43,7 +43,7 @@ def _table_request(prep: dict[str, Any]) -> RequestShape:
 
     fields: dict[str, Any] = {}
     example: dict[str, Any] = {}
-    numbers = [(name, kind, typical) for name, kind, typical in input_columns(prep) if kind != "category"]
+    numbers = [(name, kind, typical) for name, kind, typical in input_columns(prep) if kind in ("number", "date")]
     for i, (name, kind, typical) in enumerate(numbers):
         if kind == "date":
             fields[f"date_{i}"] = (Optional[datetime], Field(alias=name, description=(
@@ -57,6 +57,10 @@ def _table_request(prep: dict[str, Any]) -> RequestShape:
         fields[f"category_{i}"] = (Optional[Union[str, int, float, bool]], Field(alias=column["name"], description=(
             f"one of: {shown}; another value counts as unseen; null when unknown")))
         example[column["name"]] = column["categories"][0] if column["categories"] else ""
+    for i, column in enumerate(prep.get("texts", [])):
+        fields[f"text_{i}"] = (Optional[str], Field(alias=column["name"], description=(
+            f"a text; the model reads which of its {len(column['words'])} words it holds; null when unknown")))
+        example[column["name"]] = " ".join(column["words"][:5])
     row = create_model("Row", __config__=ConfigDict(extra="ignore", allow_inf_nan=False), **fields)
     request = create_model(
         "RowsRequest", __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [{"rows": [example]}]}),

@@ -15,7 +15,7 @@ import numpy as np
 
 def _describe_row(prep: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
     """Give back the row's values read back from its features (an empty number as None where the model was told
-    it was empty, else as the median filled in)."""
+    it was empty, else as the median filled in; a text as the words of it that the model reads)."""
     from engine.data.prepare_tables import column_inputs, date_text, unscale_numbers
 
     row: dict[str, Any] = {}
@@ -23,8 +23,11 @@ def _describe_row(prep: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
     for column in prep["numeric"]:
         numeric.setdefault(column["name"], column)  # a date by its first part, its moment (DATE_PARTS)
     categorical = {column["name"]: column for column in prep["categorical"]}
+    texts = {column["name"]: column["words"] for column in prep.get("texts", [])}
     for name, inputs in column_inputs(prep):
-        if name in numeric:
+        if name in texts:  # the words read, in the order of the column's most common words
+            row[name] = " ".join(word for word, held in zip(texts[name], x[inputs]) if held > 0.5)
+        elif name in numeric:
             column = numeric[name]
             empty = column.get("missing_input") and x[inputs[-1]] > 0.5  # the gap input comes last
             value = float(unscale_numbers(x[inputs[0]], column))

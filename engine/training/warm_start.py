@@ -74,7 +74,8 @@ def input_identity(prep: dict[str, Any]) -> Any:
         numeric = prep.get("numeric", [])
         return ([column.get("name") for column in numeric],
                 [(column.get("name"), column.get("categories")) for column in prep.get("categorical", [])],
-                [column.get("name") for column in numeric if column.get("missing_input")])
+                [column.get("name") for column in numeric if column.get("missing_input")],
+                [(column.get("name"), column.get("words")) for column in prep.get("texts", [])])
     if kind == "ratings":
         return prep.get("users"), prep.get("items")
     return None
