@@ -219,6 +219,16 @@ def test_a_column_of_sentences_in_a_table_is_read_by_the_words_it_holds(home, tm
     assert np.array_equal(encoder["encode"](records), features)
     assert _describe_row(prep, features[0])["note"].split() == sorted(["urgent", "parcel"], key=words.index)
 
+
+def test_a_large_table_reads_fewer_words_of_its_sentences(monkeypatch):
+    from engine.data import prepare_tables
+
+    texts = pd.Series([f"the parcel came {'late' if i % 2 else 'early'} on day {i % 6}" for i in range(60)])
+    assert prepare_tables.common_words(texts)[:3] == ["came", "day", "on"]  # in every text, then alphabetically
+    assert len(prepare_tables.common_words(texts)) == 13  # 'late', 'early' and the days 0-5 count too
+    monkeypatch.setattr(prepare_tables, "WORD_INPUTS", 60 * 4)  # four inputs a row at most
+    assert prepare_tables.common_words(texts) == ["came", "day", "on", "parcel"]
+
 @pytest.mark.slow
 def test_regression_targets_are_standardised(home):
     dataset = add_sample("diabetes")

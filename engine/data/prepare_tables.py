@@ -11,7 +11,7 @@ import pandas as pd
 from engine.data.prepared import PreparedData
 from engine.data.profile import MAX_CATEGORIES, MIN_EMPTY_ROWS
 from engine.errors import DataError
-from engine.models.zoo.mlp import MIN_WORD_ROWS, TABLE_WORDS, number_ranges  # how the table network reads columns
+from engine.models.zoo.mlp import MIN_WORD_ROWS, TABLE_WORDS, WORD_INPUTS, number_ranges  # how it reads columns
 
 # Skewness above which a numeric column is scaled by its logarithm (a normal spread has 0, an exponential 2).
 LONG_TAIL_SKEW = 2.0
@@ -102,15 +102,16 @@ def _number_column(name: str, values: pd.Series, ranges: int, may_log: bool = Tr
 
 
 def common_words(texts: pd.Series) -> list[str]:
-    """Give back the words of a text column that the table network reads: its TABLE_WORDS most common, each in
-    MIN_WORD_ROWS texts or more, by how many texts hold them (then alphabetically)."""
+    """Give back the words of a text column that the table network reads: its TABLE_WORDS most common (fewer on a
+    table so large that they would take more than WORD_INPUTS inputs), each in MIN_WORD_ROWS texts or more, by how
+    many texts hold them (then alphabetically)."""
     from collections import Counter
 
     from engine.data.text import tokens
 
     rows = Counter(word for text in texts.dropna() for word in set(tokens(text)))
     ranked = sorted((item for item in rows.items() if item[1] >= MIN_WORD_ROWS), key=lambda item: (-item[1], item[0]))
-    return [word for word, _ in ranked[:TABLE_WORDS]]
+    return [word for word, _ in ranked[:max(1, min(TABLE_WORDS, WORD_INPUTS // max(1, len(texts))))]]
 
 
 def words_in(texts: list[Any], words: list[str]) -> np.ndarray:

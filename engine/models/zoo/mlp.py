@@ -80,6 +80,9 @@ CATEGORY_TRUST = 30
 # 75.5 % → 77.0 % (73.8 / 77.7 / 77.7 %), and how many birds struck 78.9 % → 85.0 % → 85.0 % (78.0 / 84.2 / 83.6 %).
 TABLE_WORDS = 1000
 MIN_WORD_ROWS = 5
+# Fewer words on a table of more than 50,000 training rows, so that a text column's inputs take at most about 200 MB
+# (a million rows: 50 words).
+WORD_INPUTS = 50_000_000
 
 # Which of a table ensemble's networks read numbers by range. Half of them, the other half reading numbers as they
 # are, the two halves weighed on the validation rows when training ends (RANGE_SHARES), against every network by
