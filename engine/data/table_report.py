@@ -196,7 +196,7 @@ def quality_report(frame: pd.DataFrame, target: str, task: str) -> dict[str, Any
         if words:
             problems.append(problem(
                 "text_column", "info", f"'{column}' holds sentences",
-                f"The model reads them by their words: which of up to {TABLE_WORDS} of the column's most common "
+                f"The model reads them by their words: which of up to {TABLE_WORDS:,} of the column's most common "
                 f"words, each in {MIN_WORD_ROWS} training rows or more, a row's text holds, not their order.",
                 "Nothing to do. If the texts alone give the answer, add the file again as texts to sort into "
                 "classes: a model made for reading sentences then reads them, in their order."))
