@@ -56,8 +56,11 @@ def test_errors_are_plain_and_nonzero(home, tmp_path):
     assert result.returncode != 0 and "no data set" in result.stderr.lower()
 
     path = tmp_path / "t.csv"
-    make_table().to_csv(path, index=False)
-    cli("datasets", "add", str(path), "--name", "t")
+    table = make_table()
+    table.loc[3, "x1"] = None
+    table.to_csv(path, index=False)
+    added = cli("datasets", "add", str(path), "--name", "t").stdout
+    assert "120 rows, predicting 'label' (classification); 1 problem found." in added
     result = cli("train", "--dataset", "t", "--set", "training.epochs=0")
     assert result.returncode != 0 and "epochs" in result.stderr and "Traceback" not in result.stderr
     result = cli("train", "--dataset", "t", "--set", "training.bogus=1")

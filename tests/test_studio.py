@@ -275,10 +275,21 @@ def test_presets_fit_the_size_and_shape_of_the_data():
     quick = preset_for({"kind": "tabular", "n_rows": 440}, "mlp", "Quick")
     assert "dropout" not in quick.model and not any("neurons" in s for s in quick.fitted)
     assert preset_for({"kind": "tabular", "n_rows": 1_000}, "mlp", "Best").model["number_ranges"] == "half"  # 700 rows
-    # Best on a small table keeps its own epochs, not hundreds more for the sake of steps: long runs over-fit.
+    # Best on a small table trains Balanced's epochs, not hundreds more for the sake of steps nor its own longer
+    # run: too few validation rows to keep the best epoch of a long run, which would learn the rows by heart.
     best_small = preset_for({"kind": "tabular", "n_rows": 440}, "mlp", "Best")
-    assert best_small.training["epochs"] == TRAINING["tabular"]["Best"]["epochs"]
+    assert best_small.training["epochs"] == tiny_table.training["epochs"] == TRAINING["tabular"]["Balanced"]["epochs"]
+    assert best_small.training["epochs"] < TRAINING["tabular"]["Best"]["epochs"]
+    assert any(line.startswith("Only 66 validation rows") and "60 epochs, as in Balanced" in line
+               for line in best_small.fitted)
     assert best_small.model["members"] > tiny_table.model["members"]
+    # A table with enough validation rows to keep its best epoch trains Best's longer run.
+    assert preset_for({"kind": "tabular", "n_rows": 5_000}, "mlp", "Best").training["epochs"] == \
+        TRAINING["tabular"]["Best"]["epochs"]
+    # Too few rows for Balanced's epochs to reach its steps: both train the epochs the steps ask for.
+    tiny_best = preset_for({"kind": "tabular", "n_rows": 100}, "mlp", "Best")
+    assert tiny_best.training["epochs"] == preset_for({"kind": "tabular", "n_rows": 100}, "mlp", "Balanced"
+                                                      ).training["epochs"] > TRAINING["tabular"]["Balanced"]["epochs"]
     # A table with columns of many categories says that their rare ones are hidden at random while training.
     towns = {"kind": "tabular", "n_rows": 5_000, "quality_report": {"category_values": {"town": 37, "kind": 3}}}
     assert any(line.startswith("'town' has 37 different values: while training") and "in 30 training rows" in line

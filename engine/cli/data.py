@@ -68,10 +68,11 @@ def cmd_datasets_add(args) -> None:
     report = dataset["quality_report"]
     detected = report.get("detected", {})
     notes = "".join(f"\n{title}: {detected[key]}." for title, key in READING_NOTES if detected.get(key))
+    problems = sum(p["severity"] != "info" for p in report.get("problems", []))
     emit(args, dataset_document(dataset) | {"detected": detected},
-         f"Added data set {dataset['id']} '{dataset['name']}' ({dataset['kind']}): {dataset['n_rows']} rows, "
-         f"predicting '{dataset['target']}' ({dataset['task']}); {len(report.get('problems', []))} problems found."
-         + notes)
+         f"Added data set {dataset['id']} '{dataset['name']}' ({dataset['kind']}): {dataset['n_rows']:,} rows, "
+         f"predicting '{dataset['target']}' ({dataset['task']}); "
+         f"{problems or 'no'} problem{'' if problems == 1 else 's'} found." + notes)
 
 
 def cmd_datasets_clean(args) -> None:
