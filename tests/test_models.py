@@ -256,6 +256,26 @@ def test_numbers_read_by_range_say_how_far_each_value_went_through_each_range():
     plain = build_model(model_config("mlp"), SPECS["tabular"], seed=0)
     assert model.body[0].in_features == 7 + 2 * 4 and plain.body[0].in_features == 7
 
+    # Two equal edges, as a model trained before they were told apart may hold, make a step, not 0 / 0.
+    assert NumberRanges([[0.0, 1.0, 1.0, 2.0]])(torch.tensor([[1.0], [0.5]])).tolist() == [[1.0, 0.0, 0.0],
+                                                                                        [0.5, 0.0, 0.0]]
+
+
+def test_a_column_whose_quantiles_lie_a_millionth_apart_trains_to_finite_answers():
+    # A European Social Survey's weights (stevedata's ESS10NO): two of a column's quantiles, 3e-7 apart once scaled,
+    # were rounded into one edge, and a training value on it made the first loss nan. Here most values lie within a
+    # millionth of each other.
+    from engine.data.prepare_tables import fit_table_preprocessing, transform_features
+    from engine.data.prepared import PreparedData
+
+    weight = np.r_[np.arange(600) * 1e-9, np.linspace(1.0, 2.0, 400)]
+    frame = pd.DataFrame({"weight": weight, "y": ["a", "b"] * 500})
+    prep = fit_table_preprocessing(frame, "y", "classification", {"weight": "number"})
+    edges = prep["numeric"][0]["edges"]
+    assert len(edges) > 2 and all(low < high for low, high in zip(edges, edges[1:])), edges
+    model = build_model(model_config("mlp", number_ranges=True), PreparedData({}, prep).spec, seed=0)
+    assert torch.isfinite(model(torch.from_numpy(transform_features(frame, prep)))).all()
+
 
 def test_a_rare_category_of_a_column_of_many_is_hidden_more_often_than_a_common_one_while_training_only():
     from engine.data.prepare_tables import fit_table_preprocessing, transform_features

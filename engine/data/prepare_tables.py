@@ -95,9 +95,10 @@ def _number_column(name: str, values: pd.Series, ranges: int, may_log: bool = Tr
     scaled = signed_log(filled) if log else filled
     std = float(scaled.std(ddof=0)) or 1.0
     mean = float(scaled.mean())
-    edges = np.unique(np.quantile((scaled.to_numpy() - mean) / std, np.linspace(0, 1, ranges + 1)))
+    # Rounded before duplicates are dropped: two quantiles 1e-7 apart would round to one edge, a range of no width.
+    edges = np.unique(np.quantile((scaled.to_numpy() - mean) / std, np.linspace(0, 1, ranges + 1)).round(6))
     return ({"name": name, "median": median, "log": log, "mean": mean, "std": std,
-             "edges": [round(float(e), 6) for e in edges]}
+             "edges": [float(e) for e in edges]}
             | ({"missing_input": True} if values.isna().sum() >= MIN_EMPTY_ROWS else {}))
 
 

@@ -27,7 +27,10 @@ class NumberRanges(nn.Module):
         for column, column_edges in enumerate(edges):
             bounds = torch.tensor(column_edges, dtype=torch.float32)
             count = len(column_edges) - 1
-            lows[column, :count], widths[column, :count], used[column, :count] = bounds[:-1], bounds.diff(), 1.0
+            # A range of no width (two equal edges, as a model trained before they were told apart may hold) is a
+            # step rather than 0 / 0.
+            widths[column, :count] = bounds.diff().clamp_min(1e-6)
+            lows[column, :count], used[column, :count] = bounds[:-1], 1.0
         self.register_buffer("lows", lows)
         self.register_buffer("widths", widths)
         self.register_buffer("used", used)
