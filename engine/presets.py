@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.errors import UserError
 from engine.models.pairs import pair_count
+from engine.words import listed
 
 PRESETS = ("Quick", "Balanced", "Best")
 DEFAULT_PRESET = "Balanced"
@@ -222,7 +223,7 @@ def many_valued(dataset: dict[str, Any]) -> str:
     names, counts = [f"'{column}'" for column in many], [f"{count:,}" for count in many.values()]
     if len(many) == 1:
         return f"{names[0]} has {counts[0]}"
-    return f"{', '.join(names[:-1])} and {names[-1]} have {', '.join(counts[:-1])} and {counts[-1]}"
+    return f"{listed(names)} have {listed(counts)}"
 
 
 def picture_detail(dataset: dict[str, Any]) -> int | None:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def listed(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c': items as a sentence lists them."""
+    return " and ".join(filter(None, (", ".join(items[:-1]), items[-1]))) if items else ""
+
+
 def times_in(share: float, n: int) -> str:
     """'97 times in 100' for large test splits, '27 times out of 30' for small ones."""
     if n >= 100:

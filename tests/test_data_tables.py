@@ -107,6 +107,22 @@ def test_a_y_beside_an_x_is_read_as_an_input_not_as_the_answer():
     assert inspect_table(sizes.rename(columns={"x": "x1", "z": "x2"}))["target"] == "y"  # no 'x': a usual name
 
 
+def test_an_empty_or_single_valued_last_column_is_not_taken_for_the_answer(home, tmp_path):
+    # Belgian wages (Ecdat's Bwages) as a package saves it: its last column, 'sex', holds no value at all.
+    rng = np.random.default_rng(0)
+    wages = pd.DataFrame({"wage": rng.uniform(3, 20, 80).round(2), "educ": rng.integers(1, 6, 80),
+                          "exper": rng.integers(0, 40, 80), "sex": np.nan, "country": "BE"})
+    path = tmp_path / "Bwages.csv"
+    wages.to_csv(path, index=False)
+    dataset = add_dataset(path)
+    found = dataset["quality_report"]["detected"]
+    assert (dataset["target"], dataset["task"]) == ("exper", "regression")
+    assert found["target_reason"] == ("it is the last column but for empty columns and columns of one value, "
+                                      "where the answer usually goes")
+    assert inspect_table(wages.drop(columns=["sex", "country"]))["target_reason"] == (
+        "it is the last column, where the answer usually goes")
+
+
 def test_report_finds_each_kind_of_problem():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({

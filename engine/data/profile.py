@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import DataError
+from engine.words import listed
 
 TARGET_NAMES = ("target", "label", "labels", "class", "y", "outcome", "category", "species", "sentiment",
                 "topic", "answer")
@@ -65,9 +66,15 @@ def guess_target(frame: pd.DataFrame, exclude: tuple[str, ...] = ()) -> tuple[st
         if name == "y" and "x" in lowered and lowered["y"] != columns[-1]:
             continue  # a 'y' beside an 'x' is a coordinate or a size (diamonds' x, y, z in mm), not the answer
         return lowered[name], f"its name, '{lowered[name]}', is a usual name for the column to predict"
-    answers = [column for column in columns if not pd.api.types.is_datetime64_any_dtype(frame[column])]
-    if answers and answers[-1] != columns[-1]:  # a date tells when, it is rarely what is asked
-        return answers[-1], "it is the last column but for dates, where the answer usually goes"
+    passed = []  # the last columns, which cannot be the answer: a date tells when, it is rarely what is asked
+    for column in reversed(columns):
+        values = frame[column].dropna()
+        why = ("dates" if pd.api.types.is_datetime64_any_dtype(values) else "empty columns" if values.empty
+               else "columns of one value" if (values == values.iloc[0]).all() else None)
+        if why is None:
+            after = listed(list(dict.fromkeys(reversed(passed))))
+            return column, f"it is the last column{' but for ' + after if after else ''}, where the answer usually goes"
+        passed.append(why)
     return columns[-1], "it is the last column, where the answer usually goes"
 
 
