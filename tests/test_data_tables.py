@@ -107,7 +107,7 @@ def test_a_y_beside_an_x_is_read_as_an_input_not_as_the_answer():
     assert inspect_table(sizes.rename(columns={"x": "x1", "z": "x2"}))["target"] == "y"  # no 'x': a usual name
 
 
-def test_an_empty_or_single_valued_last_column_is_not_taken_for_the_answer(home, tmp_path):
+def test_a_last_column_that_cannot_be_the_answer_is_passed_over(home, tmp_path):
     # Belgian wages (Ecdat's Bwages) as a package saves it: its last column, 'sex', holds no value at all.
     rng = np.random.default_rng(0)
     wages = pd.DataFrame({"wage": rng.uniform(3, 20, 80).round(2), "educ": rng.integers(1, 6, 80),
@@ -121,6 +121,15 @@ def test_an_empty_or_single_valued_last_column_is_not_taken_for_the_answer(home,
                                       "where the answer usually goes")
     assert inspect_table(wages.drop(columns=["sex", "country"]))["target_reason"] == (
         "it is the last column, where the answer usually goes")
+    # openintro's bird strikes end with the species struck: 241 names, too many to be classes.
+    strikes = pd.DataFrame({"height": rng.integers(0, 3000, 600), "damage": rng.choice(["none", "minor"], 600),
+                            "struck": [f"bird {i % 241}" for i in range(600)]})
+    found = inspect_table(strikes)
+    assert found["target"] == "damage" and "but for columns of more than 100 labels" in found["target_reason"]
+    assert inspect_table(strikes.assign(struck=strikes["struck"].str[:6]))["target"] == "struck"  # 10 labels
+    # A column named as the answer is taken at its word, and refused in plain words when it cannot be one
+    # (tests/test_data_bad_input.py): mosaicData's Gestation, whose 'outcome' is a live birth in every row.
+    assert inspect_table(strikes.assign(outcome="live birth"))["target"] == "outcome"
 
 
 def test_report_finds_each_kind_of_problem():

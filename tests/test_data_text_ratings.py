@@ -35,6 +35,14 @@ def test_a_text_table_is_detected_with_its_columns(tmp_path):
     assert (found["kind"], found["text_column"], found["target"]) == ("text", "review", "sentiment")
     assert "holds sentences" in found["kind_reason"]
     assert inspect_table(frame, kind="tabular")["kind"] == "tabular"
+    # stevedata's turnip prices: a date, a time of day ("5:00 a.m.", four words to a tokenizer) and the price. A few
+    # phrases said again and again are categories, not texts to read.
+    rng = np.random.default_rng(0)
+    prices = pd.DataFrame({"date": pd.date_range("2021-04-11", periods=300).repeat(2)[:300],
+                           "time": rng.choice(["5:00 a.m.", "8:00 a.m.", "12:00 p.m."], 300),
+                           "price": rng.integers(60, 180, 300).astype(float)})
+    found = inspect_table(prices)
+    assert (found["kind"], found["target"], found["task"]) == ("tabular", "price", "regression")
 
 
 def test_text_report_and_preparation(home, tmp_path):

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
-from engine.data.profile import MIN_ROWS, spread_sample
+from engine.data.profile import MIN_ROWS, MOSTLY_DIFFERENT, spread_sample
 
 OUTLIER_SAMPLE = 20_000
 ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$|^(id|uuid|guid|index)([_\s.-]|$)", re.I)
@@ -39,7 +39,7 @@ def column_types(frame: pd.DataFrame) -> dict[str, str]:
             types[column] = "date"
         else:
             text = spread_sample(series).dropna().astype(str)
-            long_text = not text.empty and text.str.len().mean() > 40 and text.nunique() > 0.5 * len(text)
+            long_text = not text.empty and text.str.len().mean() > 40 and text.nunique() > MOSTLY_DIFFERENT * len(text)
             types[column] = "text" if long_text else "category"
     return types
 

@@ -28,6 +28,10 @@ MAX_CATEGORIES = 50
 MIN_EMPTY_ROWS = 10
 MIN_CLASS_EXAMPLES = 5
 MIN_ROWS = 10
+# A column holds free text, not categories, when more than this share of its values differ: a column of a few
+# phrases said again and again (times of day such as '5:00 a.m.', a medium such as 'Oil paint on canvas') is read
+# as categories however many words they have.
+MOSTLY_DIFFERENT = 0.5
 SAMPLE_ROWS = 100_000
 
 
@@ -56,8 +60,25 @@ def spread_sample(frame: pd.DataFrame | pd.Series, rows: int = SAMPLE_ROWS):
 # ---------------------------------------------------------------- target and task
 
 
+def cannot_be_the_answer(values: pd.Series) -> str | None:
+    """Give back what kind of column values is, in the plural, when it cannot be the answer, else None: a date tells
+    when, it is rarely what is asked; a column of names or remarks holds too many labels to be classes."""
+    values = values.dropna()
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "dates"
+    if values.empty:
+        return "empty columns"
+    if (values == values.iloc[0]).all():
+        return "columns of one value"
+    if not pd.api.types.is_numeric_dtype(values) and values.nunique() > MAX_CLASSES:
+        return f"columns of more than {MAX_CLASSES} labels"
+    return None
+
+
 def guess_target(frame: pd.DataFrame, exclude: tuple[str, ...] = ()) -> tuple[str, str]:
-    """Give back (column, reason) for the column most likely to be the one to predict."""
+    """Give back (column, reason) for the column most likely to be the one to predict: one with a usual name for
+    it (which check_target may then refuse in plain words), else the last column, passing over those that cannot be
+    the answer."""
     columns = [column for column in frame.columns if column not in exclude]
     lowered = {column.lower(): column for column in columns}
     for name in TARGET_NAMES:
@@ -66,11 +87,9 @@ def guess_target(frame: pd.DataFrame, exclude: tuple[str, ...] = ()) -> tuple[st
         if name == "y" and "x" in lowered and lowered["y"] != columns[-1]:
             continue  # a 'y' beside an 'x' is a coordinate or a size (diamonds' x, y, z in mm), not the answer
         return lowered[name], f"its name, '{lowered[name]}', is a usual name for the column to predict"
-    passed = []  # the last columns, which cannot be the answer: a date tells when, it is rarely what is asked
+    passed = []
     for column in reversed(columns):
-        values = frame[column].dropna()
-        why = ("dates" if pd.api.types.is_datetime64_any_dtype(values) else "empty columns" if values.empty
-               else "columns of one value" if (values == values.iloc[0]).all() else None)
+        why = cannot_be_the_answer(frame[column])
         if why is None:
             after = listed(list(dict.fromkeys(reversed(passed))))
             return column, f"it is the last column{' but for ' + after if after else ''}, where the answer usually goes"

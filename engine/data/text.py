@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from engine.data.columns import duplicate_counts, looks_like_id
-from engine.data.profile import MIN_ROWS, action, counted, problem, spread_sample
+from engine.data.profile import MIN_ROWS, MOSTLY_DIFFERENT, action, counted, problem, spread_sample
 from engine.data.table_report import class_problems, duplicate_problems, missing_problems, table_basics
 from engine.errors import DataError
 
@@ -40,10 +40,14 @@ def word_counts(texts: Iterable[Any]) -> np.ndarray:
 
 
 def _mean_words(series: pd.Series) -> float:
+    """Give back how many words the column's values hold on average, or 0 where it is no free text: numbers, dates,
+    or a few phrases said again and again."""
     if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
         return 0.0
     sample = spread_sample(series, 20_000).dropna().head(2000)
-    return float(word_counts(sample).mean()) if len(sample) else 0.0
+    if sample.astype(str).nunique() <= MOSTLY_DIFFERENT * len(sample):
+        return 0.0
+    return float(word_counts(sample).mean())
 
 
 def find_text_column(frame: pd.DataFrame, exclude: tuple[str, ...] = ()) -> tuple[str | None, str]:
