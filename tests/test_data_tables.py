@@ -121,7 +121,8 @@ def test_a_last_column_that_cannot_be_the_answer_is_passed_over(home, tmp_path):
                                       "where the answer usually goes")
     assert inspect_table(wages.drop(columns=["sex", "country"]))["target_reason"] == (
         "it is the last column, where the answer usually goes")
-    # openintro's bird strikes end with the species struck: 241 names, too many to be classes.
+    # A last column of names or remarks (Ecdat's HHS breaches end with 206 descriptions) holds too many labels to be
+    # classes.
     strikes = pd.DataFrame({"height": rng.integers(0, 3000, 600), "damage": rng.choice(["none", "minor"], 600),
                             "struck": [f"bird {i % 241}" for i in range(600)]})
     found = inspect_table(strikes)
