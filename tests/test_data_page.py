@@ -93,6 +93,9 @@ def test_upload_ratings_and_choose_the_columns(home):
     (dataset,) = repo.list_datasets()
     assert dataset["kind"] == "ratings" and dataset["task"] == "rating"
     assert dataset["schema"]["roles"]["timestamp"] is None
+    detected = dataset["quality_report"]["detected"]
+    # The rating column was accepted as suggested, and only the timestamp changed: the reason stays the suggestion's.
+    assert detected["target_reason"] == "'rating' is named like a rating"
 
 
 def test_the_user_can_turn_a_detected_kind_into_another(home):

@@ -150,6 +150,13 @@ def test_ratings_columns_can_be_chosen_and_bad_ones_refused(home, tmp_path):
         add_dataset(path, kind="ratings")
     dataset = add_dataset(path, kind="ratings", roles={"user": "who", "item": "what", "rating": "stars"})
     assert dataset["schema"]["roles"]["user"] == "who"
+    # Columns given for the roles make a ratings set without naming the kind, and are checked as one: a column of
+    # words as the rating is refused rather than read as a table that predicts it.
+    named = add_dataset(path, roles={"user": "who", "item": "what"}, target="stars")
+    assert named["kind"] == "ratings" and named["target"] == "stars"
+    assert named["quality_report"]["detected"]["kind_reason"] == "you chose its columns of users, items and ratings"
+    with pytest.raises(DataError, match="must hold numbers"):
+        add_dataset(path, roles={"user": "who", "item": "stars"}, target="what")
     flat = frame.assign(stars=4)
     flat.to_csv(path, index=False)
     with pytest.raises(DataError, match="Every rating in 'stars' is the same"):

@@ -120,7 +120,9 @@ def _table_form(path: Path, name: str) -> None:
                         "A date or time of each rating; used to keep the latest when a pair is rated twice.",
                         "upload-timestamp")
         chosen["timestamp"] = None if stamp == "(none)" else stamp
-        options.update(roles=chosen, target=chosen["rating"])
+        changed = {role: column for role, column in chosen.items() if column != roles.get(role)}
+        options.update({"roles": changed} if changed else {})
+        options.update({"target": chosen["rating"]} if "rating" in changed else {})
         st.caption(f"Suggested because {plain(detected['kind_reason'])}.")
     elif kind == "text":
         text_column = _choose(left, "Column with the texts", columns, detected["text_column"],

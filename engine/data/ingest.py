@@ -228,6 +228,8 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
         kind_reason = "you chose it"
     elif found_roles:
         kind, kind_reason = "ratings", ratings_reason
+    elif roles:  # columns given for a ratings set's roles make it one, to be checked as one
+        kind, kind_reason = "ratings", "you chose its columns of users, items and ratings"
     elif found_text:
         kind, kind_reason = "text", text_reason
     else:
