@@ -61,6 +61,10 @@ def test_errors_are_plain_and_nonzero(home, tmp_path):
     table.to_csv(path, index=False)
     added = cli("datasets", "add", str(path), "--name", "t").stdout
     assert "120 rows, predicting 'label' (classification); 1 problem found." in added
+    assert ("Predicting 'label' because its name, 'label', is a usual name for the column to predict. To predict "
+            "another column, add the file again with --target NAME.") in added
+    chosen = cli("datasets", "add", str(path), "--name", "t2", "--target", "label").stdout
+    assert "1 problem found." in chosen and "--target NAME" not in chosen  # nothing guessed, nothing to say
     result = cli("train", "--dataset", "t", "--set", "training.epochs=0")
     assert result.returncode != 0 and "epochs" in result.stderr and "Traceback" not in result.stderr
     result = cli("train", "--dataset", "t", "--set", "training.bogus=1")

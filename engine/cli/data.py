@@ -69,10 +69,14 @@ def cmd_datasets_add(args) -> None:
     detected = report.get("detected", {})
     notes = "".join(f"\n{title}: {detected[key]}." for title, key in READING_NOTES if detected.get(key))
     problems = sum(p["severity"] != "info" for p in report.get("problems", []))
+    reason = detected.get("target_reason", "you chose it")
+    guessed = "" if reason == "you chose it" or dataset["kind"] == "image" else (
+        f"\nPredicting '{dataset['target']}' because {reason}. To predict another column, add the file again with "
+        "--target NAME.")
     emit(args, dataset_document(dataset) | {"detected": detected},
          f"Added data set {dataset['id']} '{dataset['name']}' ({dataset['kind']}): {dataset['n_rows']:,} rows, "
          f"predicting '{dataset['target']}' ({dataset['task']}); "
-         f"{problems or 'no'} problem{'' if problems == 1 else 's'} found." + notes)
+         f"{problems or 'no'} problem{'' if problems == 1 else 's'} found." + guessed + notes)
 
 
 def cmd_datasets_clean(args) -> None:
