@@ -10,7 +10,7 @@ from engine.data.fixes import FILL_METHODS, merge_mapping
 from engine.data.image_report import listed_count
 from engine.data.ingest import READING_NOTES
 from engine.data.images import MAX_SIDE, MIN_SIDE
-from engine.data.profile import MIN_CLASS_EXAMPLES
+from engine.data.profile import CHOSEN, MIN_CLASS_EXAMPLES
 from engine.data.ratings import MIN_USER_RATINGS
 from engine.words import plain_number
 
@@ -23,17 +23,17 @@ def quality_report(dataset: dict) -> None:
     detected = report.get("detected", {})
     problems = report.get("problems", [])
     selected = dataset["id"]
-    reasons = [f"**Kind:** {KIND_WORDS[kind].lower()}, because {plain(detected.get('kind_reason', 'you chose it'))}."]
+    reasons = [f"**Kind:** {KIND_WORDS[kind].lower()}, because {plain(detected.get('kind_reason', CHOSEN))}."]
     reasons += [f"**{title}:** {plain(detected[key])}." for title, key in READING_NOTES if detected.get(key)]
     if kind == "text":
         reasons.append(f"**Texts:** '{plain(schema['text_column'])}', because "
-                       f"{plain(detected.get('text_reason', 'you chose it'))}.")
+                       f"{plain(detected.get('text_reason', CHOSEN))}.")
     if kind == "image":
         reasons.append(f"**Labels:** {plain(detected.get('target_reason', ''))}.")
         reasons.append(f"**Size:** {schema['width']} × {schema['height']} pixels, "
                        f"{'grey' if schema['channels'] == 1 else 'colour'}; {plain(detected.get('size_reason', ''))}.")
     else:
-        target_reason = detected.get("target_reason", "you chose it")
+        target_reason = detected.get("target_reason", CHOSEN)
         task_reason = detected.get("task_reason", "")
         why = target_reason if task_reason in ("", target_reason) else f"{target_reason}; {task_reason}"
         reasons.append(f"**Predicts:** '{plain(dataset['target'])}' as a {TASK_WORDS[dataset['task']].lower()}, "

@@ -56,6 +56,7 @@ def cmd_models(args) -> None:
 
 def cmd_datasets_add(args) -> None:
     from engine.data.ingest import READING_NOTES, add_dataset
+    from engine.data.profile import CHOSEN
 
     ready()
     path = Path(args.path)
@@ -69,8 +70,8 @@ def cmd_datasets_add(args) -> None:
     detected = report.get("detected", {})
     notes = "".join(f"\n{title}: {detected[key]}." for title, key in READING_NOTES if detected.get(key))
     problems = sum(p["severity"] != "info" for p in report.get("problems", []))
-    reason = detected.get("target_reason", "you chose it")
-    guessed = "" if reason == "you chose it" or dataset["kind"] == "image" else (
+    reason = detected.get("target_reason", CHOSEN)
+    guessed = "" if reason == CHOSEN or dataset["kind"] == "image" else (
         f"\nPredicting '{dataset['target']}' because {reason}. To predict another column, add the file again with "
         "--target NAME.")
     emit(args, dataset_document(dataset) | {"detected": detected},

@@ -27,7 +27,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from engine.data.archive import read_member, safe_members
 from engine.data.image_layout import ImageLayout, find_layout
-from engine.data.profile import MIN_ROWS, check_classes
+from engine.data.profile import CHOSEN, MIN_ROWS, check_classes
 from engine.errors import DataError
 
 GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
@@ -269,7 +269,7 @@ def read_image_zip(archive: zipfile.ZipFile, name: str, size: tuple[int, int] | 
     if size is None:
         size, size_reason = suggest_size(header_sizes(archive, layout.members))
     else:
-        size, size_reason = check_size(*size), "you chose it"
+        size, size_reason = check_size(*size), CHOSEN
     pixels, records = decode_files(path, archive, layout.members, *size)
     index = pd.DataFrame(records)
     index.insert(1, "label", layout.labels)

@@ -27,7 +27,7 @@ from engine.data.archive import open_zip
 from engine.data.image_report import image_quality_report
 from engine.data.images import inspect_image_zip, read_image_zip
 from engine.data.limits import DEFAULT_MAX_FILE_MB, max_file_bytes  # noqa: F401  (kept importable from here)
-from engine.data.profile import check_target, guess_target, guess_task
+from engine.data.profile import CHOSEN, check_target, guess_target, guess_task
 from engine.data.ratings import check_ratings, find_rating_columns, ratings_kind_reason, ratings_quality_report
 from engine.data.table_report import quality_report
 from engine.data.tables import (
@@ -217,7 +217,7 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
                   text_column: str | None = None, roles: dict[str, str | None] | None = None) -> dict[str, Any]:
     """Give back the detected kind, target and task of a table, each with the reason, storing nothing.
 
-    Whatever is passed in is kept ("you chose it"); the rest is detected.
+    Whatever is passed in is kept (its reason is CHOSEN, "you chose it"); the rest is detected.
     """
     if kind not in ("auto", "tabular", "text", "ratings"):
         raise DataError(f"A table cannot be a data set of {KIND_WORDS.get(kind, kind)}. Choose tabular, text or "
@@ -225,7 +225,7 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
     found_roles, ratings_reason = ratings_kind_reason(frame, target)
     found_text, text_reason = text_kind_reason(frame)
     if kind != "auto":
-        kind_reason = "you chose it"
+        kind_reason = CHOSEN
     elif found_roles:
         kind, kind_reason = "ratings", ratings_reason
     elif roles:  # columns given for a ratings set's roles make it one, to be checked as one
@@ -251,13 +251,13 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
         if target:
             roles["rating"] = target
         detected.update(roles=roles, target=roles.get("rating"), task="rating",
-                        target_reason="you chose it" if target or chosen.get("rating") else
+                        target_reason=CHOSEN if target or chosen.get("rating") else
                         (f"'{roles['rating']}' is named like a rating" if roles.get("rating") else "none found"),
                         task_reason="ratings are predicted as numbers for each user and item")
         return detected
     if kind == "text":
         if text_column:
-            text_reason = "you chose it"
+            text_reason = CHOSEN
         else:
             text_column, text_reason = found_text, text_reason
             if text_column is None:
@@ -271,7 +271,7 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
     if target is None:
         target, target_reason = guess_target(frame, exclude=exclude)
     else:
-        target_reason = "you chose it"
+        target_reason = CHOSEN
     if target not in frame.columns:
         raise DataError(f"There is no column named '{target}'. Choose one of: {', '.join(frame.columns)}.")
     if kind == "text":
@@ -279,7 +279,7 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
     elif task is None:
         task, task_reason = guess_task(frame[target])
     else:
-        task_reason = "you chose it"
+        task_reason = CHOSEN
     detected.update(target=target, target_reason=target_reason, task=task, task_reason=task_reason)
     dates = [column for column in frame.columns
              if column != target and pd.api.types.is_datetime64_any_dtype(frame[column])]

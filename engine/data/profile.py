@@ -28,6 +28,7 @@ MAX_CATEGORIES = 50
 MIN_EMPTY_ROWS = 10
 MIN_CLASS_EXAMPLES = 5
 MIN_ROWS = 10
+CHOSEN = "you chose it"  # the reason given for whatever the user chose rather than left to detection
 # A column holds free text, not categories, when more than this share of its values differ: a column of a few
 # phrases said again and again (times of day such as '5:00 a.m.', a medium such as 'Oil paint on canvas') is read
 # as categories however many words they have.
