@@ -280,7 +280,11 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], model_name: str, n_trai
     if dataset.get("task") != "classification":
         training.pop("label_smoothing", None)  # numbers to predict have no classes to smooth
     steps_per_epoch = max(1, math.ceil(n_train / training["batch_size"]))
-    wanted = min(MAX_EPOCHS[name], math.ceil(MIN_STEPS[kind][name] / steps_per_epoch))
+
+    def for_steps(preset_name: str) -> int:  # the epochs that preset_name's least number of steps asks for
+        return min(MAX_EPOCHS[preset_name], math.ceil(MIN_STEPS[kind][preset_name] / steps_per_epoch))
+
+    wanted = for_steps(name)
     if wanted > training["epochs"]:
         preset.fitted.append(f"{n_train:,} training {unit}: {wanted} epochs instead of {training['epochs']}, so that "
                              f"the model still takes about {wanted * steps_per_epoch:,} training steps.")
@@ -288,8 +292,7 @@ def fit_to_data(preset: Preset, dataset: dict[str, Any], model_name: str, n_trai
     if name in EARLY_STOPPING and n_validation < MIN_VALIDATION_ROWS:
         why = (f"Only {n_validation:,} validation {unit}: too few to tell the best epoch reliably, so the run trains "
                "all its epochs, the last ones with a small learning rate")
-        balanced = max(TRAINING[kind]["Balanced"]["epochs"], min(MAX_EPOCHS["Balanced"], math.ceil(
-            MIN_STEPS[kind]["Balanced"] / steps_per_epoch)))
+        balanced = max(TRAINING[kind]["Balanced"]["epochs"], for_steps("Balanced"))
         if kind == "tabular" and training["epochs"] > balanced:  # see MIN_STEPS
             training["epochs"] = balanced
             why += (f"; {balanced} epochs, as in Balanced, since more pay only where the best of them can be kept, "

@@ -121,8 +121,10 @@ def _table_form(path: Path, name: str) -> None:
                         "upload-timestamp")
         chosen["timestamp"] = None if stamp == "(none)" else stamp
         changed = {role: column for role, column in chosen.items() if column != roles.get(role)}
-        options.update({"roles": changed} if changed else {})
-        options.update({"target": chosen["rating"]} if "rating" in changed else {})
+        if changed:
+            options["roles"] = changed
+        if "rating" in changed:
+            options["target"] = changed["rating"]
         st.caption(f"Suggested because {plain(detected['kind_reason'])}.")
     elif kind == "text":
         text_column = _choose(left, "Column with the texts", columns, detected["text_column"],
