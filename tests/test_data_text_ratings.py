@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,9 +12,11 @@ from engine.data.cleaning import clean_dataset
 from engine.data.ingest import add_dataset, inspect_table
 from engine.data.prepare import prepare_dataset
 from engine.data.samples import film_ratings, product_reviews
+from engine.data.tables import read_table
 from engine.data.text import choose_max_length, encode_texts, fit_vocabulary, tokens
 from engine.data.transform import candidate_pairs, decode_ratings, known_user, transform_inputs
 from engine.errors import DataError
+from tests.conftest import cli
 
 
 def test_words_vocabulary_and_token_ids():
@@ -114,6 +118,28 @@ def test_ratings_are_told_by_whole_words_of_the_names_and_never_by_a_column_of_w
     voted = pd.DataFrame({"user": ["a", "b"] * 5, "item": ["x", "y"] * 5, "rating": [1, 2] * 5,
                           "liked": ["yes", "no"] * 5})
     assert inspect_table(voted, target="liked")["kind"] == "tabular"
+
+
+def test_a_file_of_ratings_with_no_header_row_is_told_by_its_cells(home, tmp_path):
+    """MovieLens' u.data has no header: user id, film id, rating, time, parted by tabs. Its cells tell it, and the
+    command line says so; a panel of figures for each place and year, with ids just as plain, stays a table."""
+    films = film_ratings(120, 60)
+    films = films.assign(user_id=films["user_id"].str[1:].astype(int), film=films["film"].factorize()[0] + 1)
+    path = tmp_path / "u.tsv"
+    films.to_csv(path, sep="\t", header=False, index=False)
+    added = cli("datasets", "add", str(path), "--json")
+    assert added.returncode == 0, added.stderr
+    detected = json.loads(added.stdout)["detected"]
+    assert detected["kind"] == "ratings" and detected["roles"] == {
+        "user": "column 1", "item": "column 2", "rating": "column 3", "timestamp": "column 4"}
+    assert detected["target_reason"] == "'column 3' holds a few marks from 1 to 5, as ratings do"
+    said = cli("datasets", "add", str(path)).stdout
+    assert ("Read as ratings because its cells look like ratings: ids that come back again and again ('column 1' "
+            "users, 'column 2' items), then a few marks from 1 to 5 ('column 3'), then times ('column 4')." in said)
+    assert "add the file again with --user-column, --item-column or --target NAME" in said
+    panel = pd.DataFrame([(place, year, (place * year) % 7 + 1) for place in range(40) for year in range(1990, 2020)])
+    panel.to_csv(path, sep="\t", header=False, index=False)
+    assert inspect_table(read_table(path))["kind"] == "tabular"  # every place in every year: a panel, not ratings
 
 
 def test_ratings_preparation_and_prediction_inputs(home, tmp_path):

@@ -55,7 +55,7 @@ def cmd_models(args) -> None:
 
 
 def cmd_datasets_add(args) -> None:
-    from engine.data.ingest import READING_NOTES, add_dataset
+    from engine.data.ingest import KIND_WORDS, READING_NOTES, add_dataset
     from engine.data.profile import CHOSEN
 
     ready()
@@ -71,13 +71,17 @@ def cmd_datasets_add(args) -> None:
     notes = "".join(f"\n{title}: {detected[key]}." for title, key in READING_NOTES if detected.get(key))
     problems = sum(p["severity"] != "info" for p in report.get("problems", []))
     reason = detected.get("target_reason", CHOSEN)
+    kind_reason = detected.get("kind_reason", CHOSEN)
+    read_as = f"\nRead as {KIND_WORDS[dataset['kind']]} because {kind_reason}." if (
+        dataset["kind"] in ("ratings", "text") and kind_reason != CHOSEN) else ""
+    other = ("use other columns, add the file again with --user-column, --item-column or --target NAME"
+             if dataset["kind"] == "ratings" else "predict another column, add the file again with --target NAME")
     guessed = "" if reason == CHOSEN or dataset["kind"] == "image" else (
-        f"\nPredicting '{dataset['target']}' because {reason}. To predict another column, add the file again with "
-        "--target NAME.")
+        f"\nPredicting '{dataset['target']}' because {reason}. To {other}.")
     emit(args, dataset_document(dataset) | {"detected": detected},
          f"Added data set {dataset['id']} '{dataset['name']}' ({dataset['kind']}): {dataset['n_rows']:,} rows, "
          f"predicting '{dataset['target']}' ({dataset['task']}); "
-         f"{problems or 'no'} problem{'' if problems == 1 else 's'} found." + guessed + notes)
+         f"{problems or 'no'} problem{'' if problems == 1 else 's'} found." + read_as + guessed + notes)
 
 
 def cmd_datasets_clean(args) -> None:

@@ -28,7 +28,13 @@ from engine.data.image_report import image_quality_report
 from engine.data.images import inspect_image_zip, read_image_zip
 from engine.data.limits import DEFAULT_MAX_FILE_MB, max_file_bytes  # noqa: F401  (kept importable from here)
 from engine.data.profile import CHOSEN, check_target, guess_target, guess_task
-from engine.data.ratings import check_ratings, find_rating_columns, ratings_kind_reason, ratings_quality_report
+from engine.data.ratings import (
+    check_ratings,
+    find_rating_columns,
+    rating_reason,
+    ratings_kind_reason,
+    ratings_quality_report,
+)
 from engine.data.table_report import quality_report
 from engine.data.tables import (
     DECIMAL_COMMA,
@@ -252,7 +258,7 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
             roles["rating"] = target
         detected.update(roles=roles, target=roles.get("rating"), task="rating",
                         target_reason=CHOSEN if target or chosen.get("rating") else
-                        (f"'{roles['rating']}' is named like a rating" if roles.get("rating") else "none found"),
+                        (rating_reason(frame, roles["rating"]) if roles.get("rating") else "none found"),
                         task_reason="ratings are predicted as numbers for each user and item")
         return detected
     if kind == "text":

@@ -75,6 +75,48 @@ def find_rating_columns(frame: pd.DataFrame) -> dict[str, str | None]:
     return roles
 
 
+# A file of ratings with no header row (MovieLens' u.data: user, item, rating, time) is told by its cells: users and
+# items, many ids that come back again and again, some users or some items far more often than most, nearly every
+# pair of them once; then a few marks on a scale of at most 10; then, if a fourth column, times in seconds. A panel
+# of measures (a place, each year, a figure) has ids too, but each as often as the next.
+FEWEST_IDS = 20
+BUSIEST_X_MIDDLE = 1.5
+MOST_REPEATED_PAIRS = 0.05
+HIGHEST_MARK = 10
+FEWEST_SECONDS = 100_000_000  # a time in seconds since 1970 later than March 1973
+
+
+def _ratings_by_cells(frame: pd.DataFrame) -> dict[str, str | None] | None:
+    """Give back the roles of a table with no header row whose columns read as user, item, rating (and time) in
+    that order, else None."""
+    if frame.attrs.get("header") != "none" or frame.shape[1] not in (3, 4):
+        return None
+    columns = list(frame.columns)
+    if not all(pd.api.types.is_numeric_dtype(frame[column]) for column in columns):
+        return None
+    user, item, rating = (frame[column].dropna() for column in columns[:3])
+    uneven = False
+    for ids in (user, item):
+        if not pd.api.types.is_integer_dtype(ids):
+            return None
+        counts = ids.value_counts()
+        if len(counts) < FEWEST_IDS or counts.mean() < MIN_USER_RATINGS:
+            return None
+        uneven |= counts.iloc[0] >= BUSIEST_X_MIDDLE * counts.median()
+    if not uneven:
+        return None
+    if frame.duplicated(subset=columns[:2]).mean() > MOST_REPEATED_PAIRS:
+        return None
+    marks = rating.unique()
+    if not (3 <= len(marks) <= 2 * HIGHEST_MARK + 1 and 0 <= marks.min() and marks.max() <= HIGHEST_MARK):
+        return None
+    if len(columns) == 4:
+        times = frame[columns[3]].dropna()
+        if not pd.api.types.is_integer_dtype(times) or times.empty or times.min() < FEWEST_SECONDS:
+            return None
+    return dict(zip(("user", "item", "rating", "timestamp"), columns + [None] * (4 - len(columns)), strict=True))
+
+
 def ratings_kind_reason(frame: pd.DataFrame, target: str | None = None) -> tuple[dict[str, str | None] | None, str]:
     """Give back (roles, reason) when the table holds ratings of items by users, else (None, reason); a column of
     words chosen as target rules ratings out."""
@@ -84,7 +126,24 @@ def ratings_kind_reason(frame: pd.DataFrame, target: str | None = None) -> tuple
     if roles["user"] and roles["item"] and roles["rating"]:
         return roles, (f"it has a user column ('{roles['user']}'), an item column ('{roles['item']}') and a "
                        f"rating column ('{roles['rating']}')")
+    roles = _ratings_by_cells(frame)
+    if roles and target in (None, roles["rating"]):
+        times = f", then times ('{roles['timestamp']}')" if roles["timestamp"] else ""
+        return roles, (f"its cells look like ratings: ids that come back again and again ('{roles['user']}' users, "
+                       f"'{roles['item']}' items), then a few marks from {_marks(frame[roles['rating']])}"
+                       f" ('{roles['rating']}'){times}")
     return None, "no user, item and rating columns were found"
+
+
+def _marks(rating: pd.Series) -> str:
+    return f"{rating.min():g} to {rating.max():g}"
+
+
+def rating_reason(frame: pd.DataFrame, column: str) -> str:
+    """Say why a column was taken for the ratings: its name, or in a file with no header row its marks."""
+    if frame.attrs.get("header") == "none":
+        return f"'{column}' holds a few marks from {_marks(frame[column])}, as ratings do"
+    return f"'{column}' is named like a rating"
 
 
 def id_strings(series: pd.Series) -> pd.Series:
