@@ -204,6 +204,22 @@ def test_files_as_they_come_from_other_tools(tmp_path):
     frame = read_table(headerless)
     assert list(frame.columns) == ["column 1", "column 2", "column 3"] and len(frame) == 30
     assert "first row holds numbers" in inspect_table(frame)["header_reason"]
+    messages = tmp_path / "SMSSpamCollection.txt"  # label, tab, message: no header row either
+    sent = ["Ok lar... Joking wif u oni", "Free entry in 2 a wkly comp to win FA Cup final tkts",
+            "U dun say so early hor... U c already then say", "Nah I don't think he goes to usf, he lives around here"]
+    messages.write_text("".join(f"{'spam' if i % 4 == 1 else 'ham'}\t{sent[i % 4]} {i}\n" for i in range(40)))
+    frame = read_table(messages)
+    assert list(frame.columns) == ["column 1", "column 2"] and len(frame) == 40
+    detected = inspect_table(frame)
+    assert (detected["kind"], detected["text_column"], detected["target"]) == ("text", "column 2", "column 1")
+    assert detected["target_reason"] == "it is the last column but for the texts, where the answer usually goes"
+    assert detected["header_reason"] == ("the first row holds values, not names ('ham' is also found further down "
+                                         "its column), so it is read as data and the columns are called column 1 "
+                                         "and column 2")
+    survey = tmp_path / "survey.csv"  # long questions are names all the same, free answers below them or not
+    survey.write_text("Which team are you in?,What would you change about the office?\n" +
+                      "".join(f"{'sales' if i % 2 else 'support'},more light and a quieter room {i}\n" for i in range(20)))
+    assert list(read_table(survey).columns) == ["Which team are you in?", "What would you change about the office?"]
     spaced = tmp_path / "exercise.txt"
     spaced.write_text("Chins Situps Jumps\n" + "".join(f"{i} {100 + i} {60 - i}\n" for i in range(20)))
     assert list(read_table(spaced).columns) == ["Chins", "Situps", "Jumps"]

@@ -249,8 +249,12 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
     if written:
         detected["numbers_reason"] = _written_numbers_reason(written)
     if frame.attrs.get("header") == "none":
-        detected["header_reason"] = ("the first row holds numbers, not names, so it is read as data and the "
-                                     f"columns are called column 1 to column {frame.shape[1]}")
+        value = frame.attrs.get("first_row_value")
+        holds = (f"values, not names ('{value}' is also found further down its column)" if value else
+                 "numbers, not names")
+        last = f"{'and' if frame.shape[1] == 2 else 'to'} column {frame.shape[1]}"
+        detected["header_reason"] = (f"the first row holds {holds}, so it is read as data and the columns are called "
+                                     f"column 1 {last}")
     if kind == "ratings":
         chosen = dict(roles or {})  # a role given as None means "none", e.g. no timestamp column
         roles = {**(found_roles or find_rating_columns(frame)), **chosen}
@@ -275,7 +279,7 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
         detected.update(text_column=text_column, text_reason=text_reason)
     exclude = (text_column,) if kind == "text" and text_column else ()
     if target is None:
-        target, target_reason = guess_target(frame, exclude=exclude)
+        target, target_reason = guess_target(frame, exclude=exclude, excluded_as="the texts")
     else:
         target_reason = CHOSEN
     if target not in frame.columns:

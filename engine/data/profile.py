@@ -33,6 +33,7 @@ CHOSEN = "you chose it"  # the reason given for whatever the user chose rather t
 # phrases said again and again (times of day such as '5:00 a.m.', a medium such as 'Oil paint on canvas') is read
 # as categories however many words they have.
 MOSTLY_DIFFERENT = 0.5
+MIN_MEAN_WORDS = 4  # words a column's cells hold on average, at least, to be sentences
 SAMPLE_ROWS = 100_000
 
 
@@ -76,10 +77,11 @@ def cannot_be_the_answer(values: pd.Series) -> str | None:
     return None
 
 
-def guess_target(frame: pd.DataFrame, exclude: tuple[str, ...] = ()) -> tuple[str, str]:
+def guess_target(frame: pd.DataFrame, exclude: tuple[str, ...] = (), excluded_as: str = "the inputs"
+                 ) -> tuple[str, str]:
     """Give back (column, reason) for the column most likely to be the one to predict: one with a usual name for
     it (which check_target may then refuse in plain words), else the last column, passing over those that cannot be
-    the answer."""
+    the answer and those excluded (inputs, said as excluded_as)."""
     columns = [column for column in frame.columns if column not in exclude]
     lowered = {column.lower(): column for column in columns}
     for name in TARGET_NAMES:
@@ -89,8 +91,8 @@ def guess_target(frame: pd.DataFrame, exclude: tuple[str, ...] = ()) -> tuple[st
             continue  # a 'y' beside an 'x' is a coordinate or a size (diamonds' x, y, z in mm), not the answer
         return lowered[name], f"its name, '{lowered[name]}', is a usual name for the column to predict"
     passed = []
-    for column in reversed(columns):
-        why = cannot_be_the_answer(frame[column])
+    for column in reversed(frame.columns):
+        why = excluded_as if column in exclude else cannot_be_the_answer(frame[column])
         if why is None:
             after = listed(list(dict.fromkeys(reversed(passed))))
             return column, f"it is the last column{' but for ' + after if after else ''}, where the answer usually goes"

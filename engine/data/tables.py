@@ -12,6 +12,7 @@ import pandas as pd
 from pandas.io.excel._openpyxl import OpenpyxlReader
 
 from engine.data.limits import check_table_size, max_table_cells, max_table_rows, rows_fitting
+from engine.data.profile import MIN_MEAN_WORDS
 from engine.errors import DataError
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xls", ".parquet", ".pq"}
@@ -262,11 +263,16 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
             "cells in the rows below. The first row should name every column; it may hold a description "
             "instead. Replace it with one name per column."
         )
-    if all(is_number(column) for column in frame.columns):
-        # Every name is a number: the file has no header row, and its first row is data.
+    numbers = all(is_number(column) for column in frame.columns)
+    value = None if numbers else _header_value(frame)
+    if numbers or value:
+        # Every name is a number, or a value of its column or a sentence atop sentences: the file has no header row,
+        # and its first row is data.
         names = [f"column {i + 1}" for i in range(frame.shape[1])]
         frame = _read_csv(path, delimiter, encoding, name, header=None, names=names)
         frame.attrs["header"] = "none"
+        if value:
+            frame.attrs["first_row_value"] = value  # said in the report
     frame.attrs["encoding"] = encoding  # said in the report when it is not UTF-8
     written = _written_numbers(frame, delimiter)
     if written:
@@ -307,6 +313,27 @@ def _written_numbers(frame: pd.DataFrame, delimiter: str) -> dict[str, list[str]
             frame[column] = numbers.reindex(series.index)
             read[str(column).strip()] = ways + [EMPTY] * bool(marked.any())
     return read
+
+
+def _header_value(frame: pd.DataFrame) -> str | None:
+    """Give back a name of the header row that is also a value further down its column ('spam' atop a column of spam
+    and ham), where each other name is a number or a sentence atop a column of sentences: the first row of a file
+    with no header row, such as a file of labelled messages. Else None: names of columns, even long questions."""
+    value = None
+    for column in frame.columns:
+        name = str(column).strip()
+        series = frame[column]
+        if is_number(name):
+            continue
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            return None
+        if value is None and series.isin([name]).any():
+            value = name
+            continue
+        sample = series.dropna().iloc[:WRITTEN_SAMPLE].astype(str)
+        if len(name.split()) < 2 or sample.empty or sample.str.split().str.len().mean() < MIN_MEAN_WORDS:
+            return None
+    return value
 
 
 def _text_columns(frame: pd.DataFrame):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from engine.data.columns import duplicate_counts, looks_like_id
-from engine.data.profile import MIN_ROWS, MOSTLY_DIFFERENT, action, counted, problem, spread_sample
+from engine.data.profile import MIN_MEAN_WORDS, MIN_ROWS, MOSTLY_DIFFERENT, action, counted, problem, spread_sample
 from engine.data.table_report import class_problems, duplicate_problems, missing_problems, table_basics
 from engine.errors import DataError
 
@@ -24,7 +24,6 @@ TEXT_NAMES = ("text", "review", "sentence", "message", "comment", "body", "conte
 PAD, UNKNOWN = 0, 1
 MAX_VOCABULARY = 20_000
 MIN_LENGTH, MAX_LENGTH = 8, 256
-MIN_MEAN_WORDS = 4
 PIECE_TOKENIZER = "model/tokenizer.json"  # inside a pretrained text model's package
 
 
