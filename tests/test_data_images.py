@@ -15,6 +15,7 @@ from engine.data.cleaning import clean_dataset
 from engine.data.ingest import add_dataset, inspect_zip, load_index
 from engine.data.prepare import prepare_dataset
 from engine.data.transform import transform_inputs
+from engine.errors import DataError
 
 
 def encoded(image: Image.Image, fmt: str, **options) -> bytes:
@@ -124,6 +125,24 @@ def test_images_with_a_label_file(home, tmp_path):
     assert report["skipped"] == [{"file": "pics/extra.png", "why": "not listed in 'labels.csv'"}]
     assert "labels.csv" in report["detected"]["target_reason"]
     assert {"missing_files", "unlabelled"} <= {p["code"] for p in report["problems"]}
+
+
+def test_pictures_in_one_folder_named_by_their_class(home, tmp_path):
+    """Pets and cats-and-dogs sets keep every picture in one folder, named by its class: 'cat.3.jpg',
+    'great_pyrenees_12.png'. The start of each name is the class; a name that holds none is skipped and said."""
+    members = {f"train/{name}": encoded(picture(colour, (10, 10)), "PNG") for i in range(6)
+               for name, colour in ((f"cat.{i}.png", (200, 30, 30)), (f"great_pyrenees_{i}.png", (30, 30, 200)),
+                                    (f"Abyssinian ({i}).png", (30, 200, 30)))}
+    members["train/notes.png"] = encoded(picture((0, 0, 0), (10, 10)), "PNG")
+    dataset = add_dataset(write_zip(tmp_path / "pets.zip", members))
+    report = dataset["quality_report"]
+    assert dataset["schema"]["how"] == "names"
+    assert report["class_counts"] == {"Abyssinian": 6, "cat": 6, "great_pyrenees": 6}
+    assert report["skipped"] == [{"file": "train/notes.png", "why": "its name does not start with a class"}]
+    assert "the start of each file's name is taken as its class" in report["detected"]["target_reason"]
+    numbered = {f"photos/IMG_{i:04d}.png": encoded(picture((9 * i, 0, 0), (10, 10)), "PNG") for i in range(8)}
+    with pytest.raises(DataError, match="only one class"):  # one name for all: no classes
+        add_dataset(write_zip(tmp_path / "holiday.zip", numbered))
 
 
 def test_size_is_suggested_chosen_and_changed_in_a_new_version(home, tmp_path):

@@ -4,6 +4,7 @@ label (a label file). Reads names and the label file only; decoding the pictures
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ class ImageLayout:
 
     members: list[zipfile.ZipInfo]
     labels: list[str]
-    how: str  # "folders" or "label file"
+    how: str  # "folders", "names" or "label file"
     reason: str
     label_file: str | None = None
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"file", "why"}
@@ -82,6 +83,10 @@ def _layout_from_folders(images: list[zipfile.ZipInfo], name: str) -> ImageLayou
         else:
             members.append(info)
             labels.append(file_name(parent))
+    if not members:
+        named = _layout_from_names(images)
+        if named:
+            return named
     if not members and root:
         raise DataError(
             f"'{name}' has all its {len(images):,} images in one folder, so there is only one class "
@@ -98,6 +103,32 @@ def _layout_from_folders(images: list[zipfile.ZipInfo], name: str) -> ImageLayou
     return ImageLayout(members, labels, "folders",
                        f"the images sit in {classes} folders, and each folder's name is taken as the class",
                        skipped=skipped)
+
+
+# Pictures in one folder may be named by their class: 'cat.12.jpg', 'Abyssinian_3.jpg', 'great_pyrenees (4).png'.
+CLASS_AND_NUMBER = re.compile(r"(?P<label>.*?[^\W\d_].*?)[\s._-]*\(?\d+\)?")
+MOST_UNNAMED = 0.1  # share of pictures whose names hold no class, at most, for the names to be the labels
+
+
+def _layout_from_names(images: list[zipfile.ZipInfo]) -> ImageLayout | None:
+    """Give back the images labelled by the start of their file names, when nearly every name is a class and a
+    number and there are two classes at least, each of two pictures; else None."""
+    members, labels, skipped = [], [], []
+    for info in images:
+        found = CLASS_AND_NUMBER.fullmatch(file_name(info.filename).rpartition(".")[0])
+        if found:
+            members.append(info)
+            labels.append(found["label"])
+        else:
+            skipped.append({"file": info.filename, "why": "its name does not start with a class"})
+    counts = Counter(labels)
+    if len(skipped) > MOST_UNNAMED * len(images) or len(counts) < 2 or min(counts.values()) < 2 or \
+            len(counts) > len(images) / 2:
+        return None
+    example = members[0].filename
+    return ImageLayout(members, labels, "names",
+                       f"the images share one folder, and the start of each file's name is taken as its class "
+                       f"('{file_name(example)}' is a '{labels[0]}'; {len(counts)} classes)", skipped=skipped)
 
 
 def _lookup_keys(path: str, base: str) -> list[str]:
