@@ -227,6 +227,33 @@ def test_files_as_they_come_from_other_tools(tmp_path):
     assert report["problems"] and all(p["severity"] != "serious" for p in report["problems"])
 
 
+def test_json_records_in_every_common_shape(home, tmp_path):
+    """Exports from web services come as JSON: a list of records, one record per line (JSON Lines) or an object of
+    columns. A record within a record becomes columns named outer.inner, a list in a cell its items; a broken line
+    is named."""
+    records = [{"review": {"text": f"a {'good' if i % 2 else 'poor'} film, seen on day {i}", "stars": i % 5 + 1},
+                "label": "liked" if i % 2 else "not liked", "tags": ["drama", "new"],
+                "seen": f"2024-03-{i % 28 + 1:02d}"}
+               for i in range(40)]
+    (tmp_path / "reviews.json").write_text(json.dumps(records))
+    (tmp_path / "reviews.jsonl").write_text("\n".join(json.dumps(record) for record in records) + "\n")
+    for name in ("reviews.json", "reviews.jsonl"):
+        frame = read_table(tmp_path / name)
+        assert list(frame.columns) == ["label", "tags", "seen", "review.text", "review.stars"] and len(frame) == 40
+        assert frame["tags"][0] == "drama, new" and frame["review.stars"].tolist()[:3] == [1, 2, 3]
+        assert pd.api.types.is_datetime64_any_dtype(frame["seen"])
+    (tmp_path / "columns.json").write_text(json.dumps({"size": list(range(30)), "colour": ["red", "blue"] * 15}))
+    assert read_table(tmp_path / "columns.json").shape == (30, 2)
+    added = cli("datasets", "add", str(tmp_path / "reviews.jsonl"), "--json")
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["target"] == "label"
+    (tmp_path / "broken.jsonl").write_text('{"a": 1, "b": 2}\n{"a": 2, "b":\n')
+    refused = cli("datasets", "add", str(tmp_path / "broken.jsonl"))
+    assert refused.returncode == 2 and "(line 2 is not a whole record)" in refused.stderr
+    (tmp_path / "numbers.json").write_text("[1, 2, 3]")
+    assert "Trainyard reads a list of records" in cli("datasets", "add", str(tmp_path / "numbers.json")).stderr
+
+
 def test_numbers_written_for_people_are_read_as_numbers(home, tmp_path):
     """A spreadsheet saved where a comma marks the decimals parts its cells with semicolons: 1.234,5 is a number,
     and the column holding it is the answer to predict, not a category of 30 values. Commas between thousands and

@@ -20,10 +20,10 @@ from engine.data.ingest import (
     uploads_dir,
 )
 from engine.data.samples import SAMPLES, add_sample
-from engine.data.tables import read_table
+from engine.data.tables import TABLE_FILES, TABLE_SUFFIXES, read_table
 from engine.errors import DataError
 
-UPLOAD_TYPES = ["csv", "tsv", "txt", "xlsx", "xls", "parquet", "zip"]
+UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in TABLE_SUFFIXES) + ["zip"]
 def limit_mb() -> int:
     """The largest upload the dashboard takes, in MB (Streamlit's server.maxUploadSize, read when it is used)."""
     return st.get_option("server.maxUploadSize")
@@ -186,7 +186,7 @@ def add_a_data_set() -> None:
         upload_tab, sample_tab = st.tabs(["Upload a file", "Try a sample"])
         with upload_tab:
             uploaded = st.file_uploader(
-                f"A table with a header row (CSV, TSV, Excel or Parquet), or a ZIP of images with one folder per "
+                f"A table with a header row ({TABLE_FILES}), or a ZIP of images with one folder per "
                 f"class — up to {limit_mb()} MB",
                 type=UPLOAD_TYPES, key=f"uploader-{st.session_state.get('uploader_key', 0)}",
                 help="For texts, use a table with a text column and a label column; for recommendations, a table "

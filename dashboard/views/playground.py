@@ -18,7 +18,7 @@ from dashboard.components.text import label_safe, markdown_safe
 from dashboard.components.trained import choose_finished_run, run_engine
 from db.csv_export import frame_csv
 from engine.data.prepare_tables import input_columns
-from engine.data.tables import read_table
+from engine.data.tables import TABLE_FILES, TABLE_SUFFIXES, read_table
 from engine.errors import UserError
 from engine.serving import DEFAULT_TOP
 from engine.serving.compress import read_compression
@@ -141,8 +141,8 @@ def try_a_row() -> None:
             SHOW[prep["task"]](answers[0])
             explain_below(pd.DataFrame([values]), answers[0])
     with many:
-        upload = st.file_uploader("A CSV or Excel file with the same columns as the training data",
-                                  type=["csv", "tsv", "txt", "xlsx", "parquet"], key="rows-file")
+        upload = st.file_uploader(f"A table ({TABLE_FILES}) with the same columns as the training data",
+                                  type=sorted(suffix.lstrip(".") for suffix in TABLE_SUFFIXES), key="rows-file")
         if upload is not None:
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / "rows"

@@ -65,7 +65,8 @@ def register(commands, command) -> None:
                       "explain a trained run's answers: what pushed each one, and which columns matter most")
     explain.add_argument("run_id", type=int, metavar="RUN_ID")
     explain.add_argument("inputs", nargs="*", metavar="INPUT",
-                         help="CSV or Parquet files of rows (tables, texts), image files, or user ids (ratings)")
+                         help="files of rows (CSV, Excel, Parquet, JSON) for tables and texts, image files, or user "
+                              "ids (ratings)")
     explain.add_argument("--top", type=int, default=DEFAULT_TOP, metavar="N",
                          help=f"items to recommend per user (ratings; default {DEFAULT_TOP}, at most {MAX_TOP})")
     explain.add_argument("--mistakes", action="store_true",

@@ -104,7 +104,8 @@ def register(commands, command) -> None:
     predict = command(commands, "predict", cmd_predict, "predict with a trained run's model")
     predict.add_argument("run_id", type=int, metavar="RUN_ID")
     predict.add_argument("inputs", nargs="+", metavar="INPUT",
-                         help="CSV or Parquet files of rows (tables, texts), image files, or user ids (ratings)")
+                         help="files of rows (CSV, Excel, Parquet, JSON) for tables and texts, image files, or user "
+                              "ids (ratings)")
     predict.add_argument("--top", type=int, default=DEFAULT_TOP, metavar="N",
                          help=f"items to recommend per user (ratings; default {DEFAULT_TOP}, at most {MAX_TOP})")
 

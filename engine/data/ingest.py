@@ -42,6 +42,7 @@ from engine.data.tables import (
     EMPTY_MARKS,
     ENCODING_WORDS,
     SIGNS,
+    TABLE_FILES,
     TABLE_SUFFIXES,
     THOUSANDS_COMMAS,
     read_table,
@@ -355,7 +356,7 @@ def add_dataset(path: str | Path, name: str | None = None, kind: str = "auto", t
     path = Path(path)
     original_name = original_name or path.name
     if path.is_dir():
-        raise DataError(f"'{original_name}' is a folder. Choose a file: a table (CSV, Excel, Parquet) or a ZIP "
+        raise DataError(f"'{original_name}' is a folder. Choose a file: a table ({TABLE_FILES}) or a ZIP "
                         "of images.")
     if not path.exists():
         raise DataError(f"There is no file at '{path}'.")
@@ -374,8 +375,8 @@ def add_dataset(path: str | Path, name: str | None = None, kind: str = "auto", t
         raise DataError(f"Images come as a ZIP archive (one folder per class); '{original_name}' is not one.")
     if suffix and suffix not in TABLE_SUFFIXES:
         packed = " Unpack it first, then add the file inside." if suffix in (".gz", ".bz2", ".xz", ".7z", ".rar") else ""
-        raise DataError(f"'{original_name}' is not a file Trainyard can read. Use a table (CSV, TSV, Excel "
-                        f".xlsx or Parquet) or a ZIP archive of images.{packed}")
+        raise DataError(f"'{original_name}' is not a file Trainyard can read. Use a table ({TABLE_FILES}) or a ZIP "
+                        f"archive of images.{packed}")
     frame = read_table(path, original_name)
     detected = inspect_table(frame, target, task, kind, text_column, roles)
     with staging_folder() as staging:

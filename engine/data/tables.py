@@ -1,4 +1,4 @@
-"""Reading a table a user brought: CSV/TSV in any common delimiter and encoding, Excel, Parquet."""
+"""Reading a table a user brought: CSV/TSV in any common delimiter and encoding, Excel, Parquet, JSON."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from engine.data.limits import check_table_size, max_table_cells, max_table_rows
 from engine.data.profile import MIN_MEAN_WORDS
 from engine.errors import DataError
 
-TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xls", ".parquet", ".pq"}
+TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xls", ".parquet", ".pq", ".json", ".jsonl", ".ndjson"}
+JSON_SUFFIXES = {".json", ".jsonl", ".ndjson"}
+TABLE_FILES = "CSV, TSV, Excel, Parquet or JSON"  # the kinds of file a table may come in, in words
 ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 ENCODING_WORDS = {"cp1252": "Windows Western European text (cp1252)", "latin-1": "Western European text (Latin-1)"}
 DELIMITERS = ",;\t|"
@@ -120,6 +122,8 @@ def read_table(path: str | Path, original_name: str | None = None, fewest_column
         frame = _read_parquet(path, name)
     elif suffix in (".xlsx", ".xls"):
         frame = _read_excel(path, name, suffix)
+    elif suffix in JSON_SUFFIXES:
+        frame = _read_json(path, name)
     else:
         frame = _read_text_table(path, name, suffix, fewest_columns)
     check_table_size(len(frame), frame.shape[1], name)
@@ -144,6 +148,46 @@ def _read_parquet(path: Path, name: str) -> pd.DataFrame:
         return pd.read_parquet(path)
     except Exception:
         raise DataError(f"'{name}' is not a readable Parquet file. Export it again, or save it as CSV.") from None
+
+
+def _read_json(path: Path, name: str) -> pd.DataFrame:
+    """Read records from JSON: a list of objects, one object per line (JSON Lines), or an object of columns. A
+    record within a record gives columns named outer.inner; a list in a cell becomes its items parted by commas."""
+    import json
+
+    unreadable = (f"'{name}' is not a table in JSON. Trainyard reads a list of records ([{{...}}, {{...}}]) or one "
+                  "record per line; save it so, or as CSV.")
+    number = 0
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        if text.lstrip().startswith("["):
+            records = json.loads(text)
+        else:
+            records = []
+            for number, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    records.append(json.loads(line))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        line = number or getattr(error, "lineno", 0)
+        where = f" (line {line:,} is not a whole record)" if line else ""
+        raise DataError(unreadable.replace(". Trainyard", f"{where}. Trainyard", 1)) from None
+    del text
+    if len(records) == 1 and isinstance(records[0], dict) and records[0] and \
+            all(isinstance(cells, list) for cells in records[0].values()):
+        columns = records[0]  # {"name": [...], "age": [...]}
+        if len({len(cells) for cells in columns.values()}) == 1:
+            records = [dict(zip(columns, row)) for row in zip(*columns.values())]
+    if not isinstance(records, list) or not records or not all(isinstance(record, dict) for record in records):
+        raise DataError(unreadable)
+    frame = pd.json_normalize(records)
+    del records
+    check_table_size(len(frame), frame.shape[1], name)
+    for column in frame.columns:
+        if frame[column].dtype == object and frame[column].map(lambda cell: isinstance(cell, list)).any():
+            frame[column] = frame[column].map(
+                lambda cell: ", ".join(map(str, cell)) if isinstance(cell, list) else cell)
+    _written_dates(frame, ",")
+    return frame
 
 
 def _read_excel(path: Path, name: str, suffix: str) -> pd.DataFrame:
@@ -233,7 +277,7 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
     if _looks_binary(head):
         raise DataError(
             f"'{name}' does not look like a CSV table (it contains binary data). "
-            "Export your table as CSV, Excel or Parquet and upload that."
+            f"Export your table as {TABLE_FILES} and upload that."
         )
     text_head, encoding = _head_text(head)
     if not text_head.strip():

@@ -75,13 +75,13 @@ class Inputs:
 
 
 def _read_table_files(arguments: list[str]) -> pd.DataFrame:
-    from engine.data.tables import read_table
+    from engine.data.tables import TABLE_FILES, read_table
 
     frames = []
     for argument in arguments:
         path = Path(argument)
         if not path.is_file():
-            raise DataError(f"There is no file at '{argument}'. Give a CSV, Excel or Parquet file of rows.")
+            raise DataError(f"There is no file at '{argument}'. Give a file of rows ({TABLE_FILES}).")
         frames.append(read_table(path, fewest_columns=1))
     return pd.concat(frames, ignore_index=True)
 
