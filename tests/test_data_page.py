@@ -123,6 +123,26 @@ def test_upload_a_zip_of_images_at_a_chosen_size(home):
     assert (dataset["kind"], dataset["schema"]["width"], dataset["schema"]["height"]) == ("image", 12, 10)
 
 
+def test_upload_a_table_packed_in_a_zip_as_data_sites_give_them(home):
+    """A download from a data site is a ZIP of train.csv, test.csv and a notes file: the training table is read and
+    shown as any table, named as the ZIP."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("houses/train.csv", make_table(120).to_csv(index=False))
+        archive.writestr("houses/test.csv", make_table(30).drop(columns="label").to_csv(index=False))
+        archive.writestr("houses/README.md", "Columns: x1, x2 …")
+    at = open_page()
+    at.file_uploader[0].set_value(("download.zip", buffer.getvalue(), "application/zip")).run()
+    assert not at.exception, at.exception
+    assert "**train.csv**: 120 rows" in texts(at)
+    assert at.text_input(key="upload-name").value == "download"
+    at.button(key="add-dataset").click().run()
+    assert not at.exception, at.exception
+    (dataset,) = repo.list_datasets()
+    assert (dataset["name"], dataset["kind"], dataset["n_rows"], dataset["source_name"]) == (
+        "download", "tabular", 120, "train.csv")
+
+
 def test_a_bad_zip_gets_a_plain_message_and_stores_nothing(home):
     at = open_page()
     buffer = io.BytesIO()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from engine.data.ingest import add_dataset, inspect_table, load_table
 from engine.data.table_report import quality_report
 from engine.data.samples import sample_frame
 from engine.data.tables import read_table
+from engine.errors import DataError
 from tests.conftest import cli, make_table
 
 WORDS = pd.DataFrame({
@@ -252,6 +254,40 @@ def test_json_records_in_every_common_shape(home, tmp_path):
     assert refused.returncode == 2 and "(line 2 is not a whole record)" in refused.stderr
     (tmp_path / "numbers.json").write_text("[1, 2, 3]")
     assert "Trainyard reads a list of records" in cli("datasets", "add", str(tmp_path / "numbers.json")).stderr
+
+
+def test_a_table_packed_with_gzip_bzip2_xz_or_in_a_zip_is_unpacked_and_read(home, tmp_path):
+    """Public data sets come packed: telco.csv.gz, a ZIP of one table. Each is read as the table inside; a ZIP of
+    several tables names them, a broken or too large packed file is refused in plain words, and nothing is left."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    table = make_table(60).to_csv(index=False).encode()
+    for suffix, pack in ((".gz", gzip.compress), (".bz2", bz2.compress), (".xz", lzma.compress)):
+        (tmp_path / f"shop.csv{suffix}").write_bytes(pack(table))
+        dataset = add_dataset(tmp_path / f"shop.csv{suffix}", name=f"shop{suffix}")
+        assert (dataset["kind"], dataset["n_rows"], dataset["source_name"]) == ("tabular", 60, "shop.csv")
+    with zipfile.ZipFile(tmp_path / "one.zip", "w") as archive:
+        archive.writestr("data/customers.csv", table)
+    assert add_dataset(tmp_path / "one.zip")["name"] == "one"
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("a.csv", table)
+        archive.writestr("b.csv", table)
+    (tmp_path / "broken.csv.gz").write_bytes(b"no gzip here")
+    (tmp_path / "pictures.tar.gz").write_bytes(gzip.compress(b"x"))
+    for path, message, options in (
+            ("two.zip", "holds 2 tables and no pictures ('a.csv' and 'b.csv'). Unpack it and add the table", {}),
+            ("broken.csv.gz", "'broken.csv.gz' is not a readable gzip file.", {}),
+            ("pictures.tar.gz", "unpacks to 'pictures.tar', which is not a table Trainyard reads", {}),
+            ("shop.csv.gz", "unpacks to 'shop.csv' of more than 0 MB, the limit for a file",
+             {"max_bytes": len(gzip.compress(table)) + 100})):
+        before = repo.list_datasets()
+        with pytest.raises(DataError, match=re.escape(message)):
+            add_dataset(tmp_path / path, **options)
+        assert repo.list_datasets() == before
+    assert not any((home / "uploads").iterdir())  # no unpacked copy left behind
 
 
 def test_numbers_written_for_people_are_read_as_numbers(home, tmp_path):

@@ -19,11 +19,12 @@ from engine.data.ingest import (
     inspect_zip,
     uploads_dir,
 )
+from engine.data.packed import PACKED_SUFFIXES, packed_title, unpack_table
 from engine.data.samples import SAMPLES, add_sample
 from engine.data.tables import TABLE_FILES, TABLE_SUFFIXES, read_table
 from engine.errors import DataError
 
-UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in TABLE_SUFFIXES) + ["zip"]
+UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in TABLE_SUFFIXES | PACKED_SUFFIXES)
 def limit_mb() -> int:
     """The largest upload the dashboard takes, in MB (Streamlit's server.maxUploadSize, read when it is used)."""
     return st.get_option("server.maxUploadSize")
@@ -34,20 +35,29 @@ KIND_CHOICES = {"tabular": "A table: predict one column from the others",
                 "ratings": "Ratings of items by users, for recommendations"}
 
 
-
-
-def _store_upload(uploaded) -> Path:
-    """Copy the upload to disk once per file, so the page reads it from there; a replaced one's copy goes."""
+def _store_upload(uploaded) -> tuple[Path, str]:
+    """Copy the upload to disk once per file, a packed table unpacked, so the page reads it from there; give back
+    the copy and the name of what it holds. A replaced one's copy goes. Raises DataError for a packed file that
+    holds no table to read."""
     cached = st.session_state.get("upload_copy")
     if cached and cached[0] == uploaded.file_id and Path(cached[1]).exists():
-        return Path(cached[1])
+        return Path(cached[1]), cached[2]
     if cached:
         Path(cached[1]).unlink(missing_ok=True)
     handle = tempfile.NamedTemporaryFile(delete=False, dir=uploads_dir(), suffix=Path(uploaded.name).suffix)
     with handle:
         shutil.copyfileobj(uploaded, handle)
-    st.session_state["upload_copy"] = (uploaded.file_id, handle.name)
-    return Path(handle.name)
+    path, name = Path(handle.name), uploaded.name
+    try:
+        unpacked = unpack_table(path, name, uploads_dir(), limit_mb() << 20)
+    except DataError:
+        path.unlink(missing_ok=True)
+        raise
+    if unpacked:
+        path.unlink(missing_ok=True)
+        path, name = unpacked
+    st.session_state["upload_copy"] = (uploaded.file_id, str(path), name)
+    return path, name
 
 
 def _forget_upload() -> None:
@@ -81,7 +91,7 @@ def _choose(container, label: str, options: list, default, help_text: str, key: 
     return container.selectbox(label, options, index=index, help=help_text, key=key, **kwargs)
 
 
-def _table_form(path: Path, name: str) -> None:
+def _table_form(path: Path, name: str, suggested_name: str) -> None:
     try:
         frame = read_table(path, name)
         detected = inspect_table(frame)
@@ -151,7 +161,7 @@ def _table_form(path: Path, name: str) -> None:
         right.caption(f"Suggested because {plain(guess['task_reason'])}.")
         options.update({key: value for key, value, suggested in (
             ("target", target, detected["target"]), ("task", task, guess["task"])) if value != suggested})
-    title = st.text_input("Name", value=Path(name).stem, max_chars=180, key="upload-name")
+    title = st.text_input("Name", value=suggested_name, max_chars=180, key="upload-name")
     if st.button("Add data set", type="primary", key="add-dataset"):
         _add(path, name, name=title, **options)
 
@@ -186,8 +196,8 @@ def add_a_data_set() -> None:
         upload_tab, sample_tab = st.tabs(["Upload a file", "Try a sample"])
         with upload_tab:
             uploaded = st.file_uploader(
-                f"A table with a header row ({TABLE_FILES}), or a ZIP of images with one folder per "
-                f"class — up to {limit_mb()} MB",
+                f"A table ({TABLE_FILES}; zipped or gzipped too), or a ZIP of images with one folder per class "
+                f"— up to {limit_mb()} MB",
                 type=UPLOAD_TYPES, key=f"uploader-{st.session_state.get('uploader_key', 0)}",
                 help="For texts, use a table with a text column and a label column; for recommendations, a table "
                      "with user, item and rating columns. Larger files: python -m engine datasets add PATH.",
@@ -195,14 +205,14 @@ def add_a_data_set() -> None:
             if uploaded is not None:
                 try:
                     check_file_size(uploaded.size, uploaded.name, limit_mb() << 20)
+                    stored, name = _store_upload(uploaded)
                 except DataError as error:
                     st.error(plain(error))
                 else:
-                    stored = _store_upload(uploaded)
-                    if uploaded.name.lower().endswith(".zip"):
-                        _zip_form(stored, uploaded.name)
+                    if name.lower().endswith(".zip"):
+                        _zip_form(stored, name)
                     else:
-                        _table_form(stored, uploaded.name)
+                        _table_form(stored, name, packed_title(uploaded.name, name))
         with sample_tab:
             keys = list(SAMPLES)
             sample = st.selectbox("Sample", keys, key="sample",

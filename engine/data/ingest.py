@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from engine.data.archive import open_zip
 from engine.data.image_report import image_quality_report
 from engine.data.images import inspect_image_zip, read_image_zip
 from engine.data.limits import DEFAULT_MAX_FILE_MB, max_file_bytes  # noqa: F401  (kept importable from here)
+from engine.data.packed import PACKED_SUFFIXES, packed_title, unpack_table
 from engine.data.profile import CHOSEN, check_target, guess_target, guess_task
 from engine.data.ratings import (
     check_ratings,
@@ -364,17 +366,23 @@ def add_dataset(path: str | Path, name: str | None = None, kind: str = "auto", t
         raise DataError(f"'{kind}' is not a kind of data set. Choose one of: auto, {', '.join(KINDS)}.")
     check_file_size(path.stat().st_size, original_name, max_bytes)
     suffix = Path(original_name).suffix.lower()
+    if suffix in PACKED_SUFFIXES and kind != "image":
+        with tempfile.TemporaryDirectory(dir=uploads_dir()) as folder:
+            unpacked = unpack_table(path, original_name, Path(folder), max_bytes)
+            if unpacked:
+                return add_dataset(unpacked[0], name or packed_title(original_name, unpacked[1]), kind, target, task,
+                                   unpacked[1], text_column=text_column, roles=roles, max_bytes=max_bytes)
     digest = in_background(file_sha256, path)
     title = unique_name(name or Path(original_name).stem)
     if suffix == ".zip":
         if kind not in ("auto", "image"):
-            raise DataError(f"A ZIP archive is read as images, not as {KIND_WORDS[kind]}. Choose the kind "
-                            "'image', or unpack the table and add it directly.")
+            raise DataError(f"'{original_name}' holds no table, so it is read as pictures, not as "
+                            f"{KIND_WORDS[kind]}. Choose the kind 'image', or add a table.")
         return _add_images(path, original_name, title, image_size, digest)
     if kind == "image":
         raise DataError(f"Images come as a ZIP archive (one folder per class); '{original_name}' is not one.")
     if suffix and suffix not in TABLE_SUFFIXES:
-        packed = " Unpack it first, then add the file inside." if suffix in (".gz", ".bz2", ".xz", ".7z", ".rar") else ""
+        packed = " Unpack it first, then add the file inside." if suffix in (".7z", ".rar", ".tar", ".tgz") else ""
         raise DataError(f"'{original_name}' is not a file Trainyard can read. Use a table ({TABLE_FILES}) or a ZIP "
                         f"archive of images.{packed}")
     frame = read_table(path, original_name)
