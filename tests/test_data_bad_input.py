@@ -175,7 +175,9 @@ def test_zip_bomb_by_file_count(home, tmp_path, monkeypatch):
 
 def test_zip_with_no_images(home, tmp_path):
     members = {"readme.txt": b"hello", "data/notes.md": b"# notes"}
-    assert_refused(write_zip(tmp_path / "empty.zip", members), "holds no images")
+    assert_refused(write_zip(tmp_path / "empty.zip", members), "holds neither pictures nor a table Trainyard reads; "
+                   "it holds 'readme.txt' and 'notes.md'")
+    assert_refused(write_zip(tmp_path / "empty.zip", members), "holds no images", kind="image")
 
 
 def test_empty_zip_file_and_not_a_zip(home, tmp_path):

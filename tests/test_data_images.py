@@ -134,15 +134,17 @@ def test_pictures_in_one_folder_named_by_their_class(home, tmp_path):
                for name, colour in ((f"cat.{i}.png", (200, 30, 30)), (f"great_pyrenees_{i}.png", (30, 30, 200)),
                                     (f"Abyssinian ({i}).png", (30, 200, 30)))}
     members["train/notes.png"] = encoded(picture((0, 0, 0), (10, 10)), "PNG")
+    members["train/Cat.6.png"] = encoded(picture((200, 30, 30), (10, 10)), "PNG")  # one class, however spelled
     dataset = add_dataset(write_zip(tmp_path / "pets.zip", members))
     report = dataset["quality_report"]
     assert dataset["schema"]["how"] == "names"
-    assert report["class_counts"] == {"Abyssinian": 6, "cat": 6, "great_pyrenees": 6}
+    assert report["class_counts"] == {"Abyssinian": 6, "cat": 7, "great_pyrenees": 6}
     assert report["skipped"] == [{"file": "train/notes.png", "why": "its name does not start with a class"}]
     assert "the start of each file's name is taken as its class" in report["detected"]["target_reason"]
-    numbered = {f"photos/IMG_{i:04d}.png": encoded(picture((9 * i, 0, 0), (10, 10)), "PNG") for i in range(8)}
-    with pytest.raises(DataError, match="only one class"):  # one name for all: no classes
-        add_dataset(write_zip(tmp_path / "holiday.zip", numbered))
+    camera = {f"photos/{name}_{i:04d}.png": encoded(picture((9 * i, 0, 0), (10, 10)), "PNG") for i in range(8)
+              for name in ("IMG", "DSC")}
+    with pytest.raises(DataError, match="only one class"):  # what a camera names a picture is no class
+        add_dataset(write_zip(tmp_path / "holiday.zip", camera))
 
 
 def test_size_is_suggested_chosen_and_changed_in_a_new_version(home, tmp_path):

@@ -218,6 +218,10 @@ def test_files_as_they_come_from_other_tools(tmp_path):
     assert detected["header_reason"] == ("the first row holds values, not names ('ham' is also found further down "
                                          "its column), so it is read as data and the columns are called column 1 "
                                          "and column 2")
+    joined = tmp_path / "joined.txt"  # two such files joined, each with a header of its own: a header all the same
+    joined.write_text("\n".join(["label\tmessage"] + messages.read_text().splitlines()[:20] + ["label\tmessage"] +
+                                 messages.read_text().splitlines()[20:]) + "\n")
+    assert list(read_table(joined).columns) == ["label", "message"]
     survey = tmp_path / "survey.csv"  # long questions are names all the same, free answers below them or not
     survey.write_text("Which team are you in?,What would you change about the office?\n" +
                       "".join(f"{'sales' if i % 2 else 'support'},more light and a quieter room {i}\n" for i in range(20)))
@@ -244,8 +248,16 @@ def test_json_records_in_every_common_shape(home, tmp_path):
         assert list(frame.columns) == ["label", "tags", "seen", "review.text", "review.stars"] and len(frame) == 40
         assert frame["tags"][0] == "drama, new" and frame["review.stars"].tolist()[:3] == [1, 2, 3]
         assert pd.api.types.is_datetime64_any_dtype(frame["seen"])
-    (tmp_path / "columns.json").write_text(json.dumps({"size": list(range(30)), "colour": ["red", "blue"] * 15}))
+    (tmp_path / "columns.json").write_text(json.dumps({"size": list(range(30)), "colour": ["red", "blue"] * 15},
+                                                     indent=2))
     assert read_table(tmp_path / "columns.json").shape == (30, 2)
+    shop = make_table(50)
+    for orient in ("columns", "index", "split", "records"):  # the ways pandas writes a table, 'columns' its default
+        (tmp_path / f"{orient}.json").write_text(shop.to_json(orient=orient))
+        assert read_table(tmp_path / f"{orient}.json").shape == shop.shape, orient
+    wrapped = {"count": 50, "data": json.loads(shop.to_json(orient="records"))}
+    (tmp_path / "wrapped.json").write_text(json.dumps(wrapped))
+    assert read_table(tmp_path / "wrapped.json").shape == shop.shape
     added = cli("datasets", "add", str(tmp_path / "reviews.jsonl"), "--json")
     assert added.returncode == 0, added.stderr
     assert json.loads(added.stdout)["target"] == "label"
@@ -276,10 +288,16 @@ def test_a_table_packed_with_gzip_bzip2_xz_or_in_a_zip_is_unpacked_and_read(home
         archive.writestr("a.csv", table)
         archive.writestr("b.csv", table)
     (tmp_path / "broken.csv.gz").write_bytes(b"no gzip here")
+    with zipfile.ZipFile(tmp_path / "damaged.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("customers.csv", table)
+    damaged = bytearray((tmp_path / "damaged.zip").read_bytes())
+    damaged[60:64] = b"\xff\xff\xff\xff"  # within the packed table: a download cut or spoilt
+    (tmp_path / "damaged.zip").write_bytes(bytes(damaged))
     (tmp_path / "pictures.tar.gz").write_bytes(gzip.compress(b"x"))
     for path, message, options in (
             ("two.zip", "holds 2 tables and no pictures ('a.csv' and 'b.csv'). Unpack it and add the table", {}),
             ("broken.csv.gz", "'broken.csv.gz' is not a readable gzip file.", {}),
+            ("damaged.zip", "'damaged.zip' is damaged or packed in a way Trainyard cannot unpack", {}),
             ("pictures.tar.gz", "unpacks to 'pictures.tar', which is not a table Trainyard reads", {}),
             ("shop.csv.gz", "unpacks to 'shop.csv' of more than 0 MB, the limit for a file",
              {"max_bytes": len(gzip.compress(table)) + 100})):
@@ -405,7 +423,7 @@ def test_a_description_line_instead_of_a_header_is_explained(home, tmp_path):
     with pytest.raises(DataError, match="has 5 names in its first row but 14 cells"):
         add_dataset(path)
     gz = tmp_path / "table.csv.gz"
-    gz.write_bytes(b"\x1f\x8b\x08\x00")
-    with pytest.raises(DataError, match="Unpack it first"):
+    gz.write_bytes(b"\x1f\x8b\x08\x00")  # cut short
+    with pytest.raises(DataError, match="not a readable gzip file. Download or pack it again, or unpack it yourself"):
         add_dataset(gz)
     assert repo.list_datasets() == []

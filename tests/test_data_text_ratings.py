@@ -140,6 +140,9 @@ def test_a_file_of_ratings_with_no_header_row_is_told_by_its_cells(home, tmp_pat
     panel = pd.DataFrame([(place, year, (place * year) % 7 + 1) for place in range(40) for year in range(1990, 2020)])
     panel.to_csv(path, sep="\t", header=False, index=False)
     assert inspect_table(read_table(path))["kind"] == "tabular"  # every place in every year: a panel, not ratings
+    rng = np.random.default_rng(0)
+    pd.DataFrame(rng.integers(0, [100, 100, 3], (1000, 3))).to_csv(path, sep="\t", header=False, index=False)
+    assert inspect_table(read_table(path))["kind"] == "tabular"  # small numbers drawn at random, no ratings either
 
 
 def test_ratings_preparation_and_prediction_inputs(home, tmp_path):

@@ -50,7 +50,7 @@ def _store_upload(uploaded) -> tuple[Path, str]:
     path, name = Path(handle.name), uploaded.name
     try:
         unpacked = unpack_table(path, name, uploads_dir(), limit_mb() << 20)
-    except DataError:
+    except BaseException:
         path.unlink(missing_ok=True)
         raise
     if unpacked:

@@ -105,30 +105,40 @@ def _layout_from_folders(images: list[zipfile.ZipInfo], name: str) -> ImageLayou
                        skipped=skipped)
 
 
-# Pictures in one folder may be named by their class: 'cat.12.jpg', 'Abyssinian_3.jpg', 'great_pyrenees (4).png'.
-CLASS_AND_NUMBER = re.compile(r"(?P<label>.*?[^\W\d_].*?)[\s._-]*\(?\d+\)?")
+# Pictures in one folder may be named by their class: 'cat.12.jpg', 'Abyssinian_3.jpg', 'great_pyrenees (4).png'. A
+# class is words, no digits; what a camera, a phone or a screen grab names a picture is no class.
+CLASS_AND_NUMBER = re.compile(r"(?P<label>[^\W\d_]+(?:[ ._-][^\W\d_]+)*)[\s._-]*\(?\d+\)?")
+CAMERA_NAMES = {"img", "image", "images", "dsc", "dscn", "dscf", "dcim", "pxl", "photo", "photos", "pic", "picture",
+                "pictures", "screenshot", "screen shot", "screen_shot", "scan", "frame", "vid", "mvimg", "gopr", "snap",
+                "capture", "untitled", "file", "sample", "p"}
 MOST_UNNAMED = 0.1  # share of pictures whose names hold no class, at most, for the names to be the labels
+FEWEST_NAMED = 5  # pictures of each class, at least
 
 
 def _layout_from_names(images: list[zipfile.ZipInfo]) -> ImageLayout | None:
     """Give back the images labelled by the start of their file names, when nearly every name is a class and a
-    number and there are two classes at least, each of two pictures; else None."""
-    members, labels, skipped = [], [], []
+    number and there are two classes at least, each of a few pictures; else None. Classes spelled with other
+    capitals are one, spelled as most of their pictures are."""
+    members, found = [], []
+    skipped = []
     for info in images:
-        found = CLASS_AND_NUMBER.fullmatch(file_name(info.filename).rpartition(".")[0])
-        if found:
+        match = CLASS_AND_NUMBER.fullmatch(file_name(info.filename).rpartition(".")[0])
+        if match and match["label"].lower() not in CAMERA_NAMES:
             members.append(info)
-            labels.append(found["label"])
+            found.append(match["label"])
         else:
             skipped.append({"file": info.filename, "why": "its name does not start with a class"})
+    spelling = {}
+    for label, _ in Counter(found).most_common():
+        spelling.setdefault(label.casefold(), label)
+    labels = [spelling[label.casefold()] for label in found]
     counts = Counter(labels)
-    if len(skipped) > MOST_UNNAMED * len(images) or len(counts) < 2 or min(counts.values()) < 2 or \
-            len(counts) > len(images) / 2:
+    if len(skipped) > MOST_UNNAMED * len(images) or len(counts) < 2 or min(counts.values()) < FEWEST_NAMED:
         return None
-    example = members[0].filename
     return ImageLayout(members, labels, "names",
                        f"the images share one folder, and the start of each file's name is taken as its class "
-                       f"('{file_name(example)}' is a '{labels[0]}'; {len(counts)} classes)", skipped=skipped)
+                       f"('{file_name(members[0].filename)}' is a '{labels[0]}'; {len(counts)} classes)",
+                       skipped=skipped)
 
 
 def _lookup_keys(path: str, base: str) -> list[str]:

@@ -151,36 +151,33 @@ def _read_parquet(path: Path, name: str) -> pd.DataFrame:
 
 
 def _read_json(path: Path, name: str) -> pd.DataFrame:
-    """Read records from JSON: a list of objects, one object per line (JSON Lines), or an object of columns. A
-    record within a record gives columns named outer.inner; a list in a cell becomes its items parted by commas."""
+    """Read a table from JSON: a list of records, one record per line (JSON Lines), an object of columns, or what
+    pandas writes (to_json in its ways), perhaps within an object ({"data": [...]}). A record within a record gives
+    columns named outer.inner; a list in a cell becomes its items parted by commas."""
     import json
 
-    unreadable = (f"'{name}' is not a table in JSON. Trainyard reads a list of records ([{{...}}, {{...}}]) or one "
-                  "record per line; save it so, or as CSV.")
-    number = 0
+    unreadable = (f"'{name}' is not a table in JSON. Trainyard reads a list of records ([{{...}}, {{...}}]), one "
+                  "record per line, or an object of columns; save it so, or as CSV.")
     try:
         text = path.read_text(encoding="utf-8-sig")
-        if text.lstrip().startswith("["):
-            records = json.loads(text)
-        else:
-            records = []
-            for number, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    records.append(json.loads(line))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        line = number or getattr(error, "lineno", 0)
-        where = f" (line {line:,} is not a whole record)" if line else ""
-        raise DataError(unreadable.replace(". Trainyard", f"{where}. Trainyard", 1)) from None
+    except UnicodeDecodeError:
+        raise DataError(f"'{name}' is not written as UTF-8 text, as JSON is. Save it again with the encoding UTF-8, "
+                        "or as CSV.") from None
+    try:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as whole:
+            data, broken = _json_lines(text)
+            if broken is not None:  # where not even the first line is a record, a single document is broken
+                where = f"line {broken if data else whole.lineno:,} is not a whole record"
+                raise DataError(unreadable.replace(". Trainyard", f" ({where}). Trainyard", 1)) from None
+    except RecursionError:
+        raise DataError(unreadable) from None
     del text
-    if len(records) == 1 and isinstance(records[0], dict) and records[0] and \
-            all(isinstance(cells, list) for cells in records[0].values()):
-        columns = records[0]  # {"name": [...], "age": [...]}
-        if len({len(cells) for cells in columns.values()}) == 1:
-            records = [dict(zip(columns, row)) for row in zip(*columns.values())]
-    if not isinstance(records, list) or not records or not all(isinstance(record, dict) for record in records):
+    frame = _json_table(data)
+    del data
+    if frame is None or frame.empty:
         raise DataError(unreadable)
-    frame = pd.json_normalize(records)
-    del records
     check_table_size(len(frame), frame.shape[1], name)
     for column in frame.columns:
         if frame[column].dtype == object and frame[column].map(lambda cell: isinstance(cell, list)).any():
@@ -188,6 +185,44 @@ def _read_json(path: Path, name: str) -> pd.DataFrame:
                 lambda cell: ", ".join(map(str, cell)) if isinstance(cell, list) else cell)
     _written_dates(frame, ",")
     return frame
+
+
+def _json_lines(text: str) -> tuple[list, int | None]:
+    """Give back the records of JSON Lines, and the number of the first line that is not one (None if all are)."""
+    import json
+
+    records = []
+    for number, line in enumerate(text.split("\n"), 1):  # not splitlines: a text may hold a line separator
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                return records, number
+    return records, None
+
+
+def _json_table(data) -> pd.DataFrame | None:
+    """Give back the table JSON data holds, or None."""
+    if isinstance(data, dict):
+        if isinstance(data.get("columns"), list) and isinstance(data.get("data"), list):  # to_json(orient="split")
+            try:
+                return pd.DataFrame(data["data"], columns=data["columns"])
+            except (ValueError, TypeError):
+                return None
+        values = list(data.values())
+        if values and all(isinstance(value, list) for value in values):
+            if len({len(value) for value in values}) == 1 and not any(
+                    isinstance(cell, dict) for cell in values[0][:1]):
+                return pd.DataFrame(data)  # an object of columns
+        if values and all(isinstance(value, dict) for value in values):  # to_json(): columns, or rows by index
+            if all(is_number(key) for key in data) and not all(is_number(key) for key in values[0]):
+                return pd.json_normalize(values)  # to_json(orient="index")
+            return pd.DataFrame.from_dict(data).reset_index(drop=True)
+        held = [value for value in values if isinstance(value, list) and value and isinstance(value[0], dict)]
+        data = held[0] if len(held) == 1 else [data]  # {"data": [...]}, or a single record
+    if isinstance(data, list) and data and all(isinstance(record, dict) for record in data):
+        return pd.json_normalize(data)
+    return None
 
 
 def _read_excel(path: Path, name: str, suffix: str) -> pd.DataFrame:
@@ -377,7 +412,19 @@ def _header_value(frame: pd.DataFrame) -> str | None:
         sample = series.dropna().iloc[:WRITTEN_SAMPLE].astype(str)
         if len(name.split()) < 2 or sample.empty or sample.str.split().str.len().mean() < MIN_MEAN_WORDS:
             return None
+    if value is not None and _header_again(frame):
+        return None  # two files joined, each with its header: a header all the same
     return value
+
+
+def _header_again(frame: pd.DataFrame) -> bool:
+    """Whether a row further down holds every name of the header row."""
+    again = pd.Series(True, index=frame.index)
+    for column in frame.columns:
+        again &= frame[column].astype(str).str.strip() == str(column).strip()
+        if not again.any():
+            return False
+    return True
 
 
 def _text_columns(frame: pd.DataFrame):
