@@ -121,6 +121,16 @@ def test_upload_a_zip_of_images_at_a_chosen_size(home):
     assert not at.exception, at.exception
     (dataset,) = repo.list_datasets()
     assert (dataset["kind"], dataset["schema"]["width"], dataset["schema"]["height"]) == ("image", 12, 10)
+    assert dataset["quality_report"]["detected"]["size_reason"] == "you chose it"
+
+
+def test_a_suggested_picture_size_accepted_keeps_its_reason(home):
+    at = open_page()
+    at.file_uploader[0].set_value(("shapes.zip", zip_of_pictures(), "application/zip")).run()
+    at.button(key="add-dataset").click().run()
+    assert not at.exception, at.exception
+    (dataset,) = repo.list_datasets()
+    assert dataset["quality_report"]["detected"]["size_reason"].startswith("most images are")
 
 
 def test_upload_a_table_packed_in_a_zip_as_data_sites_give_them(home):

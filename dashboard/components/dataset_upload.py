@@ -183,7 +183,9 @@ def _zip_form(path: Path, name: str) -> None:
     height = right.number_input("Height (pixels)", MIN_SIDE, MAX_SIDE, int(found["height"]), key="upload-height")
     title = st.text_input("Name", value=Path(name).stem, max_chars=180, key="upload-name")
     if st.button("Add data set", type="primary", key="add-dataset"):
-        _add(path, name, name=title, image_size=(int(height), int(width)))
+        # Only a changed size is passed on, so the report keeps the reason of the suggestion accepted.
+        size = (int(height), int(width))
+        _add(path, name, name=title, **({} if size == (found["height"], found["width"]) else {"image_size": size}))
 
 
 def add_a_data_set() -> None:
