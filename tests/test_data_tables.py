@@ -99,6 +99,23 @@ def test_detection_gives_reasons_and_respects_choices():
     assert "last column" in diabetes["target_reason"]
 
 
+def test_the_answer_is_found_by_its_usual_name_wherever_it_stands():
+    """Public tables often give their answer first, or before columns added later: a customer's churn, a passenger's
+    survival, a house's sale price before its longitude and latitude."""
+    rng = np.random.default_rng(0)
+    customers = pd.DataFrame({"churn": rng.choice(["Yes", "No"], 80), "tenure": rng.integers(0, 70, 80),
+                              "total_charges": rng.uniform(20, 8000, 80)})
+    assert inspect_table(customers)["target"] == "churn"
+    houses = pd.DataFrame({"Lot_Area": rng.integers(2000, 20000, 80), "Sale_Price": rng.integers(50_000, 500_000, 80),
+                           "Longitude": rng.uniform(-93.7, -93.6, 80), "Latitude": rng.uniform(41.9, 42.1, 80)})
+    found = inspect_table(houses)
+    assert (found["target"], found["task"]) == ("Sale_Price", "regression")
+    assert found["target_reason"] == "its name, 'Sale_Price', is a usual name for the column to predict"
+    passengers = pd.DataFrame({"Survived": rng.integers(0, 2, 80), "Pclass": rng.integers(1, 4, 80),
+                               "Embarked": rng.choice(["S", "C", "Q"], 80)})
+    assert inspect_table(passengers)["target"] == "Survived"
+
+
 def test_a_y_beside_an_x_is_read_as_an_input_not_as_the_answer():
     rng = np.random.default_rng(0)
     sizes = pd.DataFrame({"carat": rng.uniform(0.2, 2, 60), "x": rng.uniform(3, 8, 60), "y": rng.uniform(3, 8, 60),

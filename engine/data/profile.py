@@ -10,6 +10,7 @@ engine.data.ratings'.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -18,8 +19,11 @@ import pandas as pd
 from engine.errors import DataError
 from engine.words import listed
 
+# Usual names of the column to predict, first found first, matched by letters and digits ('Sale_Price', 'is_fraud'): the
+# general ones, then what public tables of customers, passengers, staff, patients and houses are asked.
 TARGET_NAMES = ("target", "label", "labels", "class", "y", "outcome", "category", "species", "sentiment",
-                "topic", "answer")
+                "topic", "answer", "churn", "churned", "survived", "attrition", "exited", "fraud", "isfraud",
+                "diagnosis", "saleprice", "status", "response")
 MAX_CLASSES = 100
 MAX_CATEGORIES = 50
 # Training rows with an empty cell a number column needs for the model to be told, in an input of its own, which rows
@@ -83,7 +87,9 @@ def guess_target(frame: pd.DataFrame, exclude: tuple[str, ...] = (), excluded_as
     it (which check_target may then refuse in plain words), else the last column, passing over those that cannot be
     the answer and those excluded (inputs, said as excluded_as)."""
     columns = [column for column in frame.columns if column not in exclude]
-    lowered = {column.lower(): column for column in columns}
+    lowered = {}
+    for column in columns:
+        lowered.setdefault(re.sub(r"[^a-z0-9]", "", column.lower()), column)
     for name in TARGET_NAMES:
         if name not in lowered:
             continue
