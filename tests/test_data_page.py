@@ -130,7 +130,8 @@ def test_a_suggested_picture_size_accepted_keeps_its_reason(home):
     at.button(key="add-dataset").click().run()
     assert not at.exception, at.exception
     (dataset,) = repo.list_datasets()
-    assert dataset["quality_report"]["detected"]["size_reason"].startswith("most images are")
+    assert dataset["quality_report"]["detected"]["size_reason"] == (
+        "the images have different sizes, typically about 23 × 16 pixels, so they are resized to a 24 × 24 square")
 
 
 def test_upload_a_table_packed_in_a_zip_as_data_sites_give_them(home):

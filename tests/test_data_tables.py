@@ -116,6 +116,23 @@ def test_the_answer_is_found_by_its_usual_name_wherever_it_stands():
     assert inspect_table(passengers)["target"] == "Survived"
 
 
+def test_the_answer_is_found_by_the_file_s_name(tmp_path):
+    """A table is often named for what it is about: car_prices.csv gives each car's Price, first."""
+    rng = np.random.default_rng(0)
+    cars = pd.DataFrame({"Price": rng.integers(8000, 60000, 80), "Mileage": rng.integers(0, 50000, 80),
+                         "Make": rng.choice(["Buick", "Saab"], 80), "wagon": rng.integers(0, 2, 80)})
+    cars.to_csv(tmp_path / "car_prices.csv", index=False)
+    found = inspect_table(read_table(tmp_path / "car_prices.csv"))
+    assert (found["target"], found["task"]) == ("Price", "regression")
+    assert found["target_reason"] == "the file's name, 'car_prices.csv', names it: the table is about 'Price'"
+    cars.to_csv(tmp_path / "cars.csv", index=False)
+    assert inspect_table(read_table(tmp_path / "cars.csv"))["target"] == "wagon"  # no word in common: the last column
+    cities = pd.DataFrame({"city": [f"town {i}" for i in range(80)], "area": rng.uniform(5, 500, 80),
+                           "population": rng.integers(10_000, 900_000, 80)})
+    cities.to_csv(tmp_path / "cities.csv", index=False)
+    assert inspect_table(read_table(tmp_path / "cities.csv"))["target"] == "population"  # names name rows
+
+
 def test_a_y_beside_an_x_is_read_as_an_input_not_as_the_answer():
     rng = np.random.default_rng(0)
     sizes = pd.DataFrame({"carat": rng.uniform(0.2, 2, 60), "x": rng.uniform(3, 8, 60), "y": rng.uniform(3, 8, 60),

@@ -11,6 +11,7 @@ engine.data.ratings'.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,28 @@ def cannot_be_the_answer(values: pd.Series) -> str | None:
     return None
 
 
+def name_words(name: str) -> list[str]:
+    """Give back the words of a name, lower case: 'movieTitle' and 'movie_title' give movie, title."""
+    return [word.lower() for word in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+", str(name))]
+
+
+def _singular(word: str) -> str:
+    return word[:-3] + "y" if word.endswith("ies") else word[:-1] if word.endswith("s") and word[-2:] != "ss" else word
+
+
+def _named_by_file(frame: pd.DataFrame, columns: list[str]) -> str | None:
+    """Give back the one column that can be the answer and has a word of four letters or more of the file's name:
+    what the table is about (Price in car_prices.csv, yield in chem_proc_yield.csv), else None. Not a column of
+    names ('city' in cities.csv), which names the rows."""
+    words = {_singular(word) for word in name_words(Path(frame.attrs.get("file_name", "")).stem) if len(word) > 3}
+    named = [column for column in columns if words & {_singular(word) for word in name_words(column)}]
+    if len(named) != 1 or cannot_be_the_answer(values := frame[named[0]]) is not None:
+        return None
+    if not pd.api.types.is_numeric_dtype(values) and values.nunique() > MOSTLY_DIFFERENT * values.count():
+        return None
+    return named[0]
+
+
 def guess_target(frame: pd.DataFrame, exclude: tuple[str, ...] = (), excluded_as: str = "the inputs"
                  ) -> tuple[str, str]:
     """Give back (column, reason) for the column most likely to be the one to predict: one with a usual name for
@@ -96,6 +119,9 @@ def guess_target(frame: pd.DataFrame, exclude: tuple[str, ...] = (), excluded_as
         if name == "y" and "x" in lowered and lowered["y"] != columns[-1]:
             continue  # a 'y' beside an 'x' is a coordinate or a size (diamonds' x, y, z in mm), not the answer
         return lowered[name], f"its name, '{lowered[name]}', is a usual name for the column to predict"
+    named = _named_by_file(frame, columns)
+    if named:
+        return named, f"the file's name, '{frame.attrs['file_name']}', names it: the table is about '{named}'"
     passed = []
     for column in reversed(frame.columns):
         why = excluded_as if column in exclude else cannot_be_the_answer(frame[column])

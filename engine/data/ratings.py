@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from engine.data.columns import duplicate_counts
-from engine.data.profile import MIN_ROWS, action, counted, problem
+from engine.data.profile import MIN_ROWS, action, counted, name_words, problem
 from engine.data.table_report import missing_problems, table_basics
 from engine.errors import DataError
 
@@ -43,11 +43,6 @@ ROLE_ENDINGS = ("", "s", "id", "ids", "name", "key", "code", "no", "number")
 WHOLE_NAME_ONLY = {"rate"}
 
 
-def _words(column: str) -> list[str]:
-    """Give back the words of a column's name, lower case: 'movieTitle' and 'movie_title' give movie, title."""
-    return [word.lower() for word in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+", str(column))]
-
-
 def _find_role(frame: pd.DataFrame, role: str, taken: set[str]) -> str | None:
     names = ROLE_NAMES[role]
     columns = [c for c in frame.columns if c not in taken]
@@ -57,7 +52,7 @@ def _find_role(frame: pd.DataFrame, role: str, taken: set[str]) -> str | None:
     named = {name + ending for name in names if len(name) > 3 and name not in WHOLE_NAME_ONLY
              for ending in ROLE_ENDINGS}
     for column in columns:  # 'user_name', 'movieTitle', 'star rating', 'username'…
-        if any(word in named for word in _words(column)):
+        if any(word in named for word in name_words(column)):
             return column
     return None
 

@@ -132,6 +132,7 @@ def read_table(path: str | Path, original_name: str | None = None, fewest_column
         raise DataError(f"'{name}' has a header but no rows. Add data rows below the header.")
     if len(set(frame.columns)) != len(frame.columns):
         raise DataError(f"'{name}' has two columns with the same name. Give every column its own name.")
+    frame.attrs["file_name"] = name  # what the table is about, to find its answer by (engine.data.profile)
     return _tidy(frame)
 
 
