@@ -119,8 +119,7 @@ def _layout_from_names(images: list[zipfile.ZipInfo]) -> ImageLayout | None:
     """Give back the images labelled by the start of their file names, when nearly every name is a class and a
     number and there are two classes at least, each of a few pictures; else None. Classes spelled with other
     capitals are one, spelled as most of their pictures are."""
-    members, found = [], []
-    skipped = []
+    members, found, skipped = [], [], []
     for info in images:
         match = CLASS_AND_NUMBER.fullmatch(file_name(info.filename).rpartition(".")[0])
         if match and match["label"].lower() not in CAMERA_NAMES:

@@ -88,7 +88,12 @@ def name_words(name: str) -> list[str]:
 
 
 def _singular(word: str) -> str:
-    return word[:-3] + "y" if word.endswith("ies") else word[:-1] if word.endswith("s") and word[-2:] != "ss" else word
+    """'deliveries' → 'delivery', 'prices' → 'price'; 'class' stays."""
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
 
 
 def _named_by_file(frame: pd.DataFrame, columns: list[str]) -> str | None:
@@ -107,8 +112,8 @@ def _named_by_file(frame: pd.DataFrame, columns: list[str]) -> str | None:
 def guess_target(frame: pd.DataFrame, exclude: tuple[str, ...] = (), excluded_as: str = "the inputs"
                  ) -> tuple[str, str]:
     """Give back (column, reason) for the column most likely to be the one to predict: one with a usual name for
-    it (which check_target may then refuse in plain words), else the last column, passing over those that cannot be
-    the answer and those excluded (inputs, said as excluded_as)."""
+    it (which check_target may then refuse in plain words), else the one the file is named for, else the last
+    column, passing over those that cannot be the answer and those excluded (inputs, said as excluded_as)."""
     columns = [column for column in frame.columns if column not in exclude]
     lowered = {}
     for column in columns:
