@@ -211,10 +211,9 @@ def _json_table(data) -> pd.DataFrame | None:
             except (ValueError, TypeError):
                 return None
         values = list(data.values())
-        if values and all(isinstance(value, list) for value in values):
-            if len({len(value) for value in values}) == 1 and not any(
-                    isinstance(cell, dict) for cell in values[0][:1]):
-                return pd.DataFrame(data)  # an object of columns
+        columns = values and all(isinstance(value, list) for value in values) and len(set(map(len, values))) == 1
+        if columns and not (values[0] and isinstance(values[0][0], dict)):
+            return pd.DataFrame(data)  # an object of columns
         if values and all(isinstance(value, dict) for value in values):  # to_json(): columns, or rows by index
             if all(is_number(key) for key in data) and not all(is_number(key) for key in values[0]):
                 return pd.json_normalize(values)  # to_json(orient="index")
