@@ -286,7 +286,7 @@ def test_json_records_in_every_common_shape(home, tmp_path):
                                                      indent=2))
     assert read_table(tmp_path / "columns.json").shape == (30, 2)
     shop = make_table(50)
-    for orient in ("columns", "index", "split", "records"):  # the ways pandas writes a table, 'columns' its default
+    for orient in ("columns", "index", "split", "records", "table"):  # the ways pandas writes a table
         (tmp_path / f"{orient}.json").write_text(shop.to_json(orient=orient))
         assert read_table(tmp_path / f"{orient}.json").shape == shop.shape, orient
     wrapped = {"count": 50, "data": json.loads(shop.to_json(orient="records"))}

@@ -210,6 +210,10 @@ def _json_table(data) -> pd.DataFrame | None:
                 return pd.DataFrame(data["data"], columns=data["columns"])
             except (ValueError, TypeError):
                 return None
+        if isinstance(data.get("schema"), dict) and isinstance(data.get("data"), list):  # to_json(orient="table")
+            frame = _json_table(data["data"])
+            numbered = [key for key in data["schema"].get("primaryKey") or [] if key == "index"]
+            return None if frame is None else frame.drop(columns=numbered, errors="ignore")
         values = list(data.values())
         columns = values and all(isinstance(value, list) for value in values) and len(set(map(len, values))) == 1
         if columns and not (values[0] and isinstance(values[0][0], dict)):
