@@ -84,20 +84,22 @@ def _table_in_zip(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo | None
     tables = [info for info in members if suffix_of(info.filename) in PLAIN_TABLES] or [
         info for info in members if suffix_of(info.filename) in TABLE_SUFFIXES and not NOTES.search(info.filename)]
     if not tables:
-        held = [f"'{file_name(info.filename)}'" for info in members[:5]]
-        more = [f"{len(members) - 5} more"] if len(members) > 5 else []
         raise DataError(f"'{name}' holds neither pictures nor a table Trainyard reads; it holds "
-                        f"{listed(held + more) or 'nothing'}. Add a ZIP of pictures, one folder per class, or a table "
+                        f"{_some_names(members) or 'nothing'}. Add a ZIP of pictures, one folder per class, or a table "
                         f"({TABLE_FILES}): a table in another format can be opened in a spreadsheet and saved as CSV.")
     if len(tables) > 1:
         training = [info for info in tables if "train" in file_name(info.filename).lower()]
         if len(training) != 1:
-            names = [f"'{file_name(info.filename)}'" for info in tables[:5]]
-            more = [f"{len(tables) - 5} more"] if len(tables) > 5 else []
-            raise DataError(f"'{name}' holds {len(tables)} tables and no pictures ({listed(names + more)}). Unpack "
+            raise DataError(f"'{name}' holds {len(tables)} tables and no pictures ({_some_names(tables)}). Unpack "
                             "it and add the table to learn from.")
         tables = training
     return tables[0]
+
+
+def _some_names(members: list[zipfile.ZipInfo], shown: int = 5) -> str:
+    """'a.csv', 'b.csv' and 3 more: the first files' names as a sentence lists them."""
+    names = [f"'{file_name(info.filename)}'" for info in members[:shown]]
+    return listed(names + ([f"{len(members) - shown} more"] if len(members) > shown else []))
 
 
 def _check_size(size: int, name: str, inner: str, limit: int) -> None:
