@@ -8,6 +8,11 @@ def listed(items: list[str]) -> str:
     return " and ".join(filter(None, (", ".join(items[:-1]), items[-1]))) if items else ""
 
 
+def some_of(items: list[str], shown: int = 5) -> str:
+    """"'a', 'b' and 3 more": the first items as a sentence lists them, and how many more there are."""
+    return listed(items[:shown] + ([f"{len(items) - shown} more"] if len(items) > shown else []))
+
+
 def times_in(share: float, n: int) -> str:
     """'97 times in 100' for large test splits, '27 times out of 30' for small ones."""
     if n >= 100:

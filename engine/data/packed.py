@@ -19,7 +19,7 @@ from engine.data.image_layout import is_image_name
 from engine.data.limits import max_file_bytes
 from engine.data.tables import TABLE_FILES, TABLE_SUFFIXES
 from engine.errors import DataError
-from engine.words import listed
+from engine.words import some_of
 
 COMPRESSED = {".gz": (gzip.open, "gzip"), ".bz2": (bz2.open, "bzip2"), ".xz": (lzma.open, "xz")}
 PACKED_SUFFIXES = {".zip", *COMPRESSED}
@@ -98,8 +98,7 @@ def _table_in_zip(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo | None
 
 def _some_names(members: list[zipfile.ZipInfo], shown: int = 5) -> str:
     """'a.csv', 'b.csv' and 3 more: the first files' names as a sentence lists them."""
-    names = [f"'{file_name(info.filename)}'" for info in members[:shown]]
-    return listed(names + ([f"{len(members) - shown} more"] if len(members) > shown else []))
+    return some_of([f"'{file_name(info.filename)}'" for info in members], shown)
 
 
 def _check_size(size: int, name: str, inner: str, limit: int) -> None:
