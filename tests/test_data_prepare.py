@@ -117,6 +117,35 @@ def test_long_tailed_numbers_are_scaled_by_their_logarithm(home, tmp_path):
         {"jobs": 1000.0, "hour": 12.0}, rel=1e-4)
 
 
+def test_a_column_that_differs_in_too_few_training_rows_is_not_read(home, tmp_path):
+    from engine.data.columns import rarely_different
+    from engine.models.zoo.mlp import FEWEST_DIFFERENT_ROWS
+
+    assert FEWEST_DIFFERENT_ROWS == 5
+    zeros = [0] * 200
+    assert rarely_different(pd.Series([1, 2, 3, 4] + zeros), 5)  # the other values first: the head alone can't tell
+    assert not rarely_different(pd.Series([1, 2, 3, 4, 5] + zeros), 5)
+    assert not rarely_different(pd.Series(zeros + [1, 1, 1, 1, 1]), 5)
+    assert rarely_different(pd.Series([None] * 3 + ["a"] * 50), 5)  # an empty cell counts as a value
+    assert rarely_different(pd.Series([], dtype=float), 5)
+
+    frame = make_table(300)
+    frame["flag"] = 0  # yes in two rows of 300: too few to learn from, whatever the split
+    frame.loc[[3, 150], "flag"] = 1
+    frame["sometimes"] = (np.arange(300) % 10 == 0).astype(int)  # 30 rows
+    frame["source"] = "web"
+    path = tmp_path / "flags.csv"
+    frame.to_csv(path, index=False)
+    data = prepare_dataset(add_dataset(path), 0.2, 0.2, seed=0)
+    assert [c["name"] for c in data.preprocessing["numeric"]] == ["x1", "x2", "sometimes"]
+    assert data.spec["n_features"] == 3 + 4
+
+    frame = pd.DataFrame({"rare": [1] * 3 + [0] * 97, "label": ["a", "b"] * 50})
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match="same value in all but 4 training rows or fewer"):
+        prepare_dataset(add_dataset(path, target="label"), 0.2, 0.2, seed=0)
+
+
 def test_a_number_column_with_empty_training_cells_gets_an_input_saying_which_rows_lack_it(home, tmp_path):
     from engine.data.prepare_tables import column_inputs, transform_records
     from engine.training.examples import _describe_row

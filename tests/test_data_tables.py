@@ -194,6 +194,7 @@ def test_report_finds_each_kind_of_problem():
     assert report["duplicate_rows"] == 2 and "2 duplicate rows" in codes["duplicates"]["title"]
     assert report["conflicting_duplicates"] == 1
     assert report["constant_columns"] == ["source"]
+    assert report["nearly_constant_columns"] == []
     spellings = [p["title"] for p in report["problems"] if p["code"] == "label_spellings"]
     assert any("'Yes'" in t and "'yes '" in t and "'YES.'" in t for t in spellings)
     assert any("'No'" in t and "'no'" in t for t in spellings)
@@ -204,6 +205,26 @@ def test_report_finds_each_kind_of_problem():
     for problem in report["problems"]:
         assert problem["effect"] and problem["fix"]
     json.dumps(report)
+
+
+def test_report_names_the_columns_too_nearly_constant_to_be_read():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"bit_{i}": 0 for i in range(8)} | {"x": rng.normal(size=300), "label": ["a", "b"] * 150})
+    for i in range(7):
+        frame.loc[[10 * i, 10 * i + 1], f"bit_{i}"] = 1  # bit_7 stays 0: constant, and said so on its own
+    report = quality_report(frame, "label", "classification")
+    assert report["constant_columns"] == ["bit_7"]
+    assert report["nearly_constant_columns"] == [f"bit_{i}" for i in range(7)]
+    nearly = [p for p in report["problems"] if p["code"] == "nearly_constant"]
+    assert len(nearly) == 1 and nearly[0]["actions"] == []
+    assert nearly[0]["title"] == ("7 number columns hold the same value in all but a few rows: 'bit_0', 'bit_1', "
+                                  "'bit_2', 'bit_3', 'bit_4' and 2 more")
+    assert "fewer than 5 training rows is not read" in nearly[0]["effect"]
+
+    one = quality_report(frame[["bit_3", "x", "label"]], "label", "classification")
+    nearly = [p for p in one["problems"] if p["code"] == "nearly_constant"][0]
+    assert nearly["title"].startswith("1 number column holds the same value in all but a few rows: 'bit_3'")
+    assert nearly["actions"] == [{"label": "Remove 'bit_3'", "step": "drop_column", "column": "bit_3"}]
 
 
 def test_add_a_table_and_read_it_back(home, table_csv):

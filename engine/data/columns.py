@@ -44,6 +44,17 @@ def column_types(frame: pd.DataFrame) -> dict[str, str]:
     return types
 
 
+def rarely_different(series: pd.Series, fewest: int) -> bool:
+    """Give back True when fewer than `fewest` cells differ from the column's most common value, an empty cell
+    counting as a value: a constant column, or one so nearly constant that its few other rows cannot be learnt from."""
+    if series.empty:
+        return True
+    head = series.iloc[: 4 * fewest]  # as many cells differ from the column's most common value in the head at least
+    if len(head) - int(head.value_counts(dropna=False).iloc[0]) >= fewest:
+        return False
+    return len(series) - int(series.value_counts(dropna=False).iloc[0]) < fewest
+
+
 def looks_like_id(series: pd.Series, name: str) -> bool:
     """Give back True for a column that names rows rather than describing them (unique per row)."""
     values = series.dropna()

@@ -11,7 +11,8 @@ import pandas as pd
 from engine.data.prepared import PreparedData
 from engine.data.profile import MAX_CATEGORIES, MIN_EMPTY_ROWS
 from engine.errors import DataError
-from engine.models.zoo.mlp import MIN_WORD_ROWS, TABLE_WORDS, WORD_INPUTS, number_ranges  # how it reads columns
+from engine.models.zoo.mlp import (FEWEST_DIFFERENT_ROWS, MIN_WORD_ROWS, TABLE_WORDS, WORD_INPUTS,  # how it reads
+                                   number_ranges)
 
 # Skewness above which a numeric column is scaled by its logarithm (a normal spread has 0, an exponential 2).
 LONG_TAIL_SKEW = 2.0
@@ -132,8 +133,9 @@ def fit_table_preprocessing(frame: pd.DataFrame, target: str, task: str, column_
 
     A date column is read as numbers, one per part of DATE_PARTS that varies: entries of prep["numeric"] with the
     column's name and a "date_part", side by side, the first of them saying whether the model is told of gaps. A
-    text column is read by its common words (common_words), or as a category where too few words recur."""
-    from engine.data.columns import is_constant
+    text column is read by its common words (common_words), or as a category where too few words recur. A number
+    column whose training rows differ from its most common value in fewer than FEWEST_DIFFERENT_ROWS is not read."""
+    from engine.data.columns import is_constant, rarely_different
 
     numeric, categorical, texts = [], [], []
     inputs = [column for column in frame.columns if column != target]
@@ -143,6 +145,8 @@ def fit_table_preprocessing(frame: pd.DataFrame, target: str, task: str, column_
         series = frame[column]
         if is_constant(series):
             continue  # carries no information
+        if column_types.get(column) == "number" and rarely_different(series, FEWEST_DIFFERENT_ROWS):
+            continue  # too nearly constant to learn from
         if column_types.get(column) == "number":
             numeric.append(_number_column(column, series.astype(float), ranges))
         elif column_types.get(column) == "date":
@@ -158,7 +162,9 @@ def fit_table_preprocessing(frame: pd.DataFrame, target: str, task: str, column_
             categorical.append({"name": column, "categories": [str(c) for c in kept.index],
                                 "counts": [int(n) for n in kept.to_numpy()]})
     if not numeric and not categorical and not texts:
-        raise DataError("No input column can be used: every column besides the target is constant or empty.")
+        raise DataError("No input column can be used: every column besides the target is constant or empty, or a "
+                        f"number column with the same value in all but {FEWEST_DIFFERENT_ROWS - 1} training rows or "
+                        "fewer.")
     prep: dict[str, Any] = {"kind": "tabular", "target": target, "task": task,
                             "numeric": numeric, "categorical": categorical}
     if texts:

@@ -16,6 +16,7 @@ from engine.data.columns import (
     looks_like_id,
     normalised_label,
     outlier_fences,
+    rarely_different,
 )
 from engine.data.profile import (
     MAX_CATEGORIES,
@@ -28,7 +29,8 @@ from engine.data.profile import (
 )
 from engine.data.prepare_tables import common_words
 from engine.data.tables import is_number
-from engine.models.zoo.mlp import MIN_WORD_ROWS, TABLE_WORDS
+from engine.models.zoo.mlp import FEWEST_DIFFERENT_ROWS, MIN_WORD_ROWS, TABLE_WORDS
+from engine.words import some_of
 
 
 def table_basics(frame: pd.DataFrame) -> dict[str, Any]:
@@ -167,9 +169,24 @@ def quality_report(frame: pd.DataFrame, target: str, task: str) -> dict[str, Any
             "constant", "info", f"'{column}' has the same value in every row",
             "It carries no information, so training ignores it.",
             "Nothing to do, or remove the column.", [action(f"Remove '{column}'", "drop_column", column=column)]))
+    nearly = [column for column in inputs if types.get(column) == "number" and column not in constant
+              and rarely_different(frame[column], FEWEST_DIFFERENT_ROWS)]
+    report["nearly_constant_columns"] = nearly
+    if nearly:
+        names = [f"'{column}'" for column in nearly]
+        problems.append(problem(
+            "nearly_constant", "info",
+            f"{counted(len(nearly), 'number column')} {'holds' if len(nearly) == 1 else 'hold'} the same value in all "
+            f"but a few rows: {some_of(names)}",
+            f"A number column whose rows differ from its most common value in fewer than {FEWEST_DIFFERENT_ROWS} "
+            "training rows is not read: so few rows could only teach the model to recognise them, not a rule for "
+            "new rows.",
+            f"Nothing to do, or remove {'it' if len(nearly) == 1 else 'them'}.",
+            [action(f"Remove {names[0]}", "drop_column", column=nearly[0])] if len(nearly) == 1 else None))
+    unread = {*constant, *nearly}
     report["outliers"] = {}
     for column in inputs + ([target] if task == "regression" else []):
-        if types.get(column) != "number" or column in constant:
+        if types.get(column) != "number" or column in unread:
             continue
         fences = outlier_fences(frame[column], (3.0, 10.0))
         if fences is None:
@@ -187,7 +204,7 @@ def quality_report(frame: pd.DataFrame, target: str, task: str) -> dict[str, Any
                 "Check them at the source; if they are errors, clip them to the usual range.",
                 [action("Clip to the usual range", "clip_outliers", column=column)]))
     for column in inputs:
-        if column in constant:
+        if column in unread:
             continue
         # A text column is read by its words where some recur (engine.data.prepare_tables), else as categories.
         words = types.get(column) == "text" and common_words(spread_sample(frame[column], 20_000))
