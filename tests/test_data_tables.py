@@ -209,11 +209,13 @@ def test_report_finds_each_kind_of_problem():
 
 def test_report_names_the_columns_too_nearly_constant_to_be_read():
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({f"bit_{i}": 0 for i in range(8)} | {"x": rng.normal(size=300), "label": ["a", "b"] * 150})
+    frame = pd.DataFrame({f"bit_{i}": 0 for i in range(9)} | {"x": rng.normal(size=300), "label": ["a", "b"] * 150})
     for i in range(7):
-        frame.loc[[10 * i, 10 * i + 1], f"bit_{i}"] = 1  # bit_7 stays 0: constant, and said so on its own
+        frame.loc[[10 * i, 10 * i + 1], f"bit_{i}"] = 1  # bit_7 and bit_8 stay 0: constant
     report = quality_report(frame, "label", "classification")
-    assert report["constant_columns"] == ["bit_7"]
+    assert report["constant_columns"] == ["bit_7", "bit_8"]
+    constant = [p for p in report["problems"] if p["code"] == "constant"]
+    assert [p["title"] for p in constant] == ["2 columns have the same value in every row: 'bit_7' and 'bit_8'"]
     assert report["nearly_constant_columns"] == [f"bit_{i}" for i in range(7)]
     nearly = [p for p in report["problems"] if p["code"] == "nearly_constant"]
     assert len(nearly) == 1 and nearly[0]["actions"] == []
@@ -221,7 +223,9 @@ def test_report_names_the_columns_too_nearly_constant_to_be_read():
                                   "'bit_2', 'bit_3', 'bit_4' and 2 more")
     assert "fewer than 5 training rows is not read" in nearly[0]["effect"]
 
-    one = quality_report(frame[["bit_3", "x", "label"]], "label", "classification")
+    one = quality_report(frame[["bit_3", "bit_8", "x", "label"]], "label", "classification")
+    constant = [p for p in one["problems"] if p["code"] == "constant"]
+    assert constant[0]["actions"] == [{"label": "Remove 'bit_8'", "step": "drop_column", "column": "bit_8"}]
     nearly = [p for p in one["problems"] if p["code"] == "nearly_constant"][0]
     assert nearly["title"].startswith("1 number column holds the same value in all but a few rows: 'bit_3'")
     assert nearly["actions"] == [{"label": "Remove 'bit_3'", "step": "drop_column", "column": "bit_3"}]

@@ -164,11 +164,17 @@ def quality_report(frame: pd.DataFrame, target: str, task: str) -> dict[str, Any
         report["target_stats"] = {"min": float(values.min()), "max": float(values.max()),
                                   "mean": float(values.mean()), "std": float(values.std()),
                                   "median": float(values.median())}
-    for column in constant:
+    if len(constant) == 1:
         problems.append(problem(
-            "constant", "info", f"'{column}' has the same value in every row",
+            "constant", "info", f"'{constant[0]}' has the same value in every row",
             "It carries no information, so training ignores it.",
-            "Nothing to do, or remove the column.", [action(f"Remove '{column}'", "drop_column", column=column)]))
+            "Nothing to do, or remove the column.", [action(f"Remove '{constant[0]}'", "drop_column",
+                                                            column=constant[0])]))
+    elif constant:  # one note, not a screenful of them (a table of fingerprint bits has dozens)
+        shown = some_of([f"'{column}'" for column in constant])
+        problems.append(problem(
+            "constant", "info", f"{len(constant)} columns have the same value in every row: {shown}",
+            "They carry no information, so training ignores them.", "Nothing to do, or remove them."))
     nearly = [column for column in inputs if types.get(column) == "number" and column not in constant
               and rarely_different(frame[column], FEWEST_DIFFERENT_ROWS)]
     report["nearly_constant_columns"] = nearly
