@@ -292,6 +292,31 @@ def test_files_as_they_come_from_other_tools(tmp_path):
     assert report["problems"] and all(p["severity"] != "serious" for p in report["problems"])
 
 
+def test_row_numbers_a_program_wrote_are_left_out(home, tmp_path):
+    """pandas' to_csv and to_excel and R's write.csv write a table's row numbers as a first column with no name; in a
+    file sorted by its answer they would give it away, and they tell nothing of a new row."""
+    frame = make_table(120).sort_values("label")
+    frame.to_csv(tmp_path / "pandas.csv")  # 0, 1, 2 … in the order of the rows before sorting
+    frame.set_axis(range(1, 121)).to_excel(tmp_path / "r.xlsx")  # 1 to 120, as R numbers them
+    for name, low, high in (("pandas.csv", 0, 119), ("r.xlsx", 1, 120)):
+        dataset = add_dataset(tmp_path / name)
+        assert list(dataset["schema"]["columns"]) == ["x1", "x2", "colour", "label"]
+        assert dataset["quality_report"]["detected"]["row_numbers_reason"] == (
+            f"the first column, which has no name, only numbers the rows ({low} to {high}), as programs do when they "
+            "save a table; it is left out, as the place of a row in the file tells nothing about it")
+        assert list(load_table(dataset).columns) == ["x1", "x2", "colour", "label"]
+    assert "Unnamed: 0" in read_table(tmp_path / "pandas.csv").columns  # rows to predict are read as they are
+
+    kept = {"names.csv": frame.set_axis([f"car {i}" for i in range(120)]),  # row names, not numbers: an identifier
+            "id.csv": frame.rename_axis("id"),  # a named column
+            "two.csv": frame[["label"]]}  # only one column would be left
+    for name, table in kept.items():
+        table.to_csv(tmp_path / name)
+        dataset = add_dataset(tmp_path / name, target="label")
+        assert "row_numbers_reason" not in dataset["quality_report"]["detected"]
+        assert len(dataset["schema"]["columns"]) == table.shape[1] + 1
+
+
 def test_json_records_in_every_common_shape(home, tmp_path):
     """Exports from web services come as JSON: a list of records, one record per line (JSON Lines) or an object of
     columns. A record within a record becomes columns named outer.inner, a list in a cell its items; a broken line
@@ -382,10 +407,10 @@ def test_numbers_written_for_people_are_read_as_numbers(home, tmp_path):
     added = cli("datasets", "add", str(european), "--name", "flats")
     assert added.returncode == 0, added.stderr
     assert "predicting 'price' (regression)" in added.stdout
-    assert ("Numbers: 'area', 'price' hold numbers written with a decimal comma (3,5 for three and a half): they "
+    assert ("Numbers: 'area' and 'price' hold numbers written with a decimal comma (3,5 for three and a half): they "
             "are read as numbers." in added.stdout)
     report = json.loads(cli("datasets", "show", "flats", "--json").stdout)["quality_report"]
-    assert report["detected"]["numbers_reason"].startswith("'area', 'price' hold numbers written")
+    assert report["detected"]["numbers_reason"].startswith("'area' and 'price' hold numbers written")
 
     american = tmp_path / "sales.csv"  # a quoted cell of a comma-separated file: commas between thousands
     american.write_text("region,units,revenue\n" + "".join(f'r{i % 3},{i},"{i + 1},{i % 10}00.50"\n'
@@ -414,7 +439,7 @@ def test_numbers_written_for_people_are_read_as_numbers(home, tmp_path):
     assert shop.attrs["written_numbers"] == {"price": ["thousands commas", "signs"], "discount": ["signs"],
                                             "euros": ["signs"]}
     assert inspect_table(shop)["numbers_reason"] == (
-        "'price' holds numbers written with commas between thousands (1,234.5); 'price', 'discount', 'euros' hold "
+        "'price' holds numbers written with commas between thousands (1,234.5); 'price', 'discount' and 'euros' hold "
         "numbers written with a currency or percent sign, which is left out (45 % is read as 45): they are read as "
         "numbers")
 
@@ -463,8 +488,8 @@ def test_a_question_mark_for_an_empty_cell_leaves_its_column_a_number(tmp_path):
     assert frame["thal"].dtype.kind == "f" and int(frame["thal"].isna().sum()) == 5
     assert frame.attrs["written_numbers"] == {"vessels": ["empty marks"], "thal": ["empty marks"]}
     assert inspect_table(frame)["numbers_reason"] == (
-        "'vessels', 'thal' hold numbers written with ? or - for an empty cell, which is read as empty: they are read "
-        "as numbers")
+        "'vessels' and 'thal' hold numbers written with ? or - for an empty cell, which is read as empty: they are "
+        "read as numbers")
     problems = quality_report(frame, "disease", "classification")["problems"]
     assert any("6 missing cells in 'vessels'" in p["title"] for p in problems)
     words = tmp_path / "words.csv"  # a column of words keeps its question marks as a value of their own

@@ -21,7 +21,7 @@ from engine.data.ingest import (
 )
 from engine.data.packed import PACKED_SUFFIXES, packed_title, unpack_table
 from engine.data.samples import SAMPLES, add_sample
-from engine.data.tables import TABLE_FILES, TABLE_SUFFIXES, read_table
+from engine.data.tables import TABLE_FILES, TABLE_SUFFIXES, read_table, without_row_numbers
 from engine.errors import DataError
 
 UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in TABLE_SUFFIXES | PACKED_SUFFIXES)
@@ -93,7 +93,7 @@ def _choose(container, label: str, options: list, default, help_text: str, key: 
 
 def _table_form(path: Path, name: str, suggested_name: str) -> None:
     try:
-        frame = read_table(path, name)
+        frame = without_row_numbers(read_table(path, name))
         detected = inspect_table(frame)
     except DataError as error:
         _refused(path, error)

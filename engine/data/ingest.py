@@ -48,10 +48,12 @@ from engine.data.tables import (
     TABLE_SUFFIXES,
     THOUSANDS_COMMAS,
     read_table,
+    without_row_numbers,
 )
 from engine.data.text import check_text, text_kind_reason, text_quality_report
 from engine.errors import DataError
 from engine.files import file_sha256
+from engine.words import some_of
 
 KINDS = ("tabular", "image", "text", "ratings")
 KIND_WORDS = {"tabular": "a table", "image": "images", "text": "texts", "ratings": "ratings"}
@@ -202,8 +204,8 @@ def load_pixels(dataset: dict[str, Any]) -> np.ndarray:
 
 
 # How a file was read where it differs from the plain case, as detection says it: (title, its reason's key).
-READING_NOTES = (("No header row", "header_reason"), ("Text encoding", "encoding_reason"),
-                 ("Numbers", "numbers_reason"), ("Dates", "dates_reason"))
+READING_NOTES = (("No header row", "header_reason"), ("Row numbers", "row_numbers_reason"),
+                 ("Text encoding", "encoding_reason"), ("Numbers", "numbers_reason"), ("Dates", "dates_reason"))
 WRITTEN_WORDS = {DECIMAL_COMMA: "with a decimal comma (3,5 for three and a half)",
                  THOUSANDS_COMMAS: "with commas between thousands (1,234.5)",
                  SIGNS: "with a currency or percent sign, which is left out (45 % is read as 45)",
@@ -216,9 +218,8 @@ def _written_numbers_reason(written: dict[str, list[str]]) -> str:
     for way, words in WRITTEN_WORDS.items():
         columns = [column for column, ways in written.items() if way in ways]
         if columns:
-            named = ", ".join(f"'{column}'" for column in columns[:3])
-            more = f" and {len(columns) - 3} more" if len(columns) > 3 else ""
-            parts.append(f"{named}{more} {'holds' if len(columns) == 1 else 'hold'} numbers written {words}")
+            named = some_of([f"'{column}'" for column in columns], 3)
+            parts.append(f"{named} {'holds' if len(columns) == 1 else 'hold'} numbers written {words}")
     return "; ".join(parts) + ": they are read as numbers"
 
 
@@ -258,6 +259,11 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
         last = f"{'and' if frame.shape[1] == 2 else 'to'} column {frame.shape[1]}"
         detected["header_reason"] = (f"the first row holds {holds}, so it is read as data and the columns are called "
                                      f"column 1 {last}")
+    if frame.attrs.get("row_numbers"):
+        low, high = frame.attrs["row_numbers"]
+        detected["row_numbers_reason"] = (f"the first column, which has no name, only numbers the rows ({low:,} to "
+                                          f"{high:,}), as programs do when they save a table; it is left out, as the "
+                                          "place of a row in the file tells nothing about it")
     if kind == "ratings":
         chosen = dict(roles or {})  # a role given as None means "none", e.g. no timestamp column
         roles = {**(found_roles or find_rating_columns(frame)), **chosen}
@@ -305,7 +311,7 @@ def _dates_reason(dates: list[str]) -> str:
     """Say which input columns hold dates, and what of a date the model reads (engine.data.prepare_tables)."""
     from engine.data.prepare_tables import DATE_PART_WORDS
 
-    named = ", ".join(f"'{column}'" for column in dates[:3]) + (f" and {len(dates) - 3} more" if len(dates) > 3 else "")
+    named = some_of([f"'{column}'" for column in dates], 3)
     words = list(DATE_PART_WORDS.values())
     return (f"{named} {'holds' if len(dates) == 1 else 'hold'} dates: the model reads each as {', '.join(words[:-1])} "
             f"and {words[-1]}, where they differ from row to row")
@@ -385,7 +391,7 @@ def add_dataset(path: str | Path, name: str | None = None, kind: str = "auto", t
         packed = " Unpack it first, then add the file inside." if suffix in (".7z", ".rar", ".tar", ".tgz") else ""
         raise DataError(f"'{original_name}' is not a file Trainyard can read. Use a table ({TABLE_FILES}) or a ZIP "
                         f"archive of images.{packed}")
-    frame = read_table(path, original_name)
+    frame = without_row_numbers(read_table(path, original_name))
     detected = inspect_table(frame, target, task, kind, text_column, roles)
     with staging_folder() as staging:
         writing = in_background(write_table, frame, staging / TABLE_FILE)

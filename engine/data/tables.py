@@ -108,6 +108,25 @@ def _delimiter(sample: str) -> str:
     return best
 
 
+# The name pandas gives a first column with an empty header: where a program wrote its row numbers (pandas' to_csv
+# and to_excel, R's write.csv).
+ROW_NUMBER_NAMES = ("", "Unnamed: 0")
+
+
+def without_row_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give back frame without a first column that only numbers its rows: no name, and a different whole number in
+    every row, as pandas and R write their row numbers when saving a table. A model that read it would learn where a
+    row stood in the file (in a file sorted by its answer, the answer itself), which tells nothing of a new row.
+    frame.attrs["row_numbers"] says from which number to which, for the report."""
+    first = frame.columns[0] if frame.shape[1] > 2 else None  # two columns are left at least
+    if first not in ROW_NUMBER_NAMES or not pd.api.types.is_integer_dtype(frame[first]) or not frame[first].is_unique:
+        return frame
+    numbers = frame[first]
+    out = frame.drop(columns=[first])
+    out.attrs = {**frame.attrs, "row_numbers": [int(numbers.min()), int(numbers.max())]}
+    return out
+
+
 def read_table(path: str | Path, original_name: str | None = None, fewest_columns: int = 2) -> pd.DataFrame:
     """Give back the table in the file at path, or raise DataError saying in plain words what is wrong.
 
