@@ -207,6 +207,17 @@ def test_report_finds_each_kind_of_problem():
     json.dumps(report)
 
 
+def test_identifiers_are_told_by_their_names_however_they_are_written():
+    from engine.data.columns import looks_like_id
+
+    numbers = pd.Series(range(100))
+    for name in ("PassengerId", "CustomerID", "userId", "customer_id", "order key", "id_number", "ID", "uuid"):
+        assert looks_like_id(numbers, name), name
+    for name in ("valid", "paid", "Idaho", "width", "key_length", "monkey"):
+        assert not looks_like_id(numbers, name), name
+    assert not looks_like_id(pd.Series([1, 2] * 50), "PassengerId")  # names a column, but not one per row
+
+
 def test_report_names_the_columns_too_nearly_constant_to_be_read():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({f"bit_{i}": 0 for i in range(9)} | {"x": rng.normal(size=300), "label": ["a", "b"] * 150})

@@ -10,10 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
-from engine.data.profile import MIN_ROWS, MOSTLY_DIFFERENT, spread_sample
+from engine.data.profile import MIN_ROWS, MOSTLY_DIFFERENT, name_words, spread_sample
 
 OUTLIER_SAMPLE = 20_000
-ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$|^(id|uuid|guid|index)([_\s.-]|$)", re.I)
+# The words that name an identifier: a name's last word (customer_id, PassengerId, order key) or first (id_number).
+ID_LAST_WORDS = ("id", "uuid", "guid", "key", "index")
+ID_FIRST_WORDS = ("id", "uuid", "guid", "index")
 
 
 def is_constant(series: pd.Series, missing: int | None = None) -> bool:
@@ -61,7 +63,8 @@ def looks_like_id(series: pd.Series, name: str) -> bool:
     if len(values) < MIN_ROWS or pd.api.types.is_float_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
         return False  # a date tells when, even where each row has its own
     distinct = values.nunique()
-    if ID_NAME.search(name.strip()):
+    words = name_words(name)  # split where the case changes too: PassengerId, CustomerID
+    if words and (words[-1] in ID_LAST_WORDS or words[0] in ID_FIRST_WORDS):
         return distinct >= 0.95 * len(values)
     return (distinct == len(values) and not pd.api.types.is_numeric_dtype(values)
             and values.astype(str).str.len().mean() <= 40)
