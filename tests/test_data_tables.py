@@ -320,6 +320,7 @@ def test_row_numbers_a_program_wrote_are_left_out(home, tmp_path):
 
     kept = {"names.csv": frame.set_axis([f"car {i}" for i in range(120)]),  # row names, not numbers: an identifier
             "id.csv": frame.rename_axis("id"),  # a named column
+            "years.csv": frame.set_axis(range(1901, 2021)),  # whole numbers, but not counted from 0 or 1
             "two.csv": frame[["label"]]}  # only one column would be left
     for name, table in kept.items():
         table.to_csv(tmp_path / name)

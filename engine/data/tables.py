@@ -115,13 +115,16 @@ ROW_NUMBER_NAMES = ("", "Unnamed: 0")
 
 def without_row_numbers(frame: pd.DataFrame) -> pd.DataFrame:
     """Give back frame without a first column that only numbers its rows: no name, and a different whole number in
-    every row, as pandas and R write their row numbers when saving a table. A model that read it would learn where a
-    row stood in the file (in a file sorted by its answer, the answer itself), which tells nothing of a new row.
-    frame.attrs["row_numbers"] says from which number to which, for the report."""
+    every row, counted from 0 or 1, as pandas and R write their row numbers when saving a table (years in a column
+    with no name are kept). A model that read it would learn where a row stood in the file (in a file sorted by its
+    answer, the answer itself), which tells nothing of a new row. frame.attrs["row_numbers"] says from which number
+    to which, for the report."""
     first = frame.columns[0] if frame.shape[1] > 2 else None  # two columns are left at least
-    if first not in ROW_NUMBER_NAMES or not pd.api.types.is_integer_dtype(frame[first]) or not frame[first].is_unique:
+    if first not in ROW_NUMBER_NAMES or not pd.api.types.is_integer_dtype(frame[first]):
         return frame
     numbers = frame[first]
+    if numbers.min() not in (0, 1) or not numbers.is_unique:
+        return frame
     out = frame.drop(columns=[first])
     out.attrs = {**frame.attrs, "row_numbers": [int(numbers.min()), int(numbers.max())]}
     return out
