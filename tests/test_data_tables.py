@@ -76,6 +76,23 @@ def test_tsv_excel_and_parquet(tmp_path):
         assert np.allclose(read["x1"], frame["x1"])
 
 
+def test_a_workbook_is_read_from_its_largest_sheet(tmp_path):
+    """Published workbooks often open on a sheet of notes or contents, the table on the next."""
+    frame = make_table(30)
+    with pd.ExcelWriter(tmp_path / "survey.xlsx") as book:
+        pd.DataFrame({"Survey of shops, 2024": ["Source: the statistics office", "The table is on 'Data'"]}).to_excel(
+            book, sheet_name="Notes", index=False)
+        frame.to_excel(book, sheet_name="Data", index=False)
+        pd.DataFrame({"colour": ["red"], "meaning": ["a warm colour"]}).to_excel(book, sheet_name="Codes", index=False)
+    read = read_table(tmp_path / "survey.xlsx")
+    assert read.shape == frame.shape and list(read.columns) == list(frame.columns)
+    assert inspect_table(read)["sheet_reason"] == (
+        "the workbook holds 3 sheets ('Notes', 'Data' and 'Codes'); 'Data', the largest, was read. To learn from "
+        "another, save that sheet alone as a CSV file and add it")
+    frame.to_excel(tmp_path / "one.xlsx", index=False)
+    assert "sheet_reason" not in inspect_table(read_table(tmp_path / "one.xlsx"))  # nothing to say of one sheet
+
+
 def test_quoted_newlines_and_mixed_columns(tmp_path):
     path = tmp_path / "notes.csv"
     path.write_text('id,note,code,label\n1,"two\nlines",7,a\n2,plain,X9,b\n3,"a, comma",8,a\n')

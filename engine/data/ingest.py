@@ -204,7 +204,7 @@ def load_pixels(dataset: dict[str, Any]) -> np.ndarray:
 
 
 # How a file was read where it differs from the plain case, as detection says it: (title, its reason's key).
-READING_NOTES = (("No header row", "header_reason"), ("Row numbers", "row_numbers_reason"),
+READING_NOTES = (("Sheet", "sheet_reason"), ("No header row", "header_reason"), ("Row numbers", "row_numbers_reason"),
                  ("Text encoding", "encoding_reason"), ("Numbers", "numbers_reason"), ("Dates", "dates_reason"))
 WRITTEN_WORDS = {DECIMAL_COMMA: "with a decimal comma (3,5 for three and a half)",
                  THOUSANDS_COMMAS: "with commas between thousands (1,234.5)",
@@ -259,6 +259,11 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
         last = f"{'and' if frame.shape[1] == 2 else 'to'} column {frame.shape[1]}"
         detected["header_reason"] = (f"the first row holds {holds}, so it is read as data and the columns are called "
                                      f"column 1 {last}")
+    if frame.attrs.get("sheet"):
+        sheet, names = frame.attrs["sheet"]
+        shown = some_of([f"'{name}'" for name in names])
+        detected["sheet_reason"] = (f"the workbook holds {len(names)} sheets ({shown}); '{sheet}', the largest, was "
+                                    "read. To learn from another, save that sheet alone as a CSV file and add it")
     if frame.attrs.get("row_numbers"):
         low, high = frame.attrs["row_numbers"]
         detected["row_numbers_reason"] = (f"the first column, which has no name, only numbers the rows ({low:,} to "

@@ -266,13 +266,25 @@ def _read_excel(path: Path, name: str, suffix: str) -> pd.DataFrame:
     except Exception:
         raise DataError(unreadable) from None
     try:
-        return reader.parse(sheet_name=0)
+        sheet, names = _largest_sheet(reader.book)
+        frame = reader.parse(sheet_name=sheet)
     except DataError:
         raise
     except Exception:
         raise DataError(unreadable) from None
     finally:
         reader.close()
+    if len(names) > 1:
+        frame.attrs["sheet"] = [sheet, names]  # said in the report
+    return frame
+
+
+def _largest_sheet(book) -> tuple[str, list[str]]:
+    """Give back the name of the workbook's sheet to read, the one of most cells as Excel counts them (a first sheet
+    of notes or contents comes before the data in many published workbooks), and the names of its visible sheets."""
+    sheets = [sheet for sheet in book.worksheets if sheet.sheet_state == "visible"] or book.worksheets
+    sizes = [(sheet.max_row or 0) * (sheet.max_column or 0) for sheet in sheets]
+    return sheets[sizes.index(max(sizes))].title, [sheet.title for sheet in sheets]
 
 
 class LimitedExcelReader(OpenpyxlReader):
