@@ -76,6 +76,28 @@ def test_tsv_excel_and_parquet(tmp_path):
         assert np.allclose(read["x1"], frame["x1"])
 
 
+def test_notes_above_a_table_are_passed_over(tmp_path):
+    """Exports and published tables often start with a title, a source or lines of '#' notes above the header."""
+    rows = "".join(f"{i},{i % 7},{'north' if i % 2 else 'south'},{i * 1.5}\n" for i in range(40))
+    titled = tmp_path / "shops.csv"
+    titled.write_text("Table 3: Shops by region, 2024\nSource: the statistics office\n\nsize,staff,region,sales\n" + rows)
+    commented = tmp_path / "export.csv"
+    commented.write_text("# Exported from the shop system\n# 2024-05-01\nsize,staff,region,sales\n" + rows)
+    for path, line in ((titled, 4), (commented, 3)):
+        frame = read_table(path)
+        assert list(frame.columns) == ["size", "staff", "region", "sales"] and len(frame) == 40, path.name
+        assert inspect_table(frame)["notes_reason"].endswith(f"so the table is read from line {line} on")
+    assert inspect_table(read_table(titled))["notes_reason"].startswith(
+        "'Table 3: Shops by region, 2024' and 'Source: the statistics office' are written above the table")
+    plain = tmp_path / "plain.csv"
+    plain.write_text("size,staff,region,sales\n" + rows)
+    assert "notes_reason" not in inspect_table(read_table(plain)) and len(read_table(plain)) == 40
+    remarks = tmp_path / "remarks.csv"  # sentences with commas, not quoted: no table below a note, refused as before
+    remarks.write_text("remark\n" + "".join(f"good{', really' * (i % 4)} good\n" for i in range(20)))
+    with pytest.raises(DataError, match="different number of cells than its header"):
+        read_table(remarks, fewest_columns=1)
+
+
 def test_a_workbook_is_read_from_its_largest_sheet(tmp_path):
     """Published workbooks often open on a sheet of notes or contents, the table on the next."""
     frame = make_table(30)
@@ -530,13 +552,19 @@ def test_a_question_mark_for_an_empty_cell_leaves_its_column_a_number(tmp_path):
 def test_a_description_line_instead_of_a_header_is_explained(home, tmp_path):
     from engine.errors import DataError
 
-    path = tmp_path / "wine_data.csv"
+    path = tmp_path / "wine_data.csv"  # scikit-learn's own files: sizes and class names, then rows with no header
     path.write_text("178,13,class_0,class_1,class_2\n" + "".join(
         ",".join(str(v) for v in range(13)) + f",{i % 3}\n" for i in range(20)))
-    with pytest.raises(DataError, match="has 5 names in its first row but 14 cells"):
+    dataset = add_dataset(path)
+    assert (dataset["n_rows"], dataset["n_columns"], dataset["target"]) == (20, 14, "column 14")
+    assert dataset["quality_report"]["detected"]["notes_reason"] == (
+        "'178,13,class_0,class_1,class_2' is written above the table, not in it, so the table is read from line 2 on")
+    path = tmp_path / "scores.csv"  # a header one name short: R's write.table, its rows starting with their names
+    path.write_text("score,passed\n" + "".join(f"student {i},{i},{i % 2}\n" for i in range(20)))
+    with pytest.raises(DataError, match="has 2 names in its first row but 3 cells"):
         add_dataset(path)
     gz = tmp_path / "table.csv.gz"
     gz.write_bytes(b"\x1f\x8b\x08\x00")  # cut short
     with pytest.raises(DataError, match="not a readable gzip file. Download or pack it again, or unpack it yourself"):
         add_dataset(gz)
-    assert repo.list_datasets() == []
+    assert [d["name"] for d in repo.list_datasets()] == ["wine_data"]  # the refused files left nothing

@@ -204,7 +204,8 @@ def load_pixels(dataset: dict[str, Any]) -> np.ndarray:
 
 
 # How a file was read where it differs from the plain case, as detection says it: (title, its reason's key).
-READING_NOTES = (("Sheet", "sheet_reason"), ("No header row", "header_reason"), ("Row numbers", "row_numbers_reason"),
+READING_NOTES = (("Sheet", "sheet_reason"), ("Notes above the table", "notes_reason"),
+                 ("No header row", "header_reason"), ("Row numbers", "row_numbers_reason"),
                  ("Text encoding", "encoding_reason"), ("Numbers", "numbers_reason"), ("Dates", "dates_reason"))
 WRITTEN_WORDS = {DECIMAL_COMMA: "with a decimal comma (3,5 for three and a half)",
                  THOUSANDS_COMMAS: "with commas between thousands (1,234.5)",
@@ -264,6 +265,11 @@ def inspect_table(frame: pd.DataFrame, target: str | None = None, task: str | No
         shown = some_of([f"'{name}'" for name in names])
         detected["sheet_reason"] = (f"the workbook holds {len(names)} sheets ({shown}); '{sheet}', the largest, was "
                                     "read. To learn from another, save that sheet alone as a CSV file and add it")
+    if frame.attrs.get("notes_above"):
+        header_line, lines = frame.attrs["notes_above"]
+        shown = some_of([f"'{line[:60]}'" for line in lines], 2)
+        detected["notes_reason"] = (f"{shown} {'is' if len(lines) == 1 else 'are'} written above the table, not in "
+                                    f"it, so the table is read from line {header_line} on")
     if frame.attrs.get("row_numbers"):
         low, high = frame.attrs["row_numbers"]
         detected["row_numbers_reason"] = (f"the first column, which has no name, only numbers the rows ({low:,} to "

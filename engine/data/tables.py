@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+from itertools import takewhile
 import tempfile
 import warnings
 from pathlib import Path
@@ -106,6 +107,28 @@ def _delimiter(sample: str) -> str:
     if best_score == 0 and len(fields) == 1 and fields.pop() > 1:
         return r"\s+"  # columns lined up with spaces
     return best
+
+
+# Lines above a table's header that may be notes (a title, a source, a date, lines starting with #), at most.
+MOST_NOTE_LINES = 10
+
+
+def _lines_before_table(sample: str, delimiter: str) -> int:
+    """Give back how many lines at the top of sample are notes above the table: lines starting with '#', and lines
+    (blank ones too) of two cells fewer than the header below them at least, where the lines below it nearly all
+    have as many cells as it does. 0 where the table starts at once, or its rows are not regular enough to tell. (A
+    header of one cell fewer than its rows is R's write.table, whose rows start with their names: no note.)"""
+    lines = sample.splitlines()[:200]
+    if len(delimiter) != 1 or len(lines) < 3:
+        return 0
+    cells = [len(next(csv.reader([line], delimiter=delimiter), [])) for line in lines]
+    for start in range(1, min(MOST_NOTE_LINES, len(lines) - 2) + 1):
+        width, below = cells[start], [n for n, line in zip(cells[start:], lines[start:]) if line.strip()]
+        regular = width >= 2 and sum(n == width for n in below) >= 0.9 * len(below)
+        notes = all(n <= width - 2 or line.lstrip().startswith("#") for n, line in zip(cells[:start], lines[:start]))
+        if regular and notes:
+            return start
+    return 0
 
 
 # The name pandas gives a first column with an empty header: where a program wrote its row numbers (pandas' to_csv
@@ -355,17 +378,20 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
     text_head, encoding = _head_text(head)
     if not text_head.strip():
         raise DataError(f"'{name}' is empty. Choose a file that contains a table with a header row.")
-    delimiter = "\t" if suffix == ".tsv" else _delimiter(text_head)
+    comments = len(list(takewhile(lambda line: line.lstrip().startswith("#"), text_head.splitlines())))
+    delimiter = "\t" if suffix == ".tsv" else _delimiter("\n".join(text_head.splitlines()[comments:]))
+    skip = _lines_before_table(text_head, delimiter)
+    notes = {"skiprows": skip} if skip else {}
     try:
         try:
-            frame = _read_csv(path, delimiter, encoding, name)
+            frame = _read_csv(path, delimiter, encoding, name, **notes)
         except UnicodeDecodeError:
             # The sample was clean but a later line is not: a legacy Windows file, most likely.
             encoding = "cp1252" if encoding == "utf-8-sig" else "latin-1"
-            frame = _read_csv(path, delimiter, encoding, name)
+            frame = _read_csv(path, delimiter, encoding, name, **notes)
     except UnicodeDecodeError:
         encoding = "latin-1"
-        frame = _read_csv(path, delimiter, encoding, name)
+        frame = _read_csv(path, delimiter, encoding, name, **notes)
     except pd.errors.ParserError as error:
         detail = str(error).strip().split("\n")[-1].removeprefix("Error tokenizing data. C error: ")
         raise DataError(
@@ -386,11 +412,14 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
         # Every name is a number, or a value of its column or a sentence atop sentences: the file has no header row,
         # and its first row is data.
         names = [f"column {i + 1}" for i in range(frame.shape[1])]
-        frame = _read_csv(path, delimiter, encoding, name, header=None, names=names)
+        frame = _read_csv(path, delimiter, encoding, name, header=None, names=names, **notes)
         frame.attrs["header"] = "none"
         if value:
             frame.attrs["first_row_value"] = value  # said in the report
     frame.attrs["encoding"] = encoding  # said in the report when it is not UTF-8
+    if skip:
+        notes_above = [line.strip() for line in text_head.splitlines()[:skip] if line.strip()]
+        frame.attrs["notes_above"] = [skip + 1, notes_above]  # the header's line, and the notes: said in the report
     written = _written_numbers(frame, delimiter)
     if written:
         frame.attrs["written_numbers"] = written  # said in the report
