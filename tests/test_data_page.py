@@ -69,8 +69,8 @@ def test_numbers_with_a_decimal_comma_are_read_as_numbers_and_the_page_says_so(h
     rows = "".join(f"{20 + i},{i % 10};{i % 4 + 1};{1 + i // 10}.{i % 10}00,50\n" for i in range(40))
     at.file_uploader[0].set_value(("flats.csv", ("area;rooms;price\n" + rows).encode(), "text/csv")).run()
     assert not at.exception, at.exception
-    said = ("Numbers: 'area' and 'price' hold numbers written with a decimal comma (3,5 for three and a half): they are "
-            "read as numbers.")
+    said = ("Numbers: 'area' and 'price' hold numbers written with a decimal comma (3,5 for three and a half): they "
+            "are read as numbers.")
     assert said in texts(at)
     at.button(key="add-dataset").click().run()
     assert not at.exception, at.exception

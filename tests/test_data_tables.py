@@ -80,7 +80,8 @@ def test_notes_above_a_table_are_passed_over(tmp_path):
     """Exports and published tables often start with a title, a source or lines of '#' notes above the header."""
     rows = "".join(f"{i},{i % 7},{'north' if i % 2 else 'south'},{i * 1.5}\n" for i in range(40))
     titled = tmp_path / "shops.csv"
-    titled.write_text("Table 3: Shops by region, 2024\nSource: the statistics office\n\nsize,staff,region,sales\n" + rows)
+    titled.write_text("Table 3: Shops by region, 2024\nSource: the statistics office\n\nsize,staff,region,sales\n"
+                      + rows)
     commented = tmp_path / "export.csv"
     commented.write_text("# Exported from the shop system\n# 2024-05-01\nsize,staff,region,sales\n" + rows)
     for path, line in ((titled, 4), (commented, 3)):
