@@ -9,7 +9,7 @@ def listed(items: list[str]) -> str:
 
 
 def some_of(items: list[str], shown: int = 5) -> str:
-    """"'a', 'b' and 3 more": the first items as a sentence lists them, and how many more there are."""
+    """Say the first items as a sentence lists them, and how many more there are: 'a', 'b' and 3 more."""
     return listed(items[:shown] + ([f"{len(items) - shown} more"] if len(items) > shown else []))
 
 

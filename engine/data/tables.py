@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import re
-from itertools import takewhile
 import tempfile
 import warnings
+from itertools import takewhile
 from pathlib import Path
 
 import pandas as pd
@@ -113,12 +113,12 @@ def _delimiter(sample: str) -> str:
 MOST_NOTE_LINES = 10
 
 
-def _lines_before_table(sample: str, delimiter: str) -> int:
-    """Give back how many lines at the top of sample are notes above the table: lines starting with '#', and lines
+def _lines_before_table(head_lines: list[str], delimiter: str) -> int:
+    """Give back how many of a file's first lines are notes above the table: lines starting with '#', and lines
     (blank ones too) of two cells fewer than the header below them at least, where the lines below it nearly all
     have as many cells as it does. 0 where the table starts at once, or its rows are not regular enough to tell. (A
     header of one cell fewer than its rows is R's write.table, whose rows start with their names: no note.)"""
-    lines = sample.splitlines()[:200]
+    lines = head_lines[:200]
     if len(delimiter) != 1 or len(lines) < 3:
         return 0
     cells = [len(next(csv.reader([line], delimiter=delimiter), [])) for line in lines]
@@ -378,9 +378,10 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
     text_head, encoding = _head_text(head)
     if not text_head.strip():
         raise DataError(f"'{name}' is empty. Choose a file that contains a table with a header row.")
-    comments = len(list(takewhile(lambda line: line.lstrip().startswith("#"), text_head.splitlines())))
-    delimiter = "\t" if suffix == ".tsv" else _delimiter("\n".join(text_head.splitlines()[comments:]))
-    skip = _lines_before_table(text_head, delimiter)
+    head_lines = text_head.splitlines()
+    comments = len(list(takewhile(lambda line: line.lstrip().startswith("#"), head_lines)))
+    delimiter = "\t" if suffix == ".tsv" else _delimiter("\n".join(head_lines[comments:]))
+    skip = _lines_before_table(head_lines, delimiter)
     notes = {"skiprows": skip} if skip else {}
     try:
         try:
@@ -418,7 +419,7 @@ def _read_text_table(path: Path, name: str, suffix: str, fewest_columns: int) ->
             frame.attrs["first_row_value"] = value  # said in the report
     frame.attrs["encoding"] = encoding  # said in the report when it is not UTF-8
     if skip:
-        notes_above = [line.strip() for line in text_head.splitlines()[:skip] if line.strip()]
+        notes_above = [line.strip() for line in head_lines[:skip] if line.strip()]
         frame.attrs["notes_above"] = [skip + 1, notes_above]  # the header's line, and the notes: said in the report
     written = _written_numbers(frame, delimiter)
     if written:
